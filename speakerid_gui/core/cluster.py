@@ -1,0 +1,145 @@
+"""Clustering speaker embeddings: agglomerative (default) or KMeans, count given or estimated."""
+from __future__ import annotations
+
+import numpy as np
+
+# Average-linkage cosine distance at which clusters stop merging, on centred and
+# L2-normalised embeddings. Centring removes the direction all speakers share, which
+# is what lets one threshold hold across corpora (see benchmarks/accuracy.py).
+DEFAULT_THRESHOLD = 0.75
+MAX_DIRECT = 6000  # above this many points AHC runs on k-means micro-clusters
+
+
+def prepare(emb: np.ndarray) -> np.ndarray:
+    """Centre on the corpus mean and L2-normalise (cosine geometry without the shared direction)."""
+    X = np.asarray(emb, dtype=np.float32)
+    X = X - X.mean(axis=0, keepdims=True)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-8)
+
+
+def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
+            threshold: float | None = None) -> np.ndarray:
+    """Labels 0..k-1 for prepared embeddings X."""
+    n = len(X)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    if n == 1:
+        return np.zeros(1, dtype=np.int32)
+    if n_speakers is not None:
+        n_speakers = max(1, min(int(n_speakers), n))
+    if method == "kmeans":
+        k = n_speakers or _estimate_count(X, threshold)
+        return _kmeans(X, k)
+    if method != "ahc":
+        raise ValueError(f"unknown clustering method {method!r} (ahc, kmeans)")
+    if n > MAX_DIRECT:
+        return _ahc_large(X, n_speakers, threshold)
+    return _ahc(X, n_speakers, threshold)
+
+
+def _ahc(X, n_speakers, threshold) -> np.ndarray:
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    Z = linkage(X, method="average", metric="cosine")
+    if n_speakers:
+        labels = fcluster(Z, t=n_speakers, criterion="maxclust")
+    else:
+        labels = fcluster(Z, t=threshold if threshold is not None else DEFAULT_THRESHOLD, criterion="distance")
+    return _compact(labels)
+
+
+def _ahc_large(X, n_speakers, threshold) -> np.ndarray:
+    """AHC on k-means micro-cluster centres, so memory stays O(n) at 100k segments.
+
+    Micro-clusters are far finer than speakers (k = n/4, at most MAX_DIRECT/2), so
+    merging their centres approximates AHC on the points.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    k = min(MAX_DIRECT // 2, len(X) // 4)
+    km = MiniBatchKMeans(n_clusters=k, random_state=0, batch_size=4096, n_init=1, max_iter=50).fit(X)
+    centres = km.cluster_centers_
+    centres = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-8)
+    keep = np.bincount(km.labels_, minlength=k) > 0
+    sub = _ahc(centres[keep], n_speakers, threshold)
+    lookup = np.full(k, -1)
+    lookup[np.flatnonzero(keep)] = sub
+    return _compact(lookup[km.labels_])
+
+
+def _kmeans(X, k) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(X).astype(np.int32)
+
+
+def _estimate_count(X, threshold) -> int:
+    return int(len(np.unique(cluster(X, None, "ahc", threshold))))
+
+
+def _compact(labels) -> np.ndarray:
+    _, inv = np.unique(labels, return_inverse=True)
+    return inv.astype(np.int32)
+
+
+def centroids(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster ids, unit-norm centroids)."""
+    ids, inv = np.unique(labels, return_inverse=True)
+    sums = np.zeros((len(ids), X.shape[1]), dtype=np.float64)
+    np.add.at(sums, inv, X)
+    C = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+    return ids, C.astype(np.float32)
+
+
+def confidence(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per segment: margin between the similarity to its own centroid and the best other one.
+
+    Mapped to [0, 1] as 0.5 + margin/2 (0.5: on the border; below 0.5: closer to another cluster).
+    """
+    if len(X) == 0:
+        return np.zeros(0, np.float32)
+    ids, C = centroids(X, labels)
+    if len(ids) == 1:
+        return np.ones(len(X), np.float32)
+    own = np.searchsorted(ids, labels)
+    out = np.empty(len(X), np.float32)
+    for start in range(0, len(X), 8192):  # bounded memory at 100k segments x 300 clusters
+        S = X[start:start + 8192] @ C.T
+        rows = np.arange(len(S))
+        mine = S[rows, own[start:start + 8192]].copy()
+        S[rows, own[start:start + 8192]] = -np.inf
+        out[start:start + 8192] = np.clip(0.5 + (mine - S.max(axis=1)) / 2, 0, 1)
+    return out
+
+
+def cluster_recordings(X: np.ndarray, recordings: np.ndarray, n_speakers=None, method="ahc",
+                       threshold=None) -> np.ndarray:
+    """One speaker per recording: cluster recording means, then every segment takes its file's label."""
+    rec_ids, inv = np.unique(recordings, return_inverse=True)
+    _, means = centroids(X, inv)
+    file_labels = cluster(means, n_speakers, method, threshold)
+    return file_labels[inv]
+
+
+def split_labels(X: np.ndarray, k: int | None = None, threshold: float | None = None) -> np.ndarray:
+    """Labels for splitting one cluster's members into k parts (or an estimated number >= 2)."""
+    if len(X) < 2:
+        return np.zeros(len(X), dtype=np.int32)
+    Xc = prepare(X)  # centre on the cluster itself: its internal differences become visible
+    if k:
+        return cluster(Xc, k, "ahc")
+    labels = cluster(Xc, None, "ahc", threshold)
+    if len(np.unique(labels)) < 2:
+        labels = cluster(Xc, 2, "ahc")
+    return labels
+
+
+def similar_pairs(X: np.ndarray, labels: np.ndarray, top: int = 20) -> list[tuple[int, int, float]]:
+    """The most similar cluster pairs (likely one speaker split in two): (a, b, cosine)."""
+    ids, C = centroids(X, labels)
+    if len(ids) < 2:
+        return []
+    S = C @ C.T
+    iu = np.triu_indices(len(ids), 1)
+    order = np.argsort(-S[iu])[:top]
+    return [(int(ids[iu[0][o]]), int(ids[iu[1][o]]), float(S[iu][o])) for o in order]

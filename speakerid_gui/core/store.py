@@ -1,0 +1,290 @@
+"""The project on disk: project.sqlite (WAL) plus .npy arrays beside it.
+
+Tables: recordings, segments, clusters, assignments (one row per segment), edits (the
+undo log), arrays (stage caches keyed by a hash of inputs and settings) and meta.
+The Project object keeps the per-segment assignment columns as numpy arrays in memory,
+in segment-id order, and every write goes to both, so readers (GUI, CLI) never query
+per segment.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS recordings(
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime REAL,
+    duration REAL, speech REAL, status TEXT NOT NULL DEFAULT 'pending', error TEXT,
+    seg_key TEXT);
+CREATE TABLE IF NOT EXISTS segments(
+    id INTEGER PRIMARY KEY, recording_id INTEGER NOT NULL REFERENCES recordings(id),
+    start REAL NOT NULL, end REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_by_recording ON segments(recording_id, start);
+CREATE TABLE IF NOT EXISTS clusters(
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '', color TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS assignments(
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id), cluster_id INTEGER NOT NULL DEFAULT -1,
+    confidence REAL NOT NULL DEFAULT 0, verified INTEGER NOT NULL DEFAULT 0,
+    noise INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'auto');
+CREATE TABLE IF NOT EXISTS edits(
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, description TEXT NOT NULL,
+    forward TEXT NOT NULL, inverse TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'done');
+CREATE TABLE IF NOT EXISTS arrays(name TEXT PRIMARY KEY, key TEXT NOT NULL, file TEXT NOT NULL,
+    created REAL NOT NULL);
+"""
+
+# Per-segment assignment columns held in memory (name -> numpy dtype).
+COLUMNS = {"cluster": np.int32, "confidence": np.float32, "verified": np.bool_, "noise": np.bool_,
+           "human": np.bool_}
+NOISE = -1  # cluster id of segments that belong to no cluster
+
+
+@dataclass
+class Recording:
+    id: int
+    path: str
+    duration: float | None
+    speech: float | None
+    status: str
+    error: str | None
+
+
+def settings_hash(*parts) -> str:
+    """Stable short hash of JSON-able parts (stage inputs and settings)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+class Project:
+    """A project folder. Open with Project.create(...) or Project.open(...)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.db_path = self.folder / "project.sqlite"
+        self.db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+        self._in_tx = False
+        self.reload()
+
+    # ---- creation -------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | os.PathLike, audio_root: str | os.PathLike) -> "Project":
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        project = cls(folder)
+        existing = project.get_meta("audio_root")
+        root = str(Path(audio_root).resolve())
+        if existing and existing != root:
+            raise ValueError(f"{folder} is a project of {existing}, not of {root}")
+        project.set_meta("audio_root", root)
+        return project
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> "Project":
+        if not (Path(folder) / "project.sqlite").exists():
+            raise FileNotFoundError(f"{folder}: no project here (project.sqlite missing)")
+        return cls(folder)
+
+    def close(self):
+        self.db.close()
+
+    # ---- transactions ---------------------------------------------------------------
+    @contextmanager
+    def transaction(self):
+        """One SQLite transaction; nested uses join the outer one."""
+        if self._in_tx:
+            yield self.db
+            return
+        self._in_tx = True
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self.reload()  # memory must match what the database kept
+            raise
+        finally:
+            self._in_tx = False
+
+    # ---- meta -----------------------------------------------------------------------
+    def get_meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value):
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, json.dumps(value)))
+
+    @property
+    def audio_root(self) -> Path:
+        return Path(self.get_meta("audio_root", "."))
+
+    # ---- recordings and segments ------------------------------------------------------
+    def recordings(self, status: str | None = None) -> list[Recording]:
+        sql = "SELECT id, path, duration, speech, status, error FROM recordings"
+        rows = self.db.execute(sql + (" WHERE status=?" if status else "") + " ORDER BY id",
+                               (status,) if status else ()).fetchall()
+        return [Recording(*r) for r in rows]
+
+    def recording_path(self, recording_id: int) -> Path:
+        (rel,) = self.db.execute("SELECT path FROM recordings WHERE id=?", (recording_id,)).fetchone()
+        return self.audio_root / rel
+
+    def upsert_recording(self, rel_path: str, size: int, mtime: float) -> tuple[int, bool]:
+        """(id, changed): changed when the file is new or differs from what was processed."""
+        row = self.db.execute("SELECT id, size, mtime FROM recordings WHERE path=?", (rel_path,)).fetchone()
+        if row is None:
+            cur = self.db.execute("INSERT INTO recordings(path, size, mtime) VALUES(?, ?, ?)",
+                                  (rel_path, size, mtime))
+            return cur.lastrowid, True
+        changed = row[1] != size or abs((row[2] or 0) - mtime) > 1e-3
+        return row[0], changed
+
+    def set_recording_status(self, recording_id: int, status: str, error: str | None = None, **fields):
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.db.execute(f"UPDATE recordings SET status=?, error=?{', ' + cols if cols else ''} WHERE id=?",
+                        (status, error, *fields.values(), recording_id))
+
+    def add_segments(self, recording_id: int, spans: list[tuple[float, float]], seg_key: str,
+                     **recording_fields):
+        """Replace a recording's segments (only while none of them carries human work).
+
+        Memory is not refreshed here (that would be quadratic over a corpus): call
+        reload() once the batch of recordings is done.
+        """
+        with self.transaction() as db:
+            old = [r[0] for r in db.execute("SELECT id FROM segments WHERE recording_id=?", (recording_id,))]
+            if old:
+                if self._human_count(old):
+                    raise ValueError("segments carry reviewed labels; not re-segmenting")
+                db.executemany("DELETE FROM assignments WHERE segment_id=?", [(i,) for i in old])
+                db.execute("DELETE FROM segments WHERE recording_id=?", (recording_id,))
+            db.executemany("INSERT INTO segments(recording_id, start, end) VALUES(?, ?, ?)",
+                           [(recording_id, a, b) for a, b in spans])
+            db.execute("""INSERT INTO assignments(segment_id)
+                          SELECT id FROM segments WHERE recording_id=?""", (recording_id,))
+            self.set_recording_status(recording_id, "ok", None, seg_key=seg_key, **recording_fields)
+
+    def _human_count(self, ids) -> int:
+        marks = ",".join("?" * len(ids))
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM assignments WHERE segment_id IN ({marks}) AND (verified=1 OR source='human')",
+            list(ids)).fetchone()[0]
+
+    def segment_table(self) -> dict[str, np.ndarray]:
+        """ids, recording ids, starts, ends of all segments, in id order."""
+        rows = self.db.execute("SELECT id, recording_id, start, end FROM segments ORDER BY id").fetchall()
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        return {"id": arr[:, 0].astype(np.int64), "recording": arr[:, 1].astype(np.int64),
+                "start": arr[:, 2], "end": arr[:, 3]}
+
+    # ---- in-memory assignment columns ---------------------------------------------------
+    def reload(self):
+        """Re-read segments, assignments and clusters into memory."""
+        seg = self.segment_table()
+        self.segment_ids = seg["id"]
+        self.seg_recording = seg["recording"]
+        self.seg_start = seg["start"]
+        self.seg_end = seg["end"]
+        rows = self.db.execute("""SELECT cluster_id, confidence, verified, noise, source='human'
+                                  FROM assignments ORDER BY segment_id""").fetchall()
+        cols = list(zip(*rows)) if rows else [[] for _ in COLUMNS]
+        for (name, dtype), values in zip(COLUMNS.items(), cols):
+            setattr(self, name, np.array(values, dtype=dtype))
+        self.clusters = {r[0]: {"name": r[1], "color": r[2], "notes": r[3]}
+                         for r in self.db.execute("SELECT id, name, color, notes FROM clusters ORDER BY id")}
+
+    def positions(self, segment_ids) -> np.ndarray:
+        """Array positions of segment ids (ids are sorted, so a binary search)."""
+        return np.searchsorted(self.segment_ids, np.asarray(segment_ids, dtype=np.int64))
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.segment_ids)
+
+    def cluster_name(self, cluster_id: int) -> str:
+        if cluster_id == NOISE:
+            return "noise"
+        info = self.clusters.get(int(cluster_id))
+        return (info["name"] if info and info["name"] else f"S{int(cluster_id)}")
+
+    def cluster_sizes(self) -> dict[int, int]:
+        ids, counts = np.unique(self.cluster[self.cluster != NOISE], return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts)}
+
+    def next_cluster_id(self) -> int:
+        row = self.db.execute("SELECT MAX(id) FROM clusters").fetchone()
+        return (row[0] if row[0] is not None else -1) + 1
+
+    # ---- low-level writes used by edits (memory and database together) -------------------
+    def write_assignments(self, index: np.ndarray, values: dict[str, np.ndarray]):
+        """Set assignment columns for segments at `index` (array positions)."""
+        index = np.asarray(index, dtype=np.int64)
+        if len(index) == 0:
+            return
+        for name, vals in values.items():
+            getattr(self, name)[index] = vals
+        seg_ids = self.segment_ids[index]
+        rows = zip(self.cluster[index].tolist(), self.confidence[index].astype(float).tolist(),
+                   self.verified[index].astype(int).tolist(), self.noise[index].astype(int).tolist(),
+                   np.where(self.human[index], "human", "auto").tolist(), seg_ids.tolist())
+        self.db.executemany("""UPDATE assignments SET cluster_id=?, confidence=?, verified=?, noise=?,
+                               source=? WHERE segment_id=?""", rows)
+
+    def write_cluster(self, cluster_id: int, info: dict | None):
+        """Create/replace a cluster row, or delete it when info is None."""
+        if info is None:
+            self.db.execute("DELETE FROM clusters WHERE id=?", (cluster_id,))
+            self.clusters.pop(cluster_id, None)
+        else:
+            info = {"name": "", "color": "", "notes": "", **info}
+            self.db.execute("INSERT OR REPLACE INTO clusters(id, name, color, notes) VALUES(?, ?, ?, ?)",
+                            (cluster_id, info["name"], info["color"], info["notes"]))
+            self.clusters[cluster_id] = {k: info[k] for k in ("name", "color", "notes")}
+
+    # ---- arrays (stage caches) -----------------------------------------------------------
+    def save_array(self, name: str, key: str, array: np.ndarray):
+        """Store an array under `name`, tagged with the hash `key` of what produced it."""
+        folder = self.folder / "arrays"
+        folder.mkdir(exist_ok=True)
+        file = f"{name}-{key}.npy"
+        tmp = folder / (file + ".tmp.npy")
+        np.save(tmp, array)
+        os.replace(tmp, folder / file)  # atomic: a kill never leaves half an array
+        old = self.db.execute("SELECT file FROM arrays WHERE name=?", (name,)).fetchone()
+        self.db.execute("INSERT OR REPLACE INTO arrays(name, key, file, created) VALUES(?, ?, ?, ?)",
+                        (name, key, file, time.time()))
+        if old and old[0] != file:
+            (folder / old[0]).unlink(missing_ok=True)
+
+    def load_array(self, name: str, key: str | None = None, mmap: bool = False) -> np.ndarray | None:
+        """The stored array, or None if missing or produced with another key."""
+        row = self.db.execute("SELECT key, file FROM arrays WHERE name=?", (name,)).fetchone()
+        if row is None or (key is not None and row[0] != key):
+            return None
+        path = self.folder / "arrays" / row[1]
+        if not path.exists():
+            return None
+        return np.load(path, mmap_mode="r" if mmap else None)
+
+    def array_key(self, name: str) -> str | None:
+        row = self.db.execute("SELECT key FROM arrays WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def cache_dir(self, name: str) -> Path:
+        path = self.folder / "cache" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
