@@ -10,7 +10,7 @@ import numpy as np
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
 MAX_SECONDS = 3600.0  # longer files are skipped: split them first (one hour of 16 kHz float32 = 230 MB)
-MIN_SECONDS = 0.5
+MIN_SECONDS = 0.2  # shorter than this holds too few frames for any speaker model
 
 
 class AudioError(Exception):

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-# Average-linkage cosine distance at which clusters stop merging, on centred and
-# L2-normalised embeddings. Centring removes the direction all speakers share, which
-# is what lets one threshold hold across corpora (see benchmarks/accuracy.py).
-DEFAULT_THRESHOLD = 0.75
+# When the number of speakers is not given, the dendrogram is cut where the clusters
+# are best separated (highest mean silhouette) among cuts at these cosine distances.
+# No single distance threshold transfers between corpora: short or noisy segments
+# spread a speaker wider (benchmarks/accuracy.py prints the evidence).
+CUT_GRID = np.round(np.arange(0.40, 1.101, 0.01), 3)
+SILHOUETTE_SAMPLE = 3000
 MAX_DIRECT = 6000  # above this many points AHC runs on k-means micro-clusters
 
 
@@ -28,7 +30,7 @@ def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
     if n_speakers is not None:
         n_speakers = max(1, min(int(n_speakers), n))
     if method == "kmeans":
-        k = n_speakers or _estimate_count(X, threshold)
+        k = n_speakers or estimate_count(X, threshold)
         return _kmeans(X, k)
     if method != "ahc":
         raise ValueError(f"unknown clustering method {method!r} (ahc, kmeans)")
@@ -43,9 +45,49 @@ def _ahc(X, n_speakers, threshold) -> np.ndarray:
     Z = linkage(X, method="average", metric="cosine")
     if n_speakers:
         labels = fcluster(Z, t=n_speakers, criterion="maxclust")
+    elif threshold is not None:
+        labels = fcluster(Z, t=threshold, criterion="distance")
     else:
-        labels = fcluster(Z, t=threshold if threshold is not None else DEFAULT_THRESHOLD, criterion="distance")
+        labels = best_cut(X, Z)
     return _compact(labels)
+
+
+def best_cut(X: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    """The dendrogram cut with the highest silhouette (cosine), on a sample of points."""
+    from scipy.cluster.hierarchy import fcluster
+
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(X), SILHOUETTE_SAMPLE, replace=False) if len(X) > SILHOUETTE_SAMPLE else np.arange(len(X))
+    D = np.clip(1.0 - X[sample] @ X[sample].T, 0.0, 2.0)
+    best, best_score, seen = None, -np.inf, set()
+    for t in CUT_GRID:
+        labels = fcluster(Z, t=t, criterion="distance")
+        k = labels.max()
+        if k in seen:
+            continue
+        seen.add(k)
+        score = silhouette(D, labels[sample])
+        if score > best_score:
+            best, best_score = labels, score
+    return best
+
+
+def silhouette(D: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette from a distance matrix (singletons count 0, as in sklearn)."""
+    ids, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if len(ids) < 2 or len(ids) >= len(labels):
+        return -1.0
+    onehot = np.zeros((len(labels), len(ids)), dtype=np.float32)
+    onehot[np.arange(len(labels)), inv] = 1.0
+    sums = D.astype(np.float32) @ onehot  # distance of each point to each cluster, summed
+    own = counts[inv]
+    rows = np.arange(len(labels))
+    a = sums[rows, inv] / np.maximum(own - 1, 1)
+    means = sums / counts[None, :]
+    means[rows, inv] = np.inf
+    b = means.min(axis=1)
+    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
 
 
 def _ahc_large(X, n_speakers, threshold) -> np.ndarray:
@@ -73,7 +115,7 @@ def _kmeans(X, k) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(X).astype(np.int32)
 
 
-def _estimate_count(X, threshold) -> int:
+def estimate_count(X: np.ndarray, threshold: float | None = None) -> int:
     return int(len(np.unique(cluster(X, None, "ahc", threshold))))
 
 

@@ -17,6 +17,8 @@ def _model():
 
 CHUNK = 512          # samples per model step at 16 kHz
 STREAM = 10.0        # seconds per parallel stream
+SHORT_CLIP = 3.0     # files shorter than this are short clips (see speech_regions)
+SHORT_CLIP_PROB = 0.2
 PREROLL = 0.5        # seconds of context before each stream, discarded
 
 
@@ -64,7 +66,12 @@ def speech_regions(waves: list[np.ndarray], threshold: float = 0.5, min_speech: 
             probs.tolist(), audio_length_samples=len(wave), threshold=threshold,
             sampling_rate=SAMPLE_RATE, min_speech_duration_ms=int(min_speech * 1000),
             min_silence_duration_ms=int(min_silence * 1000), speech_pad_ms=int(pad * 1000))
-        out.append([(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps])
+        regions = [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+        if not regions and len(wave) < SHORT_CLIP * SAMPLE_RATE and probs.size and probs.max() >= SHORT_CLIP_PROB:
+            # Silero needs context: a clip of a word or two rarely passes the threshold, yet a
+            # short file cut around speech is speech. Keep it whole when the model leans that way.
+            regions = [(0.0, len(wave) / SAMPLE_RATE)]
+        out.append(regions)
     return out
 
 

@@ -1,0 +1,54 @@
+"""The real-speech sets of ../shared/data as benchmark corpora (audio folder + reference).
+
+`librispeech-tc100-dev` is cut into 3-4 files per utterance (many recordings per speaker,
+as in the source documents' scenario); the cut files are written once to a work folder.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def available() -> bool:
+    return DATA.exists()
+
+
+def corpus(name: str, work: Path) -> tuple[Path, Path]:
+    """(audio folder, reference manifest or RTTM) for a set name."""
+    if name == "test-other":
+        return DATA / "librispeech-test-other", DATA / "librispeech-test-other" / "manifest.csv"
+    if name == "fsdd":
+        return DATA / "fsdd-subset", DATA / "fsdd-subset" / "manifest.csv"
+    if name == "ami":
+        return DATA / "ami-debug", DATA / "ami-debug" / "reference.rttm"
+    if name == "tc100-cut":
+        return cut_tc100(work / "tc100-cut")
+    raise KeyError(name)
+
+
+def cut_tc100(out: Path) -> tuple[Path, Path]:
+    """Each utterance cut into 3 or 4 equal files (alternating), with a manifest."""
+    src = DATA / "librispeech-tc100-dev"
+    manifest = out / "manifest.csv"
+    if manifest.exists():
+        return out, manifest
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with open(src / "manifest.csv", newline="") as f:
+        for i, row in enumerate(csv.DictReader(f)):
+            wave, sr = sf.read(src / row["path"], dtype="float32")
+            parts = 3 + i % 2
+            for k, piece in enumerate(np.array_split(wave, parts)):
+                name = f"{Path(row['path']).stem}-part{k}.flac"
+                sf.write(out / name, piece, sr)
+                rows.append((name, row["speaker"], f"{len(piece) / sr:.3f}"))
+    with open(manifest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "speaker", "duration_s"])
+        w.writerows(rows)
+    return out, manifest
