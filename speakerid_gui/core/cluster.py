@@ -7,7 +7,7 @@ import numpy as np
 # are best separated (highest mean silhouette) among cuts at these cosine distances.
 # No single distance threshold transfers between corpora: short or noisy segments
 # spread a speaker wider (benchmarks/accuracy.py prints the evidence).
-CUT_GRID = np.round(np.arange(0.40, 1.101, 0.01), 3)
+CUT_GRID = np.round(np.arange(0.40, 1.101, 0.02), 3)
 SILHOUETTE_SAMPLE = 3000
 MAX_DIRECT = 6000  # above this many points AHC runs on k-means micro-clusters
 
