@@ -16,8 +16,9 @@ def layout(X: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # n_jobs/random_state chatter
-            reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1,
-                                metric="cosine", random_state=seed, init="spectral" if n > 50 else "random")
+            # 200 epochs (umap's own choice above 10k points) looks the same and is faster.
+            reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1, metric="cosine",
+                                random_state=seed, n_epochs=200, init="spectral" if n > 50 else "random")
             return reducer.fit_transform(X).astype(np.float32)
     if method == "tsne":
         from sklearn.manifold import TSNE

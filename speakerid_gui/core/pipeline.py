@@ -216,7 +216,7 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
             continue
         np.save(_embedding_file(project, settings, rid), embeddings[owners == rid])
         if settings.prosody:
-            _save_prosody(project, rid, wave)
+            _save_prosody(project, rid, wave, spans_r)
         speech = float(sum(b - a for a, b in reg))
         try:
             project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)
@@ -225,10 +225,10 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
         yield Event("analyse", message=rel)
 
 
-def _save_prosody(project: Project, rid: int, wave: np.ndarray):
+def _save_prosody(project: Project, rid: int, wave: np.ndarray, spans):
     from .prosody import recording_prosody
 
-    p = recording_prosody(wave)
+    p = recording_prosody(wave, spans=spans)
     tmp = _prosody_file(project, rid).with_suffix(".tmp.npz")
     np.savez(tmp, times=p.times, pitch=p.pitch, energy=p.energy)
     os.replace(tmp, _prosody_file(project, rid))

@@ -99,10 +99,39 @@ def prosody_curves(wave: np.ndarray, sr: int = 16000, step: float = 0.01) -> Pro
     return Prosody(times, pitch, energy)
 
 
-def recording_prosody(wave: np.ndarray, sr: int = 16000, step: float = 0.01) -> Prosody:
+def recording_prosody(wave: np.ndarray, sr: int = 16000, step: float = 0.01,
+                      spans: list[tuple[float, float]] | None = None) -> Prosody:
     """Curves for a whole recording, computed once (Praat runs on ~60 s chunks to bound
-    memory); cut segments out with slice_prosody."""
-    return prosody_curves(wave, sr, step)
+    memory); cut segments out with slice_prosody.
+
+    With `spans` (the segments), pitch is only tracked inside them: Praat is the slow
+    part, and the review panels only show segments. Elsewhere pitch is NaN.
+    """
+    if spans is None:
+        return prosody_curves(wave, sr, step)
+    times = _grid(len(wave), sr, step)
+    energy = _energy_on_grid(wave, sr, times, 0.0)
+    pitch = np.full(len(times), np.nan)
+    margin = int(CHUNK_MARGIN * sr)
+    for start, end in _merge(spans):
+        sel = np.flatnonzero((times >= start) & (times < end))
+        for first in range(0, len(sel), max(1, int(round(CHUNK_SECONDS / step)))):
+            idx = sel[first:first + int(round(CHUNK_SECONDS / step))]
+            t = times[idx]
+            lo = max(0, int((t[0] - step / 2) * sr) - margin)
+            hi = min(len(wave), int(np.ceil((t[-1] + step / 2) * sr)) + margin)
+            pitch[idx] = _pitch_on_grid(wave[lo:hi], sr, step, t, lo / sr)
+    return Prosody(times, pitch, energy)
+
+
+def _merge(spans):
+    merged = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return merged
 
 
 def slice_prosody(p: Prosody, start: float, end: float) -> Prosody:
