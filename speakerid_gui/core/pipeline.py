@@ -64,6 +64,7 @@ class Summary:
     skipped: list = field(default_factory=list)
 
 
+PROSODY_STEP = 0.02  # 20 ms curves are plenty for the panels, and Praat's cost is per frame
 BATCH_SECONDS = 300.0  # audio decoded and analysed together (bounds memory, batches VAD and the model)
 
 
@@ -228,7 +229,7 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
 def _save_prosody(project: Project, rid: int, wave: np.ndarray, spans):
     from .prosody import recording_prosody
 
-    p = recording_prosody(wave, spans=spans)
+    p = recording_prosody(wave, step=PROSODY_STEP, spans=spans)
     tmp = _prosody_file(project, rid).with_suffix(".tmp.npz")
     np.savez(tmp, times=p.times, pitch=p.pitch, energy=p.energy)
     os.replace(tmp, _prosody_file(project, rid))
