@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("--into", type=int, help="number of parts for --split (default: estimated)")
     ed.add_argument("--history", action="store_true", help="list the edit log")
     ed.set_defaults(func=cmd_edit)
+
+    from .cli_learn import add_commands  # suggest, propagate, refine, classify, simulate-review
+
+    add_commands(sub)
     return p
 
 

@@ -1,0 +1,171 @@
+"""`speakerid` subcommands that learn from the reviewer: suggest, propagate, refine,
+train-classifier, classify, simulate-review. Wired in by cli.build_parser via add_commands(sub)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
+
+
+def add_commands(sub):
+    s = sub.add_parser("suggest", help="what to review next (least certain segments, similar/mixed clusters)")
+    s.add_argument("project", type=Path)
+    s.add_argument("-n", type=int, default=20, help="number of suggestions")
+    s.set_defaults(func=cmd_suggest)
+
+    p = sub.add_parser("propagate", help="relabel unverified segments from the verified ones (undoable)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--threshold", type=float, help="cosine below which a segment stays unknown (default: calibrated)")
+    p.set_defaults(func=cmd_propagate)
+
+    r = sub.add_parser("refine", help="train a projection head on verified labels and reassign the rest")
+    r.add_argument("project", type=Path)
+    r.add_argument("--epochs", type=int, default=200)
+    r.add_argument("--threads", type=int, default=2)
+    r.set_defaults(func=cmd_refine)
+
+    t = sub.add_parser("train-classifier", help="train a speaker classifier for new audio and save it")
+    t.add_argument("project", type=Path)
+    t.add_argument("--model", default="logreg", choices=["rf", "logreg", "mlp"])
+    t.add_argument("--source", default="clusters", choices=["clusters", "verified"],
+                   help="train on all cluster labels (pseudo-labels) or verified segments only")
+    t.add_argument("--evaluate", action="store_true", help="also report top-1/top-5 on held-out verified segments")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("classify", help="label new recordings with the project's classifier")
+    c.add_argument("project", type=Path)
+    c.add_argument("audio_dir", type=Path)
+    c.add_argument("--out", type=Path, required=True, help="CSV: segment rows with top-5, then per-file rows")
+    c.add_argument("--top", type=int, default=5)
+    c.set_defaults(func=cmd_classify)
+
+    v = sub.add_parser("simulate-review", help="play the reviewer from reference labels; accuracy vs share reviewed")
+    v.add_argument("project", type=Path)
+    v.add_argument("--reference", type=Path, required=True, help="manifest CSV or RTTM")
+    v.add_argument("--budget", default="5%", help="share of segments to review (e.g. 5%% or 0.05)")
+    v.add_argument("--step", default="0.5%", help="batch between retraining (share of segments)")
+    v.add_argument("--refine", action="store_true", help="refine after each batch instead of propagating")
+    v.add_argument("--no-random", action="store_true", help="skip the random-review baseline")
+    v.add_argument("--in-place", action="store_true", help="review the project itself (suggestions only)")
+    v.set_defaults(func=cmd_simulate)
+
+
+def _share(text: str) -> float:
+    text = str(text).strip()
+    value = float(text.rstrip("%")) / 100 if text.endswith("%") else float(text)
+    if not 0 < value <= 1:
+        raise ValueError(f"share {text!r} must be in (0, 100%]")
+    return value
+
+
+def _open(folder):
+    from .core.pipeline import embeddings
+    from .core.store import Project
+
+    project = Project.open(folder)
+    return project, embeddings(project)
+
+
+def cmd_suggest(args) -> int:
+    from .core.learn import suggestions
+
+    project, emb = _open(args.project)
+    items = suggestions(project, emb, n=args.n)
+    for k, s in enumerate(items, 1):
+        print(f"{k:3d}. [{s.kind:7s}] {s.score:.2f}  clusters {s.cluster_ids} play {s.segment_positions}\n"
+              f"      {s.reason}")
+    return EXIT_OK if items else EXIT_NOTHING
+
+
+def cmd_propagate(args) -> int:
+    from .core.learn import propagate
+
+    project, emb = _open(args.project)
+    if not project.verified.any():
+        print("nothing verified yet: verify some segments first", file=sys.stderr)
+        return EXIT_NOTHING
+    t0 = time.perf_counter()
+    r = propagate(project, emb, threshold=args.threshold)
+    print(f"relabelled {len(r.index)} unverified segments in {time.perf_counter() - t0:.2f}s "
+          f"({int(r.unknown.sum())} unknown below cosine {r.threshold:.2f}); `speakerid undo` reverts")
+    return EXIT_OK
+
+
+def cmd_refine(args) -> int:
+    from .core.learn import refine_run
+
+    project, emb = _open(args.project)
+    t0 = time.perf_counter()
+
+    def show(ev):
+        if ev.stage == "train" and sys.stderr.isatty():
+            print(f"\rtrain epoch {ev.done}/{ev.total} loss {ev.loss:.3f} val {ev.val_loss:.3f}", end="",
+                  file=sys.stderr)
+        elif ev.stage != "train":
+            print(f"\n{ev.stage}: {ev.message}", file=sys.stderr)
+
+    r = refine_run(project, emb, progress=show, epochs=args.epochs, threads=args.threads)
+    print(f"refined {len(r.index)} unverified segments in {time.perf_counter() - t0:.1f}s "
+          f"({int(r.unknown.sum())} unknown); `speakerid undo` reverts")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from .core import learn_classifier as lc
+
+    project, emb = _open(args.project)
+    clf = lc.train(project, emb, args.model, args.source)
+    path = lc.save(project, clf)
+    print(f"trained {args.model} on {clf.info['n_train']} segments of {len(clf.names)} speakers "
+          f"(unknown below cosine {clf.threshold:.2f}); saved {path}")
+    if args.evaluate:
+        try:
+            res = lc.evaluate(project, emb, args.model)
+            print(f"held-out verified: top-1 {res['top1']:.3f}, top-5 {res['top5']:.3f} on {res['n_test']} segments")
+        except ValueError as exc:
+            print(f"not evaluated: {exc}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_classify(args) -> int:
+    from .core import learn_classifier as lc
+    from .core.audio import find_audio_files
+    from .core.store import Project
+
+    project = Project.open(args.project)
+    clf = lc.load(project)
+    if not args.audio_dir.exists():
+        print(f"error: {args.audio_dir}: folder not found", file=sys.stderr)
+        return EXIT_ERROR
+    files = find_audio_files(args.audio_dir) if args.audio_dir.is_dir() else [args.audio_dir]
+    t0 = time.perf_counter()
+    rows, per_file, skipped = lc.classify_files(clf, files, args.audio_dir if args.audio_dir.is_dir() else None,
+                                                k=args.top)
+    lc.write_rows(rows, per_file, args.out, args.top)
+    seconds = sum(r.end for r in per_file)
+    took = time.perf_counter() - t0
+    for path, why in skipped:
+        print(f"  skipped {path}: {why}", file=sys.stderr)
+    print(f"classified {len(per_file)} files ({seconds:.0f}s of audio, {len(rows)} segments) in {took:.1f}s "
+          f"({seconds / max(took, 1e-9):.0f}x real time); wrote {args.out}")
+    return EXIT_OK if per_file else EXIT_NOTHING
+
+
+def cmd_simulate(args) -> int:
+    from .core import learn_simulate as ls
+
+    budget, step = _share(args.budget), _share(args.step)
+    t0 = time.perf_counter()
+    if args.in_place:
+        project, emb = _open(args.project)
+        curves = [ls.simulate(project, emb, ls.true_labels(project, args.reference), budget, "suggestions",
+                              step=step, refine=args.refine)]
+    else:
+        strategies = ("suggestions",) if args.no_random else ("suggestions", "random")
+        curves = ls.simulate_copy(args.project, args.reference, budget, strategies, step=step, refine=args.refine)
+    print("share reviewed:accuracy")
+    print(ls.format_curves(curves))
+    print(f"({time.perf_counter() - t0:.1f}s)")
+    return EXIT_OK
