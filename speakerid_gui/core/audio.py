@@ -60,10 +60,11 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
 
 
-def load_audio(path: str | os.PathLike, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+def load_audio(path: str | os.PathLike, max_seconds: float | None = None) -> np.ndarray:
     """Decode, mix to mono and resample to 16 kHz. Raises AudioError with a reason."""
     import soundfile as sf
 
+    max_seconds = MAX_SECONDS if max_seconds is None else max_seconds  # read at call time
     info = probe(path)
     if info.duration > max_seconds:
         raise AudioError(path, f"too long ({info.duration / 60:.0f} min > {max_seconds / 60:.0f} min): split it first")

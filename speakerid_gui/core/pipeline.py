@@ -281,7 +281,10 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         return
     emb = embeddings(project, settings.backend, settings.segments.key())
     key = settings_hash(project.array_key(f"embeddings-{settings.backend}"), settings.cluster_key())
-    if project.get_meta("cluster_key") == key:
+    edit = project.get_meta("cluster_edit")
+    live = edit is not None and project.db.execute(
+        "SELECT 1 FROM edits WHERE id=? AND state='done'", (edit,)).fetchone() is not None
+    if project.get_meta("cluster_key") == key and live:  # an undone clustering is redone
         yield Event("cluster", 1, 1, "clusters up to date")
         return
     yield Event("cluster", 0, 1, f"clustering {len(emb)} segments")
@@ -296,10 +299,11 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     labels, rows = _stable_ids(project, labels)
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(labels).tolist() if c not in project.clusters and c not in rows})
-    EditLog(project).relabel("cluster", f"cluster into {len(np.unique(labels))} speakers "
+    edit = EditLog(project).relabel("cluster", f"cluster into {len(np.unique(labels))} speakers "
                              f"({settings.method}, {'given' if settings.speakers else 'estimated'} count)",
                              np.arange(project.n_segments), labels, conf, rows)
     project.set_meta("cluster_key", key)
+    project.set_meta("cluster_edit", edit)
     yield Event("cluster", 1, 1, f"{len(np.unique(labels))} clusters")
 
 

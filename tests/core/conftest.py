@@ -1,0 +1,56 @@
+"""Shared fixtures for the headless-core tests: real speech, one small real project per session.
+
+The session project is 4 speakers x 3 utterances of librispeech-test-other (about a
+minute of speech), analysed once with CAM++ and a PCA layout. Tests that change a
+project work on a copy (`project_copy`), never on the session project itself.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from coredata import BuiltProject, copy_libri, pick_libri
+
+
+@pytest.fixture(scope="session")
+def libri_audio(tmp_path_factory) -> tuple[Path, dict]:
+    rows = pick_libri()
+    audio = tmp_path_factory.mktemp("libri") / "audio"
+    truth = copy_libri(rows, audio)
+    return audio, truth
+
+
+@pytest.fixture(scope="session")
+def session_project(libri_audio, tmp_path_factory) -> BuiltProject:
+    """The real pipeline (CAM++, estimated count, PCA layout) run once, in process."""
+    from speakerid_gui.core.pipeline import Settings, Summary, run
+    from speakerid_gui.core.store import Project
+
+    audio, truth = libri_audio
+    folder = tmp_path_factory.mktemp("session") / "project"
+    settings = Settings(layout="pca")
+    summary = Summary()
+    project = Project.create(folder, audio)
+    events = list(run(project, settings, summary=summary))
+    project.close()  # checkpoints the WAL, so copies of the folder are complete
+    return BuiltProject(folder, audio, truth, events, summary, settings)
+
+
+@pytest.fixture
+def project_copy(session_project, tmp_path) -> Path:
+    """A private copy of the session project folder (same audio), safe to mutate."""
+    dest = tmp_path / "project"
+    shutil.copytree(session_project.folder, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def campp():
+    from speakerid_gui.core.embed import BackendUnavailable, get_backend
+
+    try:
+        return get_backend("campp")
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))

@@ -1,0 +1,84 @@
+"""Paths and helpers shared by the core tests (imported by conftest.py and the test modules)."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+LIBRI = DATA / "librispeech-test-other"
+AMI = DATA / "ami-debug"
+FSDD = DATA / "fsdd-subset"
+
+N_SPEAKERS = 4
+PER_SPEAKER = 3
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"test audio not found at {path}")
+    return path
+
+
+def libri_rows() -> list[dict]:
+    need(LIBRI / "manifest.csv")
+    with open(LIBRI / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def pick_libri(n_speakers: int = N_SPEAKERS, per_speaker: int = PER_SPEAKER,
+               min_s: float = 4.0, max_s: float = 11.0) -> list[dict]:
+    """A deterministic choice of medium-length utterances: per_speaker each of n_speakers."""
+    by_speaker: dict[str, list[dict]] = {}
+    for row in libri_rows():
+        if min_s <= float(row["duration_s"]) <= max_s:
+            by_speaker.setdefault(row["speaker"], []).append(row)
+    chosen = []
+    for speaker in sorted(by_speaker)[:n_speakers]:
+        rows = sorted(by_speaker[speaker], key=lambda r: r["path"])[:per_speaker]
+        assert len(rows) == per_speaker
+        chosen.extend(rows)
+    return chosen
+
+
+def copy_libri(rows: list[dict], dest: Path) -> dict[str, str]:
+    """Copy utterances under dest (speaker/utt.flac); returns relative path -> speaker."""
+    truth = {}
+    for row in rows:
+        target = dest / row["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(LIBRI / row["path"], target)
+        truth[row["path"]] = row["speaker"]
+    return truth
+
+
+def speakerid_command() -> list[str]:
+    script = Path(sys.executable).parent / "speakerid"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "speakerid_gui.cli"]
+
+
+def run_cli(*args, timeout: float = 180, check: bool = False) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*speakerid_command(), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"speakerid {' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@dataclass
+class BuiltProject:
+    folder: Path
+    audio: Path
+    truth: dict            # relative recording path -> speaker
+    events: list = field(default_factory=list)
+    summary: object = None
+    settings: object = None

@@ -1,0 +1,298 @@
+"""`speakerid` subcommands on real projects: export formats, evaluate, info, undo/redo, edit, errors."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pytest
+
+from coredata import AMI, LIBRI, need, run_cli
+from speakerid_gui.core.edits import EditLog
+from speakerid_gui.core.store import Project
+
+pytestmark = pytest.mark.slow
+
+METRIC_KEYS = ["accuracy", "purity", "coverage", "nmi", "ari", "rand_index", "mutual_info",
+               "recording_accuracy", "eer", "top5", "intra", "inter", "n_clusters", "n_speakers"]
+
+
+def largest_cluster(project: Project) -> int:
+    return max(project.cluster_sizes().items(), key=lambda kv: kv[1])[0]
+
+
+@pytest.fixture
+def renamed(project_copy):
+    """A copy of the session project with its largest cluster named "Alice Smith" (via the CLI)
+    and the first two segments of its longest recording marked as noise."""
+    project = Project.open(project_copy)
+    cid = largest_cluster(project)
+    rids, counts = np.unique(project.seg_recording, return_counts=True)
+    assert counts.max() >= 3
+    noise = np.flatnonzero(project.seg_recording == rids[counts.argmax()])[:2]
+    EditLog(project).mark_noise(noise)
+    project.close()
+    run_cli("edit", project_copy, "--rename", cid, "Alice Smith", check=True)
+    return project_copy, cid, noise
+
+
+# ---------------------------------------------------------------- export
+
+def test_export_csv(renamed, tmp_path, session_project):
+    folder, cid, noise = renamed
+    out = tmp_path / "labels.csv"
+    proc = run_cli("export", folder, "--format", "csv", "--out", out, check=True)
+    project = Project.open(folder)
+    n_rows = project.n_segments - len(noise)
+    assert f"wrote {n_rows} segments" in proc.stdout
+    with open(out, newline="", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "recording,start,end,cluster,speaker,confidence,verified"
+    rows = list(csv.DictReader(lines))
+    assert len(rows) == n_rows
+    assert {r["recording"] for r in rows} == set(session_project.truth)  # relative to the input folder
+    for r in rows:
+        assert not PurePosixPath(r["recording"]).is_absolute()
+        assert (session_project.audio / r["recording"]).exists()
+        c = int(r["cluster"])
+        assert c >= 0
+        assert r["speaker"] == project.cluster_name(c)
+        assert 0.0 <= float(r["start"]) < float(r["end"])
+        assert 0.0 <= float(r["confidence"]) <= 1.0
+        assert r["verified"] in ("0", "1")
+    alice = [r for r in rows if int(r["cluster"]) == cid]
+    assert alice and all(r["speaker"] == "Alice Smith" for r in alice)
+    assert not any(r["speaker"] == "Alice Smith" for r in rows if int(r["cluster"]) != cid)
+    # noise segments are left out, and come back with --include-noise
+    noisy = {(project.recording_path(int(project.seg_recording[i])).relative_to(session_project.audio).as_posix(),
+              f"{project.seg_start[i]:.3f}") for i in noise}
+    assert not noisy & {(r["recording"], r["start"]) for r in rows}
+    out2 = tmp_path / "all.csv"
+    run_cli("export", folder, "--format", "csv", "--out", out2, "--include-noise", check=True)
+    with open(out2, newline="", encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f))) == project.n_segments
+    project.close()
+
+
+def test_export_json(renamed, tmp_path):
+    folder, cid, noise = renamed
+    out = tmp_path / "labels.json"
+    run_cli("export", folder, "--format", "json", "--out", out, check=True)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    project = Project.open(folder)
+    assert len(data["segments"]) == project.n_segments - len(noise)
+    assert "Alice Smith" in data["speakers"]
+    assert data["speakers"]["Alice Smith"]["segments"] == int((project.cluster == cid).sum())
+    total = sum(v["seconds"] for v in data["speakers"].values())
+    speech = sum(r.speech for r in project.recordings())
+    assert 0 < total <= speech + 1.0  # non-overlapping time, not the sum of overlapping windows
+    project.close()
+
+
+def parse_rttm(path: Path) -> dict[str, list[tuple[float, float, str]]]:
+    turns: dict[str, list] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        f = line.split()
+        assert len(f) == 10 and f[0] == "SPEAKER" and f[2] == "1", line
+        start, dur = float(f[3]), float(f[4])
+        assert start >= 0 and dur > 0, line
+        turns.setdefault(f[1], []).append((start, start + dur, f[7]))
+    return turns
+
+
+def test_export_rttm(renamed, tmp_path, session_project):
+    folder, cid, _ = renamed
+    out = tmp_path / "labels.rttm"
+    run_cli("export", folder, "--format", "rttm", "--out", out, check=True)
+    turns = parse_rttm(out)
+    assert set(turns) == {PurePosixPath(p).stem for p in session_project.truth}
+    for file_id, ts in turns.items():
+        ts.sort()
+        for (a0, a1, _), (b0, _, _) in zip(ts, ts[1:]):
+            assert a1 <= b0 + 1e-3, f"overlapping turns in {file_id}"
+    assert "Alice_Smith" in {spk for ts in turns.values() for _, _, spk in ts}
+    # the exported RTTM reads back as a reference and scores the project perfectly against itself
+    proc = run_cli("evaluate", folder, "--reference", out, "--json", check=True)
+    result = json.loads(proc.stdout)
+    assert result["accuracy"] >= 0.95
+
+
+def test_export_audacity(renamed, tmp_path, session_project):
+    folder, _, _ = renamed
+    out = tmp_path / "labels"
+    run_cli("export", folder, "--format", "audacity", "--out", out, check=True)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt"))
+    assert files == sorted(str(PurePosixPath(p).with_suffix(".txt")) for p in session_project.truth)
+    for f in out.rglob("*.txt"):
+        lines = f.read_text(encoding="utf-8").splitlines()
+        assert lines
+        prev_end = 0.0
+        for line in lines:
+            start, end, label = line.split("\t")
+            assert prev_end - 1e-6 <= float(start) < float(end)
+            prev_end = float(end)
+            assert label
+
+
+# ---------------------------------------------------------------- evaluate
+
+def check_metrics(result: dict):
+    for key in METRIC_KEYS:
+        assert key in result, key
+    for key in ("accuracy", "purity", "coverage", "nmi", "rand_index", "recording_accuracy", "eer", "top5"):
+        assert 0.0 <= result[key] <= 1.0, (key, result[key])
+    assert -1.0 <= result["ari"] <= 1.0
+    assert result["mutual_info"] >= 0.0
+    assert 0.0 <= result["intra"] <= 2.0 and 0.0 <= result["inter"] <= 2.0
+    assert result["n_clusters"] >= 1 and result["n_speakers"] >= 1
+
+
+def test_evaluate_against_the_manifest(session_project):
+    manifest = need(LIBRI / "manifest.csv")
+    proc = run_cli("evaluate", session_project.folder, "--reference", manifest, check=True)
+    for key in METRIC_KEYS:
+        assert key in proc.stdout, key
+    proc = run_cli("evaluate", session_project.folder, "--reference", manifest, "--json", check=True)
+    result = json.loads(proc.stdout)
+    check_metrics(result)
+    assert result["n_speakers"] == len(set(session_project.truth.values()))
+    assert result["n_scored"] == Project.open(session_project.folder).n_segments
+    assert result["accuracy"] >= 0.9
+    assert result["intra"] < result["inter"]
+
+
+def test_evaluate_with_an_unrelated_reference_fails_clearly(session_project, tmp_path):
+    ref = tmp_path / "other.csv"
+    ref.write_text("path,speaker\nnot/a/file.flac,X\n")
+    proc = run_cli("evaluate", session_project.folder, "--reference", ref)
+    assert proc.returncode != 0
+    assert "no segment" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def ami_project(tmp_path_factory):
+    need(AMI / "reference.rttm")
+    audio = tmp_path_factory.mktemp("ami") / "audio"
+    audio.mkdir()
+    for name in ("dev00.wav", "tst01.wav"):
+        shutil.copy2(AMI / name, audio / name)
+    folder = audio.parent / "project"
+    proc = run_cli("run", audio, "--project", folder, "--layout", "pca", "--no-prosody")
+    assert proc.returncode == 0, proc.stderr
+    return folder
+
+
+def test_evaluate_with_an_rttm_reference(ami_project):
+    rttm = AMI / "reference.rttm"
+    proc = run_cli("evaluate", ami_project, "--reference", rttm, check=True)
+    assert "accuracy" in proc.stdout
+    result = json.loads(run_cli("evaluate", ami_project, "--reference", rttm, "--json", check=True).stdout)
+    check_metrics(result)
+    ref_speakers = set()
+    for line in rttm.read_text().splitlines():
+        f = line.split()
+        if f and f[1] in ("dev00", "tst01"):
+            ref_speakers.add(f[7])
+    assert 1 <= result["n_speakers"] <= len(ref_speakers)
+    assert result["n_scored"] > 0
+
+
+# ---------------------------------------------------------------- run, info, undo/redo, edit
+
+def test_run_on_a_missing_folder_fails_with_a_clear_message(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    proc = run_cli("run", missing, "--project", tmp_path / "p", timeout=60)
+    assert proc.returncode != 0
+    assert "no-such-folder" in proc.stderr and "not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_run_rejects_a_non_positive_hop(tmp_path, session_project):
+    proc = run_cli("run", session_project.audio, "--project", tmp_path / "p", "--hop", "0", timeout=60)
+    assert proc.returncode != 0
+    assert "--hop" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_commands_on_a_missing_project_fail_clearly(tmp_path):
+    for args in (["info"], ["undo"], ["export", "--format", "csv", "--out", tmp_path / "x.csv"]):
+        proc = run_cli(args[0], tmp_path / "nothing", *args[1:], timeout=60)
+        assert proc.returncode != 0, args
+        assert "no project here" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_info(session_project):
+    proc = run_cli("info", session_project.folder, check=True)
+    project = Project.open(session_project.folder)
+    n = len(session_project.truth)
+    assert f"recordings: {n} ok, 0 skipped, 0 pending" in proc.stdout
+    assert f"segments: {project.n_segments}, verified 0, noise 0" in proc.stdout
+    assert f"clusters: {len(project.cluster_sizes())}" in proc.stdout
+    for cid in project.cluster_sizes():
+        assert project.cluster_name(cid) in proc.stdout
+    project.close()
+
+
+def test_rerun_of_a_finished_project_is_quick_and_reports_the_same(session_project, tmp_path):
+    folder = tmp_path / "p"
+    shutil.copytree(session_project.folder, folder)
+    proc = run_cli("run", session_project.audio, "--project", folder, "--layout", "pca", check=True)
+    assert "all recordings already analysed" in proc.stderr
+    assert "clusters up to date" in proc.stderr
+    s = session_project.summary
+    assert f"files: {s.files_ok} ok, 0 skipped" in proc.stdout
+    assert f"in {s.segments} segments" in proc.stdout
+    assert f"clusters: {s.clusters}" in proc.stdout
+
+
+def test_edit_undo_redo_via_cli(project_copy):
+    project = Project.open(project_copy)
+    sizes = project.cluster_sizes()
+    a, b = sorted(sizes, key=lambda c: -sizes[c])[:2]
+    project.close()
+
+    proc = run_cli("edit", project_copy, "--rename", a, "Bea", check=True)
+    assert "rename" in proc.stdout and "Bea" in proc.stdout
+    proc = run_cli("edit", project_copy, "--merge", a, b, check=True)
+    assert "merge" in proc.stdout
+    project = Project.open(project_copy)
+    assert b not in project.cluster_sizes() and project.cluster_sizes()[a] == sizes[a] + sizes[b]
+    assert project.cluster_name(a) == "Bea"
+    project.close()
+
+    run_cli("edit", project_copy, "--verify", a, check=True)
+    project = Project.open(project_copy)
+    assert project.verified[project.cluster == a].all() and project.verified.sum() == sizes[a] + sizes[b]
+    project.close()
+
+    proc = run_cli("undo", project_copy, check=True)
+    assert proc.stdout.startswith("undo: verify")
+    proc = run_cli("undo", project_copy, check=True)
+    assert proc.stdout.startswith("undo: merge")
+    project = Project.open(project_copy)
+    assert project.cluster_sizes() == sizes and not project.verified.any()
+    project.close()
+    proc = run_cli("redo", project_copy, check=True)
+    assert proc.stdout.startswith("redo: merge")
+    project = Project.open(project_copy)
+    assert b not in project.cluster_sizes()
+    project.close()
+
+    proc = run_cli("edit", project_copy, "--split", a, "--into", "2", check=True)
+    assert "split" in proc.stdout
+    project = Project.open(project_copy)
+    after = project.cluster_sizes()
+    assert len(after) == len(sizes)  # merged two, split one in two
+    assert sum(after.values()) == sum(sizes.values())
+    project.close()
+
+    proc = run_cli("edit", project_copy, "--history", check=True)
+    lines = proc.stdout.splitlines()
+    kinds = [line.split()[2] for line in lines]
+    assert kinds == ["split", "merge", "rename", "cluster"]  # newest first; the undone verify was discarded
+    assert all(line.split()[1] == "done" for line in lines)
+
+    proc = run_cli("redo", project_copy)
+    assert proc.returncode == 3 and "nothing to redo" in proc.stdout

@@ -1,0 +1,226 @@
+"""Clustering, confidence, splitting, layout and prosody on the session project's real embeddings."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speakerid_gui.core import cluster as clu
+from speakerid_gui.core.layout import layout, pca2
+from speakerid_gui.core.metrics import hungarian_accuracy, purity
+from speakerid_gui.core.pipeline import Settings, cluster_stage, embeddings, load_prosody
+from speakerid_gui.core.store import Project
+
+
+@pytest.fixture(scope="module")
+def corpus(session_project):
+    """(raw embeddings, true speaker per segment, recording per segment) of the session project."""
+    project = Project.open(session_project.folder)
+    try:
+        emb = np.array(embeddings(project))
+        paths = {r.id: r.path for r in project.recordings()}
+        true = np.array([session_project.truth[paths[int(r)]] for r in project.seg_recording])
+        recs = project.seg_recording.copy()
+    finally:
+        project.close()
+    assert len(emb) == len(true) > 20
+    return emb, true, recs
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_prepare_centres_and_normalises(corpus):
+    emb, _, _ = corpus
+    X = clu.prepare(emb)
+    assert X.shape == emb.shape and X.dtype == np.float32
+    assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    # centred before normalising: the corpus mean direction is gone
+    assert np.linalg.norm(X.mean(axis=0)) < 0.5 * np.linalg.norm((emb / np.linalg.norm(emb, axis=1,
+                                                                                        keepdims=True)).mean(axis=0))
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 6])
+def test_given_count_gives_that_many_clusters(corpus, k):
+    X = clu.prepare(corpus[0])
+    for method in ("ahc", "kmeans"):
+        labels = clu.cluster(X, k, method)
+        assert labels.shape == (len(X),)
+        assert sorted(np.unique(labels).tolist()) == list(range(k)), method
+
+
+def test_estimated_count_is_close_and_accurate(corpus):
+    emb, true, _ = corpus
+    X = clu.prepare(emb)
+    labels = clu.cluster(X)
+    n_true = len(np.unique(true))
+    assert abs(len(np.unique(labels)) - n_true) <= 2
+    assert abs(clu.estimate_count(X) - n_true) <= 2
+    assert hungarian_accuracy(true, labels) >= 0.9
+
+
+def test_kmeans_with_true_count_is_accurate(corpus):
+    emb, true, _ = corpus
+    labels = clu.cluster(clu.prepare(emb), len(np.unique(true)), "kmeans")
+    assert hungarian_accuracy(true, labels) >= 0.9
+
+
+def test_kmeans_estimates_the_count_when_not_given(corpus):
+    emb, true, _ = corpus
+    labels = clu.cluster(clu.prepare(emb), None, "kmeans")
+    assert abs(len(np.unique(labels)) - len(np.unique(true))) <= 2
+
+
+def test_unknown_method_is_rejected(corpus):
+    with pytest.raises(ValueError, match="unknown clustering method"):
+        clu.cluster(clu.prepare(corpus[0]), 2, "spectral")
+
+
+def test_degenerate_inputs():
+    assert clu.cluster(np.zeros((0, 4), np.float32)).shape == (0,)
+    assert clu.cluster(np.ones((1, 4), np.float32)).tolist() == [0]
+    X = clu.prepare(np.random.default_rng(0).normal(size=(5, 8)))
+    assert len(np.unique(clu.cluster(X, 50))) == 5  # never more clusters than points
+
+
+def test_large_corpus_path_uses_micro_clusters(corpus, monkeypatch):
+    """Above MAX_DIRECT points AHC runs on k-means micro-clusters; it must still find the speakers."""
+    emb, true, _ = corpus
+    monkeypatch.setattr(clu, "MAX_DIRECT", 30)
+    labels = clu.cluster(clu.prepare(emb), len(np.unique(true)))
+    assert hungarian_accuracy(true, labels) >= 0.85
+
+
+def test_confidence_in_unit_interval_and_higher_near_the_centroid(corpus):
+    emb, true, _ = corpus
+    X = clu.prepare(emb)
+    labels = clu.cluster(X, len(np.unique(true)))
+    conf = clu.confidence(X, labels)
+    assert conf.shape == (len(X),) and conf.dtype == np.float32
+    assert np.all((conf >= 0) & (conf <= 1))
+    ids, C = clu.centroids(X, labels)
+    own = (X * C[np.searchsorted(ids, labels)]).sum(axis=1)
+    order = np.argsort(own)
+    half = len(order) // 2
+    assert conf[order[half:]].mean() > conf[order[:half]].mean()
+    # rank correlation between nearness to the own centroid and confidence is positive
+    r = np.corrcoef(np.argsort(np.argsort(own)), np.argsort(np.argsort(conf)))[0, 1]
+    assert r > 0.3
+
+
+def test_confidence_of_synthetic_points():
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:2]
+    X = np.concatenate([centres[0] + 0.05 * rng.normal(size=(20, 8)), centres[1] + 0.05 * rng.normal(size=(20, 8))])
+    labels = np.repeat([0, 1], 20)
+    middle = (centres[0] + centres[1]) / 2  # halfway: no margin
+    X = np.vstack([X, centres[0], middle])
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    labels = np.append(labels, [0, 0])
+    conf = clu.confidence(X.astype(np.float32), labels)
+    assert conf[-2] > 0.9
+    assert conf[-1] == pytest.approx(0.5, abs=0.05)
+    assert conf[-2] > conf[-1]
+    assert np.all(clu.confidence(X[:5].astype(np.float32), np.zeros(5, int)) == 1.0)
+
+
+def test_one_speaker_per_file_labels_whole_files(corpus):
+    emb, true, recs = corpus
+    labels = clu.cluster_recordings(clu.prepare(emb), recs, len(np.unique(true)))
+    for rid in np.unique(recs):
+        assert len(np.unique(labels[recs == rid])) == 1
+    assert hungarian_accuracy(true, labels) >= 0.9
+
+
+def test_one_speaker_per_file_through_the_cluster_stage(project_copy):
+    project = Project.open(project_copy)
+    settings = Settings(layout="pca", one_speaker_per_file=True, speakers=3)
+    events = list(cluster_stage(project, settings, lambda: False))
+    assert events[-1].message == "3 clusters"
+    project.reload()
+    for rid in np.unique(project.seg_recording):
+        assert len(np.unique(project.cluster[project.seg_recording == rid])) == 1
+    assert len(project.cluster_sizes()) == 3
+    project.close()
+
+
+def test_split_labels_separates_a_merged_pair(corpus):
+    emb, true, _ = corpus
+    speakers = sorted(np.unique(true))[:2]
+    mask = np.isin(true, speakers)
+    X, t = emb[mask], true[mask]
+    for k in (2, None):
+        labels = clu.split_labels(X, k)
+        assert len(np.unique(labels)) >= 2
+        assert purity(t, labels) >= 0.9, k
+        if k == 2:
+            assert hungarian_accuracy(t, labels) >= 0.9
+    assert clu.split_labels(X[:1]).tolist() == [0]
+
+
+def test_similar_pairs_ranks_the_split_speaker_first(corpus):
+    emb, true, _ = corpus
+    X = clu.prepare(emb)
+    labels = np.searchsorted(np.unique(true), true).astype(np.int32)
+    # split speaker 0 into two fake clusters: they must be the most similar pair
+    first = np.flatnonzero(labels == 0)
+    labels[first[::2]] = 99
+    pairs = clu.similar_pairs(X, labels)
+    assert set(pairs[0][:2]) == {0, 99}
+    assert all(pairs[i][2] >= pairs[i + 1][2] for i in range(len(pairs) - 1))
+
+
+# ---------------------------------------------------------------- layout
+
+def test_stored_layout_is_finite_n_by_2(session_project):
+    project = Project.open(session_project.folder)
+    try:
+        coords = project.load_array("layout")
+        assert coords is not None
+        assert coords.shape == (project.n_segments, 2)
+        assert np.all(np.isfinite(coords))
+        assert np.all(coords.std(axis=0) > 0)
+    finally:
+        project.close()
+
+
+def test_layout_pca_matches_its_own_definition(corpus):
+    X = clu.prepare(corpus[0])
+    a = layout(X, "pca")
+    assert a.shape == (len(X), 2) and a.dtype == np.float32
+    assert np.allclose(a, pca2(X))
+    # first axis carries at least as much variance as the second
+    assert a[:, 0].var() >= a[:, 1].var() - 1e-6
+    tiny = layout(X[:3], "umap")  # too few points for UMAP: PCA instead
+    assert tiny.shape == (3, 2) and np.all(np.isfinite(tiny))
+    with pytest.raises(ValueError, match="unknown layout"):
+        layout(X, "mds")
+
+
+def test_layout_separates_speakers(corpus):
+    emb, true, _ = corpus
+    coords = layout(clu.prepare(emb), "pca")
+    # a segment's nearest neighbour in 2-D is mostly of the same speaker
+    D = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(D, np.inf)
+    assert (true[D.argmin(axis=1)] == true).mean() >= 0.7
+
+
+# ---------------------------------------------------------------- prosody stored by the pipeline
+
+def test_pipeline_stores_plausible_pitch_per_recording(session_project):
+    project = Project.open(session_project.folder)
+    try:
+        recs = project.recordings("ok")
+        assert recs
+        for rec in recs:
+            p = load_prosody(project, rec.id)
+            assert p is not None, rec.path
+            assert p.times.shape == p.pitch.shape == p.energy.shape
+            assert p.times[-1] == pytest.approx(rec.duration, abs=0.05)
+            voiced = p.pitch[np.isfinite(p.pitch)]
+            assert len(voiced) > 0.2 * len(p.pitch), rec.path
+            assert 60.0 <= np.median(voiced) <= 400.0, rec.path
+            assert np.all(np.isfinite(p.energy)) and p.energy.max() > -40.0
+        assert load_prosody(project, 10_000) is None
+    finally:
+        project.close()
