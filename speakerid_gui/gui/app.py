@@ -1,0 +1,85 @@
+"""`speakerid-gui [PROJECT_OR_AUDIO_FOLDER] [--screenshot OUT.png]`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speakerid-gui", description="Review app: listen, merge, split, name speakers.")
+    p.add_argument("path", nargs="?", type=Path,
+                   help="a project folder (with project.sqlite) or a folder of recordings to analyse")
+    p.add_argument("--screenshot", type=Path, metavar="OUT.png",
+                   help="render the window offscreen to OUT.png and exit (the start page without PATH)")
+    p.add_argument("--no-audio", action="store_true", help="never open an audio device")
+    return p
+
+
+def is_project(path: Path) -> bool:
+    return (path / "project.sqlite").exists()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.path is not None and not args.path.exists():
+        print(f"error: {args.path}: not found", file=sys.stderr)
+        return 1
+    if args.screenshot and args.path is not None and not is_project(args.path):
+        print(f"error: --screenshot needs a project folder (with project.sqlite), not {args.path}", file=sys.stderr)
+        return 1
+
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("speakerid-gui")
+    app.setOrganizationName("speakerid-gui")
+    app.setStyle("Fusion")
+    pg.setConfigOptions(antialias=False, imageAxisOrder="row-major")
+
+    from .main_window import MainWindow
+    from .player import NullPlayer
+
+    window = MainWindow(player=NullPlayer() if (args.no_audio or args.screenshot) else None)
+    if args.screenshot:
+        return screenshot(app, window, args.path, args.screenshot)
+    window.show()
+    if args.path is not None:
+        if is_project(args.path):
+            window.open_project(args.path)
+        else:
+            window.ask_new_project(str(args.path))
+    return app.exec()
+
+
+def screenshot(app, window, project: Path | None, out: Path) -> int:
+    """Open (optionally) a project, select its largest cluster, render offscreen, save."""
+    window.resize(1480, 920)
+    window.show()
+    if project is not None:
+        if not window.open_project(project):
+            print(f"error: {window.last_error}", file=sys.stderr)
+            return 1
+        window.select_largest_cluster()
+    for _ in range(5):  # let layouts settle before grabbing
+        app.processEvents()
+    image = window.grab()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok = image.save(str(out))
+    # Close (and wait for the evaluation job a saved reference may have started).
+    while window.jobs:
+        app.processEvents()
+        for job in list(window.jobs):
+            job.wait(50)
+    window.close()
+    app.processEvents()
+    if not ok:
+        print(f"error: could not write {out}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

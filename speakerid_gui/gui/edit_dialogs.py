@@ -1,0 +1,149 @@
+"""Small dialogs for edits: rename (with completion), move a selection, split with preview."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPixmap, QIcon
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QCompleter, QDialog, QDialogButtonBox, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                               QRadioButton, QSpinBox, QVBoxLayout)
+
+
+def _completer(names: list[str], parent) -> QCompleter:
+    completer = QCompleter(names, parent)
+    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    completer.setFilterMode(Qt.MatchFlag.MatchContains)
+    return completer
+
+
+def _swatch(color: str) -> QIcon:
+    pm = QPixmap(12, 12)
+    pm.fill(QColor(color))
+    return QIcon(pm)
+
+
+class RenameDialog(QDialog):
+    def __init__(self, current_name: str, names: list[str], parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Name cluster")
+        self.edit = QLineEdit(current_name)
+        self.edit.selectAll()
+        self.edit.setCompleter(_completer(names, self))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Speaker name (an existing name merges nothing; it only labels):"))
+        layout.addWidget(self.edit)
+        layout.addWidget(buttons)
+
+    def name(self) -> str:
+        return self.edit.text().strip()
+
+
+class MoveDialog(QDialog):
+    """Where the selected segments go: an existing cluster (type to search) or a new one."""
+
+    NEW = -2
+
+    def __init__(self, count: int, clusters: list[tuple[int, str, str]], parent=None):
+        """clusters: (id, label, colour) in display order."""
+        super().__init__(parent)
+        self.setWindowTitle("Move segments")
+        self.target = QComboBox()
+        self.target.setEditable(True)
+        self.target.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.target.addItem("New cluster", self.NEW)
+        for cid, label, color in clusters:
+            self.target.addItem(_swatch(color), label, cid)
+        self.target.completer().setFilterMode(Qt.MatchFlag.MatchContains)
+        self.target.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.new_name = QLineEdit(placeholderText="optional name of the new cluster")
+        self.target.currentIndexChanged.connect(lambda _: self.new_name.setEnabled(self.target_id() is None))
+        form = QFormLayout()
+        form.addRow("Move to:", self.target)
+        form.addRow("New name:", self.new_name)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Move {count:,} selected segment{'s' if count != 1 else ''}"))
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    def target_id(self) -> int | None:
+        data = self.target.currentData()
+        return None if data in (None, self.NEW) else int(data)
+
+    def select_target(self, cluster_id: int | None):
+        index = self.target.findData(self.NEW if cluster_id is None else cluster_id)
+        if index >= 0:
+            self.target.setCurrentIndex(index)
+
+
+class SplitDialog(QDialog):
+    """Choose k (or estimate), see the proposed parts (also coloured in the scatter), apply."""
+
+    propose = Signal(object)  # k, or None to estimate
+
+    def __init__(self, cluster_name: str, n_members: int, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Split {cluster_name}")
+        self.labels: np.ndarray | None = None
+        self.estimate = QRadioButton("Estimate the number of parts")
+        self.fixed = QRadioButton("Split into")
+        self.estimate.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.estimate)
+        group.addButton(self.fixed)
+        self.k = QSpinBox(minimum=2, maximum=max(2, min(50, n_members)), value=2)
+        self.k.valueChanged.connect(lambda _: self.fixed.setChecked(True))
+        self.propose_button = QPushButton("Propose")
+        self.propose_button.clicked.connect(lambda: self.propose.emit(self.requested_k()))
+        row = QHBoxLayout()
+        row.addWidget(self.fixed)
+        row.addWidget(self.k)
+        row.addWidget(QLabel("parts"))
+        row.addStretch(1)
+        self.status = QLabel("")
+        self.parts = QListWidget()
+        self.parts.setMinimumHeight(120)
+        self.buttons = QDialogButtonBox()
+        self.apply_button = self.buttons.addButton("Apply", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.apply_button.setEnabled(False)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"{cluster_name}: {n_members:,} segments. The proposal is coloured in the scatter."))
+        layout.addWidget(self.estimate)
+        layout.addLayout(row)
+        layout.addWidget(self.propose_button)
+        layout.addWidget(self.status)
+        layout.addWidget(self.parts)
+        layout.addWidget(self.buttons)
+
+    def requested_k(self) -> int | None:
+        return self.k.value() if self.fixed.isChecked() else None
+
+    def set_busy(self, text: str):
+        self.labels = None
+        self.apply_button.setEnabled(False)
+        self.propose_button.setEnabled(False)
+        self.status.setText(text)
+
+    def set_failed(self, text: str):
+        self.propose_button.setEnabled(True)
+        self.status.setText(text)
+
+    def set_proposal(self, labels: np.ndarray, colors: list[str]):
+        self.labels = np.asarray(labels)
+        parts, sizes = np.unique(self.labels, return_counts=True)
+        self.parts.clear()
+        for i, (part, size) in enumerate(zip(parts, sizes)):
+            keeps = " (keeps the cluster's id and name)" if i == 0 else " (new cluster)"
+            self.parts.addItem(QListWidgetItem(_swatch(colors[i % len(colors)]), f"Part {i + 1}: {size:,} segments{keeps}"))
+        self.status.setText(f"Proposed {len(parts)} parts." if len(parts) > 1 else
+                            "The cluster does not split: one part only.")
+        self.apply_button.setEnabled(len(parts) > 1)
+        self.propose_button.setEnabled(True)

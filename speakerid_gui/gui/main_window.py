@@ -1,0 +1,831 @@
+"""The main window: start page or review page (cluster list | scatter | inspector), menus
+and shortcuts, and the glue between widgets, the ReviewSession, the player and jobs.
+Every label change goes through the EditLog; its listener redraws what changed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
+
+from ..core.palette import color_for
+from ..core.store import NOISE, Project
+from . import jobs
+from .cluster_list import ClusterPanel
+from .edit_dialogs import MoveDialog, RenameDialog, SplitDialog
+from .evaluation import EvaluationPanel
+from .export_dialog import ExportDialog
+from .inspector import Inspector
+from .new_project import NewProjectDialog, data_dir, default_project_dir
+from .player import Player, SoundDevicePlayer
+from .progress_panel import ProgressPanel
+from .review import ReviewSession
+from .scatter import ScatterPanel
+from .shortcuts import ShortcutSheet
+from .start_page import RecentProjects, StartPage
+from .workers import Job
+
+APP_NAME = "speakerid"
+PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, player: Player | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
+        self.recent = RecentProjects(self.settings)
+        self.player = player or SoundDevicePlayer(self)
+        self.session: ReviewSession | None = None
+        self.jobs: list[Job] = []
+        self.pipeline: Job | None = None
+        self.current_cluster: int | None = None
+        self.current_segment: int | None = None
+        self.queue = np.zeros(0, np.int64)   # the current cluster's members, closest to its centre first
+        self.active_dialog = None            # the open dialog (tests drive it)
+        self.last_error: str | None = None
+        self.last_export = None
+        self._close_when_idle = False
+        self.setWindowTitle(APP_NAME)
+        self._build()
+        self._make_actions()
+        self.player.started.connect(lambda tag: self._playing_changed(True))
+        self.player.stopped.connect(self._playback_stopped)
+        self.player.failed.connect(self._playback_failed)
+        self._position_timer = QTimer(self, interval=30)
+        self._position_timer.timeout.connect(self._show_position)
+        self.show_start_page()
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1480, 920)
+
+    # ---- construction ---------------------------------------------------------------------------
+    def _build(self):
+        self.start_page = StartPage()
+        self.start_page.new_requested.connect(self.ask_new_project)
+        self.start_page.open_requested.connect(self.ask_open_project)
+        self.start_page.demo_requested.connect(self.start_demo)
+        self.start_page.recent_chosen.connect(self.open_project)
+
+        self.clusters = ClusterPanel()
+        self.clusters.current_changed.connect(self._on_current_cluster)
+        self.scatter = ScatterPanel()
+        self.scatter.describe = self._describe_segment
+        self.scatter.point_clicked.connect(self._on_point_clicked)
+        self.scatter.selection_changed.connect(self._on_segment_selection)
+        self.inspector = Inspector()
+        self.inspector.play_requested.connect(lambda i: self.show_segment(i, play=True))
+        self.inspector.segment_chosen.connect(lambda i: self.show_segment(i))
+        self.inspector.step_requested.connect(self.step_segment)
+        self.inspector.play_toggled.connect(self.toggle_play)
+        self.progress = ProgressPanel()
+        self.progress.cancel_requested.connect(self.cancel_pipeline)
+        self.progress.hide()
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.clusters)
+        self.splitter.addWidget(self.scatter)
+        self.splitter.addWidget(self.inspector)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 5)
+        self.splitter.setStretchFactor(2, 3)
+        self.splitter.setSizes([300, 680, 500])
+        review = QWidget()
+        layout = QVBoxLayout(review)
+        layout.setContentsMargins(4, 4, 4, 0)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.splitter, 1)
+        self.review_page = review
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.review_page)
+        self.setCentralWidget(self.stack)
+
+        self.evaluation = EvaluationPanel()
+        self.evaluation.evaluate_requested.connect(self.evaluate)
+        self.evaluation.import_requested.connect(self.ask_import_reference)
+        self.evaluation_dock = QDockWidget("Evaluation against reference labels", self)
+        self.evaluation_dock.setObjectName("evaluation")
+        self.evaluation_dock.setWidget(self.evaluation)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.evaluation_dock)
+        self.evaluation_dock.hide()
+
+        self.audio_status = QLabel("")
+        self.statusBar().addPermanentWidget(self.audio_status)
+
+    def _make_actions(self):
+        """Menus; every action's shortcut works anywhere in the window (and is in the sheet)."""
+        self.actions_by_name: dict[str, QAction] = {}
+        self.menu_groups: list[tuple[str, list[QAction]]] = []
+        spec = {
+            "&File": [
+                ("new", "New project from a folder…", ["Ctrl+N"], self.ask_new_project, False),
+                ("open", "Open project…", ["Ctrl+O"], self.ask_open_project, False),
+                ("demo", "Try the demo", [], self.start_demo, False),
+                ("resume", "Resume analysis", [], self.resume_pipeline, True),
+                None,
+                ("export", "Export labels…", ["Ctrl+E"], self.ask_export, True),
+                ("import_reference", "Import reference labels…", ["Ctrl+I"], self.ask_import_reference, True),
+                None,
+                ("close_project", "Close project", ["Ctrl+W"], self.close_project, True),
+                ("quit", "Quit", ["Ctrl+Q"], self.close, False),
+            ],
+            "&Edit": [
+                ("undo", "Undo", ["Ctrl+Z"], self.undo, True),
+                ("redo", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo, True),
+                None,
+                ("merge_similar", "Merge with most similar cluster", ["M"], self.merge_with_most_similar, True),
+                ("merge_selected", "Merge selected clusters", ["Shift+M"], self.merge_selected, True),
+                ("split", "Split cluster…", ["S"], self.ask_split, True),
+                ("move", "Move selected segments…", ["Ctrl+M"], self.ask_move, True),
+                ("rename", "Name cluster…", ["N", "F2"], self.ask_rename, True),
+                ("verify", "Verify cluster", ["V"], self.verify_cluster, True),
+                ("verify_segments", "Verify selected segments", ["Shift+V"], self.verify_segments, True),
+                ("noise", "Mark as noise", ["X"], self.mark_noise, True),
+                ("clear_selection", "Clear segment selection", ["Esc"], self.scatter.clear_selection, True),
+            ],
+            "&Review": [
+                ("next_cluster", "Next cluster", ["J", "Down"], lambda: self.clusters.step(1), True),
+                ("prev_cluster", "Previous cluster", ["K", "Up"], lambda: self.clusters.step(-1), True),
+                ("play", "Play / stop", ["Space"], self.toggle_play, True),
+                ("next_segment", "Next segment", ["Right", "L"], lambda: self.step_segment(1), True),
+                ("prev_segment", "Previous segment", ["Left", "H"], lambda: self.step_segment(-1), True),
+                ("auto_advance", "Auto-advance while listening", ["A"], None, True),
+            ],
+            "&View": [
+                ("dim", "Dim other clusters", ["D"], None, True),
+                ("reset_view", "Reset zoom", ["R", "Home"], self.scatter.reset_view, True),
+                ("mode_pan", "Pan mode", ["Ctrl+1"], lambda: self.scatter.set_mode("pan"), True),
+                ("mode_rect", "Rectangle selection mode", ["Ctrl+2"], lambda: self.scatter.set_mode("rect"), True),
+                ("mode_lasso", "Lasso selection mode", ["Ctrl+3"], lambda: self.scatter.set_mode("lasso"), True),
+                ("show_evaluation", "Evaluation panel", ["Ctrl+Shift+E"], None, True),
+            ],
+            "&Help": [
+                ("shortcuts", "Keyboard shortcuts", ["F1", "?"], self.show_shortcuts, False),
+                ("about", "About", [], self.show_about, False),
+            ],
+        }
+        self.project_actions = []
+        for title, items in spec.items():
+            menu = self.menuBar().addMenu(title)
+            group = []
+            for item in items:
+                if item is None:
+                    menu.addSeparator()
+                    continue
+                name, text, keys, slot, needs_project = item
+                action = QAction(text, self)
+                action.setShortcuts([QKeySequence(k) for k in keys])
+                action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+                if slot is not None:
+                    action.triggered.connect(lambda _=False, s=slot: s())
+                menu.addAction(action)
+                self.addAction(action)  # shortcuts work even when the menu bar is hidden
+                self.actions_by_name[name] = action
+                group.append(action)
+                if needs_project:
+                    self.project_actions.append(action)
+            self.menu_groups.append((title, group))
+        a = self.actions_by_name
+        a["auto_advance"].setCheckable(True)
+        a["auto_advance"].toggled.connect(self.inspector.auto_advance.setChecked)
+        self.inspector.auto_advance.toggled.connect(a["auto_advance"].setChecked)
+        a["dim"].setCheckable(True)
+        a["dim"].toggled.connect(self.scatter.set_dim_others)
+        self.scatter.dim_button.toggled.connect(a["dim"].setChecked)
+        a["show_evaluation"].setCheckable(True)
+        a["show_evaluation"].toggled.connect(self.evaluation_dock.setVisible)
+        self.evaluation_dock.visibilityChanged.connect(a["show_evaluation"].setChecked)
+        file_menu = self.menuBar().actions()[0].menu()
+        self.recent_menu = file_menu.addMenu("Recent projects")
+        file_menu.insertMenu(self.action("resume"), self.recent_menu)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
+    def action(self, name: str) -> QAction:
+        return self.actions_by_name[name]
+
+    def _update_actions(self):
+        has = self.session is not None
+        busy = self.pipeline is not None
+        for action in self.project_actions:
+            action.setEnabled(has)
+        edits = ["undo", "redo", "merge_similar", "merge_selected", "split", "move", "rename", "verify",
+                 "verify_segments", "noise"]
+        for name in edits:
+            self.action(name).setEnabled(has and not busy)  # the pipeline relabels while it runs
+        if has and not busy:
+            self.action("undo").setEnabled(self.session.log.can_undo())
+            self.action("redo").setEnabled(self.session.log.can_redo())
+        self.action("resume").setEnabled(has and not busy and self.session.project.get_meta("gui_pending") is not None)
+
+    # ---- pages and projects ---------------------------------------------------------------------
+    def show_start_page(self):
+        self.start_page.set_recent(self.recent.list())
+        self.stack.setCurrentWidget(self.start_page)
+        self.evaluation_dock.hide()
+        self.setWindowTitle(APP_NAME)
+        self._update_actions()
+
+    def ask_new_project(self, folder: str | None = None):
+        dialog = NewProjectDialog(folder, self)
+        dialog.accepted.connect(lambda: self.new_project(dialog.audio_folder(), dialog.settings()))
+        self._open_dialog(dialog)
+        return dialog
+
+    def ask_open_project(self):
+        folder = QFileDialog.getExistingDirectory(self, "Open project (a folder with project.sqlite)",
+                                                  str(data_dir() / "projects"))
+        if folder:
+            self.open_project(folder)
+
+    def new_project(self, audio_folder, settings, project_dir=None) -> bool:
+        audio_folder = Path(audio_folder)
+        if not audio_folder.is_dir():
+            self.show_error(f"{audio_folder}: folder not found")
+            return False
+        folder = Path(project_dir) if project_dir else default_project_dir(audio_folder)
+        try:
+            Project.create(folder, audio_folder).close()
+        except Exception as exc:
+            self.show_error(f"Cannot create the project in {folder}: {exc}")
+            return False
+        if not self.open_project(folder):
+            return False
+        self.start_pipeline(settings)
+        return True
+
+    def open_project(self, folder) -> bool:
+        if not self.close_project():
+            return False
+        try:
+            project = Project.open(folder)
+        except Exception as exc:
+            self.show_error(f"Cannot open {folder}: {exc}")
+            return False
+        self.session = ReviewSession(project)
+        self.session.log.listeners.append(self._on_edit)
+        self.recent.add(folder)
+        self.setWindowTitle(f"{Path(folder).name} — {APP_NAME}")
+        self.stack.setCurrentWidget(self.review_page)
+        self._load_project_view()
+        reference = project.get_meta("reference")
+        self.evaluation.set_reference(reference)
+        self.evaluation.set_result(None)
+        if reference:
+            self.evaluation_dock.show()
+            self.evaluate()
+        if project.get_meta("gui_pending") is not None:
+            self.statusBar().showMessage("The analysis of this project was interrupted: File ▸ Resume analysis "
+                                         "continues where it stopped.")
+        self._update_actions()
+        return True
+
+    def close_project(self) -> bool:
+        """Back to the start page; refused (False) while a job still runs on the project."""
+        if self.session is None:
+            return True
+        if any(j.isRunning() for j in self.jobs):
+            self.statusBar().showMessage("Wait for (or cancel) the running job before closing the project.")
+            return False
+        self.player.stop()
+        self.session.project.close()
+        self.session = None
+        self.current_cluster = self.current_segment = None
+        self.queue = np.zeros(0, np.int64)
+        self.show_start_page()
+        return True
+
+    def _fill_recent_menu(self):
+        self.recent_menu.clear()
+        for folder in self.recent.list():
+            self.recent_menu.addAction(folder, lambda f=folder: self.open_project(f))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _load_project_view(self):
+        """Draw everything from the session: layout, labels, cluster list, largest cluster."""
+        s = self.session
+        xy, source = s.layout()
+        self.scatter.set_data(xy, s.project.cluster, s.project.verified, s.project.noise, self._colors(),
+                              {"layout": "", "pca": "PCA", "none": "no layout yet"}[source])
+        self._refresh_clusters()
+        if self.current_cluster is None or self.current_cluster not in s.project.cluster_sizes():
+            self.select_largest_cluster()
+
+    def select_largest_cluster(self):
+        sizes = self.session.project.cluster_sizes() if self.session else {}
+        if sizes:
+            self.clusters.select_cluster(max(sizes, key=sizes.get))
+
+    # ---- drawing from the project ----------------------------------------------------------------
+    def _colors(self) -> dict[int, str]:
+        return {cid: info.get("color") or color_for(cid) for cid, info in self.session.project.clusters.items()}
+
+    def _refresh_clusters(self):
+        p = self.session.project
+        colors = self._colors()
+        self.clusters.refresh(self.session.cluster_stats(), p.cluster_name, lambda c: colors.get(c) or color_for(c))
+
+    def _on_edit(self, kind: str, touched):
+        """EditLog listener: recolour (brush codes only), refresh the list and the inspector."""
+        p = self.session.project
+        self.scatter.set_labels(p.cluster, p.verified, p.noise, self._colors())
+        self._refresh_clusters()
+        if self.current_cluster is not None and self.current_cluster in p.cluster_sizes():
+            self._show_cluster(self.current_cluster, keep_segment=True)
+        elif self.clusters.current_id() is None:
+            self.select_largest_cluster()
+        self._update_actions()
+
+    def _describe_segment(self, index: int) -> str:
+        if self.session is None:
+            return ""
+        return f"{self.session.segment_label(index)}\n{self.session.project.cluster_name(int(self.session.project.cluster[index]))}"
+
+    def _on_current_cluster(self, cluster_id):
+        self.current_cluster = cluster_id
+        self.scatter.set_focus(cluster_id)
+        if cluster_id is None or self.session is None:
+            self.queue = np.zeros(0, np.int64)
+            self.inspector.clear()
+            return
+        self._show_cluster(cluster_id, keep_segment=False)
+
+    def _show_cluster(self, cluster_id: int, keep_segment: bool):
+        s, p = self.session, self.session.project
+        self.queue = s.ranked_members(cluster_id)
+        n = len(self.queue)
+        members = self.queue
+        title = p.cluster_name(cluster_id)
+        subtitle = (f"cluster {cluster_id} · {n:,} segments · confidence {p.confidence[members].mean():.2f} · "
+                    f"{p.verified[members].mean():.0%} verified" if n else "empty")
+        reps = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[:8]]
+        outliers = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[::-1][:min(8, n // 2)]]
+        color = self._colors().get(cluster_id) or color_for(cluster_id)
+        self.inspector.set_cluster(title, subtitle, color, reps, outliers)
+        if keep_segment and self.current_segment is not None and self.current_segment in self.queue:
+            self.show_segment(self.current_segment)
+        elif n:
+            self.show_segment(int(self.queue[0]))
+        else:
+            self.show_segment(None)
+
+    # ---- segments and playback ------------------------------------------------------------------------
+    def show_segment(self, index: int | None, play: bool = False):
+        """Make a segment current: spectrogram, prosody overlay, marker; optionally play it."""
+        self.current_segment = None if index is None else int(index)
+        self.scatter.set_current(self.current_segment)
+        if index is None or self.session is None:
+            self.inspector.show_segment(None, "", None, [])
+            return
+        s = self.session
+        try:
+            wave = s.read_segment(index)
+        except Exception as exc:  # moved or unreadable audio: say which file
+            path, start, end = s.segment_span(index)
+            self.statusBar().showMessage(f"Cannot read {path}: {exc}", 8000)
+            wave = None
+        curves = [(self._prosody(index, wave), True)]
+        others = [int(i) for i in self.queue[:PROSODY_CURVES] if int(i) != index][:PROSODY_CURVES - 1]
+        curves += [(self._prosody(i), False) for i in others]
+        self.inspector.show_segment(index, s.segment_label(index), wave, curves)
+        if play and wave is not None:
+            self.play_wave(wave, index)
+
+    def _prosody(self, index: int, wave=None):
+        try:
+            return self.session.segment_prosody(index, wave)
+        except Exception:  # curves are a help, not a requirement
+            return None
+
+    def play_segment(self, index: int):
+        self.show_segment(index, play=True)
+
+    def play_wave(self, wave: np.ndarray, index: int):
+        self.player.play(wave, 16000, index)
+
+    def toggle_play(self):
+        if self.player.is_playing():
+            self.player.stop()
+        elif self.current_segment is not None:
+            self.show_segment(self.current_segment, play=True)
+        elif len(self.queue):
+            self.show_segment(int(self.queue[0]), play=True)
+
+    def step_segment(self, delta: int):
+        if not len(self.queue):
+            return
+        where = np.flatnonzero(self.queue == self.current_segment)
+        pos = int(where[0]) + delta if len(where) else 0
+        if 0 <= pos < len(self.queue):
+            self.show_segment(int(self.queue[pos]), play=True)
+        else:
+            self.statusBar().showMessage("End of the cluster: J/K for the next/previous cluster.", 4000)
+
+    def _playing_changed(self, playing: bool):
+        self.inspector.set_playing(playing)
+        if playing:
+            self._position_timer.start()
+        else:
+            self._position_timer.stop()
+
+    def _playback_stopped(self, completed: bool):
+        self._playing_changed(False)
+        if completed and self.inspector.auto_advance.isChecked():
+            where = np.flatnonzero(self.queue == self.current_segment)
+            if len(where) and where[0] + 1 < len(self.queue):
+                QTimer.singleShot(150, lambda: self.step_segment(1))
+
+    def _playback_failed(self, message: str):
+        self.audio_status.setText("🔇 no audio output")
+        self.audio_status.setToolTip(message)
+        self.statusBar().showMessage(message, 10000)
+
+    def _show_position(self):
+        if self.player.tag == self.current_segment:
+            self.inspector.spectrogram.set_position(self.player.position())
+
+    # ---- scatter interaction ------------------------------------------------------------------------
+    def _on_point_clicked(self, index: int):
+        cluster_id = int(self.session.project.cluster[index])
+        if cluster_id != NOISE and cluster_id != self.current_cluster:
+            self.clusters.select_cluster(cluster_id)
+        self.scatter.clear_selection()
+        self.show_segment(index, play=True)
+
+    def _on_segment_selection(self, selection):
+        if len(selection):
+            self.statusBar().showMessage(f"{len(selection):,} segments selected: Ctrl+M moves them, X marks them as "
+                                         "noise, Shift+V verifies them, Esc clears.")
+
+    def selected_segments(self) -> np.ndarray:
+        """What segment edits act on: the scatter selection, else the current segment."""
+        if len(self.scatter.selection):
+            return self.scatter.selection
+        return np.array([self.current_segment] if self.current_segment is not None else [], np.int64)
+
+    # ---- edits ---------------------------------------------------------------------------------------
+    def _edit(self, fn, *args, **kwargs):
+        """Run one EditLog command; a refused edit becomes a status message, not a crash."""
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, KeyError) as exc:
+            self.statusBar().showMessage(str(exc), 6000)
+            return None
+
+    def _need_cluster(self) -> int | None:
+        if self.current_cluster is None:
+            self.statusBar().showMessage("Select a cluster first (J/K or click one).", 4000)
+        return self.current_cluster
+
+    def undo(self):
+        edit = self.session.log.undo()
+        self.statusBar().showMessage(f"Undone: {edit.description}" if edit else "Nothing to undo.", 5000)
+
+    def redo(self):
+        edit = self.session.log.redo()
+        self.statusBar().showMessage(f"Redone: {edit.description}" if edit else "Nothing to redo.", 5000)
+
+    def merge_selected(self):
+        ids = self.clusters.selected_ids()
+        if len(ids) < 2:
+            self.statusBar().showMessage("Select two or more clusters (Ctrl/Shift+click in the list) to merge them.", 5000)
+            return
+        self._merge(ids)
+
+    def merge_with_most_similar(self):
+        cid = self._need_cluster()
+        if cid is None:
+            return
+        found = self.session.most_similar(cid)
+        if found is None:
+            self.statusBar().showMessage("No other cluster to merge with (or no embeddings yet).", 5000)
+            return
+        other, similarity = found
+        self._merge([cid, other], f" (cosine similarity {similarity:.2f})")
+
+    def _merge(self, ids: list[int], note: str = ""):
+        sizes = self.session.project.cluster_sizes()
+        target = max(ids, key=lambda c: sizes.get(c, 0))
+        names = ", ".join(self.session.project.cluster_name(c) for c in ids if c != target)
+        if self._edit(self.session.log.merge, ids) is not None:
+            self.clusters.select_cluster(target)
+            self.statusBar().showMessage(f"Merged {names} into {self.session.project.cluster_name(target)}{note}. "
+                                         "Ctrl+Z undoes.", 8000)
+
+    def ask_split(self):
+        cid = self._need_cluster()
+        if cid is None:
+            return None
+        members = self.session.members(cid)
+        if len(members) < 2:
+            self.statusBar().showMessage("A cluster needs at least two segments to be split.", 5000)
+            return None
+        if self.session.X is None:
+            self.show_error("This project has no embeddings yet: run the analysis before splitting.")
+            return None
+        dialog = SplitDialog(self.session.project.cluster_name(cid), len(members), self)
+        dialog.propose.connect(lambda k: self._propose_split(dialog, cid, members, k))
+        dialog.accepted.connect(lambda: self._apply_split(dialog, cid))
+        dialog.finished.connect(lambda _: self.scatter.clear_preview())
+        self._open_dialog(dialog)
+        self._propose_split(dialog, cid, members, None)
+        return dialog
+
+    def _propose_split(self, dialog: SplitDialog, cid: int, members: np.ndarray, k):
+        dialog.set_busy("Estimating the parts…" if k is None else f"Splitting into {k}…")
+        job = Job(f"split {cid}", jobs.split_job, self.session.X[members], k, parent=self)
+
+        def done(labels):
+            parts, inverse = np.unique(labels, return_inverse=True)
+            ids = np.array([cid] + self.session.log.new_cluster_ids(len(parts) - 1))
+            colors = [self._colors().get(int(c)) or color_for(int(c)) for c in ids]
+            self.scatter.show_preview(members, ids[inverse])
+            dialog.set_proposal(labels, colors)
+
+        job.succeeded.connect(done)
+        job.failed.connect(lambda msg: dialog.set_failed(f"Split failed: {msg}"))
+        self.start_job(job)
+
+    def _apply_split(self, dialog: SplitDialog, cid: int):
+        self.scatter.clear_preview()
+        if dialog.labels is None:
+            return
+        if self._edit(self.session.log.split, cid, dialog.labels) is not None:
+            self.statusBar().showMessage(f"Split {self.session.project.cluster_name(cid)} into "
+                                         f"{len(np.unique(dialog.labels))} clusters. Ctrl+Z undoes.", 8000)
+
+    def ask_move(self):
+        index = self.selected_segments()
+        if not len(index):
+            self.statusBar().showMessage("Select segments first (rectangle or lasso in the scatter).", 5000)
+            return None
+        p = self.session.project
+        stats = self.session.cluster_stats()
+        colors = self._colors()
+        order = np.argsort(-stats.size)
+        clusters = [(int(c), f"{p.cluster_name(int(c))} ({int(n)} segments)", colors.get(int(c)) or color_for(int(c)))
+                    for c, n in zip(stats.ids[order], stats.size[order])]
+        dialog = MoveDialog(len(index), clusters, self)
+        dialog.accepted.connect(lambda: self.move_segments(index, dialog.target_id(), dialog.new_name.text().strip()))
+        self._open_dialog(dialog)
+        return dialog
+
+    def move_segments(self, index, target: int | None, name: str = ""):
+        index = np.asarray(index, np.int64)
+        if self._edit(self.session.log.move, index, target, name) is None:
+            return
+        new_cluster = int(self.session.project.cluster[index[0]])
+        self.scatter.clear_selection()
+        self.clusters.select_cluster(new_cluster)
+        self.statusBar().showMessage(f"Moved {len(index):,} segments to {self.session.project.cluster_name(new_cluster)}. "
+                                     "Ctrl+Z undoes.", 8000)
+
+    def ask_rename(self):
+        cid = self._need_cluster()
+        if cid is None:
+            return None
+        info = self.session.project.clusters.get(cid, {})
+        dialog = RenameDialog(info.get("name", ""), self.session.cluster_names(), self)
+        dialog.accepted.connect(lambda: self._edit(self.session.log.rename, cid, dialog.name()))
+        self._open_dialog(dialog)
+        return dialog
+
+    def verify_cluster(self):
+        cid = self._need_cluster()
+        if cid is not None and self._edit(self.session.log.verify_cluster, cid) is not None:
+            self.statusBar().showMessage(f"Verified every segment of {self.session.project.cluster_name(cid)}.", 5000)
+
+    def verify_segments(self):
+        index = self.selected_segments()
+        if len(index) and self._edit(self.session.log.verify, index) is not None:
+            self.statusBar().showMessage(f"Verified {len(index):,} segments.", 5000)
+
+    def mark_noise(self):
+        index = self.selected_segments()
+        if not len(index):
+            return
+        # the segment after the current one, so the review goes on where it was
+        where = np.flatnonzero(self.queue == self.current_segment)
+        following = [int(i) for i in self.queue[int(where[0]) + 1:]] if len(where) else []
+        if self._edit(self.session.log.mark_noise, index) is None:
+            return
+        self.scatter.clear_selection()
+        nxt = next((i for i in following if int(self.session.project.cluster[i]) == self.current_cluster), None)
+        if nxt is not None:
+            self.show_segment(nxt)
+        self.statusBar().showMessage(f"Marked {len(index):,} segments as noise. Ctrl+Z undoes.", 5000)
+
+    # ---- pipeline ----------------------------------------------------------------------------------------
+    def start_pipeline(self, settings):
+        from dataclasses import asdict
+
+        if self.pipeline is not None or self.session is None:
+            return None
+        self.session.project.set_meta("gui_pending", asdict(settings))  # lets "Resume analysis" pick it up
+        self.progress.reset()
+        self.progress.show()
+        job = Job("analysis", jobs.pipeline_job, self.session.project.folder, settings, parent=self)
+        job.progress.connect(self.progress.update_event)
+        job.partial_result.connect(self._pipeline_partial)
+        job.succeeded.connect(self._pipeline_done)
+        job.failed.connect(lambda msg: self._pipeline_ended(f"Analysis failed: {msg}", error=True))
+        job.was_cancelled.connect(lambda: self._pipeline_ended("Analysis cancelled. File ▸ Resume analysis continues "
+                                                               "where it stopped."))
+        self.pipeline = job
+        self.start_job(job)
+        self._update_actions()
+        return job
+
+    def resume_pipeline(self):
+        from ..core.pipeline import Settings
+
+        pending = self.session.project.get_meta("gui_pending") if self.session else None
+        if pending is not None:
+            self.start_pipeline(Settings(**pending))
+
+    def cancel_pipeline(self):
+        if self.pipeline is not None:
+            self.pipeline.cancel()
+
+    def _pipeline_partial(self, payload):
+        if self.session is None:
+            return
+        kind = payload[0]
+        if kind == "layout":  # PCA preview while the real layout is computed
+            self.session.reload()
+            p = self.session.project
+            self.scatter.set_data(payload[1], p.cluster, p.verified, p.noise, self._colors(), "PCA preview")
+        elif kind == "stage_done":
+            self.progress.mark_done(payload[1])
+            # Segments appear with the PCA preview that follows "analyse"; labels after "cluster".
+            # The window never computes embeddings itself while the worker may be writing them.
+            if payload[1] == "cluster":
+                self.session.reload()
+                p = self.session.project
+                self.scatter.set_labels(p.cluster, p.verified, p.noise, self._colors())
+                self._refresh_clusters()
+                if self.current_cluster is None:
+                    self.select_largest_cluster()
+
+    def _pipeline_done(self, summary):
+        skipped = len(getattr(summary, "skipped", []) or [])
+        self._pipeline_ended(f"Analysis done: {summary.files_ok} files, {summary.segments:,} segments, "
+                             f"{summary.clusters} clusters" + (f", {skipped} files skipped" if skipped else "") + ".")
+        if skipped:
+            details = "\n".join(f"{path}: {why}" for path, why in summary.skipped[:30])
+            self.show_error(f"{skipped} files could not be used:\n{details}", title="Skipped files")
+
+    def _pipeline_ended(self, message: str, error: bool = False):
+        job, self.pipeline = self.pipeline, None
+        if self.session is not None:
+            if job is not None and job.outcome == "ok":
+                self.session.project.set_meta("gui_pending", None)
+            self.session.reload()
+            self._load_project_view()
+        self.progress.hide()
+        self._update_actions()
+        if error:
+            self.show_error(message)
+        else:
+            self.statusBar().showMessage(message, 15000)
+
+    # ---- demo ----------------------------------------------------------------------------------------
+    def start_demo(self, folder: str | Path | None = None):
+        """Synthesise the demo corpus (in a worker), then analyse it as a new project."""
+        folder = Path(folder) if folder else data_dir() / "demo" / "audio"
+        if (folder / "manifest.csv").exists():
+            self._demo_ready(folder)
+            return None
+        self.start_page.demo_status.setText("Synthesising 5 speakers…")
+        self.start_page.demo_button.setEnabled(False)
+        job = Job("demo", jobs.demo_job, folder, parent=self)
+        job.succeeded.connect(lambda corpus: self._demo_ready(corpus.folder))
+        job.failed.connect(lambda msg: (self.show_error(f"Demo failed: {msg}"),
+                                        self.start_page.demo_button.setEnabled(True)))
+        self.start_job(job)
+        return job
+
+    def _demo_ready(self, folder: Path):
+        from ..core.pipeline import Settings
+
+        self.start_page.demo_status.setText("")
+        self.start_page.demo_button.setEnabled(True)
+        if self.new_project(folder, Settings()):
+            self.session.project.set_meta("reference", str(Path(folder) / "reference.rttm"))
+            self.evaluation.set_reference(str(Path(folder) / "reference.rttm"))
+            self.statusBar().showMessage("Demo: 5 synthetic speakers. Its true labels are loaded as the reference: "
+                                         "Evaluate once the analysis is done.", 15000)
+
+    # ---- export, reference, evaluation ---------------------------------------------------------------------
+    def ask_export(self):
+        dialog = ExportDialog(self.session.project.folder / "exports", self)
+        dialog.accepted.connect(lambda: self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked()))
+        self._open_dialog(dialog)
+        return dialog
+
+    def export(self, fmt: str, out: Path, include_noise: bool = False):
+        out = Path(out)
+        if fmt != "audacity":
+            out.parent.mkdir(parents=True, exist_ok=True)
+        job = Job("export", jobs.export_job, self.session.project.folder, fmt, out, include_noise, parent=self)
+
+        def done(result):
+            count, files = result
+            self.last_export = files
+            self.statusBar().showMessage(f"Exported {count:,} segments as {fmt} to {out}.", 10000)
+
+        job.succeeded.connect(done)
+        job.failed.connect(lambda msg: self.show_error(f"Export to {out} failed: {msg}"))
+        self.start_job(job)
+        return job
+
+    def ask_import_reference(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Reference labels", str(self.session.project.audio_root),
+                                              "Reference labels (*.csv *.rttm);;All files (*)")
+        if path:
+            self.import_reference(path)
+
+    def import_reference(self, path: str):
+        """Evaluate against a manifest/RTTM; remembered in the project once it loads."""
+        return self.evaluate(str(path), remember=True)
+
+    def evaluate(self, reference: str | None = None, remember: bool = False):
+        if self.session is None:
+            return None
+        reference = reference or self.session.project.get_meta("reference")
+        if not reference:
+            return None
+        self.evaluation.set_busy()
+        self.evaluation_dock.show()
+        job = Job("evaluate", jobs.evaluate_job, self.session.project.folder, reference, parent=self)
+
+        def done(result):
+            if remember and self.session is not None:
+                self.session.project.set_meta("reference", str(reference))
+            self.evaluation.set_reference(str(reference))
+            self.evaluation.set_result(result)
+
+        def failed(msg):
+            self.evaluation.set_result(self.evaluation.result)
+            self.show_error(f"Evaluation failed: {msg}")
+
+        job.succeeded.connect(done)
+        job.failed.connect(failed)
+        self.start_job(job)
+        return job
+
+    # ---- jobs, dialogs, errors, closing ------------------------------------------------------------------
+    def start_job(self, job: Job):
+        self.jobs.append(job)
+        job.finished.connect(lambda: self._job_finished(job))
+        job.start()
+
+    def _job_finished(self, job: Job):
+        if job in self.jobs:
+            self.jobs.remove(job)
+        job.deleteLater()
+        if self._close_when_idle and not any(j.isRunning() for j in self.jobs):
+            self.close()
+
+    def _open_dialog(self, dialog):
+        """Window-modal and non-blocking (open, not exec), so tests and the event loop keep running."""
+        self.active_dialog = dialog
+        dialog.finished.connect(lambda _: setattr(self, "active_dialog", None) if self.active_dialog is dialog else None)
+        dialog.open()
+
+    def show_error(self, message: str, title: str = "Problem"):
+        self.last_error = message
+        self.statusBar().showMessage(message.splitlines()[0], 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def show_shortcuts(self):
+        self._open_dialog(ShortcutSheet(self.menu_groups, self))
+
+    def show_about(self):
+        QMessageBox.about(self, "About speakerid", "speakerid: find and name the speakers in unlabelled recordings.\n"
+                          "Every edit is undoable and saved as you go.")
+
+    def closeEvent(self, event):
+        running = [j for j in self.jobs if j.isRunning()]
+        if running:  # never destroy a running thread: cancel, and close when the jobs return
+            for job in running:
+                job.cancel()
+            self._close_when_idle = True
+            self.setEnabled(False)
+            self.statusBar().showMessage("Stopping background work before closing…")
+            event.ignore()
+            return
+        self.player.stop()
+        self.settings.setValue("geometry", self.saveGeometry())
+        if self.session is not None:
+            self.session.project.close()
+            self.session = None
+        event.accept()

@@ -1,0 +1,120 @@
+"""New project: the audio folder, the number of speakers (or estimate it), the backend.
+Where the project is stored follows from the folder (shown, not asked)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout,
+                               QWidget)
+
+from ..core.pipeline import Settings
+
+BACKEND_NOTES = {
+    "campp": "CAM++ speaker embeddings (recommended)",
+    "ge2e": "GE2E speaker embeddings (faster)",
+    "mfcc": "MFCC statistics (fast, weak)",
+}
+
+
+def data_dir() -> Path:
+    """Where the app keeps its projects and the demo (per user; SPEAKERID_GUI_DATA overrides)."""
+    if os.environ.get("SPEAKERID_GUI_DATA"):
+        return Path(os.environ["SPEAKERID_GUI_DATA"])
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return Path(base or Path.home() / ".speakerid-gui")
+
+
+def default_project_dir(audio_folder: str | Path) -> Path:
+    """One project per audio folder: <data dir>/projects/<folder name>-<hash of its path>."""
+    folder = Path(audio_folder).expanduser().resolve()
+    digest = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
+    return data_dir() / "projects" / f"{folder.name or 'audio'}-{digest}"
+
+
+def available_backends() -> list[str]:
+    try:
+        from ..core.embed import backend_names
+
+        names = backend_names()
+    except Exception:
+        names = []
+    return names or ["campp"]
+
+
+class NewProjectDialog(QDialog):
+    def __init__(self, folder: str | Path | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("New project")
+        self.folder = QLineEdit(str(folder) if folder else "")
+        self.folder.setPlaceholderText("folder of recordings (wav, flac, ogg, mp3; searched recursively)")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+        self.estimate = QRadioButton("Estimate")
+        self.known = QRadioButton("Known:")
+        self.estimate.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.estimate)
+        group.addButton(self.known)
+        self.count = QSpinBox(minimum=1, maximum=10000, value=2)
+        self.count.valueChanged.connect(lambda _: self.known.setChecked(True))
+        count_row = QHBoxLayout()
+        count_row.addWidget(self.estimate)
+        count_row.addWidget(self.known)
+        count_row.addWidget(self.count)
+        count_row.addStretch(1)
+        self.backend = QComboBox()
+        for name in available_backends():
+            self.backend.addItem(f"{name} — {BACKEND_NOTES[name]}" if name in BACKEND_NOTES else name, name)
+        self.backend.setCurrentIndex(max(0, self.backend.findData(Settings().backend)))
+        self.where = QLabel()
+        self.where.setWordWrap(True)
+        self.where.setStyleSheet("color: #666;")
+        self.folder.textChanged.connect(self._update_where)
+        form = QFormLayout()
+        form.addRow("Recordings:", _wrap(folder_row))
+        form.addRow("Speakers:", _wrap(count_row))
+        form.addRow("Embeddings:", self.backend)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.start_button = self.buttons.addButton("Analyse", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.where)
+        layout.addWidget(self.buttons)
+        self.resize(620, self.sizeHint().height())
+        self._update_where()
+
+    def audio_folder(self) -> Path:
+        return Path(self.folder.text().strip()).expanduser()
+
+    def settings(self) -> Settings:
+        return Settings(backend=self.backend.currentData(), speakers=self.count.value() if self.known.isChecked() else None)
+
+    def project_dir(self) -> Path:
+        return default_project_dir(self.audio_folder())
+
+    def _update_where(self):
+        ok = bool(self.folder.text().strip()) and self.audio_folder().exists()
+        self.start_button.setEnabled(ok)
+        self.where.setText(f"The project (labels, edits, caches) is saved in {self.project_dir()}. "
+                           "Your audio files are only read." if ok else "Choose an existing folder.")
+
+    def _browse(self):
+        path = QFileDialog.getExistingDirectory(self, "Folder of recordings", self.folder.text())
+        if path:
+            self.folder.setText(path)
+
+
+def _wrap(layout) -> QWidget:
+    w = QWidget()
+    layout.setContentsMargins(0, 0, 0, 0)
+    w.setLayout(layout)
+    return w

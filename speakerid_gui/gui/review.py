@@ -1,0 +1,208 @@
+"""What the review window asks of a project, in plain Python (no Qt): cluster statistics,
+representative and outlier segments, the most similar cluster, split proposals, audio
+and prosody of a segment. The widgets only draw what this returns.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core import cluster as clu
+from ..core.audio import read_span
+from ..core.edits import EditLog
+from ..core.store import NOISE, Project
+
+
+@dataclass
+class ClusterStats:
+    ids: np.ndarray          # cluster ids with at least one segment, ascending
+    size: np.ndarray
+    confidence: np.ndarray   # mean confidence of the members
+    verified: np.ndarray     # share of members verified (0..1)
+
+
+class ReviewSession:
+    """A project opened for review, with caches that edits invalidate."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.log = EditLog(project)
+        self._X: np.ndarray | None = None
+        self._X_failed = False
+        self._centroids: tuple[np.ndarray, np.ndarray] | None = None
+        self._paths: dict[int, str] | None = None
+        self._prosody: OrderedDict[int, object] = OrderedDict()
+        self.log.listeners.append(lambda kind, touched: self.invalidate())
+
+    # ---- caches ---------------------------------------------------------------------------
+    def invalidate(self):
+        """Labels changed: centroids must be recomputed."""
+        self._centroids = None
+
+    def reload(self):
+        """The project changed under us (pipeline stages): re-read everything."""
+        self.project.reload()
+        self._X, self._X_failed, self._centroids, self._paths = None, False, None, None
+        self._prosody.clear()
+
+    @property
+    def X(self) -> np.ndarray | None:
+        """Prepared (centred, unit-norm) embeddings in segment order, or None if not computed yet."""
+        if self._X is None and not self._X_failed:
+            from ..core.pipeline import embeddings
+
+            if self.project.n_segments == 0:
+                return None  # nothing analysed yet (and nothing worth caching)
+
+            try:
+                emb = embeddings(self.project)
+            except Exception:  # no embeddings yet (pipeline not run) or caches out of step
+                self._X_failed = True
+                return None
+            if len(emb) != self.project.n_segments or len(emb) == 0:
+                self._X_failed = True
+                return None
+            self._X = clu.prepare(emb)
+        return self._X
+
+    # ---- clusters ---------------------------------------------------------------------------
+    def cluster_stats(self) -> ClusterStats:
+        p = self.project
+        keep = p.cluster != NOISE
+        ids, inv, size = np.unique(p.cluster[keep], return_inverse=True, return_counts=True)
+        conf = np.bincount(inv, weights=p.confidence[keep], minlength=len(ids)) / np.maximum(size, 1)
+        ver = np.bincount(inv, weights=p.verified[keep], minlength=len(ids)) / np.maximum(size, 1)
+        return ClusterStats(ids.astype(np.int64), size, conf, ver)
+
+    def cluster_names(self) -> list[str]:
+        """Names reviewers gave (for completion), sorted."""
+        return sorted({info["name"] for info in self.project.clusters.values() if info.get("name")})
+
+    def members(self, cluster_id: int) -> np.ndarray:
+        return np.flatnonzero(self.project.cluster == cluster_id)
+
+    def ranked_members(self, cluster_id: int) -> np.ndarray:
+        """Members from closest to the cluster centre to farthest (by confidence without embeddings)."""
+        idx = self.members(cluster_id)
+        if len(idx) == 0:
+            return idx
+        X = self.X
+        if X is None:
+            score = self.project.confidence[idx]
+        else:
+            c = X[idx].mean(axis=0)
+            score = X[idx] @ (c / max(float(np.linalg.norm(c)), 1e-8))
+        return idx[np.argsort(-score, kind="stable")]
+
+    def representatives(self, cluster_id: int, k: int = 8) -> np.ndarray:
+        return self.ranked_members(cluster_id)[:k]
+
+    def outliers(self, cluster_id: int, k: int = 8) -> np.ndarray:
+        """The farthest members, farthest first (at most half the cluster, so tiny clusters
+        do not list every member twice)."""
+        ranked = self.ranked_members(cluster_id)
+        return ranked[::-1][:min(k, len(ranked) // 2)]
+
+    def centroids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cluster ids, unit centroids) of all clusters but noise; cached until the next edit."""
+        if self._centroids is None:
+            X = self.X
+            if X is None:
+                return np.zeros(0, np.int64), np.zeros((0, 1), np.float32)
+            keep = self.project.cluster != NOISE
+            self._centroids = _centroids(X[keep], self.project.cluster[keep])
+        return self._centroids
+
+    def most_similar(self, cluster_id: int) -> tuple[int, float] | None:
+        """The cluster whose centroid is closest (cosine) to this one's, or None."""
+        ids, C = self.centroids()
+        where = np.flatnonzero(ids == cluster_id)
+        if len(ids) < 2 or not len(where):
+            return None
+        sims = C @ C[where[0]]
+        sims[where[0]] = -np.inf
+        best = int(np.argmax(sims))
+        return int(ids[best]), float(sims[best])
+
+    def similar_pairs(self, top: int = 20) -> list[tuple[int, int, float]]:
+        X = self.X
+        if X is None:
+            return []
+        keep = self.project.cluster != NOISE
+        return clu.similar_pairs(X[keep], self.project.cluster[keep], top)
+
+    def split_proposal(self, cluster_id: int, k: int | None) -> np.ndarray:
+        """Part labels (one per member, member order) for splitting a cluster; may be slow."""
+        idx = self.members(cluster_id)
+        X = self.X
+        if X is None:
+            raise RuntimeError("no embeddings in this project yet: run the analysis first")
+        if len(idx) < 2:
+            raise ValueError(f"{self.project.cluster_name(cluster_id)} has fewer than two segments")
+        return clu.split_labels(X[idx], k)
+
+    # ---- segments ------------------------------------------------------------------------------
+    def recording_rel(self, recording_id: int) -> str:
+        if self._paths is None:
+            self._paths = {r.id: r.path for r in self.project.recordings()}
+        return self._paths.get(int(recording_id), f"recording {recording_id}")
+
+    def segment_span(self, index: int) -> tuple[Path, float, float]:
+        p = self.project
+        return p.recording_path(int(p.seg_recording[index])), float(p.seg_start[index]), float(p.seg_end[index])
+
+    def segment_label(self, index: int, short: bool = False) -> str:
+        """"path/file.flac  2.0–5.0 s"; short: the file's stem only (narrow lists)."""
+        p = self.project
+        rel = self.recording_rel(int(p.seg_recording[index]))
+        name = Path(rel).stem if short else rel
+        return f"{name}  {p.seg_start[index]:.1f}–{p.seg_end[index]:.1f} s"
+
+    def read_segment(self, index: int) -> np.ndarray:
+        """The segment's audio at 16 kHz (only that span is read)."""
+        path, start, end = self.segment_span(index)
+        return read_span(path, start, end)
+
+    def segment_prosody(self, index: int, wave: np.ndarray | None = None):
+        """Pitch/energy of a segment, times from 0: sliced from the stored recording curves,
+        or computed from the audio when the pipeline stored none."""
+        from ..core.pipeline import load_prosody
+        from ..core.prosody import prosody_curves, slice_prosody
+
+        p = self.project
+        rid = int(p.seg_recording[index])
+        if rid not in self._prosody:
+            self._prosody[rid] = load_prosody(p, rid)
+            while len(self._prosody) > 64:
+                self._prosody.popitem(last=False)
+        whole = self._prosody[rid]
+        if whole is not None:
+            return slice_prosody(whole, float(p.seg_start[index]), float(p.seg_end[index]))
+        return prosody_curves(self.read_segment(index) if wave is None else wave)
+
+    def layout(self) -> tuple[np.ndarray, str]:
+        """(n, 2) coordinates and where they came from: the stored layout, else PCA of the embeddings."""
+        n = self.project.n_segments
+        stored = self.project.load_array("layout")
+        if stored is not None and len(stored) == n:
+            return np.asarray(stored, dtype=np.float32), "layout"
+        X = self.X
+        if X is not None:
+            from ..core.layout import pca2
+
+            return pca2(X), "pca"
+        return np.zeros((n, 2), np.float32), "none"
+
+
+def _centroids(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Like core.cluster.centroids, but a sparse one-hot product (np.add.at is slow at 100k rows)."""
+    from scipy.sparse import csr_matrix
+
+    ids, inv = np.unique(labels, return_inverse=True)
+    onehot = csr_matrix((np.ones(len(inv), np.float32), (inv, np.arange(len(inv)))), shape=(len(ids), len(inv)))
+    sums = np.asarray(onehot @ X)
+    C = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+    return ids.astype(np.int64), C.astype(np.float32)

@@ -1,0 +1,446 @@
+"""The 2-D scatter of all segments, coloured by cluster.
+
+Measured rules (DESIGN.md): pxMode=True, one shared QBrush per cluster, never SpotItems
+(no points()/sigClicked/hover on the big item), hit-testing in numpy (hittest.py), the
+selection and other small sets drawn on their own items.
+
+pyqtgraph's setBrush(array) looks up its symbol atlas once per point in Python (~0.3 s
+at 100k points). ClusterScatter gives each point a small integer code instead, renders
+one atlas entry per code and assigns the atlas rectangles with one numpy take, so a
+recolour costs a few milliseconds.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
+from PySide6.QtWidgets import (QButtonGroup, QGraphicsPathItem, QHBoxLayout, QLabel, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from ..core.palette import color_for
+from .hittest import PointIndex, simplify_path
+
+BACKGROUND = "#1b1d22"
+PICK_RADIUS_PX = 8
+HOVER_DELAY_MS = 40
+
+
+class ClusterScatter(pg.ScatterPlotItem):
+    """A ScatterPlotItem styled by per-point codes into a small table of shared brushes."""
+
+    def __init__(self, symbol="o", size=5, pen=None, **kwargs):
+        super().__init__(pxMode=True, symbol=symbol, size=size, pen=pen, hoverable=False, **kwargs)
+        names = set(self.data.dtype.names or ())
+        self._fast = {"x", "y", "size", "visible", "brush", "sourceRect"} <= names and self.opts["useCache"]
+
+    def set_points(self, x: np.ndarray, y: np.ndarray, codes: np.ndarray, brushes: np.ndarray):
+        """Replace all points; brushes[codes[i]] fills point i (brushes: object array of QBrush)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if not self._fast:  # a pyqtgraph whose internals differ: correct, only slower
+            self.setData(x=x, y=y, brush=brushes[codes])
+            return
+        data = np.empty(len(codes), dtype=self.data.dtype)
+        data["x"], data["y"] = x, y
+        data["size"] = -1  # "use the item's size"
+        data["visible"] = True
+        self.data = data
+        self._apply(codes, brushes)
+        self.prepareGeometryChange()
+        self.informViewBoundsChanged()
+        self.bounds = [None, None]
+        self.invalidate()
+
+    def set_codes(self, codes: np.ndarray, brushes: np.ndarray):
+        """Restyle the existing points (same count) without touching their positions."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if not self._fast:
+            self.setBrush(brushes[codes])
+            return
+        self._apply(codes, brushes)
+        self.invalidate()
+
+    def _apply(self, codes, brushes):
+        if len(codes) == 0:
+            return
+        used = np.flatnonzero(np.bincount(codes, minlength=len(brushes)))
+        symbol, size, pen = self.opts["symbol"], self.opts["size"], self.opts["pen"]
+        rects = self.fragmentAtlas[[(symbol, size, pen, brushes[c]) for c in used]]
+        table = np.zeros(len(brushes), dtype=self.data.dtype["sourceRect"])
+        table[used] = np.array([tuple(r) for r in rects], dtype=table.dtype)
+        self.data["sourceRect"] = table[codes]
+        self.data["brush"] = brushes[codes]
+        self._updateMaxSpotSizes()
+
+
+class BrushTable:
+    """Shared brushes per cluster (full and dimmed), created once and reused, so the
+    symbol atlas never grows with recolours."""
+
+    def __init__(self):
+        self._full: dict[str, QBrush] = {}
+        self._dim: dict[str, QBrush] = {}
+        self.clear_brush = QBrush(Qt.BrushStyle.NoBrush)
+
+    def brush(self, color: str, dim: bool = False) -> QBrush:
+        cache = self._dim if dim else self._full
+        if color not in cache:
+            c = QColor(color)
+            if dim:
+                c.setAlpha(40)
+            cache[color] = QBrush(c)
+        return cache[color]
+
+    def lut(self, colors: dict[int, str], max_id: int, focus: int | None = None, dim_others=False) -> np.ndarray:
+        """Object array indexed by cluster id + 1 (0: noise, drawn by its own item)."""
+        out = np.empty(max_id + 2, dtype=object)
+        out[0] = self.clear_brush
+        for cid in range(max_id + 1):
+            color = colors.get(cid) or color_for(cid)
+            out[cid + 1] = self.brush(color, dim_others and focus is not None and cid != focus)
+        return out
+
+
+class SelectViewBox(pg.ViewBox):
+    """A ViewBox that reports clicks and, in rectangle/lasso mode (or with Shift / Ctrl
+    held), draws a selection outline instead of panning."""
+
+    clicked = Signal(QPointF, object)        # view position, keyboard modifiers
+    region_selected = Signal(str, object, object)  # "rect"|"lasso", (m, 2) view points, modifiers
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = "pan"
+        self._path: list[QPointF] = []
+        self._outline = QGraphicsPathItem()
+        pen = QPen(QColor("#ffd24d"))
+        pen.setCosmetic(True)
+        pen.setWidthF(1.5)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self._outline.setPen(pen)
+        self._outline.setBrush(QBrush(QColor(255, 210, 77, 30)))
+        self._outline.setZValue(1e6)
+        self.addItem(self._outline, ignoreBounds=True)
+
+    def _drag_kind(self, modifiers) -> str | None:
+        if modifiers & Qt.KeyboardModifier.ShiftModifier:
+            return "rect"
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            return "lasso"
+        return None if self.mode == "pan" else self.mode
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.clicked.emit(self.mapSceneToView(ev.scenePos()), ev.modifiers())
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None):
+        kind = self._drag_kind(ev.modifiers()) if ev.button() == Qt.MouseButton.LeftButton else None
+        if kind is None and not self._path:
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        pos = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            self._kind = kind or "rect"
+            self._path = [self.mapSceneToView(ev.buttonDownScenePos()), pos]
+        else:
+            self._path.append(pos)
+        self._draw()
+        if ev.isFinish():
+            points = np.array([(p.x(), p.y()) for p in self._path])
+            if self._kind == "rect":
+                points = np.array([points[0], points[-1]])
+            self._path = []
+            self._outline.setPath(QPainterPath())
+            self.region_selected.emit(self._kind, points, ev.modifiers())
+
+    def _draw(self):
+        path = QPainterPath()
+        if self._kind == "rect":
+            path.addRect(QRectF(self._path[0], self._path[-1]).normalized())
+        else:
+            path.moveTo(self._path[0])
+            for p in self._path[1:]:
+                path.lineTo(p)
+            path.closeSubpath()
+        self._outline.setPath(path)
+
+
+class ScatterPanel(QWidget):
+    """The plot, its mode buttons and the overlays; talks to the window through signals."""
+
+    point_clicked = Signal(int)                 # segment position
+    selection_changed = Signal(object)          # np.ndarray of segment positions
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.describe = lambda index: str(index)  # hover text for a segment (set by the window)
+        self.brushes = BrushTable()
+        self.xy = np.zeros((0, 2), np.float32)
+        self.index = PointIndex(self.xy)
+        self.cluster = np.zeros(0, np.int32)
+        self.verified = np.zeros(0, bool)
+        self.noise = np.zeros(0, bool)
+        self.colors: dict[int, str] = {}
+        self.focus: int | None = None
+        self.dim_others = False
+        self.selection = np.zeros(0, np.int64)
+        self.current: int | None = None
+        self._preview = None
+        self._build()
+
+    # ---- construction ---------------------------------------------------------------------------
+    def _build(self):
+        self.view = SelectViewBox()
+        self.plot = pg.PlotWidget(viewBox=self.view, background=BACKGROUND)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMenuEnabled(False)
+        self.view.setAspectLocked(False)
+        self.base = ClusterScatter(size=5)
+        self.verified_item = ClusterScatter(size=9, pen=_pen("#ffffff", 1.4))
+        self.noise_item = ClusterScatter(symbol="x", size=7)
+        self.focus_item = ClusterScatter(size=7)
+        self.selection_item = pg.ScatterPlotItem(pxMode=True, size=12, pen=_pen("#ffd24d", 1.5),
+                                                 brush=QBrush(Qt.BrushStyle.NoBrush))
+        self.current_item = pg.ScatterPlotItem(pxMode=True, size=18, pen=_pen("#ffffff", 2.0),
+                                               brush=QBrush(Qt.BrushStyle.NoBrush))
+        for z, item in enumerate([self.base, self.verified_item, self.noise_item, self.focus_item,
+                                  self.selection_item, self.current_item]):
+            item.setZValue(z)
+            self.plot.addItem(item)
+        self.hover_text = pg.TextItem("", color="#f0f0f0", fill=pg.mkBrush(20, 20, 24, 220), anchor=(0, 1))
+        self.hover_text.setZValue(100)
+        self.hover_text.hide()
+        self.plot.addItem(self.hover_text, ignoreBounds=True)
+        self.noise_brush = np.array([QBrush(QColor("#9a9a9a"))], dtype=object)
+
+        self.view.clicked.connect(self._on_click)
+        self.view.region_selected.connect(self._on_region)
+        self._hover_pos = None
+        self._hover_timer = QTimer(self, singleShot=True, interval=HOVER_DELAY_MS)
+        self._hover_timer.timeout.connect(self._update_hover)
+        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 2)
+        self.mode_group = QButtonGroup(self)
+        self.mode_buttons = {}
+        for mode, text, tip in [("pan", "Pan", "Drag to pan, wheel to zoom"),
+                                ("rect", "Rectangle", "Drag a rectangle to select segments (or Shift+drag)"),
+                                ("lasso", "Lasso", "Draw around segments to select them (or Ctrl+drag)")]:
+            b = QToolButton(text=text, checkable=True, toolTip=tip)
+            b.clicked.connect(lambda _=False, m=mode: self.set_mode(m))
+            self.mode_group.addButton(b)
+            self.mode_buttons[mode] = b
+            bar.addWidget(b)
+        self.mode_buttons["pan"].setChecked(True)
+        bar.addSpacing(12)
+        self.reset_button = QToolButton(text="Reset view", toolTip="Show all segments (R)")
+        self.reset_button.clicked.connect(self.reset_view)
+        bar.addWidget(self.reset_button)
+        self.dim_button = QToolButton(text="Dim others", checkable=True,
+                                      toolTip="Dim every cluster but the selected one (D)")
+        self.dim_button.toggled.connect(self.set_dim_others)
+        bar.addWidget(self.dim_button)
+        bar.addStretch(1)
+        self.info = QLabel("")
+        self.info.setStyleSheet("color: #666;")
+        bar.addWidget(self.info)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(bar)
+        layout.addWidget(self.plot, 1)
+
+    # ---- data -----------------------------------------------------------------------------------
+    def set_layout(self, xy: np.ndarray, source: str = ""):
+        """New coordinates (the same segments, or a new project): rebuild every item."""
+        self.xy = np.asarray(xy, dtype=np.float32).reshape(-1, 2)
+        self.index = PointIndex(self.xy)
+        small = len(self.xy) < 5000  # few points: bigger dots; many: small ones, or it is one blob
+        self.base.opts["size"], self.focus_item.opts["size"] = (7, 9) if small else (5, 7)
+        self.selection = self.selection[self.selection < len(self.xy)]
+        self.info.setText(f"{len(self.xy):,} segments" + (f" · {source} layout" if source else ""))
+        self._redraw_all()
+        self.reset_view()
+
+    def set_data(self, xy: np.ndarray, cluster, verified, noise, colors: dict[int, str], source: str = ""):
+        """Coordinates and labels together (opening a project): one rebuild, not two."""
+        self.cluster = np.asarray(cluster)
+        self.verified = np.asarray(verified, dtype=bool)
+        self.noise = np.asarray(noise, dtype=bool)
+        self.colors = dict(colors)
+        self.set_layout(xy, source)
+
+    def set_labels(self, cluster: np.ndarray, verified: np.ndarray, noise: np.ndarray, colors: dict[int, str]):
+        """New assignment columns (after an edit or a reload); positions stay."""
+        self.cluster = np.asarray(cluster)
+        self.verified = np.asarray(verified, dtype=bool)
+        self.noise = np.asarray(noise, dtype=bool)
+        self.colors = dict(colors)
+        if len(self.cluster) != len(self.xy):
+            return  # labels for segments whose layout is not there yet
+        self._redraw_all(rebuild_base=len(self.base.data) != len(self.xy))
+
+    def _lut(self):
+        max_id = int(self.cluster.max(initial=-1))
+        if self._preview is not None:
+            max_id = max(max_id, int(self._preview[1].max(initial=-1)))
+        return self.brushes.lut(self.colors, max(max_id, 0), self.focus, self.dim_others)
+
+    def _redraw_all(self, rebuild_base: bool = True):
+        n = len(self.xy)
+        if len(self.cluster) != n:
+            self.cluster = np.full(n, -1, np.int32)
+            self.verified = np.zeros(n, bool)
+            self.noise = np.zeros(n, bool)
+        lut = self._lut()
+        codes = self.cluster.astype(np.int64) + 1
+        codes[codes < 0] = 0
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        if rebuild_base:
+            self.base.set_points(x, y, codes, lut)
+        else:
+            self.base.set_codes(codes, lut)
+        ver = np.flatnonzero(self.verified & ~self.noise)
+        self.verified_item.set_points(x[ver], y[ver], codes[ver], lut)
+        noi = np.flatnonzero(self.noise | (self.cluster < 0))
+        self.noise_item.set_points(x[noi], y[noi], np.zeros(len(noi), np.int64), self.noise_brush)
+        self._draw_focus(lut)
+        self._draw_selection()
+        self._draw_current()
+
+    def _draw_focus(self, lut=None):
+        lut = self._lut() if lut is None else lut
+        if self._preview is not None:  # split preview: the cluster's members in their proposed parts' colours
+            members, labels = self._preview
+            self.focus_item.set_points(self.xy[members, 0], self.xy[members, 1], labels + 1, lut)
+            return
+        if self.focus is None or len(self.xy) == 0:
+            self.focus_item.set_points(np.zeros(0), np.zeros(0), np.zeros(0, np.int64), lut)
+            return
+        idx = np.flatnonzero((self.cluster == self.focus) & ~self.noise)
+        self.focus_item.set_points(self.xy[idx, 0], self.xy[idx, 1], np.full(len(idx), self.focus + 1), lut)
+
+    def _draw_selection(self):
+        # A plain item (per-point Python styling): thin out huge selections; the rings
+        # only show where the selection is, the selection itself stays complete.
+        sel = self.selection[:: len(self.selection) // 20000 + 1]
+        self.selection_item.setData(x=self.xy[sel, 0], y=self.xy[sel, 1])
+
+    def _draw_current(self):
+        if self.current is None or self.current >= len(self.xy):
+            self.current_item.setData(x=[], y=[])
+        else:
+            self.current_item.setData(x=[self.xy[self.current, 0]], y=[self.xy[self.current, 1]])
+
+    # ---- state the window sets ---------------------------------------------------------------
+    def set_focus(self, cluster_id: int | None):
+        if cluster_id == self.focus:
+            return
+        self.focus = cluster_id
+        if self.dim_others:
+            self._redraw_all(rebuild_base=False)
+        else:
+            self._draw_focus()
+
+    def set_dim_others(self, on: bool):
+        self.dim_others = bool(on)
+        if self.dim_button.isChecked() != self.dim_others:
+            self.dim_button.setChecked(self.dim_others)
+        self._redraw_all(rebuild_base=False)
+
+    def set_current(self, index: int | None):
+        self.current = index
+        self._draw_current()
+
+    def set_selection(self, indices, emit: bool = True):
+        self.selection = np.unique(np.asarray(indices, dtype=np.int64))
+        self._draw_selection()
+        if emit:
+            self.selection_changed.emit(self.selection)
+
+    def clear_selection(self):
+        if len(self.selection):
+            self.set_selection(np.zeros(0, np.int64))
+
+    def show_preview(self, members: np.ndarray, cluster_ids: np.ndarray):
+        """Colour a cluster's members by the cluster ids a proposed split would give them."""
+        self._preview = (np.asarray(members, dtype=np.int64), np.asarray(cluster_ids, dtype=np.int64))
+        self._draw_focus()
+
+    def clear_preview(self):
+        if self._preview is not None:
+            self._preview = None
+            self._draw_focus()
+
+    def set_mode(self, mode: str):
+        self.view.mode = mode
+        self.mode_buttons[mode].setChecked(True)
+
+    def reset_view(self):
+        if len(self.xy):
+            lo, hi = self.xy.min(axis=0).astype(float), self.xy.max(axis=0).astype(float)
+            pad = np.maximum((hi - lo) * 0.05, 1e-3)
+            self.view.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),
+                               yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0)
+
+    # ---- mouse ------------------------------------------------------------------------------------
+    def pick(self, x: float, y: float, radius_px: float = PICK_RADIUS_PX) -> int | None:
+        """The segment under view position (x, y), within radius_px screen pixels."""
+        if len(self.xy) == 0:
+            return None
+        sx, sy = self.view.viewPixelSize()
+        index, dist = self.index.nearest(x, y, max(sx, 1e-12), max(sy, 1e-12))
+        return index if dist <= radius_px else None
+
+    def _on_click(self, pos: QPointF, modifiers):
+        index = self.pick(pos.x(), pos.y())
+        if index is None:
+            self.clear_selection()
+            return
+        if modifiers & Qt.KeyboardModifier.ShiftModifier:  # Shift+click adds to / removes from the selection
+            sel = self.selection
+            self.set_selection(sel[sel != index] if index in sel else np.append(sel, index))
+            return
+        self.point_clicked.emit(index)
+
+    def _on_region(self, kind: str, points: np.ndarray, modifiers):
+        if kind == "rect":
+            (x0, y0), (x1, y1) = points
+            hit = self.index.in_rect(x0, y0, x1, y1)
+        else:
+            sx, sy = self.view.viewPixelSize()
+            pts = simplify_path(points / [sx, sy], 3.0) * [sx, sy]  # a vertex every ~3 px is plenty
+            hit = self.index.in_polygon(pts)
+        if modifiers & Qt.KeyboardModifier.AltModifier:
+            hit = np.union1d(self.selection, hit)
+        self.set_selection(hit)
+
+    def _on_mouse_moved(self, scene_pos):
+        self._hover_pos = scene_pos
+        if not self._hover_timer.isActive():
+            self._hover_timer.start()
+
+    def _update_hover(self):
+        if self._hover_pos is None or not self.view.sceneBoundingRect().contains(self._hover_pos):
+            self.hover_text.hide()
+            return
+        pos = self.view.mapSceneToView(self._hover_pos)
+        index = self.pick(pos.x(), pos.y(), 6)
+        if index is None:
+            self.hover_text.hide()
+            return
+        self.hover_text.setText(self.describe(index))
+        self.hover_text.setPos(float(self.xy[index, 0]), float(self.xy[index, 1]))
+        self.hover_text.show()
+
+
+def _pen(color: str, width: float) -> QPen:
+    pen = QPen(QColor(color))
+    pen.setWidthF(width)
+    pen.setCosmetic(True)
+    return pen

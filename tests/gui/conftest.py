@@ -1,0 +1,110 @@
+"""GUI tests: offscreen Qt, a real project built once per session from ../shared/data, and a
+MainWindow with a null audio player and throwaway settings."""
+from __future__ import annotations
+
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+LIBRI = DATA / "librispeech-test-other"
+SPEAKERS = 3
+FILES_PER_SPEAKER = 3
+
+
+def libri_subset(dest: Path, speakers: int = SPEAKERS, files: int = FILES_PER_SPEAKER) -> Path:
+    """A few speakers x a few files of librispeech-test-other (symlinked, same relative paths)."""
+    import csv
+
+    if not (LIBRI / "manifest.csv").exists():
+        pytest.skip(f"{LIBRI} not available")
+    with open(LIBRI / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    chosen: dict[str, list[str]] = {}
+    for row in rows:
+        picked = chosen.setdefault(row["speaker"], [])
+        if len(picked) < files:
+            picked.append(row["path"])
+    keep = sorted(chosen)[:speakers]
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / "manifest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "speaker"])
+        for spk in keep:
+            for rel in chosen[spk]:
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    target.symlink_to(LIBRI / rel)
+                w.writerow([rel, spk])
+    return dest
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory):
+    """A real project: core pipeline (CAM++, 3 speakers given, PCA layout) on 3 x 3 LibriSpeech files."""
+    from speakerid_gui.core.pipeline import Settings, run
+    from speakerid_gui.core.store import Project
+
+    root = tmp_path_factory.mktemp("built")
+    audio = libri_subset(root / "audio")
+    folder = root / "project"
+    project = Project.create(folder, audio)
+    for _ in run(project, Settings(speakers=SPEAKERS, layout="pca")):
+        pass
+    assert project.n_segments > 20 and len(project.cluster_sizes()) == SPEAKERS
+    project.close()
+    return folder, audio
+
+
+@pytest.fixture
+def project_dir(built_project, tmp_path):
+    """A private copy of the built project (tests edit it)."""
+    folder, _ = built_project
+    copy = tmp_path / "project"
+    shutil.copytree(folder, copy)
+    return copy
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPEAKERID_GUI_DATA", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def make_window(qtbot, settings):
+    """make_window(project=None, player=None) -> a shown MainWindow; jobs are awaited at teardown."""
+    from speakerid_gui.gui.main_window import MainWindow
+    from speakerid_gui.gui.player import NullPlayer
+
+    windows = []
+
+    def make(project=None, player=None):
+        window = MainWindow(player=player or NullPlayer(), settings=settings)
+        qtbot.addWidget(window)
+        window.resize(1400, 900)
+        window.show()
+        if project is not None:
+            assert window.open_project(project)
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        wait_jobs(qtbot, window)
+
+
+def wait_jobs(qtbot, window, timeout=120_000):
+    qtbot.waitUntil(lambda: not window.jobs, timeout=timeout)
