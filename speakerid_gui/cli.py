@@ -165,9 +165,9 @@ def label_rows(project, include_noise=False):
     rows = []
     for i in range(project.n_segments):
         noise = bool(project.noise[i])
-        if noise and not include_noise:
-            continue
         c = int(project.cluster[i])
+        if (noise or c == -1) and not include_noise:  # unclustered (e.g. clustering undone) is not a speaker
+            continue
         rows.append(LabelRow(recording=paths[int(project.seg_recording[i])], start=float(project.seg_start[i]),
                              end=float(project.seg_end[i]), cluster=c, speaker=project.cluster_name(c),
                              confidence=float(project.confidence[i]), verified=bool(project.verified[i]),

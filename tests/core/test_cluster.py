@@ -205,6 +205,17 @@ def test_layout_separates_speakers(corpus):
     assert (true[D.argmin(axis=1)] == true).mean() >= 0.7
 
 
+def test_umap_layout_on_real_embeddings(corpus):
+    """The default layout (UMAP, cosine) on the session embeddings: finite, and speakers stay apart."""
+    emb, true, _ = corpus
+    coords = layout(clu.prepare(emb), "umap")
+    assert coords.shape == (len(emb), 2) and coords.dtype == np.float32
+    assert np.all(np.isfinite(coords))
+    D = np.linalg.norm(coords[:, None] - coords[None], axis=2)
+    np.fill_diagonal(D, np.inf)
+    assert (true[D.argmin(axis=1)] == true).mean() >= 0.7
+
+
 # ---------------------------------------------------------------- prosody stored by the pipeline
 
 def test_pipeline_stores_plausible_pitch_per_recording(session_project):

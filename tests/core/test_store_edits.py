@@ -326,3 +326,19 @@ def test_rerun_after_undoing_the_clustering_clusters_again(project_copy):
     assert len(project.cluster_sizes()) == n_clusters
     assert (project.cluster >= 0).all()
     project.close()
+
+
+def test_rerun_after_undoing_the_clustering_and_editing_again(project_copy):
+    """An edit made after undoing the clustering discards it from the redo stack; a re-run
+    must then cluster again (the unverified segments have no cluster)."""
+    project = Project.open(project_copy)
+    log = EditLog(project)
+    a = sorted(project.cluster_sizes())[0]
+    log.undo()  # the clustering
+    assert (log.history()[0].kind, log.history()[0].state) == ("cluster", "undone")
+    log.rename(a, "Zoe")  # discards the undone clustering
+    assert not log.can_redo()
+    events = list(run(project, Settings(layout="pca")))
+    assert any(e.stage == "cluster" and e.message.endswith("clusters") for e in events)
+    assert (project.cluster >= 0).all() and len(project.cluster_sizes()) >= 2
+    project.close()
