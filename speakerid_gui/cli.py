@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("--history", action="store_true", help="list the edit log")
     ed.set_defaults(func=cmd_edit)
 
+    d = sub.add_parser("demo", help="write a small synthetic multi-speaker corpus (no download)")
+    d.add_argument("dir", nargs="?", type=Path, default=Path("speakerid-demo"), help="output folder")
+    d.add_argument("--speakers", type=int, default=5)
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=cmd_demo)
+
     from .cli_learn import add_commands  # suggest, propagate, refine, classify, simulate-review
 
     add_commands(sub)
@@ -241,6 +247,15 @@ def cmd_info(args) -> int:
     for r in recs:
         if r.status == "skipped":
             print(f"  skipped {r.path}: {r.error}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from .core.demo import make_demo_corpus
+
+    c = make_demo_corpus(args.dir, n_speakers=args.speakers, seed=args.seed)
+    print(f"wrote {len(c.files)} files to {c.folder}; truth: {c.manifest}, {c.rttm}")
+    print(f"next: speakerid run {c.folder} --project {c.folder}-project")
     return EXIT_OK
 
 

@@ -46,11 +46,21 @@ def main(argv: list[str] | None = None) -> int:
         return screenshot(app, window, args.path, args.screenshot)
     window.show()
     if args.path is not None:
-        if is_project(args.path):
-            window.open_project(args.path)
-        else:
-            window.ask_new_project(str(args.path))
+        open_path(window, args.path)
     return app.exec()
+
+
+def open_path(window, path: Path):
+    """A project opens; a folder of recordings opens its project if one was made before
+    (resuming an interrupted analysis is one click), else asks for a new project."""
+    from .new_project import default_project_dir
+
+    if is_project(path):
+        window.open_project(path)
+    elif is_project(default_project_dir(path)):
+        window.open_project(default_project_dir(path))
+    else:
+        window.ask_new_project(str(path))
 
 
 def screenshot(app, window, project: Path | None, out: Path) -> int:

@@ -3,7 +3,6 @@ proxy, and the panel with its filter box. Selection is by cluster id, so it surv
 the model being rebuilt after every edit."""
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionModel, QModelIndex, \
     QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor
@@ -11,28 +10,72 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableV
 
 from ..core.palette import color_for
 
-COLUMNS = ("Name", "Size", "Confidence", "Verified")
+COLUMNS = ("Name", "Size", "Conf.", "Verified")
+HEADER_TIPS = ("Cluster name (S<id> until named)", "Segments in the cluster",
+               "Mean confidence of the cluster's segments (0.5: on the border with another cluster)",
+               "Share of the cluster's segments a reviewer verified")
 SORT_ROLE = Qt.ItemDataRole.UserRole
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+DISPLAY = Qt.ItemDataRole.DisplayRole.value  # ints: data() runs thousands of times per sort
+DECORATION = Qt.ItemDataRole.DecorationRole.value
+ALIGN = Qt.ItemDataRole.TextAlignmentRole.value
+TOOLTIP = Qt.ItemDataRole.ToolTipRole.value
+SORT = SORT_ROLE.value
+ID = ID_ROLE.value if hasattr(ID_ROLE, "value") else int(ID_ROLE)
+RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
+BULK = 50  # more row insertions/removals than this: one model reset is cheaper
+
+
 class ClusterTableModel(QAbstractTableModel):
+    """One row per cluster. Rows are updated in place (removed, appended, changed) so the
+    view's selection and current row survive edits without being rebuilt."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.ids = np.zeros(0, np.int64)
-        self.size = np.zeros(0, np.int64)
-        self.conf = np.zeros(0)
-        self.verified = np.zeros(0)
+        self.ids: list[int] = []
         self.names: list[str] = []
         self.colors: list[QColor] = []
+        self.display: list[tuple] = []
+        self.sort_keys: list[tuple] = []
 
     def refresh(self, stats, name_of, color_of):
-        """Rebuild from cluster statistics (cheap: one row per cluster)."""
-        self.beginResetModel()
-        self.ids, self.size, self.conf, self.verified = stats.ids, stats.size, stats.confidence, stats.verified
-        self.names = [name_of(int(c)) for c in self.ids]
-        self.colors = [QColor(color_of(int(c)) or color_for(int(c))) for c in self.ids]
-        self.endResetModel()
+        new_ids = [int(c) for c in stats.ids]
+        new_set, old_set = set(new_ids), set(self.ids)
+        removed = [r for r, c in enumerate(self.ids) if c not in new_set]
+        added = [c for c in new_ids if c not in old_set]
+        if len(removed) + len(added) > BULK or not self.ids:
+            self.beginResetModel()
+            self.ids = new_ids
+            self._fill(stats, name_of, color_of)
+            self.endResetModel()
+            return
+        for r in reversed(removed):
+            self.beginRemoveRows(QModelIndex(), r, r)
+            for column in (self.ids, self.names, self.colors, self.display, self.sort_keys):
+                del column[r]
+            self.endRemoveRows()
+        if added:
+            first = len(self.ids)
+            self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
+            self.ids += added
+            self._fill(stats, name_of, color_of)
+            self.endInsertRows()
+        else:
+            self._fill(stats, name_of, color_of)
+        if self.ids:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.ids) - 1, len(COLUMNS) - 1))
+
+    def _fill(self, stats, name_of, color_of):
+        """Row values for self.ids (in model order) from stats (in id order)."""
+        where = {int(c): i for i, c in enumerate(stats.ids)}
+        pos = [where[c] for c in self.ids]
+        size, conf, ver = stats.size[pos].tolist(), stats.confidence[pos].tolist(), stats.verified[pos].tolist()
+        self.names = [name_of(c) for c in self.ids]
+        self.colors = [QColor(color_of(c) or color_for(c)) for c in self.ids]
+        self.display = [(n, f"{s:,}", f"{c:.2f}", f"{v:.0%}") for n, s, c, v in zip(self.names, size, conf, ver)]
+        self.sort_keys = [(n.lower(), s, c, v) for n, s, c, v in zip(self.names, size, conf, ver)]
 
     def rowCount(self, parent=QModelIndex()):
         return 0 if parent.isValid() else len(self.ids)
@@ -43,31 +86,33 @@ class ClusterTableModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS[section]
         return None
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
+    def data(self, index, role=DISPLAY):
         r, col = index.row(), index.column()
-        if role == ID_ROLE:
-            return int(self.ids[r])
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (self.names[r], f"{int(self.size[r]):,}", f"{self.conf[r]:.2f}",
-                    f"{self.verified[r]:.0%}")[col]
-        if role == SORT_ROLE:
-            return (self.names[r].lower(), int(self.size[r]), float(self.conf[r]), float(self.verified[r]))[col]
-        if role == Qt.ItemDataRole.DecorationRole and col == 0:
+        role = getattr(role, "value", role)
+        if role == SORT:
+            return self.sort_keys[r][col]
+        if role == DISPLAY:
+            return self.display[r][col]
+        if role == ID:
+            return self.ids[r]
+        if role == DECORATION and col == 0:
             return self.colors[r]
-        if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return (f"cluster {int(self.ids[r])}: {self.names[r]}, {int(self.size[r])} segments, "
-                    f"mean confidence {self.conf[r]:.2f}, {self.verified[r]:.0%} verified")
+        if role == ALIGN and col > 0:
+            return RIGHT
+        if role == TOOLTIP:
+            name, size, conf, ver = self.display[r]
+            return f"cluster {self.ids[r]}: {name}, {size} segments, mean confidence {conf}, {ver} verified"
         return None
 
     def row_of(self, cluster_id: int) -> int:
-        hit = np.flatnonzero(self.ids == cluster_id)
-        return int(hit[0]) if len(hit) else -1
+        try:
+            return self.ids.index(int(cluster_id))
+        except ValueError:
+            return -1
 
 
 class ClusterPanel(QWidget):
@@ -98,8 +143,12 @@ class ClusterPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for c in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: ResizeToContents asks every row for its text on each change (slow at 300+ rows).
+        metrics = self.table.fontMetrics()
+        for c, sample in enumerate(("", "100,000", "0.00", "100%")):
+            if c:
+                header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
+                header.resizeSection(c, max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[c])) + 22)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit(self.selected_ids()))
         layout = QVBoxLayout(self)
@@ -109,15 +158,21 @@ class ClusterPanel(QWidget):
         self._quiet = False
 
     def refresh(self, stats, name_of, color_of):
-        """Reload rows, keeping the current and selected clusters where they still exist."""
-        current, selected = self.current_id(), self.selected_ids()
+        """Update rows; the current and selected clusters stay selected where they still exist.
+        current_changed fires once afterwards if the current cluster went away."""
+        before = current = self.current_id()
+        selected = self.selected_ids()
         self._quiet = True
         try:
             self.model.refresh(stats, name_of, color_of)
-            self.select_ids(selected, current, emit=False)
+            alive = [c for c in selected if self.model.row_of(c) >= 0]
+            if current is not None and self.model.row_of(current) < 0:
+                current = None  # Qt moved "current" to a neighbour: not a choice the reviewer made
+            if alive != self.selected_ids() or current != self.current_id():
+                self.select_ids(alive, current, emit=False)
         finally:
             self._quiet = False
-        if current != self.current_id():
+        if self.current_id() != before:
             self.current_changed.emit(self.current_id())
 
     # ---- ids <-> rows -----------------------------------------------------------------------------

@@ -65,8 +65,15 @@ class SpectrogramView(pg.PlotWidget):
         self.setMouseEnabled(False, False)
         self.hideButtons()
         _style_axes(self, "Time (s)", "Frequency")
-        self.getAxis("left").setTicks([melspec.frequency_ticks()])
+        self._ticks = melspec.frequency_ticks()
+        self.getAxis("left").setTicks(self._ticks)
         self.duration = 0.0
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        if event is not None and hasattr(self, "_ticks"):  # pyqtgraph calls this during construction
+            # short plot: only the main frequency labels, or they print over each other
+            self.getAxis("left").setTicks(self._ticks if event.size().height() >= 200 else self._ticks[:1])
 
     def show_wave(self, wave: np.ndarray | None, sr: int = 16000):
         if wave is None or len(wave) == 0:
@@ -188,22 +195,36 @@ class Inspector(QWidget):
         nav.addStretch(1)
         nav.addWidget(self.auto_advance)
 
+        # Everything about a cluster sits in one widget, hidden (with a hint shown) until one is selected.
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addLayout(lists, 2)
+        body.addWidget(_caption("Current segment"))
+        body.addWidget(self.segment_label)
+        body.addWidget(self.spectrogram, 3)
+        body.addLayout(nav)
+        body.addWidget(_caption("Pitch and energy of the cluster's representative segments (current in white)"))
+        body.addWidget(self.prosody, 4)
+        self.hint = QLabel("Select a cluster in the list (J / K) or click a point in the scatter to inspect it: "
+                           "its representative and outlier segments, spectrogram, pitch and energy.")
+        self.hint.setWordWrap(True)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.hint.setStyleSheet("color: #777; padding-top: 12px;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addWidget(self.title)
         layout.addWidget(self.subtitle)
-        layout.addLayout(lists, 2)
-        layout.addWidget(_caption("Current segment"))
-        layout.addWidget(self.segment_label)
-        layout.addWidget(self.spectrogram, 3)
-        layout.addLayout(nav)
-        layout.addWidget(_caption("Pitch and energy of the cluster's representative segments (current in white)"))
-        layout.addWidget(self.prosody, 4)
+        layout.addWidget(self.body, 1)
+        layout.addWidget(self.hint, 1)
+        self.body.hide()
         self.color = "#888888"
 
     def set_cluster(self, title: str, subtitle: str, color: str, reps: list, outliers: list):
         self.title.setText(title)
         self.subtitle.setText(subtitle)
+        self.body.setVisible(bool(reps))
+        self.hint.setVisible(not reps)
         self.color = color
         self.title.setStyleSheet(f"color: {color};" if color else "")
         self.representatives.set_segments(reps)

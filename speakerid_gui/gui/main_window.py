@@ -13,12 +13,10 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 
 from ..core.palette import color_for
 from ..core.store import NOISE, Project
-from . import jobs
 from .cluster_list import ClusterPanel
-from .edit_dialogs import MoveDialog, RenameDialog, SplitDialog
 from .evaluation import EvaluationPanel
-from .export_dialog import ExportDialog
 from .inspector import Inspector
+from .keys import pass_shortcuts
 from .new_project import NewProjectDialog, data_dir, default_project_dir
 from .player import Player, SoundDevicePlayer
 from .progress_panel import ProgressPanel
@@ -26,13 +24,15 @@ from .review import ReviewSession
 from .scatter import ScatterPanel
 from .shortcuts import ShortcutSheet
 from .start_page import RecentProjects, StartPage
+from .background_tasks import BackgroundTasks
+from .edit_commands import EditCommands
 from .workers import Job
 
 APP_NAME = "speakerid"
 PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 
 
-class MainWindow(QMainWindow):
+class MainWindow(EditCommands, BackgroundTasks, QMainWindow):
     def __init__(self, player: Player | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setStretchFactor(2, 3)
-        self.splitter.setSizes([300, 680, 500])
+        self.splitter.setSizes([320, 660, 500])
         review = QWidget()
         layout = QVBoxLayout(review)
         layout.setContentsMargins(4, 4, 4, 0)
@@ -114,7 +114,11 @@ class MainWindow(QMainWindow):
         self.evaluation_dock.setWidget(self.evaluation)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.evaluation_dock)
         self.evaluation_dock.hide()
+        self.evaluation_dock.visibilityChanged.connect(
+            lambda visible: visible and self.resizeDocks([self.evaluation_dock], [190], Qt.Orientation.Vertical))
 
+        pass_shortcuts(self.clusters.table, self.inspector.representatives, self.inspector.outliers,
+                       self.start_page.recent)
         self.audio_status = QLabel("")
         self.statusBar().addPermanentWidget(self.audio_status)
 
@@ -312,7 +316,7 @@ class MainWindow(QMainWindow):
         s = self.session
         xy, source = s.layout()
         self.scatter.set_data(xy, s.project.cluster, s.project.verified, s.project.noise, self._colors(),
-                              {"layout": "", "pca": "PCA", "none": "no layout yet"}[source])
+                              {"layout": "", "pca": "PCA layout", "none": ""}[source])
         self._refresh_clusters()
         if self.current_cluster is None or self.current_cluster not in s.project.cluster_sizes():
             self.select_largest_cluster()
@@ -326,17 +330,19 @@ class MainWindow(QMainWindow):
     def _colors(self) -> dict[int, str]:
         return {cid: info.get("color") or color_for(cid) for cid, info in self.session.project.clusters.items()}
 
-    def _refresh_clusters(self):
+    def _refresh_clusters(self, stats=None):
         p = self.session.project
         colors = self._colors()
-        self.clusters.refresh(self.session.cluster_stats(), p.cluster_name, lambda c: colors.get(c) or color_for(c))
+        stats = stats if stats is not None else self.session.cluster_stats()
+        self.clusters.refresh(stats, p.cluster_name, lambda c: colors.get(c) or color_for(c))
+        return stats
 
     def _on_edit(self, kind: str, touched):
         """EditLog listener: recolour (brush codes only), refresh the list and the inspector."""
         p = self.session.project
         self.scatter.set_labels(p.cluster, p.verified, p.noise, self._colors())
-        self._refresh_clusters()
-        if self.current_cluster is not None and self.current_cluster in p.cluster_sizes():
+        stats = self._refresh_clusters()
+        if self.current_cluster is not None and self.current_cluster in stats.ids:
             self._show_cluster(self.current_cluster, keep_segment=True)
         elif self.clusters.current_id() is None:
             self.select_largest_cluster()
@@ -442,7 +448,7 @@ class MainWindow(QMainWindow):
                 QTimer.singleShot(150, lambda: self.step_segment(1))
 
     def _playback_failed(self, message: str):
-        self.audio_status.setText("🔇 no audio output")
+        self.audio_status.setText("No audio output")
         self.audio_status.setToolTip(message)
         self.statusBar().showMessage(message, 10000)
 
@@ -469,317 +475,6 @@ class MainWindow(QMainWindow):
             return self.scatter.selection
         return np.array([self.current_segment] if self.current_segment is not None else [], np.int64)
 
-    # ---- edits ---------------------------------------------------------------------------------------
-    def _edit(self, fn, *args, **kwargs):
-        """Run one EditLog command; a refused edit becomes a status message, not a crash."""
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, KeyError) as exc:
-            self.statusBar().showMessage(str(exc), 6000)
-            return None
-
-    def _need_cluster(self) -> int | None:
-        if self.current_cluster is None:
-            self.statusBar().showMessage("Select a cluster first (J/K or click one).", 4000)
-        return self.current_cluster
-
-    def undo(self):
-        edit = self.session.log.undo()
-        self.statusBar().showMessage(f"Undone: {edit.description}" if edit else "Nothing to undo.", 5000)
-
-    def redo(self):
-        edit = self.session.log.redo()
-        self.statusBar().showMessage(f"Redone: {edit.description}" if edit else "Nothing to redo.", 5000)
-
-    def merge_selected(self):
-        ids = self.clusters.selected_ids()
-        if len(ids) < 2:
-            self.statusBar().showMessage("Select two or more clusters (Ctrl/Shift+click in the list) to merge them.", 5000)
-            return
-        self._merge(ids)
-
-    def merge_with_most_similar(self):
-        cid = self._need_cluster()
-        if cid is None:
-            return
-        found = self.session.most_similar(cid)
-        if found is None:
-            self.statusBar().showMessage("No other cluster to merge with (or no embeddings yet).", 5000)
-            return
-        other, similarity = found
-        self._merge([cid, other], f" (cosine similarity {similarity:.2f})")
-
-    def _merge(self, ids: list[int], note: str = ""):
-        sizes = self.session.project.cluster_sizes()
-        target = max(ids, key=lambda c: sizes.get(c, 0))
-        names = ", ".join(self.session.project.cluster_name(c) for c in ids if c != target)
-        if self._edit(self.session.log.merge, ids) is not None:
-            self.clusters.select_cluster(target)
-            self.statusBar().showMessage(f"Merged {names} into {self.session.project.cluster_name(target)}{note}. "
-                                         "Ctrl+Z undoes.", 8000)
-
-    def ask_split(self):
-        cid = self._need_cluster()
-        if cid is None:
-            return None
-        members = self.session.members(cid)
-        if len(members) < 2:
-            self.statusBar().showMessage("A cluster needs at least two segments to be split.", 5000)
-            return None
-        if self.session.X is None:
-            self.show_error("This project has no embeddings yet: run the analysis before splitting.")
-            return None
-        dialog = SplitDialog(self.session.project.cluster_name(cid), len(members), self)
-        dialog.propose.connect(lambda k: self._propose_split(dialog, cid, members, k))
-        dialog.accepted.connect(lambda: self._apply_split(dialog, cid))
-        dialog.finished.connect(lambda _: self.scatter.clear_preview())
-        self._open_dialog(dialog)
-        self._propose_split(dialog, cid, members, None)
-        return dialog
-
-    def _propose_split(self, dialog: SplitDialog, cid: int, members: np.ndarray, k):
-        dialog.set_busy("Estimating the parts…" if k is None else f"Splitting into {k}…")
-        job = Job(f"split {cid}", jobs.split_job, self.session.X[members], k, parent=self)
-
-        def done(labels):
-            parts, inverse = np.unique(labels, return_inverse=True)
-            ids = np.array([cid] + self.session.log.new_cluster_ids(len(parts) - 1))
-            colors = [self._colors().get(int(c)) or color_for(int(c)) for c in ids]
-            self.scatter.show_preview(members, ids[inverse])
-            dialog.set_proposal(labels, colors)
-
-        job.succeeded.connect(done)
-        job.failed.connect(lambda msg: dialog.set_failed(f"Split failed: {msg}"))
-        self.start_job(job)
-
-    def _apply_split(self, dialog: SplitDialog, cid: int):
-        self.scatter.clear_preview()
-        if dialog.labels is None:
-            return
-        if self._edit(self.session.log.split, cid, dialog.labels) is not None:
-            self.statusBar().showMessage(f"Split {self.session.project.cluster_name(cid)} into "
-                                         f"{len(np.unique(dialog.labels))} clusters. Ctrl+Z undoes.", 8000)
-
-    def ask_move(self):
-        index = self.selected_segments()
-        if not len(index):
-            self.statusBar().showMessage("Select segments first (rectangle or lasso in the scatter).", 5000)
-            return None
-        p = self.session.project
-        stats = self.session.cluster_stats()
-        colors = self._colors()
-        order = np.argsort(-stats.size)
-        clusters = [(int(c), f"{p.cluster_name(int(c))} ({int(n)} segments)", colors.get(int(c)) or color_for(int(c)))
-                    for c, n in zip(stats.ids[order], stats.size[order])]
-        dialog = MoveDialog(len(index), clusters, self)
-        dialog.accepted.connect(lambda: self.move_segments(index, dialog.target_id(), dialog.new_name.text().strip()))
-        self._open_dialog(dialog)
-        return dialog
-
-    def move_segments(self, index, target: int | None, name: str = ""):
-        index = np.asarray(index, np.int64)
-        if self._edit(self.session.log.move, index, target, name) is None:
-            return
-        new_cluster = int(self.session.project.cluster[index[0]])
-        self.scatter.clear_selection()
-        self.clusters.select_cluster(new_cluster)
-        self.statusBar().showMessage(f"Moved {len(index):,} segments to {self.session.project.cluster_name(new_cluster)}. "
-                                     "Ctrl+Z undoes.", 8000)
-
-    def ask_rename(self):
-        cid = self._need_cluster()
-        if cid is None:
-            return None
-        info = self.session.project.clusters.get(cid, {})
-        dialog = RenameDialog(info.get("name", ""), self.session.cluster_names(), self)
-        dialog.accepted.connect(lambda: self._edit(self.session.log.rename, cid, dialog.name()))
-        self._open_dialog(dialog)
-        return dialog
-
-    def verify_cluster(self):
-        cid = self._need_cluster()
-        if cid is not None and self._edit(self.session.log.verify_cluster, cid) is not None:
-            self.statusBar().showMessage(f"Verified every segment of {self.session.project.cluster_name(cid)}.", 5000)
-
-    def verify_segments(self):
-        index = self.selected_segments()
-        if len(index) and self._edit(self.session.log.verify, index) is not None:
-            self.statusBar().showMessage(f"Verified {len(index):,} segments.", 5000)
-
-    def mark_noise(self):
-        index = self.selected_segments()
-        if not len(index):
-            return
-        # the segment after the current one, so the review goes on where it was
-        where = np.flatnonzero(self.queue == self.current_segment)
-        following = [int(i) for i in self.queue[int(where[0]) + 1:]] if len(where) else []
-        if self._edit(self.session.log.mark_noise, index) is None:
-            return
-        self.scatter.clear_selection()
-        nxt = next((i for i in following if int(self.session.project.cluster[i]) == self.current_cluster), None)
-        if nxt is not None:
-            self.show_segment(nxt)
-        self.statusBar().showMessage(f"Marked {len(index):,} segments as noise. Ctrl+Z undoes.", 5000)
-
-    # ---- pipeline ----------------------------------------------------------------------------------------
-    def start_pipeline(self, settings):
-        from dataclasses import asdict
-
-        if self.pipeline is not None or self.session is None:
-            return None
-        self.session.project.set_meta("gui_pending", asdict(settings))  # lets "Resume analysis" pick it up
-        self.progress.reset()
-        self.progress.show()
-        job = Job("analysis", jobs.pipeline_job, self.session.project.folder, settings, parent=self)
-        job.progress.connect(self.progress.update_event)
-        job.partial_result.connect(self._pipeline_partial)
-        job.succeeded.connect(self._pipeline_done)
-        job.failed.connect(lambda msg: self._pipeline_ended(f"Analysis failed: {msg}", error=True))
-        job.was_cancelled.connect(lambda: self._pipeline_ended("Analysis cancelled. File ▸ Resume analysis continues "
-                                                               "where it stopped."))
-        self.pipeline = job
-        self.start_job(job)
-        self._update_actions()
-        return job
-
-    def resume_pipeline(self):
-        from ..core.pipeline import Settings
-
-        pending = self.session.project.get_meta("gui_pending") if self.session else None
-        if pending is not None:
-            self.start_pipeline(Settings(**pending))
-
-    def cancel_pipeline(self):
-        if self.pipeline is not None:
-            self.pipeline.cancel()
-
-    def _pipeline_partial(self, payload):
-        if self.session is None:
-            return
-        kind = payload[0]
-        if kind == "layout":  # PCA preview while the real layout is computed
-            self.session.reload()
-            p = self.session.project
-            self.scatter.set_data(payload[1], p.cluster, p.verified, p.noise, self._colors(), "PCA preview")
-        elif kind == "stage_done":
-            self.progress.mark_done(payload[1])
-            # Segments appear with the PCA preview that follows "analyse"; labels after "cluster".
-            # The window never computes embeddings itself while the worker may be writing them.
-            if payload[1] == "cluster":
-                self.session.reload()
-                p = self.session.project
-                self.scatter.set_labels(p.cluster, p.verified, p.noise, self._colors())
-                self._refresh_clusters()
-                if self.current_cluster is None:
-                    self.select_largest_cluster()
-
-    def _pipeline_done(self, summary):
-        skipped = len(getattr(summary, "skipped", []) or [])
-        self._pipeline_ended(f"Analysis done: {summary.files_ok} files, {summary.segments:,} segments, "
-                             f"{summary.clusters} clusters" + (f", {skipped} files skipped" if skipped else "") + ".")
-        if skipped:
-            details = "\n".join(f"{path}: {why}" for path, why in summary.skipped[:30])
-            self.show_error(f"{skipped} files could not be used:\n{details}", title="Skipped files")
-
-    def _pipeline_ended(self, message: str, error: bool = False):
-        job, self.pipeline = self.pipeline, None
-        if self.session is not None:
-            if job is not None and job.outcome == "ok":
-                self.session.project.set_meta("gui_pending", None)
-            self.session.reload()
-            self._load_project_view()
-        self.progress.hide()
-        self._update_actions()
-        if error:
-            self.show_error(message)
-        else:
-            self.statusBar().showMessage(message, 15000)
-
-    # ---- demo ----------------------------------------------------------------------------------------
-    def start_demo(self, folder: str | Path | None = None):
-        """Synthesise the demo corpus (in a worker), then analyse it as a new project."""
-        folder = Path(folder) if folder else data_dir() / "demo" / "audio"
-        if (folder / "manifest.csv").exists():
-            self._demo_ready(folder)
-            return None
-        self.start_page.demo_status.setText("Synthesising 5 speakers…")
-        self.start_page.demo_button.setEnabled(False)
-        job = Job("demo", jobs.demo_job, folder, parent=self)
-        job.succeeded.connect(lambda corpus: self._demo_ready(corpus.folder))
-        job.failed.connect(lambda msg: (self.show_error(f"Demo failed: {msg}"),
-                                        self.start_page.demo_button.setEnabled(True)))
-        self.start_job(job)
-        return job
-
-    def _demo_ready(self, folder: Path):
-        from ..core.pipeline import Settings
-
-        self.start_page.demo_status.setText("")
-        self.start_page.demo_button.setEnabled(True)
-        if self.new_project(folder, Settings()):
-            self.session.project.set_meta("reference", str(Path(folder) / "reference.rttm"))
-            self.evaluation.set_reference(str(Path(folder) / "reference.rttm"))
-            self.statusBar().showMessage("Demo: 5 synthetic speakers. Its true labels are loaded as the reference: "
-                                         "Evaluate once the analysis is done.", 15000)
-
-    # ---- export, reference, evaluation ---------------------------------------------------------------------
-    def ask_export(self):
-        dialog = ExportDialog(self.session.project.folder / "exports", self)
-        dialog.accepted.connect(lambda: self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked()))
-        self._open_dialog(dialog)
-        return dialog
-
-    def export(self, fmt: str, out: Path, include_noise: bool = False):
-        out = Path(out)
-        if fmt != "audacity":
-            out.parent.mkdir(parents=True, exist_ok=True)
-        job = Job("export", jobs.export_job, self.session.project.folder, fmt, out, include_noise, parent=self)
-
-        def done(result):
-            count, files = result
-            self.last_export = files
-            self.statusBar().showMessage(f"Exported {count:,} segments as {fmt} to {out}.", 10000)
-
-        job.succeeded.connect(done)
-        job.failed.connect(lambda msg: self.show_error(f"Export to {out} failed: {msg}"))
-        self.start_job(job)
-        return job
-
-    def ask_import_reference(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Reference labels", str(self.session.project.audio_root),
-                                              "Reference labels (*.csv *.rttm);;All files (*)")
-        if path:
-            self.import_reference(path)
-
-    def import_reference(self, path: str):
-        """Evaluate against a manifest/RTTM; remembered in the project once it loads."""
-        return self.evaluate(str(path), remember=True)
-
-    def evaluate(self, reference: str | None = None, remember: bool = False):
-        if self.session is None:
-            return None
-        reference = reference or self.session.project.get_meta("reference")
-        if not reference:
-            return None
-        self.evaluation.set_busy()
-        self.evaluation_dock.show()
-        job = Job("evaluate", jobs.evaluate_job, self.session.project.folder, reference, parent=self)
-
-        def done(result):
-            if remember and self.session is not None:
-                self.session.project.set_meta("reference", str(reference))
-            self.evaluation.set_reference(str(reference))
-            self.evaluation.set_result(result)
-
-        def failed(msg):
-            self.evaluation.set_result(self.evaluation.result)
-            self.show_error(f"Evaluation failed: {msg}")
-
-        job.succeeded.connect(done)
-        job.failed.connect(failed)
-        self.start_job(job)
-        return job
-
     # ---- jobs, dialogs, errors, closing ------------------------------------------------------------------
     def start_job(self, job: Job):
         self.jobs.append(job)
@@ -796,7 +491,13 @@ class MainWindow(QMainWindow):
     def _open_dialog(self, dialog):
         """Window-modal and non-blocking (open, not exec), so tests and the event loop keep running."""
         self.active_dialog = dialog
-        dialog.finished.connect(lambda _: setattr(self, "active_dialog", None) if self.active_dialog is dialog else None)
+
+        def finished(_):
+            if self.active_dialog is dialog:
+                self.active_dialog = None
+            self.activateWindow()  # keys go back to the review (not every platform does this itself)
+
+        dialog.finished.connect(finished)
         dialog.open()
 
     def show_error(self, message: str, title: str = "Problem"):

@@ -48,13 +48,20 @@ def time_extent(n_frames: int, sr: int = 16000) -> tuple[float, float]:
     return -HOP / 2 / sr, n_frames * HOP / sr
 
 
-def frequency_ticks(n_mels: int = N_MELS, sr: int = 16000) -> list[tuple[float, str]]:
-    """(row position, label) pairs for a Hz/kHz axis on a mel-spaced image."""
+def frequency_ticks(n_mels: int = N_MELS, sr: int = 16000, levels: tuple = ((250, 1000, 4000),
+                    (100, 500, 2000, 8000))) -> list[list[tuple[float, str]]]:
+    """Tick levels [(row position, label), ...] for a Hz/kHz axis on a mel-spaced image.
+
+    Two levels, so pyqtgraph drops the second's labels first when the plot is short.
+    """
     top = hz_to_mel(min(F_MAX, sr / 2))
-    ticks = []
-    for hz in (100, 250, 500, 1000, 2000, 4000, 8000):
-        if hz <= min(F_MAX, sr / 2):
-            # filter i is centred at mel (i + 1) * top / (n_mels + 1) and drawn over rows [i, i + 1)
-            row = float(hz_to_mel(hz) * (n_mels + 1) / top - 0.5)
-            ticks.append((row, f"{hz // 1000} kHz" if hz >= 1000 else f"{hz} Hz"))
-    return ticks
+    out = []
+    for level in levels:
+        ticks = []
+        for hz in level:
+            if hz <= min(F_MAX, sr / 2):
+                # filter i is centred at mel (i + 1) * top / (n_mels + 1) and drawn over rows [i, i + 1)
+                row = float(hz_to_mel(hz) * (n_mels + 1) / top - 0.5)
+                ticks.append((row, f"{hz // 1000} kHz" if hz >= 1000 else f"{hz} Hz"))
+        out.append(ticks)
+    return out

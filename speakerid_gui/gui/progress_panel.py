@@ -51,11 +51,13 @@ class ProgressPanel(QFrame):
             stages = list(STAGES)
             for earlier in stages[:stages.index(event.stage)]:  # a stage begins only after the ones before it
                 self.mark_done(earlier)
-            if event.total > 1 or (event.total and event.done >= event.total):
+            if event.done > 0 and event.total:
                 bar.setRange(0, int(event.total))
                 bar.setValue(int(min(event.done, event.total)))
-            elif event.total or (bar.maximum() == 1 and bar.value() == 0):
-                bar.setRange(0, 0)  # busy: a one-step stage (clustering, UMAP) has no finer progress
+            elif bar.maximum() <= 1 and bar.value() <= 0:
+                # busy: nothing counted yet (the first batch of recordings is still being
+                # analysed) or a one-step stage (clustering, UMAP) with no finer progress
+                bar.setRange(0, 0)
         if event.message:
             self.message.setText(f"{event.stage}: {event.message}")
 

@@ -26,7 +26,15 @@ PICK_RADIUS_PX = 8
 HOVER_DELAY_MS = 40
 
 
-class ClusterScatter(pg.ScatterPlotItem):
+class QuietScatter(pg.ScatterPlotItem):
+    """Ignores clicks: ScatterPlotItem's own click handling builds a SpotItem per point
+    (seconds at 100k) and would swallow the click the ViewBox hit-tests in numpy."""
+
+    def mouseClickEvent(self, ev):
+        ev.ignore()
+
+
+class ClusterScatter(QuietScatter):
     """A ScatterPlotItem styled by per-point codes into a small table of shared brushes."""
 
     def __init__(self, symbol="o", size=5, pen=None, **kwargs):
@@ -111,6 +119,7 @@ class SelectViewBox(pg.ViewBox):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.mode = "pan"
+        self._kind: str | None = None  # the running drag: None (pan), "rect" or "lasso"
         self._path: list[QPointF] = []
         self._outline = QGraphicsPathItem()
         pen = QPen(QColor("#ffd24d"))
@@ -137,13 +146,13 @@ class SelectViewBox(pg.ViewBox):
             super().mouseClickEvent(ev)
 
     def mouseDragEvent(self, ev, axis=None):
-        kind = self._drag_kind(ev.modifiers()) if ev.button() == Qt.MouseButton.LeftButton else None
-        if kind is None and not self._path:
+        if ev.isStart():  # what a drag does is decided when it starts
+            self._kind = self._drag_kind(ev.modifiers()) if ev.button() == Qt.MouseButton.LeftButton else None
+        if self._kind is None:
             return super().mouseDragEvent(ev, axis)
         ev.accept()
         pos = self.mapSceneToView(ev.scenePos())
         if ev.isStart():
-            self._kind = kind or "rect"
             self._path = [self.mapSceneToView(ev.buttonDownScenePos()), pos]
         else:
             self._path.append(pos)
@@ -152,9 +161,9 @@ class SelectViewBox(pg.ViewBox):
             points = np.array([(p.x(), p.y()) for p in self._path])
             if self._kind == "rect":
                 points = np.array([points[0], points[-1]])
-            self._path = []
+            kind, self._kind, self._path = self._kind, None, []
             self._outline.setPath(QPainterPath())
-            self.region_selected.emit(self._kind, points, ev.modifiers())
+            self.region_selected.emit(kind, points, ev.modifiers())
 
     def _draw(self):
         path = QPainterPath()
@@ -203,10 +212,9 @@ class ScatterPanel(QWidget):
         self.verified_item = ClusterScatter(size=9, pen=_pen("#ffffff", 1.4))
         self.noise_item = ClusterScatter(symbol="x", size=7)
         self.focus_item = ClusterScatter(size=7)
-        self.selection_item = pg.ScatterPlotItem(pxMode=True, size=12, pen=_pen("#ffd24d", 1.5),
-                                                 brush=QBrush(Qt.BrushStyle.NoBrush))
-        self.current_item = pg.ScatterPlotItem(pxMode=True, size=18, pen=_pen("#ffffff", 2.0),
-                                               brush=QBrush(Qt.BrushStyle.NoBrush))
+        self.selection_item = ClusterScatter(size=12, pen=_pen("#ffd24d", 1.5))
+        self.current_item = QuietScatter(pxMode=True, size=18, pen=_pen("#ffffff", 2.0),
+                                         brush=QBrush(Qt.BrushStyle.NoBrush))
         for z, item in enumerate([self.base, self.verified_item, self.noise_item, self.focus_item,
                                   self.selection_item, self.current_item]):
             item.setZValue(z)
@@ -215,7 +223,12 @@ class ScatterPanel(QWidget):
         self.hover_text.setZValue(100)
         self.hover_text.hide()
         self.plot.addItem(self.hover_text, ignoreBounds=True)
+        self.placeholder = pg.TextItem("No segments yet: they appear here as soon as the analysis has embedded them.",
+                                       color="#8a8f98", anchor=(0.5, 0.5))
+        self.plot.addItem(self.placeholder, ignoreBounds=True)
+        self.placeholder.setPos(0.5, 0.5)
         self.noise_brush = np.array([QBrush(QColor("#9a9a9a"))], dtype=object)
+        self.ring_brush = np.array([QBrush(Qt.BrushStyle.NoBrush)], dtype=object)
 
         self.view.clicked.connect(self._on_click)
         self.view.region_selected.connect(self._on_region)
@@ -263,7 +276,8 @@ class ScatterPanel(QWidget):
         small = len(self.xy) < 5000  # few points: bigger dots; many: small ones, or it is one blob
         self.base.opts["size"], self.focus_item.opts["size"] = (7, 9) if small else (5, 7)
         self.selection = self.selection[self.selection < len(self.xy)]
-        self.info.setText(f"{len(self.xy):,} segments" + (f" · {source} layout" if source else ""))
+        self.info.setText(f"{len(self.xy):,} segments" + (f" · {source}" if source else ""))
+        self.placeholder.setVisible(len(self.xy) == 0)
         self._redraw_all()
         self.reset_view()
 
@@ -326,10 +340,9 @@ class ScatterPanel(QWidget):
         self.focus_item.set_points(self.xy[idx, 0], self.xy[idx, 1], np.full(len(idx), self.focus + 1), lut)
 
     def _draw_selection(self):
-        # A plain item (per-point Python styling): thin out huge selections; the rings
-        # only show where the selection is, the selection itself stays complete.
-        sel = self.selection[:: len(self.selection) // 20000 + 1]
-        self.selection_item.setData(x=self.xy[sel, 0], y=self.xy[sel, 1])
+        sel = self.selection
+        self.selection_item.set_points(self.xy[sel, 0], self.xy[sel, 1], np.zeros(len(sel), np.int64),
+                                       self.ring_brush)
 
     def _draw_current(self):
         if self.current is None or self.current >= len(self.xy):
@@ -382,7 +395,9 @@ class ScatterPanel(QWidget):
         self.mode_buttons[mode].setChecked(True)
 
     def reset_view(self):
-        if len(self.xy):
+        if not len(self.xy):
+            self.view.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        else:
             lo, hi = self.xy.min(axis=0).astype(float), self.xy.max(axis=0).astype(float)
             pad = np.maximum((hi - lo) * 0.05, 1e-3)
             self.view.setRange(xRange=(float(lo[0] - pad[0]), float(hi[0] + pad[0])),

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-import pytest
 from PySide6.QtCore import Qt
 
 from speakerid_gui.gui import melspec
@@ -69,7 +68,7 @@ def test_log_mel_tone_lands_on_its_frequency_row():
     spec = melspec.log_mel(np.sin(2 * np.pi * 1000 * t).astype(np.float32), sr)
     assert spec.shape[1] == melspec.N_MELS and abs(spec.shape[0] - 100) <= 2
     peak_row = int(np.argmax(spec.mean(axis=0)))
-    tick_row = dict((label, row) for row, label in melspec.frequency_ticks())["1 kHz"]
+    tick_row = dict((label, row) for level in melspec.frequency_ticks() for row, label in level)["1 kHz"]
     assert abs(peak_row + 0.5 - tick_row) <= 1.5  # image row r spans [r, r + 1)
     assert spec.max() == 0 and spec.min() >= melspec.FLOOR_DB
 
@@ -98,3 +97,19 @@ def test_cluster_list_sorts_filters_and_keeps_selection(qtbot):
     panel.refresh(stats2, names.get, lambda c: "#123456")
     assert panel.selected_ids() and set(panel.selected_ids()) == {0, 2}
     assert panel.current_id() == 0
+
+
+def test_progress_panel_bars():
+    from speakerid_gui.core.pipeline import Event
+    from speakerid_gui.gui.progress_panel import ProgressPanel
+
+    panel = ProgressPanel()
+    panel.reset()
+    panel.update_event(Event("analyse", 0, 17, "17 recordings to analyse"))
+    assert panel.bars["scan"].value() == panel.bars["scan"].maximum()  # earlier stages are done
+    assert panel.bars["analyse"].maximum() == 0  # busy until the first batch is counted
+    panel.update_event(Event("analyse", 5, 17))
+    assert (panel.bars["analyse"].value(), panel.bars["analyse"].maximum()) == (5, 17)
+    panel.update_event(Event("layout", 0, 1, "umap layout of 100 segments"))
+    assert panel.bars["cluster"].value() == panel.bars["cluster"].maximum() and panel.bars["layout"].maximum() == 0
+    assert "umap" in panel.message.text()

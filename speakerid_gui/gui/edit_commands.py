@@ -1,0 +1,171 @@
+"""Edit commands of the main window (a mixin): every label change goes through the
+project's EditLog, whose listener (MainWindow._on_edit) redraws what changed.
+
+Uses from the window: session, clusters, scatter, queue, current_cluster,
+current_segment, statusBar(), show_error(), start_job(), _open_dialog(), _colors().
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.palette import color_for
+from . import jobs
+from .edit_dialogs import MoveDialog, RenameDialog, SplitDialog
+from .workers import Job
+
+
+class EditCommands:
+    # ---- edits ---------------------------------------------------------------------------------------
+    def _edit(self, fn, *args, **kwargs):
+        """Run one EditLog command; a refused edit becomes a status message, not a crash."""
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, KeyError) as exc:
+            self.statusBar().showMessage(str(exc), 6000)
+            return None
+
+    def _need_cluster(self) -> int | None:
+        if self.current_cluster is None:
+            self.statusBar().showMessage("Select a cluster first (J/K or click one).", 4000)
+        return self.current_cluster
+
+    def undo(self):
+        edit = self.session.log.undo()
+        self.statusBar().showMessage(f"Undone: {edit.description}" if edit else "Nothing to undo.", 5000)
+
+    def redo(self):
+        edit = self.session.log.redo()
+        self.statusBar().showMessage(f"Redone: {edit.description}" if edit else "Nothing to redo.", 5000)
+
+    def merge_selected(self):
+        ids = self.clusters.selected_ids()
+        if len(ids) < 2:
+            self.statusBar().showMessage("Select two or more clusters (Ctrl/Shift+click in the list) to merge them.", 5000)
+            return
+        self._merge(ids)
+
+    def merge_with_most_similar(self):
+        cid = self._need_cluster()
+        if cid is None:
+            return
+        found = self.session.most_similar(cid)
+        if found is None:
+            self.statusBar().showMessage("No other cluster to merge with (or no embeddings yet).", 5000)
+            return
+        other, similarity = found
+        self._merge([cid, other], f" (cosine similarity {similarity:.2f})")
+
+    def _merge(self, ids: list[int], note: str = ""):
+        sizes = self.session.project.cluster_sizes()
+        target = max(ids, key=lambda c: sizes.get(c, 0))
+        names = ", ".join(self.session.project.cluster_name(c) for c in ids if c != target)
+        if self._edit(self.session.log.merge, ids) is not None:
+            self.clusters.select_cluster(target)
+            self.statusBar().showMessage(f"Merged {names} into {self.session.project.cluster_name(target)}{note}. "
+                                         "Ctrl+Z undoes.", 8000)
+
+    def ask_split(self):
+        cid = self._need_cluster()
+        if cid is None:
+            return None
+        members = self.session.members(cid)
+        if len(members) < 2:
+            self.statusBar().showMessage("A cluster needs at least two segments to be split.", 5000)
+            return None
+        if self.session.X is None:
+            self.show_error("This project has no embeddings yet: run the analysis before splitting.")
+            return None
+        dialog = SplitDialog(self.session.project.cluster_name(cid), len(members), self)
+        dialog.propose.connect(lambda k: self._propose_split(dialog, cid, members, k))
+        dialog.accepted.connect(lambda: self._apply_split(dialog, cid))
+        dialog.finished.connect(lambda _: self.scatter.clear_preview())
+        self._open_dialog(dialog)
+        self._propose_split(dialog, cid, members, None)
+        return dialog
+
+    def _propose_split(self, dialog: SplitDialog, cid: int, members: np.ndarray, k):
+        dialog.set_busy("Estimating the parts…" if k is None else f"Splitting into {k}…")
+        job = Job(f"split {cid}", jobs.split_job, self.session.X[members], k, parent=self)
+        dialog.pending = job  # only the latest proposal of a still-open dialog counts
+
+        def done(labels):
+            if getattr(dialog, "pending", None) is not job or not dialog.isVisible():
+                return
+            parts, inverse = np.unique(labels, return_inverse=True)
+            ids = np.array([cid] + self.session.log.new_cluster_ids(len(parts) - 1))
+            colors = [self._colors().get(int(c)) or color_for(int(c)) for c in ids]
+            self.scatter.show_preview(members, ids[inverse])
+            dialog.set_proposal(labels, colors)
+
+        job.succeeded.connect(done)
+        job.failed.connect(lambda msg: dialog.isVisible() and dialog.set_failed(f"Split failed: {msg}"))
+        self.start_job(job)
+
+    def _apply_split(self, dialog: SplitDialog, cid: int):
+        self.scatter.clear_preview()
+        if dialog.labels is None:
+            return
+        if self._edit(self.session.log.split, cid, dialog.labels) is not None:
+            self.statusBar().showMessage(f"Split {self.session.project.cluster_name(cid)} into "
+                                         f"{len(np.unique(dialog.labels))} clusters. Ctrl+Z undoes.", 8000)
+
+    def ask_move(self):
+        index = self.selected_segments()
+        if not len(index):
+            self.statusBar().showMessage("Select segments first (rectangle or lasso in the scatter).", 5000)
+            return None
+        p = self.session.project
+        stats = self.session.cluster_stats()
+        colors = self._colors()
+        order = np.argsort(-stats.size)
+        clusters = [(int(c), f"{p.cluster_name(int(c))} ({int(n)} segments)", colors.get(int(c)) or color_for(int(c)))
+                    for c, n in zip(stats.ids[order], stats.size[order])]
+        dialog = MoveDialog(len(index), clusters, self)
+        dialog.accepted.connect(lambda: self.move_segments(index, dialog.target_id(), dialog.new_name.text().strip()))
+        self._open_dialog(dialog)
+        return dialog
+
+    def move_segments(self, index, target: int | None, name: str = ""):
+        index = np.asarray(index, np.int64)
+        if self._edit(self.session.log.move, index, target, name) is None:
+            return
+        new_cluster = int(self.session.project.cluster[index[0]])
+        self.scatter.clear_selection()
+        self.clusters.select_cluster(new_cluster)
+        self.statusBar().showMessage(f"Moved {len(index):,} segments to {self.session.project.cluster_name(new_cluster)}. "
+                                     "Ctrl+Z undoes.", 8000)
+
+    def ask_rename(self):
+        cid = self._need_cluster()
+        if cid is None:
+            return None
+        info = self.session.project.clusters.get(cid, {})
+        dialog = RenameDialog(info.get("name", ""), self.session.cluster_names(), self)
+        dialog.accepted.connect(lambda: self._edit(self.session.log.rename, cid, dialog.name()))
+        self._open_dialog(dialog)
+        return dialog
+
+    def verify_cluster(self):
+        cid = self._need_cluster()
+        if cid is not None and self._edit(self.session.log.verify_cluster, cid) is not None:
+            self.statusBar().showMessage(f"Verified every segment of {self.session.project.cluster_name(cid)}.", 5000)
+
+    def verify_segments(self):
+        index = self.selected_segments()
+        if len(index) and self._edit(self.session.log.verify, index) is not None:
+            self.statusBar().showMessage(f"Verified {len(index):,} segments.", 5000)
+
+    def mark_noise(self):
+        index = self.selected_segments()
+        if not len(index):
+            return
+        # the segment after the current one, so the review goes on where it was
+        where = np.flatnonzero(self.queue == self.current_segment)
+        following = [int(i) for i in self.queue[int(where[0]) + 1:]] if len(where) else []
+        if self._edit(self.session.log.mark_noise, index) is None:
+            return
+        self.scatter.clear_selection()
+        nxt = next((i for i in following if int(self.session.project.cluster[i]) == self.current_cluster), None)
+        if nxt is not None:
+            self.show_segment(nxt)
+        self.statusBar().showMessage(f"Marked {len(index):,} segments as noise. Ctrl+Z undoes.", 5000)

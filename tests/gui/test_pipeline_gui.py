@@ -1,0 +1,125 @@
+"""New projects from the window: the pipeline in a worker thread with progress, early
+results, Cancel, and closing the window mid-job."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from speakerid_gui.core.pipeline import Settings
+from speakerid_gui.core.store import Project
+
+
+FAST = dict(backend="mfcc", layout="pca")  # no model weights, no numba: the GUI mechanics are the subject
+
+
+def test_new_project_runs_in_background_and_shows_results(make_window, tmp_path, qtbot, libri_subset):
+    audio = libri_subset(tmp_path / "audio", speakers=2, files=2)
+    w = make_window()
+    events, partials = [], []
+    assert w.new_project(audio, Settings(speakers=2, **FAST), project_dir=tmp_path / "proj")
+    job = w.pipeline
+    assert job is not None and job.isRunning() and w.progress.isVisible()
+    job.progress.connect(events.append)
+    job.partial_result.connect(lambda p: partials.append(p[0] if p[0] == "layout" else p))
+    assert not w.action("merge_similar").isEnabled()  # no edits while the pipeline relabels
+    # the GUI thread stays free while the worker runs
+    t0 = time.perf_counter()
+    QApplication.processEvents()
+    assert time.perf_counter() - t0 < 0.5
+    qtbot.waitUntil(lambda: w.pipeline is None, timeout=120_000)
+    assert job.outcome == "ok"
+    assert "layout" in partials  # the PCA preview arrived before the end
+    assert ("stage_done", "cluster") in partials
+    assert {e.stage for e in events} >= {"analyse", "cluster"}
+    p = w.session.project
+    assert p.n_segments > 5 and len(p.cluster_sizes()) == 2
+    assert len(w.scatter.base.data) == p.n_segments and w.clusters.model.rowCount() == 2
+    assert w.current_cluster in p.cluster_sizes()
+    assert not w.progress.isVisible() and w.action("merge_similar").isEnabled()
+    assert p.get_meta("gui_pending") is None
+    assert "Analysis done" in w.statusBar().currentMessage()
+
+
+def test_progress_is_throttled(qtbot):
+    from speakerid_gui.core.pipeline import Event
+    from speakerid_gui.gui.workers import Job
+
+    def busy(job):
+        for i in range(20000):
+            job.report(Event("analyse", i + 1, 20000))
+        return "done"
+
+    job = Job("busy", busy)
+    received = []
+    job.progress.connect(received.append)
+    with qtbot.waitSignal(job.succeeded, timeout=10000):
+        job.start()
+    job.wait()
+    assert received[-1].done == 20000  # the last event is never lost
+    assert len(received) < 200  # ~20 per second, not 20,000
+
+
+def test_worker_error_names_the_file(make_window, tmp_path, qtbot):
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    Project.create(tmp_path / "proj", audio).close()
+    audio.rmdir()  # the recordings disappeared since the project was made
+    w = make_window(tmp_path / "proj")
+    w.start_pipeline(Settings(**FAST))
+    qtbot.waitUntil(lambda: w.pipeline is None, timeout=60_000)
+    assert w.last_error is not None and "audio" in w.last_error and "not found" in w.last_error
+
+
+@pytest.fixture
+def long_corpus(tmp_path, libri_subset):
+    return libri_subset(tmp_path / "audio", speakers=10, files=10)  # > 1 batch of audio
+
+
+def test_cancel_stops_between_batches_and_resume_finishes(make_window, long_corpus, tmp_path, qtbot):
+    w = make_window()
+    assert w.new_project(long_corpus, Settings(speakers=10, **FAST), project_dir=tmp_path / "proj")
+    job = w.pipeline
+    w.progress.cancel_button.click()
+    assert not w.progress.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: w.pipeline is None, timeout=120_000)
+    assert job.outcome == "cancelled"
+    assert "cancelled" in w.statusBar().currentMessage()
+    assert w.action("resume").isEnabled()
+    p = Project.open(tmp_path / "proj")
+    done = sum(r.status == "ok" for r in p.recordings())
+    p.close()
+    assert 0 <= done < 100  # stopped early
+    w.action("resume").trigger()
+    qtbot.waitUntil(lambda: w.pipeline is None, timeout=300_000)
+    assert len(w.session.project.cluster_sizes()) == 10
+    assert not w.action("resume").isEnabled()
+
+
+def test_closing_the_window_during_a_job_cancels_and_exits(make_window, long_corpus, tmp_path, qtbot):
+    w = make_window()
+    assert w.new_project(long_corpus, Settings(**FAST), project_dir=tmp_path / "proj")
+    job = w.pipeline
+    w.close()
+    assert w.isVisible() and job.cancelled()  # waits for the worker instead of killing it
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=120_000)
+    assert job.outcome == "cancelled" and not w.jobs and w.session is None  # the thread ran out, then the window closed
+
+
+def test_try_the_demo_from_the_start_page(make_window, tmp_path, qtbot, monkeypatch):
+    import speakerid_gui.gui.background_tasks as tasks
+
+    w = make_window()
+    assert w.stack.currentWidget() is w.start_page
+    monkeypatch.setattr(tasks, "DEMO_SETTINGS", Settings(**FAST))
+    w.start_page.demo_button.click()
+    qtbot.waitUntil(lambda: w.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: w.pipeline is None, timeout=180_000)
+    p = w.session.project
+    assert len(p.recordings()) == 17 and p.n_segments > 50
+    assert w.stack.currentWidget() is w.review_page
+    assert p.get_meta("reference").endswith("reference.rttm")
+    w.evaluate()
+    qtbot.waitUntil(lambda: not w.jobs, timeout=60_000)
+    assert w.evaluation.result["n_speakers"] == 5
