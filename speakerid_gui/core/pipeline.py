@@ -19,6 +19,9 @@ from .segment import SegmentSettings, windows
 from .store import Project, settings_hash
 
 
+CLUSTER_VERSION = 2  # bumped when the clustering itself changes, so stored clusterings are redone
+
+
 @dataclass
 class Settings:
     window: float = 3.0
@@ -37,7 +40,8 @@ class Settings:
         return SegmentSettings(self.window, self.hop, self.min_segment)
 
     def cluster_key(self) -> dict:
-        return {k: getattr(self, k) for k in ("speakers", "method", "threshold", "one_speaker_per_file")}
+        key = {k: getattr(self, k) for k in ("speakers", "method", "threshold", "one_speaker_per_file")}
+        return {**key, "algorithm": CLUSTER_VERSION}
 
 
 @dataclass
@@ -293,7 +297,8 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         labels = clu.cluster_recordings(X, project.seg_recording, settings.speakers, settings.method,
                                         settings.threshold)
     else:
-        labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold)
+        labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
+                             durations=project.seg_end - project.seg_start)
     _check(cancel)
     conf = clu.confidence(X, labels)
     labels, rows = _stable_ids(project, labels)

@@ -235,3 +235,30 @@ def test_pipeline_stores_plausible_pitch_per_recording(session_project):
         assert load_prosody(project, 10_000) is None
     finally:
         project.close()
+
+
+def test_lone_short_segments_join_their_nearest_cluster(corpus):
+    emb, true, _ = corpus
+    X = clu.prepare(emb)
+    _, labels = np.unique(true, return_inverse=True)
+    labels = labels.astype(np.int32)
+    lone = [int(np.flatnonzero(labels == k)[0]) for k in range(3)]  # one segment of each of 3 speakers
+    cut = labels.copy()
+    cut[lone] = labels.max() + 1 + np.arange(3)  # left alone by the cut
+    short = np.zeros(len(X), bool)
+    short[lone[:2]] = True  # the third is long: it may found a speaker of its own
+    fixed = clu.attach_short_singletons(X, cut, short)
+    assert len(np.unique(fixed)) == len(np.unique(labels)) + 1
+    for i in lone[:2]:
+        assert fixed[i] == fixed[np.flatnonzero(labels == labels[i])[1]]
+    assert np.sum(fixed == fixed[lone[2]]) == 1
+
+
+def test_durations_only_matter_when_the_count_is_estimated(corpus):
+    emb, true, _ = corpus
+    X = clu.prepare(emb)
+    tiny = np.full(len(X), 0.3)  # every segment "short"
+    k = len(np.unique(true))
+    assert len(np.unique(clu.cluster(X, k, durations=tiny))) == k
+    est = clu.cluster(X, durations=tiny)
+    assert hungarian_accuracy(true, est) >= hungarian_accuracy(true, clu.cluster(X)) - 1e-9
