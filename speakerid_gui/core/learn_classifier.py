@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .segment import SegmentSettings
 from .store import NOISE, Project
 
 MODEL_FILE = "models/classifier.joblib"
@@ -166,46 +167,69 @@ class Row:
 
 def classify_files(clf: SpeakerClassifier, files: list[Path], root: Path | None = None, k: int = 5,
                    window: float = 3.0, hop: float = 1.5, min_segment: float = 0.5,
-                   progress=None) -> tuple[list[Row], list[Row], list[tuple[str, str]]]:
-    """(segment rows, per-file majority rows, skipped files with reasons): decode, VAD, windows, embed."""
+                   progress=None, batch_seconds: float = 300.0
+                   ) -> tuple[list[Row], list[Row], list[tuple[str, str]]]:
+    """(segment rows, per-file majority rows, skipped files with reasons): decode, VAD, windows, embed.
+
+    Files are decoded into batches of about batch_seconds of audio so speech detection and
+    the embedding model run on many files at once (as the pipeline's analyse stage does).
+    """
     from .audio import AudioError, load_audio
     from .embed import get_backend
-    from .segment import SegmentSettings, windows
-    from .vad import speech_regions
 
-    seg = SegmentSettings(window, hop, min_segment)
     backend = get_backend(clf.backend)
     rows, per_file, skipped = [], [], []
-    for n_done, path in enumerate(files):
+    batch: list[tuple[str, np.ndarray]] = []
+    seconds, n_done = 0.0, 0
+    for i, path in enumerate(files):
         rel = path.relative_to(root).as_posix() if root else str(path)
         try:
             wave = load_audio(path)
+            batch.append((rel, wave))
+            seconds += len(wave) / 16000
         except AudioError as exc:
             skipped.append((rel, exc.reason))
-            continue
-        (regions,) = speech_regions([wave])
-        spans = windows(regions, seg)
-        if not spans and regions and len(wave) / 16000 < window:
-            spans = [(0.0, round(len(wave) / 16000, 3))]
+        if batch and (seconds >= batch_seconds or i == len(files) - 1):
+            _classify_batch(clf, backend, batch, k, SegmentSettings(window, hop, min_segment), rows, per_file, skipped)
+            batch, seconds = [], 0.0
+        if progress:
+            progress(i + 1, len(files))
+    return rows, per_file, skipped
+
+
+def _classify_batch(clf, backend, batch, k, seg, rows, per_file, skipped):
+    from .segment import windows
+    from .vad import speech_regions
+
+    regions = speech_regions([w for _, w in batch])
+    waves, owners, spans_of = [], [], []
+    for j, ((rel, wave), reg) in enumerate(zip(batch, regions)):
+        spans = windows(reg, seg)
+        if not spans and reg and len(wave) / 16000 < seg.window:
+            spans = [(0.0, round(len(wave) / 16000, 3))]  # a short clip with speech is one segment
+        spans_of.append(spans)
+        for a, b in spans:
+            waves.append(wave[int(a * 16000):int(b * 16000)])
+            owners.append(j)
+    if not waves:
+        skipped.extend((rel, "no speech found") for rel, _ in batch)
+        return
+    pred = clf.predict(backend.embed(waves), k)
+    owners = np.array(owners)
+    for j, ((rel, wave), spans) in enumerate(zip(batch, spans_of)):
         if not spans:
             skipped.append((rel, "no speech found"))
             continue
-        emb = backend.embed([wave[int(a * 16000):int(b * 16000)] for a, b in spans])
-        pred = clf.predict(emb, k)
         file_rows = []
-        for j, (a, b) in enumerate(spans):
-            top = [(clf.names[c], float(pr)) for c, pr in zip(pred["top"][j], pred["prob"][j])]
-            name = UNKNOWN if pred["unknown"][j] else top[0][0]
-            conf = float(pred["cosine"][j]) if name == UNKNOWN else top[0][1]
+        for n, (a, b) in zip(np.flatnonzero(owners == j), spans):
+            top = [(clf.names[c], float(pr)) for c, pr in zip(pred["top"][n], pred["prob"][n])]
+            name = UNKNOWN if pred["unknown"][n] else top[0][0]
+            conf = float(pred["cosine"][n]) if name == UNKNOWN else top[0][1]
             file_rows.append(Row(rel, a, b, name, conf, top))
         rows += file_rows
         names, counts = np.unique([r.speaker for r in file_rows], return_counts=True)
-        major = names[np.argmax(counts)]
-        per_file.append(Row(rel, 0.0, round(len(wave) / 16000, 3), str(major), float(counts.max() / counts.sum()),
-                            []))
-        if progress:
-            progress(n_done + 1, len(files))
-    return rows, per_file, skipped
+        per_file.append(Row(rel, 0.0, round(len(wave) / 16000, 3), str(names[np.argmax(counts)]),
+                            float(counts.max() / counts.sum()), []))
 
 
 def write_rows(rows: list[Row], per_file: list[Row], out: Path, k: int = 5):

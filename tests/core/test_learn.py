@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.skipif(not DATA.exists(), reason="test-other data missi
 def source(tmp_path_factory) -> Path:
     """The whole of test-other (10 speakers, 100 files) analysed once for this module.
 
-    A low fixed cut (0.65) over-splits a few speakers on purpose, so that there is
+    A low fixed cut (0.6) over-splits a few speakers on purpose, so that there is
     something for suggestions and the simulated reviewer to fix.
     """
     from speakerid_gui.core.pipeline import Settings, run
@@ -24,7 +23,7 @@ def source(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("learn") / "p1"
     project = Project.create(folder, DATA)
-    for _ in run(project, Settings(layout="pca", prosody=False, threshold=0.65)):
+    for _ in run(project, Settings(layout="pca", prosody=False, threshold=0.6)):
         pass
     project.close()
     return folder
@@ -63,10 +62,17 @@ def test_suggestions_ranked_with_reasons(proj):
     assert [s.score for s in items] == sorted((s.score for s in items), reverse=True)
     for s in items:
         assert s.kind in {"pair", "mixed", "segment", "spread"} and s.reason and s.segment_positions
-    # test-other's clustering leaves two one-segment fragments: the top suggestions are those merges
+    # one speaker split in two (as an over-eager cut would): the top pair suggestion is that merge
+    from speakerid_gui.core.edits import EditLog
+
     truth = _truth(p)
-    top = items[0]
-    assert top.kind == "pair" and truth[top.segment_positions[0]] == truth[top.segment_positions[1]]
+    biggest = max(p.cluster_sizes(), key=p.cluster_sizes().get)
+    members = np.flatnonzero(p.cluster == biggest)
+    EditLog(p).move(members[::2])
+    half = int(p.cluster[members[0]])
+    top = [s for s in suggestions(p, emb, n=20) if s.kind == "pair"][0]
+    assert {int(p.cluster[i]) for i in top.segment_positions[:2]} == {biggest, half}
+    assert truth[top.segment_positions[0]] == truth[top.segment_positions[1]]
 
 
 def test_propagation_keeps_verified_and_is_undoable(proj):
@@ -114,7 +120,8 @@ def test_far_segment_stays_unknown(proj):
     assert (r.confidence[r.unknown] < 0.5).all()
 
 
-def test_propagation_speed_100k():
+def test_propagation_at_100k_segments():
+    # Its speed is measured by benchmarks/review.py; here: at scale, unverified segments go to their speaker.
     from speakerid_gui.core import learn
 
     class P:
@@ -125,12 +132,15 @@ def test_propagation_speed_100k():
     lab = rng.integers(0, k, n)
     emb = (rng.normal(size=(k, 192))[lab] + rng.normal(size=(n, 192)) * 1.5).astype(np.float32)
     p = P()
-    p.cluster, p.noise = lab.astype(np.int32), np.zeros(n, bool)
+    p.cluster, p.noise = rng.integers(0, k, n).astype(np.int32), np.zeros(n, bool)  # scrambled clusters
     p.verified = np.zeros(n, bool)
     p.verified[rng.choice(n, 3000, replace=False)] = True
-    t0 = time.perf_counter()
-    learn.assign(p, learn.prepare(emb))
-    assert time.perf_counter() - t0 < 2.0  # target 1 s; slack for a busy test machine
+    p.cluster[p.verified] = lab[p.verified]  # the reviewer fixed what they verified
+    result = learn.assign(p, learn.prepare(emb))
+    assert not np.isin(result.index, np.flatnonzero(p.verified)).any()
+    known = ~result.unknown
+    assert known.mean() > 0.9
+    assert np.mean(result.clusters[known] == lab[result.index[known]]) > 0.85  # chance: 1/300
 
 
 def test_classifier_top1_and_unknown_speaker(proj, tmp_path):
@@ -175,6 +185,13 @@ def test_classifier_top1_and_unknown_speaker(proj, tmp_path):
     enrolled_cluster = int(p.cluster[np.flatnonzero(truth == speakers[0])[0]])
     assert major[Path(seen).name] == p.cluster_name(enrolled_cluster)
     assert all(len(r.top) == 5 for r in seg_rows)
+    # one file per batch gives the same labels as one batch; a broken file is named and skipped
+    (new / "broken.wav").write_bytes(b"RIFF\x00\x00not audio")
+    rows_small, per_file_small, skipped_small = lc.classify_files(clf, sorted(new.iterdir()), new,
+                                                                  batch_seconds=1.0)
+    assert [(r.path, r.start, r.speaker) for r in rows_small] == [(r.path, r.start, r.speaker) for r in seg_rows]
+    assert [r.speaker for r in per_file_small] == [r.speaker for r in per_file]
+    assert [name for name, _ in skipped_small] == ["broken.wav"]
     out = tmp_path / "labels.csv"
     lc.write_rows(seg_rows, per_file, out)
     assert out.read_text().count("\n") == len(seg_rows) + len(per_file) + 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -14,30 +13,35 @@ SUBCOMMANDS = ["run", "export", "evaluate", "info", "undo", "redo", "edit"]
 
 
 def _help(*args):
-    t0 = time.perf_counter()
-    proc = subprocess.run([*speakerid_command(), *args, "--help"], capture_output=True, text=True, timeout=60)
-    return proc, time.perf_counter() - t0
+    return subprocess.run([*speakerid_command(), *args, "--help"], capture_output=True, text=True, timeout=60)
 
 
 def test_top_level_help_lists_every_subcommand():
-    proc, seconds = _help()
+    proc = _help()
     assert proc.returncode == 0, proc.stderr
     assert "usage: speakerid" in proc.stdout
     for name in SUBCOMMANDS:
         assert name in proc.stdout
-    assert seconds < 10, f"--help took {seconds:.1f} s (heavy imports at start-up?)"
 
 
 @pytest.mark.parametrize("sub", SUBCOMMANDS)
 def test_subcommand_help(sub):
-    proc, seconds = _help(sub)
+    proc = _help(sub)
     assert proc.returncode == 0, proc.stderr
     assert f"usage: speakerid {sub}" in proc.stdout
-    assert seconds < 10, f"{sub} --help took {seconds:.1f} s"
+
+
+def test_cli_start_up_imports_no_heavy_library():
+    # --help stays fast because torch, sklearn, umap and transformers load on first use.
+    code = ("import sys; from speakerid_gui import cli; cli.build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'sklearn', 'umap', 'transformers', 'PySide6') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_run_help_documents_the_main_options():
-    proc, _ = _help("run")
+    proc = _help("run")
     for option in ("--project", "--speakers", "--backend", "--method", "--one-speaker-per-file", "--layout",
                    "--window", "--hop", "--min-segment"):
         assert option in proc.stdout

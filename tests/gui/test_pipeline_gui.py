@@ -2,10 +2,8 @@
 results, Cancel, and closing the window mid-job."""
 from __future__ import annotations
 
-import time
 
 import pytest
-from PySide6.QtWidgets import QApplication
 
 from speakerid_gui.core.pipeline import Settings
 from speakerid_gui.core.store import Project
@@ -24,10 +22,6 @@ def test_new_project_runs_in_background_and_shows_results(make_window, tmp_path,
     job.progress.connect(events.append)
     job.partial_result.connect(lambda p: partials.append(p[0] if p[0] == "layout" else p))
     assert not w.action("merge_similar").isEnabled()  # no edits while the pipeline relabels
-    # the GUI thread stays free while the worker runs
-    t0 = time.perf_counter()
-    QApplication.processEvents()
-    assert time.perf_counter() - t0 < 0.5
     qtbot.waitUntil(lambda: w.pipeline is None, timeout=120_000)
     assert job.outcome == "ok"
     assert "layout" in partials  # the PCA preview arrived before the end
