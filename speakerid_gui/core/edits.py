@@ -1,22 +1,24 @@
 """Undoable edits on a project's labels.
 
 Every edit is stored as a pair of diffs (forward, inverse): new and old values of the
-assignment columns of the segments it touches, and new and old rows of the clusters it
-touches. Applying a diff is one SQLite transaction, so undo/redo is the same operation
-in both directions, survives restarts, and the edits table is the audit trail.
+assignment columns of the segments it changes, and new and old rows of the clusters it
+touches (diffs.py: a compact binary form; older projects' JSON diffs still apply).
+Applying a diff is one SQLite transaction, so undo/redo is the same operation in both
+directions, survives restarts, and the edits table is the audit trail.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import diffs
 from .palette import color_for
-from .store import NOISE, Project
+from .store import COLUMNS, NOISE, Project
 
-FIELDS = ("cluster", "confidence", "verified", "noise", "human")
+FIELDS = tuple(COLUMNS)
+DTYPES = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
 
 
 @dataclass
@@ -33,35 +35,51 @@ class EditLog:
 
     def __init__(self, project: Project):
         self.p = project
-        self.listeners = []  # called with (kind, touched positions) after every change
+        self.listeners = []  # called with (kind, positions whose labels changed) after every change
 
     # ---- the generic machinery -----------------------------------------------------------
     def _diff(self, index: np.ndarray, new: dict[str, np.ndarray], clusters: dict[int, dict | None]):
+        """(forward, inverse) for setting `new` at `index`, reduced to what really changes:
+        sorted unique positions, rows whose values differ, columns that differ somewhere."""
         index = np.asarray(index, dtype=np.int64)
-        ids = self.p.segment_ids[index].tolist()
-        fwd = {"ids": ids, "cols": {k: np.asarray(v).tolist() for k, v in new.items()},
-               "clusters": {str(c): info for c, info in clusters.items()}}
-        inv = {"ids": ids, "cols": {k: getattr(self.p, k)[index].tolist() for k in new},
-               "clusters": {str(c): (dict(self.p.clusters[c]) if c in self.p.clusters else None)
-                            for c in clusters}}
+        new = {k: np.broadcast_to(np.asarray(v).astype(DTYPES[k], copy=False), index.shape) for k, v in new.items()}
+        if len(index) > 1 and not (np.diff(index) > 0).all():  # sort; a repeated position: its last value
+            _, last = np.unique(index[::-1], return_index=True)
+            keep = len(index) - 1 - last
+            index, new = index[keep], {k: v[keep] for k, v in new.items()}
+        old = {k: getattr(self.p, k)[index] for k in new}
+        differs = {k: new[k] != old[k] for k in new}
+        rows = np.zeros(len(index), bool)
+        for d in differs.values():
+            rows |= d
+        cols = [k for k in new if differs[k][rows].any()]
+        index = index[rows]
+        ids = self.p.segment_ids[index]
+        fwd = diffs.Diff(ids, {k: new[k][rows] for k in cols}, dict(clusters))
+        inv = diffs.Diff(ids, {k: old[k][rows] for k in cols},
+                         {c: (dict(self.p.clusters[c]) if c in self.p.clusters else None) for c in clusters})
         return fwd, inv
 
-    def _apply(self, diff: dict) -> np.ndarray:
-        index = self.p.positions(diff["ids"]) if diff["ids"] else np.zeros(0, dtype=np.int64)
-        cols = {k: np.asarray(v, dtype=getattr(self.p, k).dtype) for k, v in diff["cols"].items()}
+    def _apply(self, diff: diffs.Diff) -> np.ndarray:
+        index = self.p.positions(diff.ids) if len(diff.ids) else np.zeros(0, dtype=np.int64)
+        cols = diff.cols
+        known = (index >= 0) & (index < self.p.n_segments)
+        known[known] = self.p.segment_ids[index[known]] == diff.ids[known]
+        if not known.all():  # segments a later re-analysis replaced: nothing left to change there
+            index = index[known]
+            cols = {k: (v[known] if np.ndim(v) else v) for k, v in cols.items()}
         self.p.write_assignments(index, cols)
-        for cid, info in diff["clusters"].items():
+        for cid, info in diff.clusters.items():
             self.p.write_cluster(int(cid), info)
         return index
 
     def commit(self, kind: str, description: str, index, new: dict, clusters: dict | None = None) -> int:
         """Record and apply one edit; returns its id. Discards the redo stack."""
-        new = {k: np.broadcast_to(np.asarray(v), (len(index),)) for k, v in new.items()}
         fwd, inv = self._diff(index, new, clusters or {})
         with self.p.transaction() as db:
             db.execute("UPDATE edits SET state='discarded' WHERE state='undone'")
             cur = db.execute("INSERT INTO edits(ts, kind, description, forward, inverse) VALUES(?,?,?,?,?)",
-                             (time.time(), kind, description, json.dumps(fwd), json.dumps(inv)))
+                             (time.time(), kind, description, diffs.encode(fwd), diffs.encode(inv)))
             touched = self._apply(fwd)
         self._notify(kind, touched)
         return cur.lastrowid
@@ -78,7 +96,7 @@ class EditLog:
                              f"ORDER BY id {order} LIMIT 1", (from_state,)).fetchone()
             if row is None:
                 return None
-            touched = self._apply(json.loads(row[3]))
+            touched = self._apply(diffs.decode(row[3], DTYPES))
             db.execute("UPDATE edits SET state=? WHERE id=?", (to_state, row[0]))
         self._notify(f"{'undo' if to_state == 'undone' else 'redo'}:{row[1]}", touched)
         return Edit(row[0], row[1], row[2], to_state, row[4])

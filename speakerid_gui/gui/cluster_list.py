@@ -28,6 +28,17 @@ RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 BULK = 50  # more row insertions/removals than this: one model reset is cheaper
 
 
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Ascending row numbers -> (first, last) of each run of consecutive rows."""
+    runs: list[list[int]] = []
+    for r in rows:
+        if runs and r == runs[-1][1] + 1:
+            runs[-1][1] = r
+        else:
+            runs.append([r, r])
+    return [(a, b) for a, b in runs]
+
+
 class ClusterTableModel(QAbstractTableModel):
     """One row per cluster. Rows are updated in place (removed, appended, changed) so the
     view's selection and current row survive edits without being rebuilt."""
@@ -51,11 +62,12 @@ class ClusterTableModel(QAbstractTableModel):
             self._fill(stats, name_of, color_of)
             self.endResetModel()
             return
-        for r in reversed(removed):
-            self.beginRemoveRows(QModelIndex(), r, r)
+        for first, last in reversed(_runs(removed)):  # one signal per run of rows, not per row
+            self.beginRemoveRows(QModelIndex(), first, last)
             for column in (self.ids, self.names, self.colors, self.display, self.sort_keys):
-                del column[r]
+                del column[first:last + 1]
             self.endRemoveRows()
+        before = list(zip(self.display, (c.rgba() for c in self.colors)))
         if added:
             first = len(self.ids)
             self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
@@ -64,8 +76,11 @@ class ClusterTableModel(QAbstractTableModel):
             self.endInsertRows()
         else:
             self._fill(stats, name_of, color_of)
-        if self.ids:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self.ids) - 1, len(COLUMNS) - 1))
+        # only rows whose text or colour changed: the sort proxy re-sorts those, not all 300
+        changed = [r for r, row in enumerate(zip(self.display, (c.rgba() for c in self.colors)))
+                   if r < len(before) and row != before[r]]
+        for first, last in _runs(changed):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
 
     def _fill(self, stats, name_of, color_of):
         """Row values for self.ids (in model order) from stats (in id order)."""

@@ -33,7 +33,9 @@ class ReviewSession:
         self._X: np.ndarray | None = None
         self._X_failed = False
         self._centroids: tuple[np.ndarray, np.ndarray] | None = None
+        self._sums = ClusterSums()
         self._paths: dict[int, str] | None = None
+        self._root: Path | None = None
         self._prosody: OrderedDict[int, object] = OrderedDict()
         self.log.listeners.append(lambda kind, touched: self.invalidate())
 
@@ -45,7 +47,8 @@ class ReviewSession:
     def reload(self):
         """The project changed under us (pipeline stages): re-read everything."""
         self.project.reload()
-        self._X, self._X_failed, self._centroids, self._paths = None, False, None, None
+        self._X, self._X_failed, self._centroids, self._paths, self._root = None, False, None, None, None
+        self._sums = ClusterSums()
         self._prosody.clear()
 
     @property
@@ -96,12 +99,10 @@ class ReviewSession:
         if X is None:
             score = self.project.confidence[idx]
         else:
-            # centroid as a 0/1 weight vector times X, scores for all rows: two matrix-vector
-            # products, no copy of the members' embeddings (X[idx] of a 50k cluster is 40 MB)
-            weights = np.zeros(len(X), np.float32)
-            weights[idx] = 1.0
-            c = weights @ X
-            score = (X @ (c / max(float(np.linalg.norm(c)), 1e-8)))[idx]
+            c = self._sums.of(X, self.project.cluster, cluster_id)
+            c = (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)
+            # a big cluster: one pass over all rows beats copying its members' rows out first
+            score = (X @ c)[idx] if 4 * len(idx) > len(X) else X[idx] @ c
         return idx[np.argsort(-score, kind="stable")]
 
     def representatives(self, cluster_id: int, k: int = 8) -> np.ndarray:
@@ -119,8 +120,9 @@ class ReviewSession:
             X = self.X
             if X is None:
                 return np.zeros(0, np.int64), np.zeros((0, 1), np.float32)
-            keep = self.project.cluster != NOISE
-            self._centroids = _centroids(X[keep], self.project.cluster[keep])
+            ids, sums = self._sums.all(X, self.project.cluster)
+            C = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+            self._centroids = ids, C.astype(np.float32)
         return self._centroids
 
     def most_similar(self, cluster_id: int) -> tuple[int, float] | None:
@@ -159,7 +161,12 @@ class ReviewSession:
 
     def segment_span(self, index: int) -> tuple[Path, float, float]:
         p = self.project
-        return p.recording_path(int(p.seg_recording[index])), float(p.seg_start[index]), float(p.seg_end[index])
+        rid = int(p.seg_recording[index])
+        self.recording_rel(rid)  # fills the path cache: no SQL per segment shown
+        if self._root is None:
+            self._root = p.audio_root
+        path = self._root / self._paths[rid] if rid in self._paths else p.recording_path(rid)
+        return path, float(p.seg_start[index]), float(p.seg_end[index])
 
     def segment_label(self, index: int, short: bool = False) -> str:
         """"path/file.flac  2.0–5.0 s"; short: the file's stem only (narrow lists)."""
@@ -204,12 +211,56 @@ class ReviewSession:
         return np.zeros((n, 2), np.float32), "none"
 
 
-def _centroids(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Like core.cluster.centroids, but a sparse one-hot product (np.add.at is slow at 100k rows)."""
+class ClusterSums:
+    """Per-cluster sums of the embedding rows, kept in step with the labels incrementally:
+    an edit costs a pass over the rows it moved, not over all rows, and the centroid of any
+    cluster is then a lookup (ranking a 50k-member cluster after a merge, most_similar)."""
+
+    def __init__(self):
+        self.labels: np.ndarray | None = None   # the labels the sums are for
+        self.sums = np.zeros((0, 0))             # row cluster id + 1 (0: noise), float64
+
+    def of(self, X: np.ndarray, labels: np.ndarray, cluster_id: int) -> np.ndarray:
+        self._follow(X, labels)
+        row = int(cluster_id) + 1
+        return self.sums[row] if 0 <= row < len(self.sums) else np.zeros(X.shape[1])
+
+    def all(self, X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cluster ids with members, their sums), noise excluded."""
+        self._follow(X, labels)
+        counts = np.bincount(labels[labels != NOISE] + 1, minlength=len(self.sums))
+        rows = np.flatnonzero(counts[1:]) + 1
+        return (rows - 1).astype(np.int64), self.sums[rows]
+
+    def _follow(self, X, labels):
+        if self.labels is None or len(self.labels) != len(labels) or len(labels) != len(X):
+            self.sums = np.zeros((0, X.shape[1]))
+            self.labels = np.full(len(labels), -2, np.int64)  # nothing counted yet
+            changed = np.arange(len(labels))
+        else:
+            changed = np.flatnonzero(self.labels != labels)
+        if not len(changed):
+            return
+        old, new = self.labels[changed], labels[changed].astype(np.int64)
+        size = max(len(self.sums), int(new.max()) + 2)
+        if size > len(self.sums):
+            grown = np.zeros((size, X.shape[1]))
+            grown[:len(self.sums)] = self.sums
+            self.sums = grown
+        # one sum per (old, new) pair of the moved rows: each row is read once
+        pairs, which = np.unique((old + 2) * size + (new + 1), return_inverse=True)
+        moved = _row_sums(X, changed, which.ravel(), len(pairs))
+        came_from, went_to = pairs // size - 1, pairs % size  # rows of self.sums (old may be -1: none)
+        np.add.at(self.sums, went_to, moved)
+        counted = came_from >= 0
+        np.subtract.at(self.sums, came_from[counted], moved[counted])
+        self.labels[changed] = new
+
+
+def _row_sums(X: np.ndarray, rows: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum of X[rows] per group (a sparse one-hot product: reads only those rows; np.add.at is
+    slow at 100k rows)."""
     from scipy.sparse import csr_matrix
 
-    ids, inv = np.unique(labels, return_inverse=True)
-    onehot = csr_matrix((np.ones(len(inv), np.float32), (inv, np.arange(len(inv)))), shape=(len(ids), len(inv)))
-    sums = np.asarray(onehot @ X)
-    C = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
-    return ids.astype(np.int64), C.astype(np.float32)
+    onehot = csr_matrix((np.ones(len(rows), np.float32), (groups, rows)), shape=(n_groups, len(X)))
+    return np.asarray(onehot @ X, dtype=np.float64)

@@ -7,7 +7,8 @@ selection and other small sets drawn on their own items.
 pyqtgraph's setBrush(array) looks up its symbol atlas once per point in Python (~0.3 s
 at 100k points). ClusterScatter gives each point a small integer code instead, renders
 one atlas entry per code and assigns the atlas rectangles with one numpy take, so a
-recolour costs a few milliseconds.
+recolour costs a few milliseconds; after an edit only the points it changed are restyled
+(ScatterPanel.update_labels).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class ClusterScatter(QuietScatter):
         if not self._fast:  # a pyqtgraph whose internals differ: correct, only slower
             self.setData(x=x, y=y, brush=brushes[codes])
             return
-        data = np.empty(len(codes), dtype=self.data.dtype)
+        data = _empty_points(len(codes), self.data.dtype)
         data["x"], data["y"] = x, y
         data["size"] = -1  # "use the item's size"
         data["visible"] = True
@@ -68,7 +69,20 @@ class ClusterScatter(QuietScatter):
         self._apply(codes, brushes)
         self.invalidate()
 
-    def _apply(self, codes, brushes):
+    def restyle(self, index: np.ndarray, codes: np.ndarray, brushes: np.ndarray):
+        """Restyle the points at `index` only (codes: one per index)."""
+        index = np.asarray(index, dtype=np.int64)
+        codes = np.asarray(codes, dtype=np.int64)
+        if not self._fast:
+            brush = np.array(self.data["brush"], dtype=object)
+            brush[index] = brushes[codes]
+            self.setBrush(brush)
+            return
+        self._apply(codes, brushes, index)
+        self.invalidate()
+
+    def _apply(self, codes, brushes, index=None):
+        """Atlas rectangles and brushes for all points (index None) or the points at index."""
         if len(codes) == 0:
             return
         used = np.flatnonzero(np.bincount(codes, minlength=len(brushes)))
@@ -76,9 +90,22 @@ class ClusterScatter(QuietScatter):
         rects = self.fragmentAtlas[[(symbol, size, pen, brushes[c]) for c in used]]
         table = np.zeros(len(brushes), dtype=self.data.dtype["sourceRect"])
         table[used] = np.array([tuple(r) for r in rects], dtype=table.dtype)
-        self.data["sourceRect"] = table[codes]
-        self.data["brush"] = brushes[codes]
+        target = self.data["sourceRect"]
+        where = slice(None) if index is None else index
+        for part in table.dtype.names:  # plain int64 columns: 5x faster than copying the nested records
+            target[part][where] = table[part][codes]
+        self.data["brush"][where] = brushes[codes]
         self._updateMaxSpotSizes()
+
+
+def _empty_points(n: int, dtype: np.dtype) -> np.ndarray:
+    """np.empty(n, dtype) with the object fields None, as pyqtgraph expects, but fast: empty()
+    fills object fields element by element (45 ms at 100k points); zeros + a None fill: 4 ms."""
+    data = np.zeros(n, dtype=dtype)
+    for name in dtype.names:
+        if dtype[name].hasobject:
+            data[name] = None
+    return data
 
 
 class BrushTable:
@@ -198,6 +225,11 @@ class ScatterPanel(QWidget):
         self.selection = np.zeros(0, np.int64)
         self.current: int | None = None
         self._preview = None
+        # what is drawn now, so an edit restyles only the points it changed
+        self._codes = np.zeros(0, np.int64)          # base item: cluster id + 1 per point (0: noise)
+        self._shown_lut = np.zeros(0, dtype=object)  # the brushes those codes were drawn with
+        self._shown_verified = np.zeros(0, bool)     # points on the verified overlay
+        self._shown_noise = np.zeros(0, bool)        # points on the noise overlay
         self._build()
 
     # ---- construction ---------------------------------------------------------------------------
@@ -290,14 +322,55 @@ class ScatterPanel(QWidget):
         self.set_layout(xy, source)
 
     def set_labels(self, cluster: np.ndarray, verified: np.ndarray, noise: np.ndarray, colors: dict[int, str]):
-        """New assignment columns (after an edit or a reload); positions stay."""
+        """New assignment columns (after a reload); positions stay."""
+        self._take_labels(cluster, verified, noise, colors)
+        if len(self.cluster) != len(self.xy):
+            return  # labels for segments whose layout is not there yet
+        self._redraw_all(rebuild_base=len(self.base.data) != len(self.xy))
+
+    def update_labels(self, touched, cluster: np.ndarray, verified: np.ndarray, noise: np.ndarray,
+                      colors: dict[int, str]):
+        """After an edit: restyle only the points it changed (`touched`: their positions) and
+        redraw an overlay (verified, noise, focus) only if one of those points is or was on it."""
+        self._take_labels(cluster, verified, noise, colors)
+        n = len(self.xy)
+        if len(self.cluster) != n:
+            return
+        lut = self._lut()
+        if len(self.base.data) != n or len(self._codes) != n or \
+                any(a is not b for a, b in zip(lut, self._shown_lut)):  # a cluster changed colour
+            self._redraw_all(rebuild_base=len(self.base.data) != n)
+            return
+        touched = np.asarray(touched, dtype=np.int64)
+        codes = self.cluster[touched].astype(np.int64) + 1
+        codes[codes < 0] = 0
+        old = self._codes[touched]
+        moved = old != codes
+        if moved.any():
+            self.base.restyle(touched[moved], codes[moved], lut)
+            self._codes[touched[moved]] = codes[moved]
+        self._shown_lut = lut
+        x, y = self.xy[:, 0], self.xy[:, 1]
+        if (self._shown_verified[touched] | (self.verified[touched] & ~self.noise[touched])).any():
+            self._draw_verified(x, y, lut)
+        if (self._shown_noise[touched] | self.noise[touched] | (self.cluster[touched] < 0)).any():
+            self._draw_noise(x, y)
+        focus = None if self.focus is None else self.focus + 1
+        if self._preview is not None or (focus is not None and ((old == focus).any() or (codes == focus).any())):
+            self._draw_focus(lut)
+
+    def shown_clusters(self, index) -> np.ndarray:
+        """The cluster ids the points at `index` are drawn with (before update_labels: their old ones)."""
+        index = np.asarray(index, dtype=np.int64)
+        if len(self._codes) == len(self.xy) and len(self._codes):
+            return self._codes[index] - 1
+        return np.asarray(self.cluster)[index] if len(self.cluster) == len(self.xy) else np.zeros(0, np.int64)
+
+    def _take_labels(self, cluster, verified, noise, colors):
         self.cluster = np.asarray(cluster)
         self.verified = np.asarray(verified, dtype=bool)
         self.noise = np.asarray(noise, dtype=bool)
         self.colors = dict(colors)
-        if len(self.cluster) != len(self.xy):
-            return  # labels for segments whose layout is not there yet
-        self._redraw_all(rebuild_base=len(self.base.data) != len(self.xy))
 
     def _lut(self):
         max_id = int(self.cluster.max(initial=-1))
@@ -319,13 +392,24 @@ class ScatterPanel(QWidget):
             self.base.set_points(x, y, codes, lut)
         else:
             self.base.set_codes(codes, lut)
-        ver = np.flatnonzero(self.verified & ~self.noise)
-        self.verified_item.set_points(x[ver], y[ver], codes[ver], lut)
-        noi = np.flatnonzero(self.noise | (self.cluster < 0))
-        self.noise_item.set_points(x[noi], y[noi], np.zeros(len(noi), np.int64), self.noise_brush)
+        self._codes, self._shown_lut = codes, lut
+        self._draw_verified(x, y, lut)
+        self._draw_noise(x, y)
         self._draw_focus(lut)
         self._draw_selection()
         self._draw_current()
+
+    def _draw_verified(self, x, y, lut):
+        self._shown_verified = self.verified & ~self.noise
+        ver = np.flatnonzero(self._shown_verified)
+        codes = self.cluster[ver].astype(np.int64) + 1
+        codes[codes < 0] = 0
+        self.verified_item.set_points(x[ver], y[ver], codes, lut)
+
+    def _draw_noise(self, x, y):
+        self._shown_noise = self.noise | (self.cluster < 0)
+        noi = np.flatnonzero(self._shown_noise)
+        self.noise_item.set_points(x[noi], y[noi], np.zeros(len(noi), np.int64), self.noise_brush)
 
     def _draw_focus(self, lut=None):
         lut = self._lut() if lut is None else lut

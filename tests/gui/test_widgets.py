@@ -97,6 +97,9 @@ def test_cluster_list_sorts_filters_and_keeps_selection(qtbot):
     panel.refresh(stats2, names.get, lambda c: "#123456")
     assert panel.selected_ids() and set(panel.selected_ids()) == {0, 2}
     assert panel.current_id() == 0
+    stats3 = ClusterStats(np.array([0, 2, 3]), np.array([5, 20, 1]), np.array([.95, .1, .05]), np.array([0, 0, 0]))
+    panel.refresh(stats3, names.get, lambda c: "#123456")
+    assert panel.visible_ids() == [3, 2, 0]  # a row whose value changed is sorted again (confidence, ascending)
 
 
 def test_progress_panel_bars():
