@@ -156,7 +156,9 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
             # (1-2 segments) next to its nearest neighbour is usually a fragment of it.
             tiny = any(len(m) <= 2 and S[row_of[c]].max() == s for c, m in ((a, ma), (b, mb)))
             score = max(_ecdf(within, s), 0.8 if tiny else 0.0)
-            why = (f"{'a tiny cluster next to its nearest speaker' if tiny else 'they sound alike'} "
+            kind = ("a tiny cluster next to its nearest speaker" if tiny else
+                    "they sound alike" if score >= 0.5 else "the closest pair left")
+            why = (f"{kind} "
                    f"(cosine {s:.2f}, closer than {_ecdf(nearest, s):.0%} of neighbouring clusters)")
             out.append(Suggestion("pair", [a, b], [_medoid(X, ma, verified), _medoid(X, mb, verified)], score,
                                   f"{p.cluster_name(a)} and {p.cluster_name(b)}: {why}; one speaker split in two?"))

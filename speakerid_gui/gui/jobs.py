@@ -28,7 +28,8 @@ def pipeline_job(job, project_folder, settings):
                 if stage is not None:
                     job.partial(("stage_done", stage))
                 if event.stage == "cluster" and project.n_segments and not _has_layout(project):
-                    job.partial(("layout", _pca_layout(embeddings(project, settings.backend, settings.segments.key()))))
+                    job.partial(("layout", _pca_layout(embeddings(project, settings.backend, settings.segments.key(),
+                                                                        settings.clean))))
                 stage = event.stage
                 job.report(event, force=True)
             else:

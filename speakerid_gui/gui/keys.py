@@ -1,8 +1,9 @@
 """Let single-key shortcuts reach the window while a list or table has focus.
 
 Item views accept ShortcutOverride for printable keys (their type-ahead search), which
-would swallow J, K, M, S, V, N, X and Space. The review loop needs those keys more; the
-cluster list has a filter box for searching.
+would swallow J, K, M, S, V, N, X, G, Y and Space. The review loop needs those keys more;
+the cluster list has a filter box for searching. Installed on the cluster list, the
+inspector's segment lists, the start page's recent list and the Review-next table.
 """
 from __future__ import annotations
 

@@ -26,13 +26,14 @@ from .shortcuts import ShortcutSheet
 from .start_page import RecentProjects, StartPage
 from .background_tasks import BackgroundTasks
 from .edit_commands import EditCommands
+from .learning_tasks import LearningTasks
 from .workers import Job
 
 APP_NAME = "speakerid"
 PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 
 
-class MainWindow(EditCommands, BackgroundTasks, QMainWindow):
+class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
     def __init__(self, player: Player | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
@@ -51,6 +52,7 @@ class MainWindow(EditCommands, BackgroundTasks, QMainWindow):
         self.setWindowTitle(APP_NAME)
         self._build()
         self._make_actions()
+        self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
         self.player.started.connect(lambda tag: self._playing_changed(True))
         self.player.stopped.connect(self._playback_stopped)
         self.player.failed.connect(self._playback_failed)
@@ -226,6 +228,7 @@ class MainWindow(EditCommands, BackgroundTasks, QMainWindow):
             self.action("undo").setEnabled(self.session.log.can_undo())
             self.action("redo").setEnabled(self.session.log.can_redo())
         self.action("resume").setEnabled(has and not busy and self.session.project.get_meta("gui_pending") is not None)
+        self._update_learning_actions(has, busy)
 
     # ---- pages and projects ---------------------------------------------------------------------
     def show_start_page(self):
@@ -273,6 +276,7 @@ class MainWindow(EditCommands, BackgroundTasks, QMainWindow):
             return False
         self.session = ReviewSession(project)
         self.session.log.listeners.append(self._on_edit)
+        self._learning_project_opened()
         self.recent.add(folder)
         self.setWindowTitle(f"{Path(folder).name} — {APP_NAME}")
         self.stack.setCurrentWidget(self.review_page)
@@ -338,12 +342,18 @@ class MainWindow(EditCommands, BackgroundTasks, QMainWindow):
         return stats
 
     def _on_edit(self, kind: str, touched):
-        """EditLog listener: recolour (brush codes only), refresh the list and the inspector."""
+        """EditLog listener: restyle the points the edit changed, refresh the list, and the
+        inspector only if its cluster gained or lost segments, or a cluster row changed."""
         p = self.session.project
-        self.scatter.set_labels(p.cluster, p.verified, p.noise, self._colors())
+        touched = np.asarray(touched, dtype=np.int64)
+        was = self.scatter.shown_clusters(touched)  # the clusters before the edit
+        self.scatter.update_labels(touched, p.cluster, p.verified, p.noise, self._colors())
         stats = self._refresh_clusters()
-        if self.current_cluster is not None and self.current_cluster in stats.ids:
-            self._show_cluster(self.current_cluster, keep_segment=True)
+        current = self.current_cluster
+        if current is not None and current in stats.ids:
+            if not len(touched) or len(was) != len(touched) or (was == current).any() or \
+                    (p.cluster[touched] == current).any():
+                self._show_cluster(current, keep_segment=True)
         elif self.clusters.current_id() is None:
             self.select_largest_cluster()
         self._update_actions()

@@ -14,6 +14,7 @@ MOUSE = [
     ("Alt while releasing a drag", "add to the selection"),
     ("Wheel / right-drag", "zoom"),
     ("Double-click / Enter in a segment list", "play that segment"),
+    ("Double-click / Enter on a Review-next row", "go to that suggestion: select, play, explain"),
 ]
 
 
@@ -28,7 +29,7 @@ def sheet_html(groups: list[tuple[str, list]]) -> str:
             continue
         parts.append(f"<tr><th colspan=2>{html.escape(title.replace('&', ''))}</th></tr>")
         parts += [f"<tr><td><b>{html.escape(keys)}</b></td><td>{html.escape(text)}</td></tr>" for text, keys in rows]
-    parts.append("<tr><th colspan=2>Mouse (scatter)</th></tr>")
+    parts.append("<tr><th colspan=2>Mouse</th></tr>")
     parts += [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in MOUSE]
     parts.append("</table>")
     return "".join(parts)

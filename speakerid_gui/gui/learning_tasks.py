@@ -1,0 +1,497 @@
+"""Learning from the reviewer, in the main window (a mixin): the "Review next" panel and its
+keys (G next, Shift+G previous, Y accept), label propagation, refinement and the speaker
+classifier (Learn menu).
+
+Heavy work runs off the GUI thread on its own Project connection (learning_jobs.py): the
+user's propagate / refine / classifier as Jobs, the automatic re-ranking of the queue in a
+plain worker thread. A relabelling comes back as one EditLog.relabel call and is applied here
+through the window's own log, so undo, the redraw listener and the window's arrays stay in
+step. Every edit bumps a label version (`_label_serial`); a result computed from an older
+version is not applied.
+
+Uses from the window: session, pipeline, current_cluster, clusters, scatter, inspector, player,
+stack, review_page, splitter, actions_by_name, menu_groups, project_actions, menuBar(),
+statusBar(), start_job(), _open_dialog(), show_error(), show_segment(), _on_current_cluster(),
+_merge(), move_segments(), _edit(), _update_actions().
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QSplitter
+
+from ..core.store import NOISE
+from . import learning_jobs
+from .keys import pass_shortcuts
+from .learning_dialogs import ClassifierDialog, RefineDialog
+from .suggestions_panel import KIND_TITLES, SuggestionsPanel, suggestion_key
+from .workers import Job, describe
+
+SUGGESTIONS = 50      # length of the review queue
+DEBOUNCE_MS = 400     # re-rank this long after the last edit (a burst of edits costs one job)
+PLAY_GAP_MS = 250     # pause between the segments of one suggestion
+PANEL_HEIGHT = 190    # px of the Review-next panel under the review row
+
+KEYS = {"pair": "Y merges · G next", "mixed": "Y splits · G next", "segment": "Y moves it · G next",
+        "spread": "Ctrl+M / X / Shift+V on the ringed segments · G next"}
+HINTS = {
+    "pair": "Playing {a} then {b}. Y merges them; G goes on.",
+    "mixed": "Playing one segment of each group. Y splits {a} in two; G goes on.",
+    "segment": "Y moves it to {b}; X marks it as noise; Shift+V verifies it where it is; G goes on.",
+    "spread": "Playing its farthest segments (ringed in the map): Ctrl+M moves them, X marks them as noise, "
+              "Shift+V verifies them; G goes on.",
+}
+
+
+# ---- ranking the review queue off the GUI thread -------------------------------------------------------
+# A plain Python thread rather than a Job: the ranking starts by itself (on open, after edits)
+# and only reads its own Project connection, so nothing need wait for it, and no QThread can
+# be destroyed under it when a window goes away. The result comes back as a queued signal.
+_RANKER: ThreadPoolExecutor | None = None
+
+
+def _ranker() -> ThreadPoolExecutor:
+    global _RANKER
+    if _RANKER is None:
+        _RANKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-next")
+    return _RANKER
+
+
+class _Delivery(QObject):
+    done = Signal(object)  # (session, label version, suggestions or None, error text)
+
+
+def _rank(delivery: _Delivery, folder, session, serial: int):
+    try:
+        payload = (session, serial, learning_jobs.rank_suggestions(folder, SUGGESTIONS), "")
+    except Exception as exc:  # no embeddings yet, caches out of step...: said in the panel
+        payload = (session, serial, None, describe(exc))
+    delivery.done.emit(payload)
+
+
+class LearningTasks:
+    # ---- construction (called from MainWindow.__init__ after _make_actions) -------------------------------
+    def _build_learning(self):
+        self.learning_job: Job | None = None       # the running propagate / refine / classifier job
+        self.suggestions_job = None                # the running ranking (a Future)
+        self.last_relabelling: tuple | None = None  # (Relabelling, report) of the last propagate/refine
+        self._label_serial = 0                     # bumped by every edit and every project opened
+        self._suggestions_serial = -1              # the label version the shown queue was ranked from
+        self._suggestions_dirty = True
+        self._seen: set[tuple] = set()             # suggestions the reviewer has gone to (G skips them)
+        self._suggestion_pos = -1
+        self._playlist: list[int] = []             # the rest of the current suggestion's segments
+        self._playlist_after: int | None = None
+
+        self.review_next = SuggestionsPanel()
+        self.review_next.chosen.connect(self.go_to_suggestion)
+        self.review_next.next_requested.connect(self.next_suggestion)
+        self.review_next.accept_requested.connect(self.accept_suggestion)
+        self.review_next.refresh_requested.connect(self.refresh_suggestions)
+        # Below the cluster list | scatter | inspector row, in a splitter of the review page (not a dock:
+        # it comes and goes with the page, and opening a project does not re-lay the window out).
+        self.review_split = QSplitter(Qt.Orientation.Vertical)
+        self.review_page.layout().replaceWidget(self.splitter, self.review_split)
+        self.review_split.addWidget(self.splitter)
+        self.review_split.addWidget(self.review_next)
+        self.review_split.setCollapsible(0, False)
+        self.review_split.setStretchFactor(0, 1)
+        self.review_split.setStretchFactor(1, 0)
+        self.review_split.setSizes([700, PANEL_HEIGHT])
+        pass_shortcuts(self.review_next.table)
+
+        self._suggest_timer = QTimer(self)
+        self._suggest_timer.setSingleShot(True)
+        self._suggest_timer.setInterval(DEBOUNCE_MS)
+        self._suggest_timer.timeout.connect(self._start_suggestions)
+        self.player.stopped.connect(self._continue_playlist)
+        self.stack.currentChanged.connect(self._learning_page_changed)
+        self._make_learning_actions()
+
+    def _make_learning_actions(self):
+        """Review menu: the suggestion keys; a Learn menu before View; the panel in View."""
+        menus = {a.text(): a.menu() for a in self.menuBar().actions() if a.menu() is not None}
+        groups = dict(self.menu_groups)
+
+        def add(menu, group, name, text, keys, slot, needs_project=True):
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            if slot is not None:
+                action.triggered.connect(lambda _=False, s=slot: s())
+            menu.addAction(action)
+            self.addAction(action)
+            self.actions_by_name[name] = action
+            group.append(action)
+            if needs_project:
+                self.project_actions.append(action)
+            return action
+
+        review, rgroup = menus["&Review"], groups["&Review"]
+        review.addSeparator()
+        add(review, rgroup, "next_suggestion", "Next suggestion (review next)", ["G"], self.next_suggestion)
+        add(review, rgroup, "prev_suggestion", "Previous suggestion", ["Shift+G"], lambda: self.next_suggestion(-1))
+        add(review, rgroup, "accept_suggestion", "Accept suggestion (merge the pair / split / move)", ["Y"],
+            self.accept_suggestion)
+
+        learn = QMenu("&Learn", self)
+        lgroup: list[QAction] = []
+        self.menuBar().insertMenu(menus["&View"].menuAction(), learn)
+        titles = [t for t, _ in self.menu_groups]
+        self.menu_groups.insert(titles.index("&View"), ("&Learn", lgroup))
+        add(learn, lgroup, "propagate", "Propagate labels from verified segments", ["Ctrl+P"], self.propagate_labels)
+        add(learn, lgroup, "refine", "Refine embeddings…", ["Ctrl+R"], self.ask_refine)
+        add(learn, lgroup, "train_classifier", "Train / evaluate classifier…", ["Ctrl+T"], self.ask_classifier)
+        learn.addSeparator()
+        add(learn, lgroup, "refresh_suggestions", "Refresh suggestions", ["F5"], self.refresh_suggestions)
+
+        view = menus["&View"]
+        panel = add(view, groups["&View"], "show_review_next", "Review next panel", ["Ctrl+Shift+N"], None)
+        panel.setCheckable(True)
+        panel.setChecked(True)
+        panel.toggled.connect(self.review_next.setVisible)
+
+    def _learning_page_changed(self, _index):
+        if self.stack.currentWidget() is not self.review_page:  # the project closed
+            self._suggest_timer.stop()
+            self._playlist = []
+            self.review_next.clear()
+
+    def _update_learning_actions(self, has: bool, busy: bool):
+        """From _update_actions: the Learn actions wait for the pipeline and for each other."""
+        running = self.learning_job is not None
+        for name in ("propagate", "refine", "train_classifier"):
+            self.action(name).setEnabled(has and not busy and not running)
+        self.action("accept_suggestion").setEnabled(has and not busy)
+        if busy:  # the pipeline relabels: the queue must be ranked again when it is done
+            self._suggestions_dirty = True
+        elif has and self._suggestions_dirty and self.suggestions_job is None:
+            self._schedule_suggestions()
+
+    # ---- the review queue -------------------------------------------------------------------------------
+    def _learning_project_opened(self):
+        """From open_project: a fresh queue, and re-rank after every edit of this session's log."""
+        self._label_serial += 1
+        self._seen.clear()
+        self._suggestion_pos = -1
+        self._playlist = []
+        self.review_next.clear()
+        self.review_next.set_status("Ranking suggestions…")
+        self.session.log.listeners.append(self._learning_on_edit)
+        self._suggestions_dirty = True
+        self._schedule_suggestions()
+
+    def _learning_on_edit(self, kind, touched):
+        self._label_serial += 1
+        self._suggestions_dirty = True
+        self._schedule_suggestions()
+
+    def _schedule_suggestions(self):
+        self._suggest_timer.start()
+
+    def refresh_suggestions(self):
+        self._suggestions_dirty = True
+        self._start_suggestions()
+
+    def _start_suggestions(self):
+        """Rank the queue in a worker thread (seconds at 100k segments); one at a time, the latest labels win."""
+        if self.session is None or self.suggestions_job is not None:
+            return  # dirty stays set: the running ranking's end schedules another
+        if self.pipeline is not None:  # the analysis relabels as it goes; its end schedules the ranking
+            self.review_next.set_status("Suggestions come when the analysis is done.")
+            return
+        p = self.session.project
+        if p.n_segments == 0 or not p.cluster_sizes():
+            self.review_next.set_status("No clusters yet: suggestions come once the analysis has clustered.")
+            return
+        self._suggestions_dirty = False
+        self.review_next.set_status("Ranking suggestions…" if not self.review_next.items
+                                    else "Updating the suggestions after your edit…")
+        delivery = _Delivery()  # not the window's child: a late result is emitted into nothing
+        delivery.done.connect(self._suggestions_delivered)
+        self._delivery = delivery  # alive until the queued result is delivered
+        self.suggestions_job = _ranker().submit(_rank, delivery, p.folder, self.session, self._label_serial)
+        return self.suggestions_job
+
+    def _suggestions_delivered(self, payload):
+        session, serial, items, error = payload
+        self.suggestions_job = None
+        if session is not self.session:
+            return  # the project was closed (or another opened) meanwhile
+        if error:
+            self.review_next.set_status(f"No suggestions: {error}")
+        else:
+            self._suggestions_serial = serial
+            self._suggestion_pos = -1
+            stale = serial != self._label_serial
+            self.review_next.set_items(items, session.project.cluster_name, self._seen,
+                                       "Updating after your latest edit…" if stale else "")
+        if self._suggestions_dirty:
+            self._schedule_suggestions()
+
+    def _suggestion_valid(self, s) -> bool:
+        """Still meaningful with the current labels (a merge may have removed one of its clusters)."""
+        p = self.session.project
+        sizes = p.cluster_sizes()
+        ids = [int(c) for c in s.cluster_ids]
+        if any(c not in sizes for c in ids) or any(int(i) >= p.n_segments for i in s.segment_positions):
+            return False
+        if s.kind == "pair":
+            return ids[0] != ids[1]
+        if s.kind == "segment":
+            seg = int(s.segment_positions[0])
+            return int(p.cluster[seg]) == ids[0] and not p.verified[seg]
+        return True
+
+    def next_suggestion(self, delta: int = 1):
+        """Go to the next suggestion not yet looked at (delta=-1: back to the previous one)."""
+        if self.session is None:
+            return
+        items = self.review_next.items
+        if not items:
+            self.statusBar().showMessage("Ranking suggestions…" if self.suggestions_job is not None else
+                                         "No suggestions: nothing looks uncertain right now.", 5000)
+            return
+        pos = self._suggestion_pos
+        if delta > 0:
+            order = list(range(pos + 1, len(items))) + list(range(0, max(pos + 1, 0)))
+            order = [k for k in order if suggestion_key(items[k]) not in self._seen]
+        else:
+            order = list(range(pos - 1, -1, -1))
+        for k in order:
+            if self._suggestion_valid(items[k]):
+                self.go_to_suggestion(k)
+                return
+        self.statusBar().showMessage("That was the first suggestion." if delta < 0 else
+                                     f"All {len(items)} suggestions looked at: they are ranked again after your "
+                                     "next edit (or F5).", 8000)
+
+    def go_to_suggestion(self, row: int):
+        """Select the suggestion's clusters and segments, play them in turn, and say why it is here."""
+        items = self.review_next.items
+        if self.session is None or not 0 <= row < len(items):
+            return
+        s = items[row]
+        p = self.session.project
+        if not self._suggestion_valid(s):
+            self.statusBar().showMessage("This suggestion is out of date (its clusters changed); "
+                                         "the list is being ranked again.", 6000)
+            self.refresh_suggestions()
+            return
+        self._suggestion_pos = row
+        self._seen.add(suggestion_key(s))
+        self.review_next.mark_seen(row)
+        ids = [int(c) for c in s.cluster_ids]
+        segments = [int(i) for i in s.segment_positions]
+        home = int(p.cluster[segments[0]]) if p.cluster[segments[0]] != NOISE else ids[0]
+        if s.kind == "pair":  # both rows selected: Shift+M merges them too
+            self.clusters.select_ids([home] + [c for c in ids if c != home], home)
+        else:
+            self.clusters.select_cluster(home)
+        if self.current_cluster != home:  # the list did not switch (e.g. filtered out): show it anyway
+            self._on_current_cluster(home)
+        self.scatter.set_selection(segments, emit=False)  # ringed; X / Shift+V / Ctrl+M act on them
+        self.show_segment(segments[0], play=True)
+        self._playlist, self._playlist_after = segments[1:], segments[0]
+        names = [p.cluster_name(c) for c in ids]
+        hint = HINTS.get(s.kind, "").format(a=names[0], b=names[-1])
+        stop = "" if s.reason.rstrip().endswith(("?", ".", "!")) else "."
+        text = f"{KIND_TITLES.get(s.kind, s.kind)} ({row + 1} of {len(items)}): {s.reason}{stop} {hint}"
+        self.review_next.set_current(row, text)
+        self.statusBar().showMessage(f"Review next {row + 1}/{len(items)}: {s.reason} ({KEYS.get(s.kind, 'G next')})")
+
+    def current_suggestion(self):
+        items = self.review_next.items
+        return items[self._suggestion_pos] if 0 <= self._suggestion_pos < len(items) else None
+
+    def accept_suggestion(self):
+        """Do what the current suggestion proposes: merge a pair, split a mixed cluster, move a segment."""
+        s = self.current_suggestion()
+        if s is None:
+            self.statusBar().showMessage("Press G to go to a suggestion first.", 5000)
+            return
+        if not self._suggestion_valid(s):
+            self.statusBar().showMessage("This suggestion is out of date (its clusters changed): G for the next one.",
+                                         6000)
+            return
+        ids = [int(c) for c in s.cluster_ids]
+        if s.kind == "pair":
+            self._merge(ids, " (review suggestion)")
+        elif s.kind == "mixed":
+            members = self.session.members(ids[0])
+            if self._suggestions_serial != self._label_serial or len(members) != len(s.parts):
+                self.statusBar().showMessage("The cluster changed since this was proposed: ranking again "
+                                             "(or S to split it yourself).", 6000)
+                self.refresh_suggestions()
+                return
+            name = self.session.project.cluster_name(ids[0])
+            if self._edit(self.session.log.split, ids[0], np.asarray(s.parts)) is not None:
+                self.statusBar().showMessage(f"Split {name} into the two proposed groups. Ctrl+Z undoes.", 8000)
+        elif s.kind == "segment":
+            self.move_segments([int(s.segment_positions[0])], ids[1])
+        else:
+            self.statusBar().showMessage("Nothing to accept for a wide cluster: move (Ctrl+M) or mark (X) "
+                                         "the ringed segments that do not belong.", 6000)
+
+    def _continue_playlist(self, completed: bool):
+        """Player stopped: play the suggestion's next segment if the previous one played to its end."""
+        finished = self.player.tag
+        if not completed or not self._playlist or finished != self._playlist_after:
+            if not completed:
+                self._playlist = []  # interrupted (Space, another segment): the sequence ends
+            return
+        if self.inspector.auto_advance.isChecked():
+            return  # auto-advance already walks the cluster
+        nxt = self._playlist.pop(0)
+        self._playlist_after = nxt
+
+        def play():
+            if self.session is not None and self._playlist_after == nxt and not self.player.is_playing():
+                self.show_segment(nxt, play=True)
+
+        QTimer.singleShot(PLAY_GAP_MS, play)
+
+    # ---- propagation and refinement -------------------------------------------------------------------
+    def _learning_ready(self) -> bool:
+        if self.session is None:
+            return False
+        if self.pipeline is not None or self.learning_job is not None:
+            self.statusBar().showMessage("Wait for the running analysis or learning job to finish.", 5000)
+            return False
+        return True
+
+    def _verified_speakers(self) -> tuple[int, int, int]:
+        """(verified segments, speakers among them, largest speaker's verified count)."""
+        p = self.session.project
+        ok = p.verified & ~p.noise & (p.cluster != NOISE)
+        _, counts = np.unique(p.cluster[ok], return_counts=True)
+        return int(ok.sum()), len(counts), int(counts.max(initial=0))
+
+    def _start_learning_job(self, job: Job):
+        self.learning_job = job
+        job.finished.connect(lambda: self._learning_job_done(job))
+        self.start_job(job)
+        self._update_actions()
+
+    def _learning_job_done(self, job):
+        if self.learning_job is job:
+            self.learning_job = None
+        if self.session is not None:
+            self._update_actions()
+
+    def propagate_labels(self):
+        """Relabel every unverified segment from the verified ones (a worker; one undoable edit)."""
+        if not self._learning_ready():
+            return None
+        n_ver, n_spk, _ = self._verified_speakers()
+        if n_ver == 0:
+            self.statusBar().showMessage("Nothing verified yet: verify segments or clusters first (V, Shift+V), "
+                                         "then propagate.", 8000)
+            return None
+        job = Job("propagate", learning_jobs.propagate_job, self.session.project.folder, self._label_serial,
+                  parent=self)
+        job.succeeded.connect(self._apply_relabelling)
+        job.failed.connect(lambda msg: self.show_error(f"Propagation failed: {msg}"))
+        self.statusBar().showMessage(f"Propagating labels from {n_ver:,} verified segments of {n_spk} speakers…")
+        self._start_learning_job(job)
+        return job
+
+    def _apply_relabelling(self, r) -> str:
+        """Apply a job's relabel through the window's EditLog and say what changed."""
+        if self.session is None:
+            return ""
+        what = {"propagate": "Propagation", "refine": "Refinement"}.get(r.kind, r.kind)
+        if r.serial != self._label_serial:
+            report = f"{what}: the labels changed while it ran, so nothing was applied. Run it again."
+            self.statusBar().showMessage(report, 10000)
+            self.last_relabelling = (r, report)
+            return report
+        p = self.session.project
+        n_ver = int((p.verified & ~p.noise).sum())
+        moved = 0
+        if r.call is not None:
+            kind, description, index, clusters, confidence, rows = r.call
+            moved = int((p.cluster[index] != clusters).sum())
+            if self._edit(self.session.log.relabel, kind, description, index, clusters, confidence, rows) is None:
+                return ""
+        report = (f"{what}: {r.considered:,} unverified segments reassigned from {n_ver:,} verified ones; "
+                  f"{moved:,} changed speaker, {r.unknown:,} unknown (far from every verified speaker: kept in "
+                  f"their own cluster with low confidence). Verified labels unchanged. Ctrl+Z undoes.")
+        if r.note:
+            report = f"{r.note}. {report}"
+        self.statusBar().showMessage(report, 15000)
+        self.last_relabelling = (r, report)
+        return report
+
+    def ask_refine(self, **options):
+        """Open the refinement dialog and start training at once (options go to core learn.refine)."""
+        if not self._learning_ready():
+            return None
+        n_ver, n_spk, most = self._verified_speakers()
+        if n_spk < 2 or most < 2:
+            self.statusBar().showMessage("Refinement learns from verified segments of at least two speakers: "
+                                         "verify some first (V, Shift+V).", 8000)
+            return None
+        options = {"epochs": 200, **options}
+        p = self.session.project
+        n_todo = int((~p.verified & ~p.noise & (p.cluster != NOISE)).sum())
+        intro = (f"Training a small projection head on {n_ver:,} verified segments of {n_spk} speakers (batch-hard "
+                 f"triplet loss, NT-Xent on augmented views), then reassigning the {n_todo:,} unverified segments "
+                 "in the refined space. It stops when the loss on held-out verified segments stops falling. "
+                 "Verified labels never change; Ctrl+Z undoes the result.")
+        dialog = RefineDialog(intro, options["epochs"], self)
+        job = Job("refine", learning_jobs.refine_job, p.folder, self._label_serial, options, parent=self)
+        dialog.job = job
+        dialog.cancel_requested.connect(job.cancel)
+        job.progress.connect(dialog.update_progress)
+        job.succeeded.connect(lambda r: dialog.finish(self._apply_relabelling(r)))
+        job.was_cancelled.connect(lambda: (dialog.finish("Cancelled: nothing was changed."),
+                                           self.statusBar().showMessage("Refinement cancelled: nothing changed.",
+                                                                        8000)))
+        job.failed.connect(lambda msg: (dialog.finish(f"Refinement failed: {msg}"),
+                                        self.show_error(f"Refinement failed: {msg}")))
+        self._open_dialog(dialog)
+        self._start_learning_job(job)
+        return dialog
+
+    # ---- the classifier for new audio --------------------------------------------------------------------
+    def ask_classifier(self):
+        if self.session is None:
+            return None
+        n_ver, n_spk, _ = self._verified_speakers()
+        summary = ("A speaker classifier for new recordings, trained on this project's labels and saved in it "
+                   "(speakerid classify uses it). Part of the verified segments "
+                   f"({n_ver:,} segments of {n_spk} speakers) is held out to measure it: top-1 / top-5 accuracy and the "
+                   "confusion matrix below.")
+        saved = self.session.project.get_meta("classifier")
+        note = (f"Saved classifier: {saved.get('kind')} on {saved.get('n_train', 0):,} segments of "
+                f"{len(saved.get('speakers', []))} speakers." if saved else "")
+        dialog = ClassifierDialog(summary, note, self)
+        dialog.train_requested.connect(lambda kind, source: self.train_classifier(kind, source, dialog))
+        self._open_dialog(dialog)
+        return dialog
+
+    def train_classifier(self, kind: str = "logreg", source: str = "clusters", dialog: ClassifierDialog | None = None):
+        if not self._learning_ready():
+            return None
+        job = Job("classifier", learning_jobs.classifier_job, self.session.project.folder, kind, source, parent=self)
+        if dialog is not None:
+            dialog.set_busy(f"Training ({kind})…")
+            job.progress.connect(lambda ev: dialog.set_busy(f"{ev.message}…"))
+            job.succeeded.connect(dialog.set_outcome)
+            job.failed.connect(lambda msg: dialog.set_failed(f"Training failed: {msg}"))
+
+        def done(outcome):
+            ev = outcome.evaluation
+            score = (f"top-1 {ev['top1']:.1%}, top-5 {ev['top5']:.1%} on {ev['n_test']} held-out verified segments"
+                     if ev else f"not evaluated ({outcome.not_evaluated})")
+            self.statusBar().showMessage(f"Classifier ({kind}) trained and saved: {score}.", 15000)
+
+        job.succeeded.connect(done)
+        if dialog is None:
+            job.failed.connect(lambda msg: self.show_error(f"Training the classifier failed: {msg}"))
+        self._start_learning_job(job)
+        return job
