@@ -2,7 +2,8 @@
 
 Builds a corpus of about --minutes of real speech by cycling through the files of
 ../shared/data (symlinks), then runs the pipeline in-process on a fresh project.
-Also times a re-cluster with another speaker count (no re-embedding).
+Also times a re-cluster with another speaker count (no re-embedding) and `classify` of new
+audio with a classifier trained on the clusters (issue 4: >= 40x real time).
     python benchmarks/speed.py --minutes 60
 """
 from __future__ import annotations
@@ -61,6 +62,22 @@ def main():
     for _ in run(project, Settings(backend=args.backend, speakers=max(2, summary.clusters // 2))):
         pass
     print(f"re-cluster with another --speakers: {time.perf_counter() - t0:.1f} s")
+    classify_speed(project, work, minutes=min(args.minutes, 20))
+
+
+def classify_speed(project, work: Path, minutes: float):
+    """`speakerid classify` throughput: a classifier trained on the clusters labels new audio."""
+    from speakerid_gui.core import learn_classifier as lc
+    from speakerid_gui.core.pipeline import embeddings
+
+    clf = lc.train(project, embeddings(project), "logreg")
+    seconds = build_corpus(work / "new-audio", minutes)
+    files = sorted((work / "new-audio").iterdir())
+    t0 = time.perf_counter()
+    rows, _, skipped = lc.classify_files(clf, files, work / "new-audio")
+    took = time.perf_counter() - t0
+    print(f"classify {seconds / 60:.1f} min of new audio ({len(files)} files, {len(rows)} segments): "
+          f"{took:.1f} s = {seconds / took:.1f}x real time")
 
 
 if __name__ == "__main__":

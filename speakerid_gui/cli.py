@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("audio_dir", type=Path, help="folder of wav/flac/ogg/mp3 files (searched recursively)")
     r.add_argument("--project", type=Path, required=True, help="project folder (created if missing)")
     r.add_argument("--speakers", type=int, help="number of speakers if known (default: estimated)")
-    r.add_argument("--backend", default="campp", help="embedding backend (campp, ge2e, mfcc, ...)")
+    r.add_argument("--backend", default="campp",
+                   help="embedding backend: campp, ge2e, mfcc, ast, whisper, wavlm, prosody_rnn, with options "
+                        "as NAME:KEY=VALUE,... (whisper:model=/path/to/folder), or a weighted combination "
+                        "joint:campp=1,mfcc=0.3 (default campp; an unavailable one falls back to campp)")
     r.add_argument("--method", default="ahc", choices=["ahc", "kmeans"], help="clustering method")
     r.add_argument("--threshold", type=float, help="AHC cosine distance threshold when estimating the count")
     r.add_argument("--window", type=float, default=3.0, help="segment length in seconds (default 3)")
@@ -42,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--one-speaker-per-file", action="store_true", help="each file holds one speaker")
     r.add_argument("--layout", default="umap", choices=["umap", "tsne", "pca"])
     r.add_argument("--no-prosody", action="store_true", help="skip pitch/energy curves")
+    r.add_argument("--change-detection", action="store_true",
+                   help="cut speech at detected speaker turns, so no segment holds two speakers")
+    r.add_argument("--clean", default="none", choices=["none", "denoise", "trim", "denoise+trim"],
+                   help="clean segments before embedding: spectral noise reduction and/or silence trimming")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 
@@ -102,7 +109,8 @@ class ProgressPrinter:
     def __call__(self, ev):
         if ev.level == "warning":
             self._end_line()
-            print(f"  skipped {ev.message}" if ev.stage == "analyse" else f"  warning: {ev.message}",
+            skipped = ev.stage == "analyse" and not ev.message.startswith("backend ")  # a file, not the backend
+            print(f"  skipped {ev.message}" if skipped else f"  warning: {ev.message}",
                   file=sys.stderr)
             return
         if self.quiet:
@@ -139,7 +147,8 @@ def cmd_run(args) -> int:
     settings = Settings(window=args.window, hop=args.hop, min_segment=args.min_segment, backend=args.backend,
                         speakers=args.speakers, method=args.method, threshold=args.threshold,
                         one_speaker_per_file=args.one_speaker_per_file, layout=args.layout,
-                        prosody=not args.no_prosody)
+                        prosody=not args.no_prosody, clean=args.clean,
+                        change_detection=args.change_detection)
     if settings.hop <= 0 or settings.window <= 0:
         print("error: --window and --hop must be positive", file=sys.stderr)
         return EXIT_USAGE

@@ -1,5 +1,6 @@
 """`speakerid` subcommands that learn from the reviewer: suggest, propagate, refine,
-train-classifier, classify, simulate-review. Wired in by cli.build_parser via add_commands(sub)."""
+train-classifier (embedding or sequence classifiers), train-prosody, classify, simulate-review.
+Wired in by cli.build_parser via add_commands(sub)."""
 from __future__ import annotations
 
 import sys
@@ -29,10 +30,22 @@ def add_commands(sub):
     t = sub.add_parser("train-classifier", help="train a speaker classifier for new audio and save it")
     t.add_argument("project", type=Path)
     t.add_argument("--model", default="logreg", choices=["rf", "logreg", "mlp"])
-    t.add_argument("--source", default="clusters", choices=["clusters", "verified"],
-                   help="train on all cluster labels (pseudo-labels) or verified segments only")
+    t.add_argument("--kind", default="embedding", choices=["embedding", "lstm", "resnet"],
+                   help="embedding: --model on the segment embeddings; lstm (GRU + attention) or resnet "
+                        "(small ResNet-18): sequence classifiers on log-mel frames")
+    t.add_argument("--source", choices=["clusters", "verified"],
+                   help="train on all cluster labels (pseudo-labels) or verified segments only "
+                        "(default: clusters for --kind embedding, verified for lstm/resnet)")
+    t.add_argument("--center-loss", type=float, default=0.0, help="lstm/resnet: contrastive-center loss weight")
+    t.add_argument("--epochs", type=int, default=30, help="lstm/resnet: most epochs (early stopping ends sooner)")
     t.add_argument("--evaluate", action="store_true", help="also report top-1/top-5 on held-out verified segments")
     t.set_defaults(func=cmd_train)
+
+    tp = sub.add_parser("train-prosody", help="train the prosody RNN (pitch + energy) on the project's segments")
+    tp.add_argument("project", type=Path)
+    tp.add_argument("--epochs", type=int, default=30)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.set_defaults(func=cmd_train_prosody)
 
     c = sub.add_parser("classify", help="label new recordings with the project's classifier")
     c.add_argument("project", type=Path)
@@ -115,8 +128,10 @@ def cmd_refine(args) -> int:
 def cmd_train(args) -> int:
     from .core import learn_classifier as lc
 
+    if args.kind != "embedding":
+        return cmd_train_sequence(args)
     project, emb = _open(args.project)
-    clf = lc.train(project, emb, args.model, args.source)
+    clf = lc.train(project, emb, args.model, args.source or "clusters")
     path = lc.save(project, clf)
     print(f"trained {args.model} on {clf.info['n_train']} segments of {len(clf.names)} speakers "
           f"(unknown below cosine {clf.threshold:.2f}); saved {path}")
@@ -126,6 +141,53 @@ def cmd_train(args) -> int:
             print(f"held-out verified: top-1 {res['top1']:.3f}, top-5 {res['top5']:.3f} on {res['n_test']} segments")
         except ValueError as exc:
             print(f"not evaluated: {exc}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_train_sequence(args) -> int:
+    """train-classifier --kind lstm|resnet: trained on verified segments unless --source clusters."""
+    from .core import learn_classifier as lc
+    from .core import seq_classifiers as sc
+
+    project, emb = _open(args.project)
+    source = args.source or "verified"
+
+    def show(ev):
+        if ev.stage == "train":
+            print(f"epoch {ev.done:3d} loss {ev.loss:.3f} val {ev.val_loss:.3f}", file=sys.stderr)
+
+    options = {"source": source, "center_loss": args.center_loss, "epochs": args.epochs}
+    clf = sc.fit_run(project, show, kind=args.kind, **options)
+    path = sc.save(project, clf)
+    print(f"trained {args.kind} on {clf.info['n_train']} {source} segments of {len(clf.names)} speakers "
+          f"in {clf.info['seconds']:.1f}s ({clf.info['epochs']} epochs); saved {path}")
+    if args.evaluate:
+        try:
+            res = sc.evaluate(project, args.kind, **options)
+            base = lc.evaluate(project, emb, args.model)  # the same held-out segments
+        except ValueError as exc:
+            print(f"not evaluated: {exc}", file=sys.stderr)
+            return EXIT_OK
+        print(f"held-out verified ({res['n_test']} segments): {args.kind} top-1 {res['top1']:.3f}, "
+              f"top-5 {res['top5']:.3f}; {args.model} on embeddings top-1 {base['top1']:.3f}, top-5 {base['top5']:.3f}")
+    return EXIT_OK
+
+
+def cmd_train_prosody(args) -> int:
+    from .core.embed import prosody_rnn
+    from .core.store import Project
+
+    project = Project.open(args.project)
+
+    def show(ev):
+        if ev.stage == "train":
+            print(f"epoch {ev.done:3d}/{ev.total} loss {ev.loss:.4f}", flush=True)
+        elif ev.message:
+            print(f"{ev.stage}: {ev.message}", file=sys.stderr)
+
+    r = prosody_rnn.train_run(project, show, epochs=args.epochs, seed=args.seed)
+    print(f"prosody RNN: {r.embeddings.shape[1]}-dim embeddings of {len(r.embeddings)} segments in "
+          f"{r.seconds:.1f}s; use them with --backend {prosody_rnn.NAME} (or in a joint embedding)")
     return EXIT_OK
 
 

@@ -261,14 +261,14 @@ def _file_errors(ref_turns, hyp_turns, regions, collar: float) -> np.ndarray:
 
 
 def der(reference: dict, hypothesis: dict, uem: dict | None = None, collar: float = 0.25) -> dict:
-    """Diarization error rate over files in the reference (and the UEM when given), overlap scored,
-    no-score collar around reference boundaries, best one-to-one speaker mapping per file."""
+    """Diarization error rate, as NIST md-eval scores it: overlapped speech scored, a no-score
+    collar of `collar` seconds on each side of every reference boundary, best one-to-one
+    speaker mapping per file. Files scored: the reference's, or the UEM's when one is given
+    (a UEM file without reference turns is all non-speech: its hypothesis is false alarm)."""
     totals = np.zeros(4)
-    for file_id, ref_turns in reference.items():
-        if uem is not None and file_id not in uem:
-            continue
+    for file_id in (reference if uem is None else uem):
         regions = uem[file_id] if uem is not None else None
-        totals += _file_errors(ref_turns, hypothesis.get(file_id, []), regions, collar)
+        totals += _file_errors(reference.get(file_id, []), hypothesis.get(file_id, []), regions, collar)
     missed, false_alarm, confusion, total = totals * FRAME
     errors = missed + false_alarm + confusion
     return {

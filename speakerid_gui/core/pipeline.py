@@ -34,10 +34,15 @@ class Settings:
     one_speaker_per_file: bool = False
     layout: str = "umap"               # umap | tsne | pca
     prosody: bool = True
+    clean: str = "none"                # none | denoise | trim | denoise+trim: segments before embedding (clean.py)
+    change_detection: bool = False     # cut speech at detected speaker turns (change.py)
 
     @property
     def segments(self) -> SegmentSettings:
-        return SegmentSettings(self.window, self.hop, self.min_segment)
+        from .change import ChangeSettings
+
+        change = ChangeSettings().key() if self.change_detection else ""  # part of the segment cache key
+        return SegmentSettings(self.window, self.hop, self.min_segment, change=change)
 
     def cluster_key(self) -> dict:
         key = {k: getattr(self, k) for k in ("speakers", "method", "threshold", "one_speaker_per_file")}
@@ -120,7 +125,22 @@ def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
 
 # ---- analyse --------------------------------------------------------------------------------
 def _embedding_file(project: Project, settings: Settings, rid: int) -> Path:
-    return project.cache_dir(f"emb-{settings.backend}") / f"{rid}-{settings.segments.key()}.npy"
+    return embedding_file(project, settings.backend, settings.segments.key(), settings.clean, rid)
+
+
+def embedding_file(project: Project, backend: str, seg_key: str, clean: str | None, rid: int) -> Path:
+    """A recording's embedding cache. Cleaning is part of its name, not of the segment key, so
+    another cleaning re-embeds the same segments. A backend spec with options gets a safe name."""
+    from .embed import spec_slug
+
+    suffix = "" if clean in (None, "none") else f"-{clean}"
+    return project.cache_dir(f"emb-{spec_slug(backend)}") / f"{rid}-{seg_key}{suffix}.npy"
+
+
+def _array_name(backend: str) -> str:
+    from .embed import spec_slug
+
+    return f"embeddings-{spec_slug(backend)}"
 
 
 def _prosody_file(project: Project, rid: int) -> Path:
@@ -144,14 +164,39 @@ def _todo(project: Project, settings: Settings) -> list[tuple[int, str]]:
 
 
 def analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
-    from .embed import get_backend
+    """Analyse what is missing; a backend whose weights are not here is replaced by the default
+    one with a warning (settings.backend changes, so later stages and the saved settings follow)."""
+    from .embed import DEFAULT_BACKEND, BackendUnavailable
+
+    try:
+        yield from _analyse(project, settings, cancel)
+    except BackendUnavailable as exc:
+        if settings.backend == DEFAULT_BACKEND:
+            raise
+        yield Event("analyse", message=f"backend {settings.backend} unavailable: {exc} "
+                    f"Using {DEFAULT_BACKEND} instead.", level="warning")
+        settings.backend = DEFAULT_BACKEND
+        yield from _analyse(project, settings, cancel)
+
+
+def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
+    from dataclasses import replace
+
+    from .embed import get_backend, parse_spec
+    from .embed.joint import is_joint, parts_of
     from .vad import is_silent, speech_regions
 
+    if is_joint(settings.backend):  # built from its parts' own caches when assembled (embed/joint.py)
+        for part, _ in parts_of(settings.backend):
+            yield from _analyse(project, replace(settings, backend=part), cancel)
+        return
     todo = _todo(project, settings)
     if not todo:
         yield Event("analyse", 1, 1, "all recordings already analysed")
         return
-    backend = get_backend(settings.backend)
+    # the prosody RNN is trained per project: it needs the project to find its weights
+    per_project = parse_spec(settings.backend)[0] == "prosody_rnn"
+    backend = get_backend(settings.backend, **({"project": project} if per_project else {}))
     root = project.audio_root
     done = 0
     total = len(todo)
@@ -197,18 +242,24 @@ def _skip(project: Project, settings: Settings, rid: int, reason: str):
 
 
 def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterator[Event]:
+    from .clean import segment_waves
+
     seg_settings = settings.segments
     regions = speech_regions([w for _, _, w in batch])
+    turns = [()] * len(batch)
+    if settings.change_detection:  # one segment holds one speaker: windows never straddle a turn
+        from .change import batch_turns
+
+        turns = batch_turns([w for _, _, w in batch], regions, backend, settings.backend, seg_settings.merge_gap)
     spans, waves, owners = [], [], []
-    for (rid, rel, wave), reg in zip(batch, regions):
+    for (rid, rel, wave), reg, turns_r in zip(batch, regions, turns):
         duration = len(wave) / 16000
-        spans_r = windows(reg, seg_settings)
+        spans_r = windows(reg, seg_settings, turns_r)
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
-        for a, b in spans_r:
-            waves.append(wave[int(a * 16000):int(b * 16000)])
-            owners.append(rid)
+        waves += segment_waves(wave, spans_r, settings.clean)  # cut, and cleaned if asked
+        owners += [rid] * len(spans_r)
     embeddings = backend.embed(waves) if waves else np.zeros((0, backend.dim), np.float32)
     owners = np.array(owners)
     for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
@@ -251,26 +302,33 @@ def load_prosody(project: Project, recording_id: int):
 
 
 # ---- embeddings matrix ----------------------------------------------------------------------
-def embeddings(project: Project, backend: str | None = None, seg_key: str | None = None) -> np.ndarray:
+def embeddings(project: Project, backend: str | None = None, seg_key: str | None = None,
+               clean: str | None = None) -> np.ndarray:
     """(n_segments, dim) embeddings in segment order, assembled from the per-recording caches."""
+    from .embed.joint import corpus_matrix, is_joint
+
     settings = Settings(**project.get_meta("settings", {})) if project.get_meta("settings") else Settings()
     backend = backend or settings.backend
     seg_key = seg_key or settings.segments.key()
+    clean = clean or settings.clean
+    if is_joint(backend):
+        return corpus_matrix(project, backend, seg_key, clean)
     key = settings_hash(backend, seg_key, project.segment_ids[:1].tolist(), project.segment_ids[-1:].tolist(),
-                        project.n_segments)
-    cached = project.load_array(f"embeddings-{backend}", key)
+                        project.n_segments, *([clean] if clean != "none" else []),
+                        # a retrained prosody RNN must not be shadowed by the old matrix
+                        *([project.get_meta("prosody_rnn", {}).get("trained")] if backend == "prosody_rnn" else []))
+    cached = project.load_array(_array_name(backend), key)
     if cached is not None:
         return cached
-    folder = project.cache_dir(f"emb-{backend}")
     parts = []
     rec_ids, starts = np.unique(project.seg_recording, return_index=True)
     for rid in rec_ids[np.argsort(starts)]:
-        arr = np.load(folder / f"{rid}-{seg_key}.npy")
+        arr = np.load(embedding_file(project, backend, seg_key, clean, rid))
         parts.append(arr)
     matrix = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 1), np.float32)
     if len(matrix) != project.n_segments:
         raise RuntimeError("embedding cache out of step with segments: run the pipeline again")
-    project.save_array(f"embeddings-{backend}", key, matrix)
+    project.save_array(_array_name(backend), key, matrix)
     return matrix
 
 
@@ -283,8 +341,8 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     if project.n_segments == 0:
         yield Event("cluster", 1, 1, "no segments to cluster", level="warning")
         return
-    emb = embeddings(project, settings.backend, settings.segments.key())
-    key = settings_hash(project.array_key(f"embeddings-{settings.backend}"), settings.cluster_key())
+    emb = embeddings(project, settings.backend, settings.segments.key(), settings.clean)
+    key = settings_hash(project.array_key(_array_name(settings.backend)), settings.cluster_key())
     edit = project.get_meta("cluster_edit")
     live = edit is not None and project.db.execute(
         "SELECT 1 FROM edits WHERE id=? AND state='done'", (edit,)).fetchone() is not None
@@ -348,13 +406,14 @@ def layout_stage(project: Project, settings: Settings, cancel) -> Iterator[Event
 
     if project.n_segments == 0:
         return
-    key = settings_hash(project.array_key(f"embeddings-{settings.backend}"), settings.layout)
+    key = settings_hash(project.array_key(_array_name(settings.backend)), settings.layout)
     if project.load_array("layout", key) is not None:
         yield Event("layout", 1, 1, "layout up to date")
         return
     yield Event("layout", 0, 1, f"{settings.layout} layout of {project.n_segments} segments")
     from .cluster import prepare
 
-    coords = layout(prepare(embeddings(project, settings.backend)), settings.layout)
+    coords = layout(prepare(embeddings(project, settings.backend, settings.segments.key(), settings.clean)),
+                    settings.layout)
     project.save_array("layout", key, coords.astype(np.float32))
     yield Event("layout", 1, 1)

@@ -10,9 +10,11 @@ class SegmentSettings:
     hop: float = 1.5
     min_segment: float = 0.5   # speech shorter than this is dropped
     merge_gap: float = 0.5     # speech regions closer than this are one region
+    change: str = ""           # speaker-change detection settings key ("" = off); see core/change.py
 
     def key(self) -> str:
-        return f"w{self.window:g}-h{self.hop:g}-m{self.min_segment:g}-g{self.merge_gap:g}"
+        key = f"w{self.window:g}-h{self.hop:g}-m{self.min_segment:g}-g{self.merge_gap:g}"
+        return f"{key}-{self.change}" if self.change else key  # old keys unchanged when off
 
 
 def merge_regions(regions: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:
@@ -25,14 +27,25 @@ def merge_regions(regions: list[tuple[float, float]], gap: float) -> list[tuple[
     return [(s, e) for s, e in merged]
 
 
-def windows(regions: list[tuple[float, float]], s: SegmentSettings) -> list[tuple[float, float]]:
+def split_regions(regions: list[tuple[float, float]], turns=()) -> list[tuple[float, float]]:
+    """Cut regions at speaker turns, so no piece holds a turn inside it."""
+    turns = sorted(turns)
+    out = []
+    for r0, r1 in regions:
+        edges = [r0, *(t for t in turns if r0 < t < r1), r1]
+        out.extend(zip(edges[:-1], edges[1:]))
+    return out
+
+
+def windows(regions: list[tuple[float, float]], s: SegmentSettings, turns=()) -> list[tuple[float, float]]:
     """Windows of s.window seconds every s.hop seconds inside each region.
 
     A region shorter than a window is one segment (if >= min_segment); the end of a
     longer region is covered by one more full window aligned to the region's end.
+    Regions are cut at speaker turns first (if any), so no window straddles a turn.
     """
     out = []
-    for r0, r1 in merge_regions(regions, s.merge_gap):
+    for r0, r1 in split_regions(merge_regions(regions, s.merge_gap), turns):
         length = r1 - r0
         if length < s.min_segment:
             continue

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ..core.pipeline import Settings
 
@@ -17,7 +17,14 @@ BACKEND_NOTES = {
     "campp": "CAM++ speaker embeddings (recommended)",
     "ge2e": "GE2E speaker embeddings (faster)",
     "mfcc": "MFCC statistics (fast, weak)",
+    "ast": "Audio Spectrogram Transformer (needs its weights locally)",
+    "whisper": "Whisper-base encoder (needs its weights locally)",
+    "wavlm": "WavLM x-vector (needs its weights locally)",
+    "prosody_rnn": "prosody RNN (train it on an analysed project first)",
 }
+JOINT_EXAMPLE = "joint:campp=1,mfcc=0.3"  # the dialog offers this; any spec can be typed in the box
+CLEAN_NOTES = {"none": "none", "denoise": "reduce steady noise", "trim": "trim silent edges",
+               "denoise+trim": "reduce noise and trim"}
 
 
 def data_dir() -> Path:
@@ -70,9 +77,20 @@ class NewProjectDialog(QDialog):
         count_row.addWidget(self.count)
         count_row.addStretch(1)
         self.backend = QComboBox()
+        self.backend.setEditable(True)  # a spec can be typed: whisper:model=/folder, joint:campp=1,ge2e=0.5
+        self.backend.setToolTip("A backend, NAME:KEY=VALUE options (whisper:model=/path/to/folder), or a "
+                                "weighted combination joint:campp=1,mfcc=0.3. A backend without its weights "
+                                "falls back to campp with a warning.")
         for name in available_backends():
+            if name == "joint":
+                self.backend.addItem(f"{JOINT_EXAMPLE} — weighted combination (edit the weights)", JOINT_EXAMPLE)
+                continue
             self.backend.addItem(f"{name} — {BACKEND_NOTES[name]}" if name in BACKEND_NOTES else name, name)
         self.backend.setCurrentIndex(max(0, self.backend.findData(Settings().backend)))
+        self.clean = QComboBox()
+        for mode, note in CLEAN_NOTES.items():
+            self.clean.addItem(note, mode)
+        self.clean.setToolTip("Clean each segment before it is embedded (the audio files are not changed)")
         self.where = QLabel()
         self.where.setWordWrap(True)
         self.where.setStyleSheet("color: #666;")
@@ -81,6 +99,11 @@ class NewProjectDialog(QDialog):
         form.addRow("Recordings:", _wrap(folder_row))
         form.addRow("Speakers:", _wrap(count_row))
         form.addRow("Embeddings:", self.backend)
+        form.addRow("Cleaning:", self.clean)
+        self.change = QCheckBox("Cut at detected speaker turns (slower)")
+        self.change.setToolTip("Split speech where the speaker changes before windowing; "
+                               "helps recordings with several speakers, costs about 2x analysis time")
+        form.addRow("Segments:", self.change)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start_button = self.buttons.addButton("Analyse", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.accept)
@@ -96,7 +119,14 @@ class NewProjectDialog(QDialog):
         return Path(self.folder.text().strip()).expanduser()
 
     def settings(self) -> Settings:
-        return Settings(backend=self.backend.currentData(), speakers=self.count.value() if self.known.isChecked() else None)
+        return Settings(backend=self.backend_spec(), speakers=self.count.value() if self.known.isChecked() else None,
+                        clean=self.clean.currentData(), change_detection=self.change.isChecked())
+
+    def backend_spec(self) -> str:
+        """The chosen entry's backend, or the spec typed into the box."""
+        text = self.backend.currentText().strip()
+        index = self.backend.findText(text)
+        return self.backend.itemData(index) if index >= 0 else (text or Settings().backend)
 
     def project_dir(self) -> Path:
         return default_project_dir(self.audio_folder())

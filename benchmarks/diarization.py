@@ -1,0 +1,250 @@
+"""Diarization error rate on ami-debug, without and with speaker-change detection.
+
+    python benchmarks/diarization.py [--backend campp] [--threads 1] [--work DIR]
+
+The 14 AMI clips (30 s, 1-4 speakers) go through the real pipeline twice: (a) fixed
+3 s / 1.5 s windows inside speech, (b) the same windows with speech first cut at the
+speaker turns found by core/change.py (Settings.change_detection). The segments are
+clustered into speakers with the count estimated (1) within each recording and (2)
+over the whole corpus, as the pipeline does; turns per recording go out as RTTM
+through core/formats.py and are scored against reference.rttm inside reference.uem,
+with a 0.25 s collar on each side of every reference boundary and overlapped speech
+scored (core/metrics.der).
+
+Then, with the same code outside the pipeline: the sensitivity of (b) to the threshold
+k (median + k * sigma of the distances of the batch), the threshold taken from each
+recording alone instead of the batch, and an oracle that cuts at the reference turns
+(the best any change detector could do with this clustering).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datasets import DATA  # noqa: E402
+
+AMI = DATA / "ami-debug"
+COLLAR = 0.25
+K_GRID = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
+
+
+# ---- scoring ----------------------------------------------------------------------------------
+def rttm_hypothesis(rows, work: Path) -> dict:
+    """Per-recording turns, through the RTTM writer and reader the product uses."""
+    from speakerid_gui.core.formats import read_rttm, write_rttm
+
+    path = work / "hypothesis.rttm"
+    write_rttm(rows, path)
+    return read_rttm(path)
+
+
+def label_rows(names, spans, labels):
+    from speakerid_gui.core.formats import LabelRow
+
+    return [LabelRow(names[r], a, b, int(c), f"S{c}", 1.0, False) for (r, a, b), c in zip(spans, labels)]
+
+
+def per_recording_labels(emb: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """Speakers estimated within each recording (embeddings centred on the corpus mean)."""
+    from speakerid_gui.core.cluster import cluster, prepare
+
+    X = prepare(emb)
+    labels = np.zeros(len(X), dtype=np.int64)
+    for r in np.unique(owners):
+        idx = np.flatnonzero(owners == r)
+        labels[idx] = cluster(X[idx]) + 1000 * int(r)  # speakers never shared between recordings
+    return labels
+
+
+def corpus_labels(emb: np.ndarray) -> np.ndarray:
+    from speakerid_gui.core.cluster import cluster, prepare
+
+    return cluster(prepare(emb))
+
+
+def score(rows, reference, uem, work) -> dict:
+    from speakerid_gui.core.metrics import der
+
+    return der(reference, rttm_hypothesis(rows, work), uem, collar=COLLAR)
+
+
+def line(label, result) -> str:
+    return (f"{label:52s} {result['missed']:7.1f} {result['false_alarm']:6.1f} {result['confusion']:6.1f} "
+            f"{100 * result['der']:6.1f}")
+
+
+HEADER = f"{'':52s} {'missed':>7s} {'FA':>6s} {'conf':>6s} {'DER%':>6s}"
+
+
+# ---- (a) and (b) through the pipeline ---------------------------------------------------------
+def pipeline_results(change: bool, args, reference, uem) -> tuple[dict, dict, float, int]:
+    from speakerid_gui.cli import label_rows as project_rows
+    from speakerid_gui.core.pipeline import Settings, embeddings, run
+    from speakerid_gui.core.store import Project
+
+    folder = args.work / f"ami-{'change' if change else 'fixed'}-{args.backend}"
+    project = Project.create(folder, AMI)
+    settings = Settings(backend=args.backend, layout="pca", prosody=False, change_detection=change)
+    t0 = time.perf_counter()
+    for _ in run(project, settings):
+        pass
+    seconds = time.perf_counter() - t0
+    corpus = score(project_rows(project), reference, uem, args.work)  # the pipeline's own clusters
+    paths = {r.id: r.path for r in project.recordings()}
+    rids = sorted(paths)
+    names = [paths[r] for r in rids]
+    owners = np.searchsorted(rids, project.seg_recording)
+    spans = list(zip(owners.tolist(), project.seg_start.tolist(), project.seg_end.tolist()))
+    labels = per_recording_labels(embeddings(project, settings.backend), owners)
+    per_rec = score(label_rows(names, spans, labels), reference, uem, args.work)
+    n = project.n_segments
+    project.close()
+    return per_rec, corpus, seconds, n
+
+
+# ---- sensitivity, outside the pipeline --------------------------------------------------------
+class SegmentEmbedder:
+    """Embeds (recording, start, end) spans once, however many configurations use them."""
+
+    def __init__(self, backend, waves):
+        self.backend, self.waves, self.cache = backend, waves, {}
+
+    def __call__(self, spans) -> np.ndarray:
+        todo = [s for s in dict.fromkeys(spans) if s not in self.cache]
+        if todo:
+            emb = self.backend.embed([self.waves[r][int(a * 16000):int(b * 16000)] for r, a, b in todo])
+            self.cache.update(zip(todo, emb))
+        return np.stack([self.cache[s] for s in spans])
+
+
+def pipeline_batches(waves) -> list[list[int]]:
+    """Recording indices grouped as the pipeline groups them (about BATCH_SECONDS of audio)."""
+    from speakerid_gui.core.pipeline import BATCH_SECONDS
+
+    batches, seconds = [[]], 0.0
+    for i, w in enumerate(waves):
+        if seconds >= BATCH_SECONDS:
+            batches.append([])
+            seconds = 0.0
+        batches[-1].append(i)
+        seconds += len(w) / 16000
+    return batches
+
+
+def reference_turns(reference, names) -> list[list[float]]:
+    """Times where the reference's speaker changes (shorter turns win inside overlaps)."""
+    out = []
+    for name in names:
+        turns = reference.get(Path(name).stem, [])
+        active = np.full(3001, -1)
+        speakers = sorted({s for _, _, s in turns})
+        for s, e, spk in sorted(turns, key=lambda t: t[1] - t[0], reverse=True):
+            active[int(s * 100):int(e * 100)] = speakers.index(spk)
+        change = np.flatnonzero((active[1:] != active[:-1]) & (active[1:] >= 0) & (active[:-1] >= 0))
+        out.append(((change + 1) / 100).tolist())
+    return out
+
+
+def sensitivity(args, reference, uem):
+    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.change import ChangeSettings, confirm, curves, pick_turns, threshold
+    from speakerid_gui.core.embed import get_backend
+    from speakerid_gui.core.segment import SegmentSettings, merge_regions, windows
+    from speakerid_gui.core.vad import speech_regions
+
+    paths = sorted(AMI.glob("*.wav"))
+    names = [p.name for p in paths]
+    waves = [load_audio(p) for p in paths]
+    regions = speech_regions(waves)
+    cs = ChangeSettings()
+    change_backend = get_backend(cs.backend)
+    embed = SegmentEmbedder(get_backend(args.backend) if args.backend != cs.backend else change_backend, waves)
+    batches = pipeline_batches(waves)
+    merged = [merge_regions(r, 0.5) for r in regions]
+    all_curves = [None] * len(waves)
+    for batch in batches:
+        for i, c in zip(batch, curves([waves[i] for i in batch], [merged[i] for i in batch], change_backend, cs)):
+            all_curves[i] = c
+
+    def detect(batch, thresholds, ks):
+        """core.change.detect_turns on curves already computed, with the given thresholds."""
+        turns = []
+        for i, thr in zip(batch, thresholds):
+            candidates = pick_turns(all_curves[i], ks, thr)
+            turns.append(confirm([waves[i]], [merged[i]], [candidates], change_backend,
+                                 all_curves[i].mean, thr, ks)[0] if ks.context else candidates)
+        return turns
+
+    def batch_rule(k, context=cs.context):
+        ks = ChangeSettings(k=k, context=context)
+        turns = [None] * len(waves)
+        for batch in batches:
+            thr = threshold(np.concatenate([all_curves[i].distance for i in batch]), ks)
+            for i, t in zip(batch, detect(batch, [thr] * len(batch), ks)):
+                turns[i] = t
+        return turns
+
+    def recording_rule(k):
+        ks = ChangeSettings(k=k)
+        return detect(range(len(waves)), [threshold(c.distance, ks) for c in all_curves], ks)
+
+    configs = [(f"k={k:g}", batch_rule(k)) for k in K_GRID]
+    configs += [(f"k={cs.k:g}, peaks not confirmed with {cs.context:g} s", batch_rule(cs.k, 0.0)),
+                (f"k={cs.k:g}, threshold from each recording alone", recording_rule(cs.k)),
+                ("oracle: cut at the reference turns", reference_turns(reference, names))]
+    results = []
+    for label, turns in configs:
+        spans = [(r, a, b) for r, reg in enumerate(regions) for a, b in windows(reg, SegmentSettings(), turns[r])]
+        emb = embed(spans)
+        owners = np.array([r for r, _, _ in spans])
+        per_rec = score(label_rows(names, spans, per_recording_labels(emb, owners)), reference, uem, args.work)
+        corpus = score(label_rows(names, spans, corpus_labels(emb)), reference, uem, args.work)
+        results.append((f"{label} ({sum(map(len, turns))} turns)", per_rec, corpus))
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="campp", help="embedding backend of the segments")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="speakerid-der-")))
+    ap.add_argument("--no-sensitivity", action="store_true")
+    args = ap.parse_args()
+    if not (AMI / "reference.rttm").exists():
+        print(f"{AMI} not found: skipped")
+        return
+    import torch
+
+    from speakerid_gui.core.formats import read_rttm, read_uem
+
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    reference, uem = read_rttm(AMI / "reference.rttm"), read_uem(AMI / "reference.uem")
+    audio = sum(e - s for regions in uem.values() for s, e in regions)
+    print(f"ami-debug: {len(uem)} clips, {audio:.0f} s scored by the UEM; collar {COLLAR} s each side of "
+          f"reference boundaries; overlapped speech scored; errors in seconds")
+    a = pipeline_results(False, args, reference, uem)
+    b = pipeline_results(True, args, reference, uem)
+    print(f"pipeline time (decode, VAD, embeddings, clustering): (a) {a[2]:.0f} s, (b) {b[2]:.0f} s; "
+          f"segments (a) {a[3]}, (b) {b[3]}; scored speech {a[0]['total']:.1f} s")
+    for i, mode in enumerate(["per-recording clustering", "whole-corpus clustering (the pipeline's)"]):
+        print(f"\n{mode:52s}" + HEADER[52:])
+        print(line("(a) fixed windows", a[i]))
+        print(line("(b) with change detection", b[i]))
+    if args.no_sensitivity:
+        return
+    results = sensitivity(args, reference, uem)
+    for i, mode in enumerate(["per-recording clustering", "whole-corpus clustering"]):
+        print(f"\n(b) sensitivity, {mode:34s}" + HEADER[52:])
+        for label, *res in results:
+            print(line("  " + label, res[i]))
+
+
+if __name__ == "__main__":
+    main()
