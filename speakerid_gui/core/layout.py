@@ -14,11 +14,14 @@ def layout(X: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
 
         import umap
 
+        _cache_umap_kernels(umap)
+        k = min(15, n - 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # n_jobs/random_state chatter
             # 200 epochs (umap's own choice above 10k points) looks the same and is faster.
-            reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1, metric="cosine",
-                                random_state=seed, n_epochs=200, init="spectral" if n > 50 else "random")
+            reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=0.1, metric="cosine",
+                                random_state=seed, n_epochs=200, init="spectral" if n > 50 else "random",
+                                precomputed_knn=cosine_knn(X, k) if n <= EXACT_KNN_MAX else (None, None, None))
             return reducer.fit_transform(X).astype(np.float32)
     if method == "tsne":
         from sklearn.manifold import TSNE
@@ -26,6 +29,50 @@ def layout(X: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
         return TSNE(2, perplexity=min(30, (n - 1) / 3), metric="cosine", init="pca",
                     random_state=seed).fit_transform(X).astype(np.float32)
     raise ValueError(f"unknown layout {method!r} (umap, tsne, pca)")
+
+
+# Up to here exact neighbours by blocked matrix products take a second or two; above, umap's
+# approximate search (pynndescent) is faster.
+EXACT_KNN_MAX = 20000
+
+
+def cosine_knn(X: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray, None]:
+    """Exact k nearest neighbours by cosine distance, self first, in umap's precomputed_knn form.
+    Faster than umap's own search at this size, and skips its 4-5 s numba compile."""
+    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    idx = np.empty((len(X), k), np.int64)
+    dist = np.empty((len(X), k), np.float32)
+    for s in range(0, len(X), block):
+        sim = X[s:s + block] @ X.T
+        sim[np.arange(len(sim)), np.arange(s, s + len(sim))] = np.inf  # each point is its own nearest
+        part = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sim, part, 1), axis=1)
+        idx[s:s + block] = np.take_along_axis(part, order, 1)
+        dist[s:s + block] = 1 - np.take_along_axis(sim, idx[s:s + block], 1)
+    dist[:, 0] = 0.0
+    return idx, np.maximum(dist, 0.0), None
+
+
+def _cache_umap_kernels(umap) -> None:
+    """umap recompiles most of its numba kernels in every new process (5-10 s before the first
+    layout); ask numba to keep them on disk, as it does for functions declared cache=True."""
+    try:
+        from numba.core.caching import NullCache
+        from numba.core.registry import CPUDispatcher
+    except ImportError:
+        return
+    for module in (umap.umap_, umap.layouts, umap.distances, umap.utils, umap.spectral, umap.sparse):
+        for fn in list(vars(module).values()):
+            if isinstance(fn, CPUDispatcher) and isinstance(getattr(fn, "_cache", None), NullCache):
+                try:
+                    fn.enable_caching()
+                except Exception:  # noqa: BLE001  (only speed is at stake)
+                    pass
+
+
+def warm_up() -> None:
+    """Compile and cache umap's kernels once (run at install), so the first layout is quick."""
+    layout(np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32))
 
 
 def pca2(X: np.ndarray) -> np.ndarray:

@@ -9,10 +9,22 @@ from .audio import SAMPLE_RATE
 
 
 @functools.lru_cache(maxsize=1)
-def _model():
-    from silero_vad import load_silero_vad
+def _silero():
+    """The silero_vad package, imported without its side effect: its model module calls
+    torch.set_num_threads(1) for the whole process, which made CAM++ run on one core."""
+    import torch
 
-    return load_silero_vad(onnx=False)
+    threads = torch.get_num_threads()
+    import silero_vad
+    import silero_vad.utils_vad  # noqa: F401
+
+    torch.set_num_threads(threads)
+    return silero_vad
+
+
+@functools.lru_cache(maxsize=1)
+def _model():
+    return _silero().load_silero_vad(onnx=False)
 
 
 CHUNK = 512          # samples per model step at 16 kHz
@@ -58,8 +70,7 @@ def speech_probabilities(waves: list[np.ndarray]) -> list[np.ndarray]:
 def speech_regions(waves: list[np.ndarray], threshold: float = 0.5, min_speech: float = 0.25,
                    min_silence: float = 0.3, pad: float = 0.05) -> list[list[tuple[float, float]]]:
     """For each 16 kHz mono wave, [(start, end)] in seconds of its speech."""
-    from silero_vad.utils_vad import get_speech_timestamps_from_probs
-
+    get_speech_timestamps_from_probs = _silero().utils_vad.get_speech_timestamps_from_probs
     out = []
     for wave, probs in zip(waves, speech_probabilities(waves)):
         stamps = get_speech_timestamps_from_probs(

@@ -216,6 +216,23 @@ def test_umap_layout_on_real_embeddings(corpus):
     assert (true[D.argmin(axis=1)] == true).mean() >= 0.7
 
 
+def test_cosine_knn_matches_brute_force(corpus):
+    """The exact neighbours handed to UMAP: self first at distance 0, then the k-1 nearest by cosine."""
+    from sklearn.metrics import pairwise_distances
+
+    from speakerid_gui.core.layout import cosine_knn
+
+    emb, _, _ = corpus
+    idx, dist, _ = cosine_knn(emb, 6, block=7)  # a small block exercises the blocking
+    D = pairwise_distances(emb, metric="cosine")
+    np.fill_diagonal(D, -1)
+    expected = np.argsort(D, axis=1, kind="stable")[:, :6]
+    assert np.array_equal(idx[:, 0], np.arange(len(emb))) and np.all(dist[:, 0] == 0)
+    np.fill_diagonal(D, 0)
+    assert np.allclose(dist, np.take_along_axis(D, expected, 1), atol=1e-5)
+    assert np.all(np.diff(dist, axis=1) >= -1e-6)
+
+
 # ---------------------------------------------------------------- prosody stored by the pipeline
 
 def test_pipeline_stores_plausible_pitch_per_recording(session_project):

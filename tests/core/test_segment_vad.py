@@ -163,3 +163,16 @@ def test_project_segments_lie_inside_their_recordings(session_project):
             assert 1 <= n <= int(rec.duration / 1.5) + 2
     finally:
         project.close()
+
+
+def test_speech_detection_leaves_torch_threads_alone():
+    """silero-vad's import sets torch to one thread for the whole process; CAM++ would then
+    run on one core. In a fresh process the thread count must survive speech detection."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, torch; torch.set_num_threads(2); "
+            "from speakerid_gui.core.vad import speech_regions; "
+            "speech_regions([np.zeros(16000, np.float32)]); print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "2"
