@@ -112,7 +112,10 @@ def _ahc_large(X, n_speakers, threshold) -> np.ndarray:
     from sklearn.cluster import MiniBatchKMeans
 
     k = min(MAX_DIRECT // 2, len(X) // 4)
-    km = MiniBatchKMeans(n_clusters=k, random_state=0, batch_size=4096, n_init=1, max_iter=50).fit(X)
+    # Random initial centres: k-means++ seeding of 3000 centres took 15 of 25 s at 17k
+    # segments, and micro-clusters need no careful seeding (dense regions get more of them).
+    km = MiniBatchKMeans(n_clusters=k, init="random", random_state=0, batch_size=4096, n_init=1,
+                         max_iter=50).fit(X)
     centres = km.cluster_centers_
     centres = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-8)
     keep = np.bincount(km.labels_, minlength=k) > 0
