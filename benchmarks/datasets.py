@@ -52,3 +52,18 @@ def cut_tc100(out: Path) -> tuple[Path, Path]:
         w.writerow(["path", "speaker", "duration_s"])
         w.writerows(rows)
     return out, manifest
+
+
+def subset(audio: Path, out: Path, every: int) -> Path:
+    """A folder of symlinks to every `every`-th audio file of a set (same relative paths, so the
+    set's reference still applies): a quick check of a benchmark on a fraction of the data."""
+    from speakerid_gui.core.audio import find_audio_files
+
+    if every <= 1:
+        return audio
+    for path in find_audio_files(audio)[::every]:
+        link = out / path.relative_to(audio)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(path.resolve())
+    return out

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("evaluate", help="compare the labels with reference labels")
     v.add_argument("project", type=Path)
     v.add_argument("--reference", type=Path, required=True, help="manifest CSV (path,speaker) or RTTM")
+    v.add_argument("--uem", type=Path, help="scored regions for the diarization error rate of an RTTM "
+                   "reference (default: the reference's name with .uem, if it exists)")
     v.add_argument("--json", action="store_true", help="print the metrics as JSON")
     v.set_defaults(func=cmd_evaluate)
 
@@ -201,8 +203,9 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
-def evaluate_project(project, reference_path):
-    """Metrics of a project's labels against a reference (manifest CSV or RTTM)."""
+def evaluate_project(project, reference_path, uem_path=None):
+    """Metrics of a project's labels against a reference (manifest CSV or RTTM; an RTTM also
+    gives the diarization error rate of the exported turns, inside the UEM when there is one)."""
     import numpy as np
 
     from .core import metrics
@@ -218,8 +221,31 @@ def evaluate_project(project, reference_path):
         emb = embeddings(project)[keep]
     except Exception:  # metrics of the labels still make sense without embeddings
         emb = None
-    return metrics.evaluate(true[keep], project.cluster[keep], embeddings=emb,
-                            recordings=project.seg_recording[keep])
+    result = metrics.evaluate(true[keep], project.cluster[keep], embeddings=emb,
+                              recordings=project.seg_recording[keep])
+    if ref.kind == "rttm":
+        result.update(diarization_errors(project, ref, reference_path, uem_path))
+    return result
+
+
+def diarization_errors(project, ref, reference_path, uem_path=None) -> dict:
+    """DER (collar 0.25 s, overlap scored) of the project's turns, as the RTTM export writes them."""
+    from pathlib import Path
+
+    from .core import metrics
+    from .core.formats import read_uem, rows_to_turns
+
+    uem_path = uem_path or Path(reference_path).with_suffix(".uem")
+    uem = read_uem(uem_path) if Path(uem_path).is_file() else None
+    turns = rows_to_turns(label_rows(project))
+    # only the project's recordings are scored, even when the reference covers more
+    keys = {ref.key_for(r.path): r.path for r in project.recordings("ok")}
+    keys.pop(None, None)
+    hypothesis = {key: turns.get(path, []) for key, path in keys.items()}
+    reference = {key: ref.turns.get(key, []) for key in keys}
+    if uem is not None:
+        uem = {key: uem[key] for key in keys if key in uem}
+    return metrics.der(reference, hypothesis, uem)
 
 
 def cmd_evaluate(args) -> int:
@@ -229,7 +255,7 @@ def cmd_evaluate(args) -> int:
     from .core.store import Project
 
     project = Project.open(args.project)
-    result = evaluate_project(project, args.reference)
+    result = evaluate_project(project, args.reference, args.uem)
     if not result.get("n_scored"):
         print(f"error: no segment of {args.project} matches a recording in {args.reference}", file=sys.stderr)
         return EXIT_ERROR

@@ -312,7 +312,8 @@ def _triplet_loss(z, y, margin: float = 0.2):
     return torch.relu(pos - neg + margin)[valid].mean()
 
 
-def _nt_xent(z1, z2, tau: float = 0.1):
+def nt_xent_loss(z1, z2, tau: float = 0.1):
+    """NT-Xent (SimCLR): each view must pick its partner among the 2N - 1 others."""
     import torch
     import torch.nn.functional as F
 
@@ -379,7 +380,7 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
             if nt_xent:  # two augmented views (noise + dropout of the frozen embedding)
                 v1 = torch.nn.functional.dropout(xb + 0.05 * torch.randn_like(xb), 0.1)
                 v2 = torch.nn.functional.dropout(xb + 0.05 * torch.randn_like(xb), 0.1)
-                loss = loss + nt_xent * _nt_xent(embed(v1), embed(v2))
+                loss = loss + nt_xent * nt_xent_loss(embed(v1), embed(v2))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -413,7 +414,11 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
 def refine_run(project: Project, embeddings: np.ndarray, progress: Callable[[RefineEvent], None] | None = None,
                **kwargs) -> Propagation:
     """refine() driven to the end; progress(event) per event."""
-    gen = refine(project, embeddings, **kwargs)
+    return run_to_end(refine(project, embeddings, **kwargs), progress)
+
+
+def run_to_end(gen, progress: Callable | None = None):
+    """Drive a training generator (events, then its result as the return value) to the end."""
     while True:
         try:
             event = next(gen)

@@ -263,12 +263,10 @@ def _probabilities(model, feats: list[np.ndarray], n_classes: int, batch: int = 
 
 
 def training_positions(project: Project, source: str = "verified") -> np.ndarray:
-    ok = ~project.noise & (project.cluster != NOISE)
-    if source == "verified":
-        ok &= project.verified
-    elif source != "clusters":
-        raise ValueError(f"unknown training source {source!r} (verified, clusters)")
-    return np.flatnonzero(ok)
+    """As for the embedding classifiers, but verified segments only by default."""
+    from .learn_classifier import training_set
+
+    return training_set(project, source)
 
 
 def fit(project: Project, kind: str = "lstm", source: str = "verified", positions: np.ndarray | None = None,
@@ -384,14 +382,9 @@ def _fit(project, kind, source, positions, epochs, patience, batch, lr, center_w
 
 def fit_run(project: Project, progress: Callable[[FitEvent], None] | None = None, **kwargs) -> SeqClassifier:
     """fit() driven to the end; progress(event) per event."""
-    gen = fit(project, **kwargs)
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress:
-            progress(event)
+    from .learn import run_to_end
+
+    return run_to_end(fit(project, **kwargs), progress)
 
 
 # ---- evaluation, saving ------------------------------------------------------------------------------

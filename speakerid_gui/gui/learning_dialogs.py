@@ -1,5 +1,6 @@
-"""Dialogs of the Learn menu: refinement (progress, loss curves, Cancel) and the speaker
-classifier (model choice, top-1 / top-5 on held-out verified segments, confusion matrix).
+"""Dialogs of the Learn menu: refinement and the prosody RNN (progress, loss curves, Cancel) and
+the speaker classifier (embedding or sequence classifier, top-1 / top-5 on held-out verified
+segments, confusion matrix).
 They draw what the window's jobs send them and emit what the user asks for."""
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 CELL_TEXT_MAX = 400   # counts are written in the cells up to this many cells
 TICKS_MAX = 60        # beyond this many speakers the axes name every k-th one
@@ -25,27 +26,31 @@ def _plot(bottom: str, left: str) -> pg.PlotWidget:
     return plot
 
 
-# ---- refinement ------------------------------------------------------------------------------------
-class RefineDialog(QDialog):
-    """Progress of one refinement: epochs done, train and held-out loss per epoch, Cancel."""
+# ---- training with a loss curve: refinement, prosody RNN ---------------------------------------------
+class TrainingDialog(QDialog):
+    """Progress of one training in a job: a bar of epochs, loss curves per epoch, Cancel.
+
+    curves: (legend, colour) per loss; `history` holds (epoch, loss, ...) rows in that order.
+    Subclasses say what an epoch line and the end read like."""
 
     cancel_requested = Signal()
 
-    def __init__(self, intro: str, epochs: int, parent=None):
+    def __init__(self, title: str, intro: str, epochs: int, curves: list[tuple[str, str]], parent=None):
         super().__init__(parent)
-        self.setWindowTitle("Refine embeddings")
+        self.setWindowTitle(title)
         self.running = False
         self.intro = QLabel(intro)
         self.intro.setWordWrap(True)
         self.bar = QProgressBar()
-        self.bar.setRange(0, max(1, epochs))
+        self.max_epochs = max(1, epochs)
+        self.bar.setRange(0, self.max_epochs)
         self.bar.setValue(0)
         self.bar.setFormat("epoch %v of at most %m")
-        self.max_epochs = max(1, epochs)
         self.plot = _plot("epoch", "loss")
-        self.plot.addLegend(offset=(-10, 10))
-        self.train_curve = self.plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), name="training (triplet + NT-Xent)")
-        self.val_curve = self.plot.plot([], [], pen=pg.mkPen("#d62728", width=2), name="held-out verified (triplet)")
+        self.plot.addLegend(offset=(-10, 10), labelTextColor="#333")
+        self.curves = [self.plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                                      symbolBrush=colour, symbolPen=None, name=legend)
+                       for legend, colour in curves]
         self.plot.setMinimumHeight(220)
         self.message = QLabel("Starting…")
         self.message.setWordWrap(True)
@@ -53,15 +58,16 @@ class RefineDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.accept)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.message, 1)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.close_button)
+        self.buttons = QHBoxLayout()  # the message on its own row: it is a sentence or two
+        self.buttons.addStretch(1)
+        self.buttons.addWidget(self.cancel_button)
+        self.buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.intro)
         layout.addWidget(self.bar)
         layout.addWidget(self.plot, 1)
-        layout.addLayout(buttons)
+        layout.addWidget(self.message)
+        layout.addLayout(self.buttons)
         self.history: list = []
         self.resize(560, 440)
         self.set_running(True)
@@ -69,62 +75,142 @@ class RefineDialog(QDialog):
     def set_running(self, running: bool):
         self.running = running
         self.cancel_button.setEnabled(running)
+        self.cancel_button.setText("Cancel")
         self.close_button.setEnabled(not running)
 
+    def set_history(self, history: list):
+        self.history = list(history)
+        epochs = [h[0] for h in self.history]
+        for k, curve in enumerate(self.curves, 1):
+            curve.setData(epochs, [h[k] for h in self.history])
+
+    def epoch_text(self, last) -> str:
+        return f"epoch {last[0]}: loss {last[1]:.3f}"
+
     def update_progress(self, event):
-        """A RefineProgress (learning_jobs) or a plain pipeline Event."""
+        """An event with stage, done, message and (optionally) the whole history so far."""
         if getattr(event, "history", None):
-            self.history = event.history
-            epochs = [h[0] for h in self.history]
-            self.train_curve.setData(epochs, [h[1] for h in self.history])
-            self.val_curve.setData(epochs, [h[2] for h in self.history])
+            self.set_history(event.history)
         if event.stage == "train":
             self.bar.setValue(int(event.done))
-            last = self.history[-1] if self.history else None
-            if last:
-                self.message.setText(f"epoch {last[0]}: training loss {last[1]:.3f}, held-out {last[2]:.3f} "
-                                     "(stops when the held-out loss stops falling)")
+            if self.history:
+                self.message.setText(self.epoch_text(self.history[-1]))
         elif event.message:
             self.message.setText(event.message)
 
     def finish(self, text: str):
         self.set_running(False)
         if self.history:
-            self.bar.setRange(0, self.history[-1][0])
+            self.bar.setRange(0, max(self.history[-1][0], 1))
             self.bar.setValue(self.history[-1][0])
-            early = self.history[-1][0] < self.max_epochs
-            self.bar.setFormat("%v epochs" + (" (stopped early: no more gain on held-out segments)" if early else ""))
+            self.bar.setFormat("%v epochs")
         self.message.setText(text)
 
     def cancel(self):
         if self.running:
             self.cancel_button.setEnabled(False)
             self.cancel_button.setText("Cancelling…")
-            self.message.setText("Cancelling after the current epoch…")
+            self.message.setText("Cancelling…")
             self.cancel_requested.emit()
 
     def reject(self):
-        """Esc or the window's close button: cancel a running refinement first (nothing is written)."""
+        """Esc or the window's close button: cancel a running training first (nothing is written)."""
         if self.running:
             self.cancel()
             return
         super().reject()
 
 
+class RefineDialog(TrainingDialog):
+    """Refinement: training and held-out loss per epoch; it stops early."""
+
+    def __init__(self, intro: str, epochs: int, parent=None):
+        super().__init__("Refine embeddings", intro, epochs, [("training (triplet + NT-Xent)", "#1f77b4"),
+                                                             ("held-out verified (triplet)", "#d62728")], parent)
+        self.train_curve, self.val_curve = self.curves
+
+    def epoch_text(self, last) -> str:
+        return (f"epoch {last[0]}: training loss {last[1]:.3f}, held-out {last[2]:.3f} "
+                "(stops when the held-out loss stops falling)")
+
+    def finish(self, text: str):
+        super().finish(text)
+        if self.history and self.history[-1][0] < self.max_epochs:
+            self.bar.setFormat("%v epochs (stopped early: no more gain on held-out segments)")
+
+
+class ProsodyDialog(TrainingDialog):
+    """The prosody RNN: epochs to train, Train, the NT-Xent loss per epoch (live, or of the last
+    training when opened later), Cancel."""
+
+    train_requested = Signal(int)  # epochs
+
+    def __init__(self, intro: str, epochs: int = 30, last: list[float] | None = None, last_text: str = "",
+                 parent=None):
+        super().__init__("Train prosody RNN", intro, epochs, [("NT-Xent between augmented views", "#1f77b4")],
+                         parent)
+        self.loss_curve = self.curves[0]
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 500)
+        self.epochs.setValue(epochs)
+        self.epochs.setSuffix(" epochs")
+        self.train_button = QPushButton("Train")
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(lambda: self.train_requested.emit(self.epochs.value()))
+        self.buttons.insertWidget(0, QLabel("Train for"))
+        self.buttons.insertWidget(1, self.epochs)
+        self.buttons.insertWidget(2, self.train_button)
+        self.set_running(False)
+        if last:
+            self.set_history([(k, loss) for k, loss in enumerate(last, 1)])
+            self.finish(last_text or f"Last training: {len(last)} epochs, final loss {last[-1]:.3f}.")
+            self.bar.setFormat("last training: %v epochs")
+        else:
+            self.bar.setFormat("not trained yet")
+            self.message.setText(last_text or "Not trained yet: choose the epochs and press Train.")
+        self.resize(600, 480)
+
+    def set_running(self, running: bool):
+        super().set_running(running)
+        if hasattr(self, "train_button"):
+            self.train_button.setEnabled(not running)
+            self.epochs.setEnabled(not running)
+
+    def start(self, epochs: int):
+        """A training job started: a fresh curve and bar."""
+        self.set_running(True)
+        self.max_epochs = epochs
+        self.set_history([])
+        self.bar.setRange(0, epochs)
+        self.bar.setValue(0)
+        self.bar.setFormat("epoch %v of %m")
+        self.message.setText("Reading pitch and energy curves…")
+
+    def epoch_text(self, last) -> str:
+        return f"epoch {last[0]} of {self.max_epochs}: NT-Xent loss {last[1]:.3f}"
+
+
 # ---- classifier ------------------------------------------------------------------------------------
+KINDS = [("Embedding classifier (on the segment embeddings)", "embedding"),
+         ("GRU with attention (log-mel frames)", "lstm"),
+         ("ResNet (narrow ResNet-18 on log-mel)", "resnet")]
 MODELS = [("Logistic regression", "logreg"), ("Random forest", "rf"), ("MLP (one hidden layer)", "mlp")]
 SOURCES = [("All cluster labels (pseudo-labels)", "clusters"), ("Verified segments only", "verified")]
+CENTER_LOSS = 0.1  # weight of the contrastive-center loss when ticked (as benchmarks/seed_models.py)
+SEQ_EPOCHS = 30
 
 
-def confusion_view(conf: np.ndarray, labels: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+def confusion_view(conf: np.ndarray, labels: list[str],
+                   unknown: bool = True) -> tuple[np.ndarray, list[str], list[str]]:
     """The part of a confusion matrix worth drawing: true speakers with held-out segments as rows;
     the same speakers first as columns (the diagonal stays the diagonal), then any other
-    predicted speaker, then "unknown" (the core's last column)."""
+    predicted speaker, then "unknown" (the core's last column; left out with unknown=False,
+    for the closed-set sequence classifiers that never say it)."""
     conf = np.asarray(conf)
     n = conf.shape[0]
     rows = [i for i in range(n) if conf[i].sum() > 0]
     extra = [j for j in range(n) if j not in rows and conf[:, j].sum() > 0]
-    cols = rows + extra + [n]
+    cols = rows + extra + ([n] if unknown else [])
     return conf[np.ix_(rows, cols)], [labels[i] for i in rows], [labels[j] for j in cols]
 
 
@@ -204,28 +290,43 @@ class ConfusionPlot(QWidget):
 
 
 class ClassifierDialog(QDialog):
-    """Train the speaker classifier for new audio, see how it does on held-out verified segments."""
+    """Train a speaker classifier (on embeddings, or a sequence classifier on log-mel frames) and see
+    how it does on held-out verified segments."""
 
-    train_requested = Signal(str, str)   # model kind, training source
+    train_requested = Signal(dict)   # {"kind", "model", "source", "center_loss", "epochs"}
+    cancel_requested = Signal()
 
     def __init__(self, summary: str, saved: str = "", parent=None):
         super().__init__(parent)
         self.setWindowTitle("Speaker classifier")
+        self.kind = QComboBox()
+        for text, kind in KINDS:
+            self.kind.addItem(text, kind)
         self.model = QComboBox()
         for text, kind in MODELS:
             self.model.addItem(text, kind)
         self.source = QComboBox()
         for text, source in SOURCES:
             self.source.addItem(text, source)
+        self.center_loss = QCheckBox("contrastive-center loss (pulls each speaker's segments together)")
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 500)
+        self.epochs.setValue(SEQ_EPOCHS)
+        self.epochs.setSuffix(" at most (stops early)")
         self.train_button = QPushButton("Train and evaluate")
         self.train_button.setDefault(True)
-        self.train_button.clicked.connect(lambda: self.train_requested.emit(self.model.currentData(),
-                                                                            self.source.currentData()))
-        form = QFormLayout()
-        form.addRow("Model", self.model)
-        form.addRow("Train on", self.source)
-        intro = QLabel(summary)
-        intro.setWordWrap(True)
+        self.train_button.clicked.connect(lambda: self.train_requested.emit(self.options()))
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.form = QFormLayout()
+        self.form.addRow("Classifier", self.kind)
+        self.form.addRow("Model", self.model)
+        self.form.addRow("Train on", self.source)
+        self.form.addRow("Loss", self.center_loss)
+        self.form.addRow("Epochs", self.epochs)
+        self.intro = QLabel(summary)
+        self.intro.setWordWrap(True)
         self.scores = QLabel(saved or "Not trained yet.")
         self.scores.setWordWrap(True)
         self.scores.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -236,38 +337,93 @@ class ClassifierDialog(QDialog):
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.train_button)
+        buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(form)
+        layout.addWidget(self.intro)
+        layout.addLayout(self.form)
         layout.addWidget(self.scores)
         layout.addWidget(self.confusion, 1)
         layout.addLayout(buttons)
         self.outcome = None
-        self.resize(640, 640)
+        self.busy = False
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed()
+        self.resize(660, 700)
+
+    def _kind_changed(self, _=None):
+        """Embedding: a model and a label source. Sequence kinds: verified labels, center loss, epochs."""
+        sequence = self.kind.currentData() != "embedding"
+        self.model.setEnabled(not sequence)
+        self.source.setEnabled(not sequence)
+        if sequence:
+            self.source.setCurrentIndex(self.source.findData("verified"))
+        self.center_loss.setEnabled(sequence)
+        self.epochs.setEnabled(sequence)
+
+    def options(self) -> dict:
+        sequence = self.kind.currentData() != "embedding"
+        return {"kind": self.kind.currentData(), "model": self.model.currentData(),
+                "source": "verified" if sequence else self.source.currentData(),
+                "center_loss": CENTER_LOSS if sequence and self.center_loss.isChecked() else 0.0,
+                "epochs": self.epochs.value()}
+
+    def _set_busy(self, busy: bool):
+        self.busy = busy
+        self.train_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.cancel_button.setText("Cancel")
 
     def set_busy(self, text: str):
-        self.train_button.setEnabled(False)
+        self._set_busy(True)
         self.scores.setText(text)
 
     def set_failed(self, text: str):
-        self.train_button.setEnabled(True)
+        self._set_busy(False)
         self.scores.setText(text)
+
+    def cancel(self):
+        if self.busy:
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Cancelling…")
+            self.cancel_requested.emit()
+
+    def reject(self):
+        """Esc or the close button while training: cancel first."""
+        if self.busy:
+            self.cancel()
+            return
+        super().reject()
 
     def set_outcome(self, outcome):
         """A learning_jobs.ClassifierOutcome."""
         self.outcome = outcome
-        self.train_button.setEnabled(True)
-        model = dict((k, t) for t, k in MODELS).get(outcome.kind, outcome.kind)
-        saved = (f"Saved in the project ({outcome.path}): {model}, {outcome.n_train:,} segments of "
-                 f"{outcome.n_speakers} speakers; a segment below cosine {outcome.threshold:.2f} to every "
-                 "speaker is \"unknown\". Label new audio with: speakerid classify PROJECT AUDIO_DIR --out labels.csv")
+        self._set_busy(False)
+        names = dict((k, t) for t, k in MODELS + KINDS)
+        model = names.get(outcome.kind, outcome.kind)
+        sequence = outcome.threshold is None
+        if sequence:
+            info = outcome.info
+            saved = (f"Saved in the project ({outcome.path}): {model}, {outcome.n_train:,} verified segments of "
+                     f"{outcome.n_speakers} speakers, {info.get('epochs', '?')} epochs"
+                     f"{', contrastive-center loss' if info.get('center_loss') else ''}. It names one of these "
+                     "speakers for every segment (no \"unknown\"); speakerid classify uses the embedding classifier.")
+        else:
+            saved = (f"Saved in the project ({outcome.path}): {model}, {outcome.n_train:,} segments of "
+                     f"{outcome.n_speakers} speakers; a segment below cosine {outcome.threshold:.2f} to every "
+                     "speaker is \"unknown\". Label new audio with: speakerid classify PROJECT AUDIO_DIR --out labels.csv")
         ev = outcome.evaluation
         if ev is None:
             self.scores.setText(f"Not evaluated: {outcome.not_evaluated}. Verify segments of several speakers (V) "
                                 f"to measure it.\n{saved}")
             self.confusion.set_matrix(np.zeros((0, 0)), [], [])
             return
+        unknown = "" if sequence else f"; {ev['unknown_rate']:.0%} called unknown"
+        baseline = ""
+        if outcome.baseline is not None:
+            b = outcome.baseline
+            baseline = (f" (logistic regression on the embeddings, same segments: top-1 {b['top1']:.1%}, "
+                        f"top-5 {b['top5']:.1%})")
         self.scores.setText(f"Held-out verified segments: top-1 {ev['top1']:.1%}, top-5 {ev['top5']:.1%} on "
-                            f"{ev['n_test']} segments; {ev['unknown_rate']:.0%} called unknown.\n{saved}")
-        self.confusion.set_matrix(*confusion_view(ev["confusion"], ev["labels"]))
+                            f"{ev['n_test']} segments{unknown}{baseline}.\n{saved}")
+        self.confusion.set_matrix(*confusion_view(ev["confusion"], ev["labels"], unknown=not sequence))

@@ -1,5 +1,6 @@
 """The functions background Jobs run for "learning from the reviewer": review suggestions,
-label propagation, refinement and the classifier (core/learn.py, core/learn_classifier.py).
+label propagation, refinement, the classifiers (core/learn.py, core/learn_classifier.py,
+core/seq_classifiers.py) and the prosody RNN (core/embed/prosody_rnn.py).
 
 Like jobs.py, each opens its own Project (its own SQLite connection) and touches no widget.
 Relabelling jobs never write labels themselves: the core functions get a DeferredLog that
@@ -41,8 +42,9 @@ class Relabelling:
 
 
 @dataclass
-class RefineProgress:
-    """A refine event plus the loss history so far (progress signals are throttled, the curve is not)."""
+class TrainingProgress:
+    """A training event plus the loss history so far (progress signals are throttled, the curve is
+    not): refine's rows are (epoch, train loss, held-out loss), the prosody RNN's (epoch, loss)."""
     stage: str
     done: int
     total: int
@@ -51,15 +53,25 @@ class RefineProgress:
 
 
 @dataclass
+class ProsodyOutcome:
+    losses: list[float]         # NT-Xent per epoch
+    seconds: float
+    n_segments: int
+    dim: int
+
+
+@dataclass
 class ClassifierOutcome:
-    kind: str
+    kind: str                   # logreg | rf | mlp (embedding classifiers), lstm | resnet (sequence)
     source: str
-    evaluation: dict | None     # learn_classifier.evaluate(): top1, top5, n_test, labels, confusion, ...
+    evaluation: dict | None     # learn_classifier / seq_classifiers .evaluate(): top1, top5, n_test, labels, ...
     not_evaluated: str          # why there is no evaluation ("" when there is one)
     n_train: int
     n_speakers: int
-    threshold: float
+    threshold: float | None     # cosine below which "unknown"; None for the closed-set sequence classifiers
     path: str                   # where the classifier was saved
+    baseline: dict | None = None  # sequence kinds: logistic regression on embeddings, same held-out segments
+    info: dict = field(default_factory=dict)  # sequence kinds: epochs, center_loss, seconds
 
 
 def _open(folder):
@@ -126,7 +138,7 @@ def refine_job(job, project_folder, serial: int, options: dict):
                 history.append((ev.done, float(ev.loss), float(ev.val_loss)))
             elif ev.stage == "done" and not history:
                 note = ev.message  # too few verified speakers: the core propagated instead
-            job.report(RefineProgress(ev.stage, ev.done, ev.total, ev.message, list(history)),
+            job.report(TrainingProgress(ev.stage, ev.done, ev.total, ev.message, list(history)),
                        force=ev.stage != "train")
     finally:
         project.close()
@@ -154,3 +166,77 @@ def classifier_job(job, project_folder, kind: str, source: str):
         project.close()
     return ClassifierOutcome(kind, source, evaluation, why, int(clf.info["n_train"]), len(clf.names),
                              float(clf.threshold), str(path))
+
+
+def sequence_classifier_job(job, project_folder, kind: str, center_loss: float, epochs: int):
+    """A GRU-attention or ResNet classifier on verified labels: evaluated on held-out verified
+    segments (beside logistic regression on the embeddings, same segments), then trained on
+    every verified segment and saved. Progress per epoch; Cancel between batches."""
+    from ..core import learn_classifier as lc
+    from ..core import seq_classifiers as sc
+    from ..core.store import Project
+
+    project = Project.open(project_folder)
+    try:
+        options = {"source": "verified", "center_loss": center_loss, "epochs": epochs, "cancel": job.cancelled}
+
+        def progress(phase):
+            def show(ev):
+                if ev.stage == "train":
+                    text = (f"{phase}: epoch {ev.done} of at most {ev.total}, loss {ev.loss:.3f}, "
+                            f"held-out {ev.val_loss:.3f}")
+                else:
+                    text = f"{phase}: {ev.message}"
+                job.report(Event("classifier", ev.done, ev.total, text), force=ev.stage != "train")
+            return show
+
+        evaluation, baseline, why = None, None, ""
+        try:
+            evaluation = sc.evaluate(project, kind, progress=progress("evaluating on held-out verified segments"),
+                                     **options)
+        except ValueError as exc:  # too few verified segments to hold some out, or of one speaker only
+            why = str(exc)
+        if evaluation is not None:
+            try:
+                baseline = lc.evaluate(project, _embeddings(project), "logreg")
+            except Exception:  # the comparison is a bonus: without embeddings the dialog shows none
+                baseline = None
+        clf = sc.fit_run(project, progress("training on every verified segment"), kind=kind, **options)
+        path = sc.save(project, clf)
+    finally:
+        project.close()
+    return ClassifierOutcome(kind, "verified", evaluation, why, int(clf.info["n_train"] + clf.info["n_val"]),
+                             len(clf.names), None, str(path), baseline,
+                             {k: clf.info[k] for k in ("epochs", "center_loss", "seconds")})
+
+
+def _embeddings(project):
+    from ..core.pipeline import embeddings
+
+    return embeddings(project)
+
+
+def prosody_job(job, project_folder, epochs: int):
+    """prosody_rnn.train driven to its end: the loss per epoch goes out with every progress event.
+    Cancel stops between batches and writes nothing (the previous model, if any, stays)."""
+    from ..core.embed import prosody_rnn
+    from ..core.store import Project
+
+    project = Project.open(project_folder)
+    history: list[tuple[int, float]] = []
+    try:
+        gen = prosody_rnn.train(project, epochs=epochs, cancel=job.cancelled)
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if ev.stage == "train":
+                history.append((ev.done, float(ev.loss)))
+            job.report(TrainingProgress(ev.stage, ev.done, ev.total, ev.message, list(history)),
+                       force=ev.stage != "train")
+    finally:
+        project.close()
+    return ProsodyOutcome(list(result.losses), float(result.seconds), int(result.embeddings.shape[0]),
+                          int(result.embeddings.shape[1]))

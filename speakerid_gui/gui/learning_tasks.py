@@ -1,10 +1,10 @@
 """Learning from the reviewer, in the main window (a mixin): the "Review next" panel and its
-keys (G next, Shift+G previous, Y accept), label propagation, refinement and the speaker
-classifier (Learn menu).
+keys (G next, Shift+G previous, Y accept), label propagation, refinement, the speaker
+classifiers (embedding or sequence) and the prosody RNN (Learn menu).
 
 Heavy work runs off the GUI thread on its own Project connection (learning_jobs.py): the
-user's propagate / refine / classifier as Jobs, the automatic re-ranking of the queue in a
-plain worker thread. A relabelling comes back as one EditLog.relabel call and is applied here
+user's propagate / refine / classifier / prosody training as Jobs, the automatic re-ranking of
+the queue in a plain worker thread. A relabelling comes back as one EditLog.relabel call and is applied here
 through the window's own log, so undo, the redraw listener and the window's arrays stay in
 step. Every edit bumps a label version (`_label_serial`); a result computed from an older
 version is not applied.
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QMenu, QSplitter
 from ..core.store import NOISE
 from . import learning_jobs
 from .keys import pass_shortcuts
-from .learning_dialogs import ClassifierDialog, RefineDialog
+from .learning_dialogs import ClassifierDialog, ProsodyDialog, RefineDialog
 from .suggestions_panel import KIND_TITLES, SuggestionsPanel, suggestion_key
 from .workers import Job, describe
 
@@ -34,6 +34,12 @@ SUGGESTIONS = 50      # length of the review queue
 DEBOUNCE_MS = 400     # re-rank this long after the last edit (a burst of edits costs one job)
 PLAY_GAP_MS = 250     # pause between the segments of one suggestion
 PANEL_HEIGHT = 190    # px of the Review-next panel under the review row
+SEQ_KINDS = ("lstm", "resnet")  # sequence classifiers (core seq_classifiers), trained on verified labels
+SEQ_MIN_VERIFIED = 3  # verified segments a speaker needs to count for a sequence classifier
+PROSODY_EPOCHS = 30
+PROSODY_USE = ("Once trained, the embeddings are stored like any backend's: analyse with the backend "
+               "<b>prosody_rnn</b>, or combine it with the speaker model, e.g. <b>joint:campp=1,prosody_rnn=0.5</b> "
+               "(<tt>speakerid run AUDIO --project PROJECT --backend joint:campp=1,prosody_rnn=0.5</tt>).")
 
 KEYS = {"pair": "Y merges · G next", "mixed": "Y splits · G next", "segment": "Y moves it · G next",
         "spread": "Ctrl+M / X / Shift+V on the ringed segments · G next"}
@@ -145,6 +151,7 @@ class LearningTasks:
         add(learn, lgroup, "propagate", "Propagate labels from verified segments", ["Ctrl+P"], self.propagate_labels)
         add(learn, lgroup, "refine", "Refine embeddings…", ["Ctrl+R"], self.ask_refine)
         add(learn, lgroup, "train_classifier", "Train / evaluate classifier…", ["Ctrl+T"], self.ask_classifier)
+        add(learn, lgroup, "train_prosody", "Train prosody RNN…", [], self.ask_prosody)
         learn.addSeparator()
         add(learn, lgroup, "refresh_suggestions", "Refresh suggestions", ["F5"], self.refresh_suggestions)
 
@@ -163,7 +170,7 @@ class LearningTasks:
     def _update_learning_actions(self, has: bool, busy: bool):
         """From _update_actions: the Learn actions wait for the pipeline and for each other."""
         running = self.learning_job is not None
-        for name in ("propagate", "refine", "train_classifier"):
+        for name in ("propagate", "refine", "train_classifier", "train_prosody"):
             self.action(name).setEnabled(has and not busy and not running)
         self.action("accept_suggestion").setEnabled(has and not busy)
         if busy:  # the pipeline relabels: the queue must be ranked again when it is done
@@ -457,32 +464,76 @@ class LearningTasks:
         self._start_learning_job(job)
         return dialog
 
-    # ---- the classifier for new audio --------------------------------------------------------------------
+    # ---- the classifiers for new audio --------------------------------------------------------------------
     def ask_classifier(self):
         if self.session is None:
             return None
         n_ver, n_spk, _ = self._verified_speakers()
-        summary = ("A speaker classifier for new recordings, trained on this project's labels and saved in it "
-                   "(speakerid classify uses it). Part of the verified segments "
-                   f"({n_ver:,} segments of {n_spk} speakers) is held out to measure it: top-1 / top-5 accuracy and the "
-                   "confusion matrix below.")
-        saved = self.session.project.get_meta("classifier")
-        note = (f"Saved classifier: {saved.get('kind')} on {saved.get('n_train', 0):,} segments of "
-                f"{len(saved.get('speakers', []))} speakers." if saved else "")
-        dialog = ClassifierDialog(summary, note, self)
-        dialog.train_requested.connect(lambda kind, source: self.train_classifier(kind, source, dialog))
+        summary = ("A speaker classifier trained on this project's labels and saved in it. The embedding classifier "
+                   "labels new recordings (speakerid classify); the sequence classifiers (GRU with attention, "
+                   "ResNet) read the log-mel frames themselves and learn from verified segments only. Part of the "
+                   f"verified segments ({n_ver:,} segments of {n_spk} speakers) is held out to measure them: "
+                   "top-1 / top-5 accuracy and the confusion matrix below.")
+        p = self.session.project
+        notes = []
+        saved = p.get_meta("classifier")
+        if saved:
+            notes.append(f"Saved embedding classifier: {saved.get('kind')} on {saved.get('n_train', 0):,} segments "
+                         f"of {len(saved.get('speakers', []))} speakers.")
+        for kind in SEQ_KINDS:
+            seq = p.get_meta(f"seq_classifier_{kind}")
+            if seq:
+                notes.append(f"Saved {kind} classifier: {seq.get('n_train', 0) + seq.get('n_val', 0):,} verified "
+                             f"segments of {len(seq.get('speakers', []))} speakers, {seq.get('epochs', '?')} epochs.")
+        dialog = ClassifierDialog(summary, " ".join(notes), self)
+        dialog.job = None
+        dialog.train_requested.connect(lambda o: self.train_classifier(
+            o["model"] if o["kind"] == "embedding" else o["kind"], o["source"], dialog,
+            center_loss=o["center_loss"], epochs=o["epochs"]))
+        dialog.cancel_requested.connect(lambda: dialog.job is not None and dialog.job.cancel())
         self._open_dialog(dialog)
         return dialog
 
-    def train_classifier(self, kind: str = "logreg", source: str = "clusters", dialog: ClassifierDialog | None = None):
+    def _too_few_verified(self) -> str:
+        """Why a sequence classifier cannot be trained yet ("" when it can)."""
+        p = self.session.project
+        ok = p.verified & ~p.noise & (p.cluster != NOISE)
+        _, counts = np.unique(p.cluster[ok], return_counts=True)
+        enough = int((counts >= SEQ_MIN_VERIFIED).sum())
+        if enough >= 2:
+            return ""
+        return (f"Too few verified segments for a sequence classifier: it learns from verified labels only and "
+                f"needs at least {SEQ_MIN_VERIFIED} verified segments of each of two speakers or more. So far: "
+                f"{int(ok.sum()):,} verified segments of {len(counts)} speakers ({enough} with {SEQ_MIN_VERIFIED} "
+                "or more). Verify clusters (V) or selected segments (Shift+V), then train again.")
+
+    def train_classifier(self, kind: str = "logreg", source: str = "clusters", dialog: ClassifierDialog | None = None,
+                         center_loss: float = 0.0, epochs: int = 30):
+        """kind: logreg | rf | mlp (on the embeddings, from `source` labels) or lstm | resnet (sequence
+        classifiers on log-mel frames, verified labels only; center_loss and epochs are theirs)."""
         if not self._learning_ready():
             return None
-        job = Job("classifier", learning_jobs.classifier_job, self.session.project.folder, kind, source, parent=self)
+        folder = self.session.project.folder
+        if kind in SEQ_KINDS:
+            why = self._too_few_verified()
+            if why:
+                self.statusBar().showMessage(why, 15000)
+                if dialog is not None:
+                    dialog.set_failed(why)
+                else:
+                    self.show_error(why)
+                return None
+            job = Job("classifier", learning_jobs.sequence_classifier_job, folder, kind, float(center_loss),
+                      int(epochs), parent=self)
+        else:
+            job = Job("classifier", learning_jobs.classifier_job, folder, kind, source, parent=self)
         if dialog is not None:
+            dialog.job = job
             dialog.set_busy(f"Training ({kind})…")
             job.progress.connect(lambda ev: dialog.set_busy(f"{ev.message}…"))
             job.succeeded.connect(dialog.set_outcome)
             job.failed.connect(lambda msg: dialog.set_failed(f"Training failed: {msg}"))
+            job.was_cancelled.connect(lambda: dialog.set_failed("Cancelled: nothing was saved."))
 
         def done(outcome):
             ev = outcome.evaluation
@@ -491,7 +542,76 @@ class LearningTasks:
             self.statusBar().showMessage(f"Classifier ({kind}) trained and saved: {score}.", 15000)
 
         job.succeeded.connect(done)
+        job.was_cancelled.connect(lambda: self.statusBar().showMessage(
+            f"Classifier ({kind}) training cancelled: nothing saved.", 8000))
         if dialog is None:
             job.failed.connect(lambda msg: self.show_error(f"Training the classifier failed: {msg}"))
+        self._start_learning_job(job)
+        return job
+
+    # ---- the prosody RNN (an embedding backend trained on this project) ------------------------------------
+    def ask_prosody(self):
+        """The prosody RNN dialog: the last training's loss curve if there is one; Train starts a job."""
+        if self.session is None:
+            return None
+        from ..core.embed import prosody_rnn
+
+        p = self.session.project
+        intro = ("A small GRU over each segment's pitch and energy curves, trained on this project's own "
+                 f"{p.n_segments:,} segments without labels: two randomly altered copies of a segment (noise, "
+                 "masking, time warping, pitch shift) must come out close, other segments far (NT-Xent loss, "
+                 "plotted per epoch).<p>" + PROSODY_USE)
+        meta = p.get_meta(prosody_rnn.META_KEY) or {}
+        losses = prosody_rnn.loss_curve(p)
+        last = (f"Last training: {len(losses)} epochs on {meta.get('n_segments', 0):,} segments in "
+                f"{meta.get('seconds', 0):.0f} s, final loss {losses[-1]:.3f}. Train again to replace it."
+                if losses else "")
+        dialog = ProsodyDialog(intro, PROSODY_EPOCHS, losses, last, self)
+        dialog.intro.setTextFormat(Qt.TextFormat.RichText)
+        dialog.job = None
+        dialog.train_requested.connect(lambda epochs: self.train_prosody(epochs, dialog))
+        dialog.cancel_requested.connect(lambda: dialog.job is not None and dialog.job.cancel())
+        self._open_dialog(dialog)
+        return dialog
+
+    def train_prosody(self, epochs: int = PROSODY_EPOCHS, dialog: ProsodyDialog | None = None):
+        """Train the prosody RNN in a job (Cancel between batches writes nothing)."""
+        if not self._learning_ready():
+            if dialog is not None and self.session is not None:
+                dialog.message.setText("Wait for the running analysis or learning job to finish.")
+            return None
+        p = self.session.project
+        if p.n_segments < 4:
+            why = "The prosody RNN needs an analysed project (at least 4 segments)."
+            self.statusBar().showMessage(why, 8000)
+            if dialog is not None:
+                dialog.message.setText(why)
+            return None
+        job = Job("prosody", learning_jobs.prosody_job, p.folder, int(epochs), parent=self)
+
+        def done(r):
+            text = (f"Trained in {r.seconds:.0f} s: {r.dim}-dim prosody embeddings of {r.n_segments:,} segments "
+                    f"stored (backend prosody_rnn); final loss {r.losses[-1]:.3f}.")
+            self.statusBar().showMessage(f"Prosody RNN: {text}", 15000)
+            if dialog is not None:
+                dialog.finish(text)
+
+        def cancelled():
+            self.statusBar().showMessage("Prosody RNN training cancelled: nothing was written.", 8000)
+            if dialog is not None:
+                dialog.finish("Cancelled: nothing was written (a previous model, if any, is kept).")
+
+        def failed(msg):
+            if dialog is not None:
+                dialog.finish(f"Training failed: {msg}")
+            self.show_error(f"Training the prosody RNN failed: {msg}")
+
+        if dialog is not None:
+            dialog.job = job
+            dialog.start(int(epochs))
+            job.progress.connect(dialog.update_progress)
+        job.succeeded.connect(done)
+        job.was_cancelled.connect(cancelled)
+        job.failed.connect(failed)
         self._start_learning_job(job)
         return job

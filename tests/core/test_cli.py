@@ -197,6 +197,14 @@ def test_evaluate_with_an_rttm_reference(ami_project):
             ref_speakers.add(f[7])
     assert 1 <= result["n_speakers"] <= len(ref_speakers)
     assert result["n_scored"] > 0
+    # the diarization error rate of the exported turns, inside reference.uem, on these two clips only
+    assert "diarization error rate" in proc.stdout
+    uem = sum(float(f[3]) - float(f[2]) for f in (line.split() for line in (AMI / "reference.uem").read_text()
+                                                   .splitlines()) if f and f[0] in ("dev00", "tst01"))
+    assert 0 < result["total"] <= uem + 1e-6  # reference speech of the two clips, not of all 14
+    assert 0 <= result["der"] < 1.0
+    assert result["der"] == pytest.approx((result["missed"] + result["false_alarm"] + result["confusion"])
+                                          / result["total"])
 
 
 # ---------------------------------------------------------------- run, info, undo/redo, edit

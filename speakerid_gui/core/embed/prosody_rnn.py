@@ -132,16 +132,10 @@ def _batch(feats: list[np.ndarray]):
 
 
 def nt_xent(z1, z2, tau: float = 0.2):
-    """NT-Xent (SimCLR): each view must pick its partner among the 2N - 1 others."""
-    import torch
-    import torch.nn.functional as F
+    """NT-Xent (SimCLR), as in the refinement head; a warmer temperature suits these views."""
+    from ..learn import nt_xent_loss
 
-    z = torch.cat([z1, z2])
-    sim = z @ z.T / tau
-    sim.fill_diagonal_(-1e9)
-    n = len(z1)
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
-    return F.cross_entropy(sim, target)
+    return nt_xent_loss(z1, z2, tau)
 
 
 def embed_features(model, feats: list[np.ndarray], batch: int = 256) -> np.ndarray:
@@ -282,14 +276,9 @@ def _train(project, epochs, batch, hidden, dim, lr, tau, seed, cancel):
 
 def train_run(project, progress: Callable[[TrainEvent], None] | None = None, **kwargs) -> TrainResult:
     """train() driven to the end; progress(event) per event."""
-    gen = train(project, **kwargs)
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress:
-            progress(event)
+    from ..learn import run_to_end
+
+    return run_to_end(train(project, **kwargs), progress)
 
 
 def loss_curve(project) -> list[float]:
