@@ -94,10 +94,13 @@ def read_span(path: str | os.PathLike, start: float, end: float) -> np.ndarray:
     """Just [start, end) seconds of a file at 16 kHz mono (for playback and inspection)."""
     import soundfile as sf
 
-    with sf.SoundFile(str(path)) as f:
-        sr = f.samplerate
-        f.seek(max(0, int(start * sr)))
-        data = f.read(max(0, int((end - start) * sr)), dtype="float32", always_2d=True)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr = f.samplerate
+            f.seek(min(max(0, int(start * sr)), f.frames))  # a span past the end reads nothing
+            data = f.read(max(0, int((end - start) * sr)), dtype="float32", always_2d=True)
+    except (OSError, RuntimeError) as exc:  # missing, unreadable or replaced since analysis
+        raise AudioError(path, _short(exc)) from None
     return resample(data.mean(axis=1), sr)
 
 

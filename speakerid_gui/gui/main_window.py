@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
+from ..core.audio import AudioError
 from ..core.palette import color_for
 from ..core.store import NOISE, Project
 from .cluster_list import ClusterPanel
@@ -402,7 +403,10 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         s = self.session
         try:
             wave = s.read_segment(index)
-        except Exception as exc:  # moved or unreadable audio: say which file
+        except AudioError as exc:  # moved, deleted or replaced audio: the message names the file
+            self.statusBar().showMessage(f"Cannot read {exc}", 8000)
+            wave = None
+        except Exception as exc:  # noqa: BLE001  (any decoder failure: say which file)
             path, start, end = s.segment_span(index)
             self.statusBar().showMessage(f"Cannot read {path}: {exc}", 8000)
             wave = None

@@ -94,6 +94,24 @@ def test_load_audio_missing_and_too_short(tmp_path):
         load_audio(path)
 
 
+def test_read_span_reads_the_span_and_names_the_file_when_it_cannot(tmp_path):
+    """Playback reads spans long after analysis: past the end is empty; a vanished or
+    replaced file is an AudioError naming it, not a raw decoder error."""
+    wave = (0.1 * np.sin(np.arange(32000) / 10)).astype(np.float32)
+    path = tmp_path / "tone é.wav"
+    sf.write(path, wave, SAMPLE_RATE)
+    span = audio.read_span(path, 0.5, 1.0)
+    assert np.allclose(span, wave[8000:16000], atol=1e-4)
+    assert audio.read_span(path, 5.0, 6.0).size == 0
+    path.write_bytes(b"not audio any more")
+    with pytest.raises(AudioError) as err:
+        audio.read_span(path, 0.0, 1.0)
+    assert str(path) in str(err.value)
+    path.unlink()
+    with pytest.raises(AudioError, match="tone"):
+        audio.read_span(path, 0.0, 1.0)
+
+
 def test_find_audio_files_recurses_sorted_and_skips_hidden(tmp_path):
     for rel in ["b/x.WAV", "a/y.flac", ".hidden/z.wav", "a/.dot.wav", "a/readme.txt", "c.mp3"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -372,3 +372,20 @@ def test_other_export_formats(make_window, project_dir, tmp_path, wait_jobs):
     rttm = (tmp_path / "labels.rttm").read_text().splitlines()
     assert rttm and all(line.startswith("SPEAKER ") for line in rttm)
     assert len(list((tmp_path / "audacity").rglob("*.txt"))) == len(w.session.project.recordings())
+
+
+def test_a_vanished_audio_file_is_named_and_the_review_goes_on(make_window, project_dir, tmp_path, monkeypatch):
+    """Audio moved or deleted after analysis: selecting its segment names the file in the status
+    bar, nothing plays, and the next segment (whose file is there) still works."""
+    player = NullPlayer()
+    w = make_window(project_dir, player)
+    s = w.session
+    gone = tmp_path / "moved away.flac"
+    real_span = s.segment_span
+    first = w.queue[0]
+    monkeypatch.setattr(s, "segment_span", lambda i: (gone, 0.0, 1.0) if i == first else real_span(i))
+    w.show_segment(first, play=True)
+    assert str(gone) in w.statusBar().currentMessage()
+    assert player.calls == []
+    key(w, Qt.Key.Key_Right)  # next segment
+    assert w.current_segment != first and w.inspector.spectrogram.image.image is not None
