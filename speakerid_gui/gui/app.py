@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 
@@ -72,6 +73,11 @@ def screenshot(app, window, project: Path | None, out: Path) -> int:
             print(f"error: {window.last_error}", file=sys.stderr)
             return 1
         window.select_largest_cluster()
+        window.refresh_suggestions()  # the Review-next queue belongs in the picture
+        deadline = time.monotonic() + 60
+        while window.suggestions_job is not None and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.02)
     for _ in range(5):  # let layouts settle before grabbing
         app.processEvents()
     image = window.grab()
