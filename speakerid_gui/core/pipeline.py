@@ -19,7 +19,7 @@ from .segment import SegmentSettings, windows
 from .store import Project, settings_hash
 
 
-CLUSTER_VERSION = 2  # bumped when the clustering itself changes, so stored clusterings are redone
+CLUSTER_VERSION = 3  # bumped when the clustering itself changes, so stored clusterings are redone
 
 
 @dataclass

@@ -279,3 +279,31 @@ def test_durations_only_matter_when_the_count_is_estimated(corpus):
     assert len(np.unique(clu.cluster(X, k, durations=tiny))) == k
     est = clu.cluster(X, durations=tiny)
     assert hungarian_accuracy(true, est) >= hungarian_accuracy(true, clu.cluster(X)) - 1e-9
+
+
+def test_clusters_of_too_little_speech_are_no_evidence_of_a_speaker():
+    """Two speakers, each heard in 10 tight pairs of segments spread around the speaker. Cut by
+    silhouette alone, every pair looks like a speaker; a pair of 0.5 s clips (1 s of speech) is
+    too little to found one, so it scores 0 and the 2-speaker cut wins; pairs of 3 s segments do
+    count (the rule is about speech, not about cluster size)."""
+    from scipy.cluster.hierarchy import linkage
+
+    rng = np.random.default_rng(0)
+    dim, rows = 64, []
+    for sign in (1.0, -1.0):
+        speaker = np.zeros(dim)
+        speaker[0] = sign
+        for _ in range(10):
+            r = rng.normal(size=dim)
+            r[0] = 0.0
+            centre = speaker + 1.5 * r / np.linalg.norm(r)
+            rows += [centre / np.linalg.norm(centre) + 0.01 * rng.normal(size=dim) for _ in range(2)]
+    X = np.array(rows, dtype=np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    Z = linkage(X, method="average", metric="cosine")
+    assert clu.best_cut(X, Z).max() == 20  # fcluster labels are 1..k
+    assert clu.best_cut(X, Z, np.full(40, 0.5)).max() == 2
+    assert clu.best_cut(X, Z, np.full(40, 3.0)).max() == 20
+    labels = clu.cluster(X, durations=np.full(40, 0.5))
+    truth = np.repeat([0, 1], 20)
+    assert len(np.unique(labels)) == 2 and hungarian_accuracy(truth, labels) == 1.0
