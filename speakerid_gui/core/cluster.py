@@ -10,10 +10,11 @@ import numpy as np
 CUT_GRID = np.round(np.arange(0.40, 1.101, 0.02), 3)
 SILHOUETTE_SAMPLE = 3000
 MAX_DIRECT = 6000  # above this many points AHC runs on k-means micro-clusters
-# A segment shorter than this carries too little voice to found a speaker of its own: when
-# the count is estimated, such a segment left alone by the cut joins its nearest cluster
-# (its low confidence then puts it in the reviewer's queue). On tc100-cut this turns 150
-# clusters (26 of them lone sub-second pieces) into 124; benchmarks/accuracy.py.
+# Less speech than this is too little voice to found a speaker: when the count is estimated,
+# a cluster holding less scores 0 in the silhouette that picks the cut (best_cut), and a
+# segment this short left alone by the cut joins its nearest cluster (its low confidence then
+# puts it in the reviewer's queue). On tc100-cut the latter turns 150 clusters (26 of them
+# lone sub-second pieces) into 124; benchmarks/accuracy.py.
 RELIABLE_SECONDS = 1.5
 
 
@@ -26,8 +27,9 @@ def prepare(emb: np.ndarray) -> np.ndarray:
 
 def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
             threshold: float | None = None, durations: np.ndarray | None = None) -> np.ndarray:
-    """Labels 0..k-1 for prepared embeddings X (durations in seconds, if given, let lone
-    short segments join their nearest cluster when the count is estimated)."""
+    """Labels 0..k-1 for prepared embeddings X. Durations in seconds, if given, weigh in when
+    the count is estimated: a cluster of too little speech is no evidence of a speaker (best_cut),
+    and a lone short segment joins its nearest cluster."""
     voice = None if durations is None else np.asarray(durations, dtype=np.float64)
     labels = _cluster(X, n_speakers, method, threshold, voice)
     if n_speakers is None and durations is not None:
