@@ -160,7 +160,7 @@ def credited_silhouette(X, durations):
     def score(labels, D, sample):
         ids, inv = np.unique(labels, return_inverse=True)
         credited = (np.bincount(inv, weights=durations) >= MIN_VOICE)[inv]
-        return _silhouette_values(D, labels[sample], credited[sample]).mean()
+        return clu.silhouette_values(D, labels[sample], credited[sample]).mean()
     return dissolve_low_voice(X, _best_cut(X, score), durations)
 
 
@@ -169,27 +169,10 @@ def weighted_silhouette(X, durations):
     trustworthy than a 0.4 s one), then the current lone-short-segment rule."""
     def score(labels, D, sample):
         w = durations[sample]
-        values = _silhouette_values(D, labels[sample], np.ones(len(sample), bool))
+        values = clu.silhouette_values(D, labels[sample], np.ones(len(sample), bool))
         return float((values * w).sum() / w.sum()) if len(np.unique(labels[sample])) > 1 else -1.0
     labels = _best_cut(X, score)
     return clu.attach_short_singletons(X, clu._compact(labels), durations < clu.RELIABLE_SECONDS)
-
-
-def _silhouette_values(D, labels, credited):
-    """Per-point silhouette (cluster.silhouette's formula); uncredited points and singletons 0."""
-    ids, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    if len(ids) < 2 or len(ids) >= len(labels):
-        return np.full(len(labels), -1.0)
-    onehot = np.zeros((len(labels), len(ids)), dtype=np.float32)
-    onehot[np.arange(len(labels)), inv] = 1.0
-    sums = D.astype(np.float32) @ onehot
-    own = counts[inv]
-    rows = np.arange(len(labels))
-    a = sums[rows, inv] / np.maximum(own - 1, 1)
-    means = sums / counts[None, :]
-    means[rows, inv] = np.inf
-    b = means.min(axis=1)
-    return np.where((own > 1) & credited, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
 
 
 def reliable_first(X, durations):

@@ -103,9 +103,14 @@ def best_cut(X: np.ndarray, Z: np.ndarray, voice: np.ndarray | None = None) -> n
 def silhouette(D: np.ndarray, labels: np.ndarray, credited: np.ndarray | None = None) -> float:
     """Mean silhouette from a distance matrix (singletons count 0, as in sklearn; so do points
     whose `credited` is False)."""
+    return float(silhouette_values(D, labels, credited).mean())
+
+
+def silhouette_values(D: np.ndarray, labels: np.ndarray, credited: np.ndarray | None = None) -> np.ndarray:
+    """Per-point silhouette (all -1 when there are fewer than 2 clusters or only singletons)."""
     ids, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if len(ids) < 2 or len(ids) >= len(labels):
-        return -1.0
+        return np.full(len(labels), -1.0)
     onehot = np.zeros((len(labels), len(ids)), dtype=np.float32)
     onehot[np.arange(len(labels)), inv] = 1.0
     sums = D.astype(np.float32) @ onehot  # distance of each point to each cluster, summed
@@ -115,10 +120,8 @@ def silhouette(D: np.ndarray, labels: np.ndarray, credited: np.ndarray | None = 
     means = sums / counts[None, :]
     means[rows, inv] = np.inf
     b = means.min(axis=1)
-    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
-    if credited is not None:
-        s = np.where(credited, s, 0.0)
-    return float(s.mean())
+    keep = own > 1 if credited is None else (own > 1) & credited
+    return np.where(keep, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
 
 
 def _ahc_large(X, n_speakers, threshold, voice=None) -> np.ndarray:
