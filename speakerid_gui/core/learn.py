@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .pipeline import Cancelled  # noqa: F401  (one cancellation for every long job)
 from .store import NOISE, Project
 
 CHUNK = 8192  # rows per matrix product: memory stays O(chunk x speakers) at any corpus size
@@ -291,10 +292,6 @@ class RefineEvent:
     message: str = ""
     loss: float | None = None
     val_loss: float | None = None
-
-
-class Cancelled(Exception):
-    pass
 
 
 def _triplet_loss(z, y, margin: float = 0.2):

@@ -125,21 +125,18 @@ def refine_job(job, project_folder, serial: int, options: dict):
     note = ""
     try:
         log = DeferredLog()
-        gen = learn.refine(project, emb, log=log, cancel=job.cancelled, **options)
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            except learn.Cancelled:
-                raise Cancelled() from None  # the Job reports "cancelled"; nothing was written
+
+        def progress(ev):
+            nonlocal note
             if ev.stage == "train":
                 history.append((ev.done, float(ev.loss), float(ev.val_loss)))
             elif ev.stage == "done" and not history:
                 note = ev.message  # too few verified speakers: the core propagated instead
             job.report(TrainingProgress(ev.stage, ev.done, ev.total, ev.message, list(history)),
                        force=ev.stage != "train")
+
+        # a cancel raises core Cancelled between epochs: the Job reports it, nothing was written
+        result = learn.refine_run(project, emb, progress, log=log, cancel=job.cancelled, **options)
     finally:
         project.close()
     return _relabelling("refine", result, log, serial, history=history, note=note)
@@ -225,17 +222,14 @@ def prosody_job(job, project_folder, epochs: int):
     project = Project.open(project_folder)
     history: list[tuple[int, float]] = []
     try:
-        gen = prosody_rnn.train(project, epochs=epochs, cancel=job.cancelled)
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
+
+        def progress(ev):
             if ev.stage == "train":
                 history.append((ev.done, float(ev.loss)))
             job.report(TrainingProgress(ev.stage, ev.done, ev.total, ev.message, list(history)),
                        force=ev.stage != "train")
+
+        result = prosody_rnn.train_run(project, progress, epochs=epochs, cancel=job.cancelled)
     finally:
         project.close()
     return ProsodyOutcome(list(result.losses), float(result.seconds), int(result.embeddings.shape[0]),

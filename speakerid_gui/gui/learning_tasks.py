@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSplitter
 
 from ..core.store import NOISE
@@ -122,19 +122,7 @@ class LearningTasks:
         menus = {a.text(): a.menu() for a in self.menuBar().actions() if a.menu() is not None}
         groups = dict(self.menu_groups)
 
-        def add(menu, group, name, text, keys, slot, needs_project=True):
-            action = QAction(text, self)
-            action.setShortcuts([QKeySequence(k) for k in keys])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            if slot is not None:
-                action.triggered.connect(lambda _=False, s=slot: s())
-            menu.addAction(action)
-            self.addAction(action)
-            self.actions_by_name[name] = action
-            group.append(action)
-            if needs_project:
-                self.project_actions.append(action)
-            return action
+        add = self.add_action
 
         review, rgroup = menus["&Review"], groups["&Review"]
         review.addSeparator()

@@ -125,6 +125,22 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self.audio_status = QLabel("")
         self.statusBar().addPermanentWidget(self.audio_status)
 
+    def add_action(self, menu, group: list, name: str, text: str, keys: list[str], slot,
+                   needs_project: bool = True) -> QAction:
+        """A menu action whose shortcuts work anywhere in the window (and appear in the sheet)."""
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if slot is not None:
+            action.triggered.connect(lambda _=False, s=slot: s())
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden
+        self.actions_by_name[name] = action
+        group.append(action)
+        if needs_project:
+            self.project_actions.append(action)
+        return action
+
     def _make_actions(self):
         """Menus; every action's shortcut works anywhere in the window (and is in the sheet)."""
         self.actions_by_name: dict[str, QAction] = {}
@@ -185,18 +201,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
                 if item is None:
                     menu.addSeparator()
                     continue
-                name, text, keys, slot, needs_project = item
-                action = QAction(text, self)
-                action.setShortcuts([QKeySequence(k) for k in keys])
-                action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-                if slot is not None:
-                    action.triggered.connect(lambda _=False, s=slot: s())
-                menu.addAction(action)
-                self.addAction(action)  # shortcuts work even when the menu bar is hidden
-                self.actions_by_name[name] = action
-                group.append(action)
-                if needs_project:
-                    self.project_actions.append(action)
+                self.add_action(menu, group, *item)
             self.menu_groups.append((title, group))
         a = self.actions_by_name
         a["auto_advance"].setCheckable(True)

@@ -82,3 +82,27 @@ class BuiltProject:
     events: list = field(default_factory=list)
     summary: object = None
     settings: object = None
+
+
+# ---- comparing project states (edits, undo, restarts) ------------------------------------------
+def state(project) -> dict:
+    """Everything an edit may change, from memory."""
+    import copy
+
+    from speakerid_gui.core.store import COLUMNS
+
+    out = {name: getattr(project, name).copy() for name in COLUMNS}
+    out["clusters"] = copy.deepcopy(project.clusters)
+    return out
+
+
+def assert_same(a: dict, b: dict):
+    import numpy as np
+
+    assert a.keys() == b.keys()
+    for key in a:
+        if key == "clusters":
+            assert a[key] == b[key]
+        else:
+            assert a[key].dtype == b[key].dtype, key
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)

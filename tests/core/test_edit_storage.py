@@ -11,25 +11,10 @@ import time
 import numpy as np
 import pytest
 
+from coredata import assert_same, state
 from speakerid_gui.core import diffs
 from speakerid_gui.core.edits import DTYPES, EditLog
-from speakerid_gui.core.store import COLUMNS, Project, _value_groups
-
-
-def state(project: Project) -> dict:
-    out = {name: getattr(project, name).copy() for name in COLUMNS}
-    out["clusters"] = {c: dict(info) for c, info in project.clusters.items()}
-    return out
-
-
-def assert_same(a: dict, b: dict):
-    assert a.keys() == b.keys()
-    for key in a:
-        if key == "clusters":
-            assert a[key] == b[key]
-        else:
-            assert a[key].dtype == b[key].dtype, key
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+from speakerid_gui.core.store import Project, _value_groups
 
 
 def reopened_state(folder) -> dict:

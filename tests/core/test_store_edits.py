@@ -2,23 +2,15 @@
 and reviewed labels surviving a re-cluster."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
+from coredata import assert_same, state
 from speakerid_gui.core.edits import EditLog
 from speakerid_gui.core.pipeline import Settings, run
 from speakerid_gui.core.store import COLUMNS, NOISE, Project
 
 pytestmark = pytest.mark.slow
-
-
-def state(project: Project) -> dict:
-    """Everything an edit may change, from memory."""
-    out = {name: getattr(project, name).copy() for name in COLUMNS}
-    out["clusters"] = copy.deepcopy(project.clusters)
-    return out
 
 
 def db_state(project: Project) -> dict:
@@ -28,16 +20,6 @@ def db_state(project: Project) -> dict:
         return state(fresh)
     finally:
         fresh.close()
-
-
-def assert_same(a: dict, b: dict):
-    assert a.keys() == b.keys()
-    for key in a:
-        if key == "clusters":
-            assert a[key] == b[key]
-        else:
-            assert a[key].dtype == b[key].dtype, key
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def assert_persisted(project: Project):

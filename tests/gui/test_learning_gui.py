@@ -7,23 +7,13 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
+from guidata import key, verify_and_name
 from speakerid_gui.core import cluster as clu
 from speakerid_gui.core.pipeline import embeddings
 from speakerid_gui.gui.learning_dialogs import ClassifierDialog, RefineDialog
 from speakerid_gui.gui.player import NullPlayer
 from speakerid_gui.gui.suggestions_panel import suggestion_key
-
-
-def key(window, k, modifier=Qt.KeyboardModifier.NoModifier, widget=None):
-    """A key press into the active review window (focus in the cluster list), as a reviewer types it."""
-    for _ in range(100):  # after a dialog closes the window takes activation back (asynchronously)
-        if QApplication.activeWindow() is window:
-            break
-        QTest.qWait(20)
-    assert QApplication.activeWindow() is window, "the review window is not active: shortcuts would not fire"
-    QTest.keyClick(widget or window.clusters.table, k, modifier)
 
 
 def ranked(qtbot, w):
@@ -211,11 +201,7 @@ def test_refine_cancel_changes_nothing(make_window, project_dir, qtbot):
 def test_classifier_dialog_shows_top_k_and_a_confusion_matrix(make_window, project_dir, qtbot):
     w = make_window(project_dir)
     p = w.session.project
-    ids = sorted(p.cluster_sizes())
-    for cid in ids:
-        w.session.log.verify_cluster(cid)
-    for cid, name in zip(ids, ("Ada", "Grace", "Barbara")):
-        w.session.log.rename(cid, name)
+    verify_and_name(w)
     key(w, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     dialog = w.active_dialog
     assert isinstance(dialog, ClassifierDialog)

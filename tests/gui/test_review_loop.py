@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
+from guidata import key
 from speakerid_gui.core import cluster as clu
 from speakerid_gui.core.audio import read_span
 from speakerid_gui.core.pipeline import embeddings
@@ -19,16 +19,6 @@ from speakerid_gui.core.store import NOISE
 from speakerid_gui.gui.edit_dialogs import MoveDialog, RenameDialog, SplitDialog
 from speakerid_gui.gui.export_dialog import ExportDialog
 from speakerid_gui.gui.player import NullPlayer
-
-
-def key(window, k, modifier=Qt.KeyboardModifier.NoModifier, widget=None):
-    """A key press as the reviewer makes it: into the (active) window, focus in the cluster list."""
-    for _ in range(100):  # after a dialog closes the window takes activation back (asynchronously)
-        if QApplication.activeWindow() is window:
-            break
-        QTest.qWait(20)
-    assert QApplication.activeWindow() is window, "the review window is not active: shortcuts would not fire"
-    QTest.keyClick(widget or window.clusters.table, k, modifier)
 
 
 def sizes(window):

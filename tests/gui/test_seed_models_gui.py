@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
+from guidata import key, verify_and_name
 from speakerid_gui.core.embed import prosody_rnn
 from speakerid_gui.core.pipeline import embeddings
 from speakerid_gui.gui.learning_dialogs import ClassifierDialog, ProsodyDialog
@@ -24,16 +23,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def key(window, k, modifier=Qt.KeyboardModifier.NoModifier):
-    """A key press into the active review window, as a reviewer types it."""
-    for _ in range(100):  # after a dialog closes the window takes activation back (asynchronously)
-        if QApplication.activeWindow() is window:
-            break
-        QTest.qWait(20)
-    assert QApplication.activeWindow() is window, "the review window is not active: shortcuts would not fire"
-    QTest.keyClick(window.clusters.table, k, modifier)
 
 
 def learn_action(w, text):
@@ -101,16 +90,6 @@ def test_cancelling_prosody_training_stops_it_and_the_app_stays_usable(make_wind
     w.close()
     qtbot.waitUntil(lambda: not w.jobs and not w.isVisible(), timeout=30_000)
     assert job.outcome == "cancelled"
-
-
-def verify_and_name(w):
-    p = w.session.project
-    ids = sorted(p.cluster_sizes())
-    for cid in ids:
-        w.session.log.verify_cluster(cid)
-    for cid, name in zip(ids, ("Ada", "Grace", "Barbara")):
-        w.session.log.rename(cid, name)
-    return ids
 
 
 def test_sequence_classifier_needs_verified_labels_and_says_so(make_window, project_dir, qtbot):
