@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test bench demo clean sysdeps
+.PHONY: setup run lint test bench demo clean sysdeps
 
 setup: sysdeps $(STAMP)
 
@@ -26,7 +26,13 @@ $(STAMP): pyproject.toml requirements-weights.txt
 run: setup
 	$(VENV)/bin/speakerid-gui $(ARGS)
 
-test: setup
+# ruff (pyflakes + pycodestyle errors) and the import contracts in pyproject.toml (a Qt-free
+# core, front ends over a layered core without cycles), before any test runs.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+
+test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

@@ -180,7 +180,7 @@ def classify_files(clf: SpeakerClassifier, files: list[Path], root: Path | None 
     backend = get_backend(clf.backend)
     rows, per_file, skipped = [], [], []
     batch: list[tuple[str, np.ndarray]] = []
-    seconds, n_done = 0.0, 0
+    seconds = 0.0
     for i, path in enumerate(files):
         rel = path.relative_to(root).as_posix() if root else str(path)
         try:

@@ -81,7 +81,6 @@ def test_propagation_keeps_verified_and_is_undoable(proj):
 
     p, emb = proj
     log = EditLog(p)
-    truth = _truth(p)
     # a reviewer puts two wrong-looking labels on purpose: they must survive anyway
     _verify_some(p, log)
     odd = np.flatnonzero(~p.verified)[:2]

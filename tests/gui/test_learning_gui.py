@@ -4,16 +4,12 @@ classifier dialog's confusion matrix, on a real project (3 LibriSpeech speakers,
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from guidata import key, verify_and_name
-from speakerid_gui.core import cluster as clu
-from speakerid_gui.core.pipeline import embeddings
 from speakerid_gui.gui.learning_dialogs import ClassifierDialog, RefineDialog
 from speakerid_gui.gui.player import NullPlayer
-from speakerid_gui.gui.suggestions_panel import suggestion_key
 
 
 def ranked(qtbot, w):
