@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from .core.evaluate import diarization_errors, evaluate_project, label_rows  # noqa: F401  (also used by benchmarks)
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 
 
@@ -175,23 +177,6 @@ def format_summary(s, total: float) -> str:
     return "\n".join(lines)
 
 
-def label_rows(project, include_noise=False):
-    from .core.formats import LabelRow
-
-    paths = {r.id: r.path for r in project.recordings()}
-    rows = []
-    for i in range(project.n_segments):
-        noise = bool(project.noise[i])
-        c = int(project.cluster[i])
-        if (noise or c == -1) and not include_noise:  # unclustered (e.g. clustering undone) is not a speaker
-            continue
-        rows.append(LabelRow(recording=paths[int(project.seg_recording[i])], start=float(project.seg_start[i]),
-                             end=float(project.seg_end[i]), cluster=c, speaker=project.cluster_name(c),
-                             confidence=float(project.confidence[i]), verified=bool(project.verified[i]),
-                             noise=noise))
-    return rows
-
-
 def cmd_export(args) -> int:
     from .core.formats import export
     from .core.store import Project
@@ -201,51 +186,6 @@ def cmd_export(args) -> int:
     export(rows, args.format, args.out)
     print(f"wrote {len(rows)} segments as {args.format} to {args.out}")
     return EXIT_OK
-
-
-def evaluate_project(project, reference_path, uem_path=None):
-    """Metrics of a project's labels against a reference (manifest CSV or RTTM; an RTTM also
-    gives the diarization error rate of the exported turns, inside the UEM when there is one)."""
-    import numpy as np
-
-    from .core import metrics
-    from .core.formats import load_reference
-    from .core.pipeline import embeddings
-
-    ref = load_reference(reference_path)
-    paths = {r.id: r.path for r in project.recordings()}
-    true = np.array([ref.label_for(paths[int(r)], float(a), float(b)) for r, a, b in
-                     zip(project.seg_recording, project.seg_start, project.seg_end)], dtype=object)
-    keep = np.array([t is not None for t in true]) & ~project.noise
-    try:
-        emb = embeddings(project)[keep]
-    except Exception:  # metrics of the labels still make sense without embeddings
-        emb = None
-    result = metrics.evaluate(true[keep], project.cluster[keep], embeddings=emb,
-                              recordings=project.seg_recording[keep])
-    if ref.kind == "rttm":
-        result.update(diarization_errors(project, ref, reference_path, uem_path))
-    return result
-
-
-def diarization_errors(project, ref, reference_path, uem_path=None) -> dict:
-    """DER (collar 0.25 s, overlap scored) of the project's turns, as the RTTM export writes them."""
-    from pathlib import Path
-
-    from .core import metrics
-    from .core.formats import read_uem, rows_to_turns
-
-    uem_path = uem_path or Path(reference_path).with_suffix(".uem")
-    uem = read_uem(uem_path) if Path(uem_path).is_file() else None
-    turns = rows_to_turns(label_rows(project))
-    # only the project's recordings are scored, even when the reference covers more
-    keys = {ref.key_for(r.path): r.path for r in project.recordings("ok")}
-    keys.pop(None, None)
-    hypothesis = {key: turns.get(path, []) for key, path in keys.items()}
-    reference = {key: ref.turns.get(key, []) for key in keys}
-    if uem is not None:
-        uem = {key: uem[key] for key in keys if key in uem}
-    return metrics.der(reference, hypothesis, uem)
 
 
 def cmd_evaluate(args) -> int:

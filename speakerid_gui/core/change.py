@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SR = 16000
+from .audio import SAMPLE_RATE
+
+SR = SAMPLE_RATE
 
 
 @dataclass(frozen=True)

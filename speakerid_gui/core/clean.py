@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SR = 16000
+from .audio import SAMPLE_RATE
+
+SR = SAMPLE_RATE
 MODES = ("none", "denoise", "trim", "denoise+trim")
 
 NFFT = 512  # 32 ms

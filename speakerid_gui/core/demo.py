@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-SR = 16000
+from .audio import SAMPLE_RATE
+
+SR = SAMPLE_RATE
 BLOCK = 80  # samples per filter-coefficient update (5 ms): formants glide smoothly
 
 # Formants (F1..F4, Hz) of an adult male vocal tract; other speakers scale them.

@@ -17,7 +17,6 @@ from . import diffs
 from .palette import color_for
 from .store import COLUMNS, NOISE, Project
 
-FIELDS = tuple(COLUMNS)
 DTYPES = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
 
 

@@ -20,7 +20,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .pipeline import Cancelled  # noqa: F401  (one cancellation for every long job)
+from .losses import nt_xent_loss
+from .progress import Cancelled, Event, run_to_end
 from .store import NOISE, Project
 
 CHUNK = 8192  # rows per matrix product: memory stays O(chunk x speakers) at any corpus size
@@ -218,7 +219,6 @@ class Propagation:
     confidence: np.ndarray  # 0..1; below 0.5 = "unknown" (kept in its automatic cluster)
     unknown: np.ndarray     # bool per written position
     threshold: float        # cosine below which a segment is unknown
-    edit_id: int | None = None
 
 
 def unknown_threshold(X: np.ndarray, labels: np.ndarray, quantile: float = 0.02) -> float:
@@ -277,23 +277,13 @@ def propagate(project: Project, embeddings: np.ndarray, log=None, threshold: flo
     changed = (result.clusters != project.cluster[result.index]) | \
               (np.abs(result.confidence - project.confidence[result.index]) > 1e-4)
     n_known = len(known_speakers(project))
-    result.edit_id = log.relabel(kind, f"{kind} from {int(project.verified.sum())} verified segments "
-                                 f"({n_known} speakers; {int(result.unknown.sum())} unknown)",
-                                 result.index[changed], result.clusters[changed], result.confidence[changed])
+    log.relabel(kind, f"{kind} from {int(project.verified.sum())} verified segments "
+                f"({n_known} speakers; {int(result.unknown.sum())} unknown)",
+                result.index[changed], result.clusters[changed], result.confidence[changed])
     return result
 
 
 # ---- 3. refinement ----------------------------------------------------------------------------
-@dataclass
-class RefineEvent:
-    stage: str              # "train" | "project" | "assign" | "done"
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    loss: float | None = None
-    val_loss: float | None = None
-
-
 def _triplet_loss(z, y, margin: float = 0.2):
     """Batch-hard triplet loss: hardest positive and hardest negative of each anchor."""
     import torch
@@ -309,25 +299,12 @@ def _triplet_loss(z, y, margin: float = 0.2):
     return torch.relu(pos - neg + margin)[valid].mean()
 
 
-def nt_xent_loss(z1, z2, tau: float = 0.1):
-    """NT-Xent (SimCLR): each view must pick its partner among the 2N - 1 others."""
-    import torch
-    import torch.nn.functional as F
-
-    z = torch.cat([z1, z2])
-    sim = z @ z.T / tau
-    sim.fill_diagonal_(-1e9)
-    n = len(z1)
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
-    return F.cross_entropy(sim, target)
-
-
 def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200, batch: int = 256,
            patience: int = 15, holdout: float = 0.2, nt_xent: float = 0.5, seed: int = 0,
-           cancel: Callable[[], bool] = lambda: False, threads: int | None = None) -> Iterator[RefineEvent]:
+           cancel: Callable[[], bool] = lambda: False, threads: int | None = None) -> Iterator[Event]:
     """Train a projection head on the verified labels, then reassign unverified segments in its space.
 
-    A generator of RefineEvents (progress per epoch); raises Cancelled between epochs when
+    A generator of progress Events (progress per epoch); raises Cancelled between epochs when
     cancel() is true (nothing is written then). Early stopping on a held-out part of the
     verified labels (batch-hard triplet loss). The final relabel is one undoable edit; the
     result (a Propagation) is the value of the StopIteration, and `refine_run` returns it.
@@ -343,7 +320,7 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
     y_all = p.cluster[vpos]
     spk, counts = np.unique(y_all, return_counts=True)
     if len(spk) < 2 or counts.max() < 2:
-        yield RefineEvent("done", 1, 1, "need verified segments of at least two speakers; propagating instead")
+        yield Event("done", 1, 1, "need verified segments of at least two speakers; propagating instead")
         return propagate(p, embeddings, log)
     rng = np.random.default_rng(seed)
     # Hold out part of each speaker's verified segments (speakers with >= 3 keep some for training).
@@ -385,7 +362,7 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
         head.eval()
         with torch.no_grad():
             v = float(_triplet_loss(embed(Xv), yv)) if len(Xv) > 1 else float(np.mean(losses))
-        yield RefineEvent("train", epoch + 1, epochs, f"epoch {epoch + 1}", float(np.mean(losses)), v)
+        yield Event("train", epoch + 1, epochs, f"epoch {epoch + 1}", loss=float(np.mean(losses)), val_loss=v)
         if v < best - 1e-4:
             best, waited = v, 0
             best_state = {k: t.clone() for k, t in head.state_dict().items()}
@@ -397,29 +374,18 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
         head.load_state_dict(best_state)
     if cancel():
         raise Cancelled()
-    yield RefineEvent("project", 0, 1, f"projecting {len(X)} segments")
+    yield Event("project", 0, 1, f"projecting {len(X)} segments")
     with torch.no_grad():
         # The head starts from the prepared space; keep it as a residual anchor so speakers the
         # reviewer has not seen (absent from training) are not collapsed together.
         Z = np.concatenate([X, embed(torch.from_numpy(X)).numpy()], axis=1) / np.sqrt(2.0)
-    yield RefineEvent("assign", 0, 1, "reassigning unverified segments")
+    yield Event("assign", 0, 1, "reassigning unverified segments")
     result = propagate(p, embeddings, log, space=Z.astype(np.float32), kind="refine")
-    yield RefineEvent("done", 1, 1, f"refined: {int(result.unknown.sum())} unknown of {len(result.index)}")
+    yield Event("done", 1, 1, f"refined: {int(result.unknown.sum())} unknown of {len(result.index)}")
     return result
 
 
-def refine_run(project: Project, embeddings: np.ndarray, progress: Callable[[RefineEvent], None] | None = None,
+def refine_run(project: Project, embeddings: np.ndarray, progress: Callable[[Event], None] | None = None,
                **kwargs) -> Propagation:
     """refine() driven to the end; progress(event) per event."""
     return run_to_end(refine(project, embeddings, **kwargs), progress)
-
-
-def run_to_end(gen, progress: Callable | None = None):
-    """Drive a training generator (events, then its result as the return value) to the end."""
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress:
-            progress(event)

@@ -18,7 +18,3 @@ def color_for(cluster_id: int) -> str:
     r, g, b = colorsys.hls_to_rgb(hue, light, sat)
     return "#{:02x}{:02x}{:02x}".format(int(r * 255), int(g * 255), int(b * 255))
 
-
-def rgb(color: str) -> tuple[int, int, int]:
-    color = color.lstrip("#")
-    return int(color[0:2], 16), int(color[2:4], 16), int(color[4:6], 16)

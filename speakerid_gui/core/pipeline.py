@@ -6,7 +6,6 @@ settings, so a re-run only does what changed (another --speakers re-clusters in 
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +13,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .audio import AudioError, find_audio_files, load_audio
+from .audio import SAMPLE_RATE, AudioError, find_audio_files, load_audio
+from .cache import array_name, embedding_file, load_prosody, save_prosody  # noqa: F401  (load_prosody: importable here)
+from .progress import Cancelled, Event, check  # noqa: F401  (Cancelled, Event: importable here)
 from .segment import SegmentSettings, windows
 from .store import Project, settings_hash
 
@@ -50,19 +51,6 @@ class Settings:
 
 
 @dataclass
-class Event:
-    stage: str
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    level: str = "progress"  # progress | warning | info
-
-
-class Cancelled(Exception):
-    pass
-
-
-@dataclass
 class Summary:
     files_ok: int = 0
     files_skipped: int = 0
@@ -73,7 +61,6 @@ class Summary:
     skipped: list = field(default_factory=list)
 
 
-PROSODY_STEP = 0.02  # 20 ms curves are plenty for the panels, and Praat's cost is per frame
 BATCH_SECONDS = 300.0  # audio decoded and analysed together (bounds memory, batches VAD and the model)
 
 
@@ -96,11 +83,6 @@ def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambd
     summary.clusters = len(project.cluster_sizes())
 
 
-def _check(cancel):
-    if cancel():
-        raise Cancelled()
-
-
 # ---- scan ---------------------------------------------------------------------------------
 def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     root = project.audio_root
@@ -118,8 +100,7 @@ def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             rel = path.relative_to(root).as_posix() if path != root else path.name
             rid, changed = project.upsert_recording(rel, st.st_size, st.st_mtime)
             if changed:
-                project.db.execute("UPDATE recordings SET size=?, mtime=?, status='pending' WHERE id=?",
-                                   (st.st_size, st.st_mtime, rid))
+                project.mark_recording_changed(rid, st.st_size, st.st_mtime)
     yield Event("scan", len(files), len(files))
 
 
@@ -128,38 +109,20 @@ def _embedding_file(project: Project, settings: Settings, rid: int) -> Path:
     return embedding_file(project, settings.backend, settings.segments.key(), settings.clean, rid)
 
 
-def embedding_file(project: Project, backend: str, seg_key: str, clean: str | None, rid: int) -> Path:
-    """A recording's embedding cache. Cleaning is part of its name, not of the segment key, so
-    another cleaning re-embeds the same segments. A backend spec with options gets a safe name."""
-    from .embed import spec_slug
-
-    suffix = "" if clean in (None, "none") else f"-{clean}"
-    return project.cache_dir(f"emb-{spec_slug(backend)}") / f"{rid}-{seg_key}{suffix}.npy"
-
-
-def _array_name(backend: str) -> str:
-    from .embed import spec_slug
-
-    return f"embeddings-{spec_slug(backend)}"
-
-
-def _prosody_file(project: Project, rid: int) -> Path:
-    return project.cache_dir("prosody") / f"{rid}.npz"
-
-
 def _todo(project: Project, settings: Settings) -> list[tuple[int, str]]:
     """Recordings whose segments or embeddings are missing or stale."""
+    from .cache import prosody_file
+
     seg_key = settings.segments.key()
-    rows = project.db.execute("SELECT id, path, status, seg_key FROM recordings ORDER BY id").fetchall()
     todo = []
-    for rid, rel, status, key in rows:
-        if status == "skipped" and key == seg_key:
+    for rec in project.recordings():
+        if rec.status == "skipped" and rec.seg_key == seg_key:
             continue  # already reported; a changed file is reset to pending by scan
-        fresh = status == "ok" and key == seg_key and _embedding_file(project, settings, rid).exists()
-        if settings.prosody and fresh and not _prosody_file(project, rid).exists():
+        fresh = rec.status == "ok" and rec.seg_key == seg_key and _embedding_file(project, settings, rec.id).exists()
+        if settings.prosody and fresh and not prosody_file(project, rec.id).exists():
             fresh = False
         if not fresh:
-            todo.append((rid, rel))
+            todo.append((rec.id, rec.path))
     return todo
 
 
@@ -182,21 +145,18 @@ def analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
 def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     from dataclasses import replace
 
-    from .embed import get_backend, parse_spec
-    from .embed.joint import is_joint, parts_of
-    from .vad import is_silent, speech_regions
+    from .embed import get_backend, parts
 
-    if is_joint(settings.backend):  # built from its parts' own caches when assembled (embed/joint.py)
-        for part, _ in parts_of(settings.backend):
+    combined = parts(settings.backend)
+    if combined:  # a combination is assembled from its parts' own caches (embed.corpus_embeddings)
+        for part in combined:
             yield from _analyse(project, replace(settings, backend=part), cancel)
         return
     todo = _todo(project, settings)
     if not todo:
         yield Event("analyse", 1, 1, "all recordings already analysed")
         return
-    # the prosody RNN is trained per project: it needs the project to find its weights
-    per_project = parse_spec(settings.backend)[0] == "prosody_rnn"
-    backend = get_backend(settings.backend, **({"project": project} if per_project else {}))
+    backend = get_backend(settings.backend, project=project)  # for the backends trained per project
     root = project.audio_root
     done = 0
     total = len(todo)
@@ -205,30 +165,22 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     batch_seconds = 0.0
     pending = list(todo)
     while pending or batch:
-        _check(cancel)
+        check(cancel)
         # Decode until the batch holds enough audio, reporting unusable files as we go.
         while pending and batch_seconds < BATCH_SECONDS:
             rid, rel = pending.pop(0)
-            path = root / rel
             try:
-                wave = load_audio(path)
-                if is_silent(wave):
-                    raise AudioError(path, "silent (no signal above -60 dBFS)")
+                wave = decode(root / rel)
             except AudioError as exc:
                 _skip(project, settings, rid, exc.reason)
                 done += 1
                 yield Event("analyse", done, total, f"{rel}: {exc.reason}", level="warning")
                 continue
-            except Exception as exc:  # a decoder crash must not stop the corpus
-                _skip(project, settings, rid, f"unexpected error: {exc}")
-                done += 1
-                yield Event("analyse", done, total, f"{rel}: unexpected error: {exc}", level="warning")
-                continue
             batch.append((rid, rel, wave))
-            batch_seconds += len(wave) / 16000
+            batch_seconds += len(wave) / SAMPLE_RATE
         if not batch:
             continue
-        for event in _analyse_batch(project, settings, backend, batch, speech_regions):
+        for event in _analyse_batch(project, settings, backend, batch):
             if event.level == "progress":
                 done += 1
                 event.done, event.total = done, total
@@ -241,29 +193,59 @@ def _skip(project: Project, settings: Settings, rid: int, reason: str):
     project.set_recording_status(rid, "skipped", reason, seg_key=settings.segments.key())
 
 
-def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterator[Event]:
+def decode(path: Path) -> np.ndarray:
+    """A file as 16 kHz mono float32; AudioError (naming the file and the reason) when it cannot be
+    used, also for a silent file and for any decoder crash, which must not stop a corpus."""
+    from .vad import is_silent
+
+    try:
+        wave = load_audio(path)
+    except AudioError:
+        raise
+    except Exception as exc:
+        raise AudioError(path, f"unexpected error: {exc}") from exc
+    if is_silent(wave):
+        raise AudioError(path, "silent (no signal above -60 dBFS)")
+    return wave
+
+
+def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend
+                      ) -> tuple[list, list, np.ndarray, np.ndarray]:
+    """The analysis of decoded recordings, for the project and for new audio alike: speech
+    regions, windows inside them (cut at speaker turns when asked; a short clip with speech is
+    one segment), segment waves (cleaned when asked), one embedding per segment.
+
+    Returns (speech regions per recording, segment spans per recording, embeddings of all
+    segments in order, index of the recording each embedding belongs to)."""
     from .clean import segment_waves
+    from .vad import speech_regions
 
     seg_settings = settings.segments
-    regions = speech_regions([w for _, _, w in batch])
-    turns = [()] * len(batch)
+    regions = speech_regions(waves)
+    turns = [()] * len(waves)
     if settings.change_detection:  # one segment holds one speaker: windows never straddle a turn
         from .change import batch_turns
 
-        turns = batch_turns([w for _, _, w in batch], regions, backend, settings.backend, seg_settings.merge_gap)
-    spans, waves, owners = [], [], []
-    for (rid, rel, wave), reg, turns_r in zip(batch, regions, turns):
-        duration = len(wave) / 16000
+        turns = batch_turns(waves, regions, backend, settings.backend, seg_settings.merge_gap)
+    spans, cut, owners = [], [], []
+    for i, (wave, reg, turns_r) in enumerate(zip(waves, regions, turns)):
+        duration = len(wave) / SAMPLE_RATE
         spans_r = windows(reg, seg_settings, turns_r)
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
-        waves += segment_waves(wave, spans_r, settings.clean)  # cut, and cleaned if asked
-        owners += [rid] * len(spans_r)
-    embeddings = backend.embed(waves) if waves else np.zeros((0, backend.dim), np.float32)
-    owners = np.array(owners)
+        cut += segment_waves(wave, spans_r, settings.clean)  # cut, and cleaned if asked
+        owners += [i] * len(spans_r)
+    embeddings = backend.embed(cut) if cut else np.zeros((0, backend.dim), np.float32)
+    return regions, spans, embeddings, np.array(owners, dtype=np.int64)
+
+
+def _analyse_batch(project, settings, backend, batch) -> Iterator[Event]:
+    seg_settings = settings.segments
+    regions, spans, embeddings, owners = segment_and_embed([w for _, _, w in batch], settings, backend)
+    owners = np.array([batch[i][0] for i in owners], dtype=np.int64)  # recording ids
     for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
-        duration = len(wave) / 16000
+        duration = len(wave) / SAMPLE_RATE
         if not spans_r:
             reason = "no speech found" if not reg else f"speech too short (< {seg_settings.min_segment} s)"
             _skip(project, settings, rid, reason)
@@ -272,7 +254,7 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
             continue
         np.save(_embedding_file(project, settings, rid), embeddings[owners == rid])
         if settings.prosody:
-            _save_prosody(project, rid, wave, spans_r)
+            save_prosody(project, rid, wave, spans_r)
         speech = float(sum(b - a for a, b in reg))
         try:
             project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)
@@ -281,55 +263,16 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
         yield Event("analyse", message=rel)
 
 
-def _save_prosody(project: Project, rid: int, wave: np.ndarray, spans):
-    from .prosody import recording_prosody
-
-    p = recording_prosody(wave, step=PROSODY_STEP, spans=spans)
-    tmp = _prosody_file(project, rid).with_suffix(".tmp.npz")
-    np.savez(tmp, times=p.times, pitch=p.pitch, energy=p.energy)
-    os.replace(tmp, _prosody_file(project, rid))
-
-
-def load_prosody(project: Project, recording_id: int):
-    """The stored pitch/energy curves of a whole recording (or None)."""
-    from .prosody import Prosody
-
-    path = _prosody_file(project, recording_id)
-    if not path.exists():
-        return None
-    with np.load(path) as z:
-        return Prosody(times=z["times"], pitch=z["pitch"], energy=z["energy"])
-
-
 # ---- embeddings matrix ----------------------------------------------------------------------
 def embeddings(project: Project, backend: str | None = None, seg_key: str | None = None,
                clean: str | None = None) -> np.ndarray:
-    """(n_segments, dim) embeddings in segment order, assembled from the per-recording caches."""
-    from .embed.joint import corpus_matrix, is_joint
+    """(n_segments, dim) embeddings in segment order, assembled from the per-recording caches
+    (cache.py); backend, segment key and cleaning default to the project's last run."""
+    from .embed import corpus_embeddings
 
     settings = Settings(**project.get_meta("settings", {})) if project.get_meta("settings") else Settings()
-    backend = backend or settings.backend
-    seg_key = seg_key or settings.segments.key()
-    clean = clean or settings.clean
-    if is_joint(backend):
-        return corpus_matrix(project, backend, seg_key, clean)
-    key = settings_hash(backend, seg_key, project.segment_ids[:1].tolist(), project.segment_ids[-1:].tolist(),
-                        project.n_segments, *([clean] if clean != "none" else []),
-                        # a retrained prosody RNN must not be shadowed by the old matrix
-                        *([project.get_meta("prosody_rnn", {}).get("trained")] if backend == "prosody_rnn" else []))
-    cached = project.load_array(_array_name(backend), key)
-    if cached is not None:
-        return cached
-    parts = []
-    rec_ids, starts = np.unique(project.seg_recording, return_index=True)
-    for rid in rec_ids[np.argsort(starts)]:
-        arr = np.load(embedding_file(project, backend, seg_key, clean, rid))
-        parts.append(arr)
-    matrix = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 1), np.float32)
-    if len(matrix) != project.n_segments:
-        raise RuntimeError("embedding cache out of step with segments: run the pipeline again")
-    project.save_array(_array_name(backend), key, matrix)
-    return matrix
+    return corpus_embeddings(project, backend or settings.backend, seg_key or settings.segments.key(),
+                             clean or settings.clean)
 
 
 # ---- cluster --------------------------------------------------------------------------------
@@ -342,10 +285,9 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         yield Event("cluster", 1, 1, "no segments to cluster", level="warning")
         return
     emb = embeddings(project, settings.backend, settings.segments.key(), settings.clean)
-    key = settings_hash(project.array_key(_array_name(settings.backend)), settings.cluster_key())
+    key = settings_hash(project.array_key(array_name(settings.backend)), settings.cluster_key())
     edit = project.get_meta("cluster_edit")
-    live = edit is not None and project.db.execute(
-        "SELECT 1 FROM edits WHERE id=? AND state='done'", (edit,)).fetchone() is not None
+    live = project.edit_state(edit) == "done"
     if project.get_meta("cluster_key") == key and live:  # an undone clustering is redone
         yield Event("cluster", 1, 1, "clusters up to date")
         return
@@ -357,7 +299,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     else:
         labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
                              durations=project.seg_end - project.seg_start)
-    _check(cancel)
+    check(cancel)
     conf = clu.confidence(X, labels)
     labels, rows = _stable_ids(project, labels)
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
@@ -406,7 +348,7 @@ def layout_stage(project: Project, settings: Settings, cancel) -> Iterator[Event
 
     if project.n_segments == 0:
         return
-    key = settings_hash(project.array_key(_array_name(settings.backend)), settings.layout)
+    key = settings_hash(project.array_key(array_name(settings.backend)), settings.layout)
     if project.load_array("layout", key) is not None:
         yield Event("layout", 1, 1, "layout up to date")
         return

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .audio import SAMPLE_RATE
+
 PITCH_FLOOR = 60.0
 PITCH_CEILING = 500.0
 ENERGY_WINDOW = 0.025  # s
@@ -80,7 +82,7 @@ def _energy_on_grid(wave: np.ndarray, sr: int, times: np.ndarray, offset: float)
     return np.maximum(20.0 * np.log10(np.maximum(rms, 1e-12)), ENERGY_FLOOR_DB)
 
 
-def prosody_curves(wave: np.ndarray, sr: int = 16000, step: float = 0.01) -> Prosody:
+def prosody_curves(wave: np.ndarray, sr: int = SAMPLE_RATE, step: float = 0.01) -> Prosody:
     """Pitch and energy of a wave on the grid (k + 0.5) * step, k < duration / step."""
     times = _grid(len(wave), sr, step)
     pitch = np.full(len(times), np.nan)
@@ -99,7 +101,7 @@ def prosody_curves(wave: np.ndarray, sr: int = 16000, step: float = 0.01) -> Pro
     return Prosody(times, pitch, energy)
 
 
-def recording_prosody(wave: np.ndarray, sr: int = 16000, step: float = 0.01,
+def recording_prosody(wave: np.ndarray, sr: int = SAMPLE_RATE, step: float = 0.01,
                       spans: list[tuple[float, float]] | None = None) -> Prosody:
     """Curves for a whole recording, computed once (Praat runs on ~60 s chunks to bound
     memory); cut segments out with slice_prosody.

@@ -32,10 +32,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .audio import SAMPLE_RATE
+from .progress import Cancelled, Event, run_to_end
 from .store import NOISE, Project
 
 KINDS = ("lstm", "resnet")
-SR = 16000
+SR = SAMPLE_RATE
 FRAME, HOP, NFFT, N_MELS = 400, 160, 512, 40
 CROP = 200  # training crop, frames (2 s)
 MIN_EPOCH_CROPS = 256
@@ -217,16 +219,6 @@ def contrastive_center_loss(e, y, centers, delta: float = 1.0):
 
 # ---- training ------------------------------------------------------------------------------------
 @dataclass
-class FitEvent:
-    stage: str              # "features" | "train" | "done"
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    loss: float | None = None
-    val_loss: float | None = None
-
-
-@dataclass
 class SeqClassifier:
     kind: str
     names: list[str]
@@ -273,8 +265,8 @@ def fit(project: Project, kind: str = "lstm", source: str = "verified", position
         epochs: int = 30, patience: int = 5, batch: int = 32, lr: float = 2e-3, center_loss: float = 0.0,
         norm: str = "corpus", masks: bool = True, seed: int = 0, threads: int | None = 1,
         features: list[np.ndarray] | None = None,
-        cancel: Callable[[], bool] = lambda: False) -> Iterator[FitEvent]:
-    """Train a sequence classifier; yields FitEvents per epoch; raises pipeline.Cancelled between
+        cancel: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+    """Train a sequence classifier; yields progress Events per epoch; raises progress.Cancelled between
     batches when cancel() is true. The SeqClassifier is the StopIteration value (`fit_run`).
 
     positions: segments to train on (default: training_positions(project, source));
@@ -300,15 +292,13 @@ def _fit(project, kind, source, positions, epochs, patience, batch, lr, center_w
     import torch
     import torch.nn.functional as F
 
-    from .pipeline import Cancelled
-
     t0 = time.perf_counter()
     pos = training_positions(project, source) if positions is None else np.asarray(positions)
     classes = np.unique(project.cluster[pos])
     if len(classes) < 2:
         raise ValueError("need labelled segments of at least two speakers to train a classifier")
     if feats is None:
-        yield FitEvent("features", 0, 1, f"log-mel of {len(pos)} segments")
+        yield Event("features", 0, 1, f"log-mel of {len(pos)} segments")
         feats = segment_features(project, pos)
     y = np.searchsorted(classes, project.cluster[pos])
     rng = np.random.default_rng(seed)
@@ -361,7 +351,7 @@ def _fit(project, kind, source, positions, epochs, patience, batch, lr, center_w
         else:
             v = float(np.mean(losses))
         history.append((float(np.mean(losses)), v))
-        yield FitEvent("train", epoch + 1, epochs, f"epoch {epoch + 1}", history[-1][0], v)
+        yield Event("train", epoch + 1, epochs, f"epoch {epoch + 1}", loss=history[-1][0], val_loss=v)
         if v < best - 1e-4:
             best, waited = v, 0
             best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
@@ -376,14 +366,12 @@ def _fit(project, kind, source, positions, epochs, patience, batch, lr, center_w
     info = {"trained": time.time(), "source": source, "norm": norm, "n_train": int(len(tr)), "n_val": int(len(va)),
             "n_speakers": int(len(classes)), "epochs": len(history), "best_val_loss": float(best),
             "center_loss": center_weight, "seconds": round(seconds, 2), "history": history}
-    yield FitEvent("done", 1, 1, f"{kind}: {len(history)} epochs in {seconds:.1f}s")
+    yield Event("done", 1, 1, f"{kind}: {len(history)} epochs in {seconds:.1f}s")
     return SeqClassifier(kind, [project.cluster_name(c) for c in classes], classes.tolist(), model, info)
 
 
-def fit_run(project: Project, progress: Callable[[FitEvent], None] | None = None, **kwargs) -> SeqClassifier:
+def fit_run(project: Project, progress: Callable[[Event], None] | None = None, **kwargs) -> SeqClassifier:
     """fit() driven to the end; progress(event) per event."""
-    from .learn import run_to_end
-
     return run_to_end(fit(project, **kwargs), progress)
 
 
@@ -398,7 +386,7 @@ def held_out(project: Project, test_fraction: float = 0.3, seed: int = 0) -> np.
 
 
 def evaluate(project: Project, kind: str = "lstm", test_fraction: float = 0.3, seed: int = 0,
-             source: str = "verified", progress: Callable[[FitEvent], None] | None = None, **fit_options) -> dict:
+             source: str = "verified", progress: Callable[[Event], None] | None = None, **fit_options) -> dict:
     """Top-1 / top-5 and a confusion matrix on held-out verified segments (as learn_classifier.evaluate:
     {"top1", "top5", "n_test", "labels" (speakers + "unknown"), "confusion" (rows true, columns
     predicted, last column "unknown", always 0 here: these classifiers are closed-set),

@@ -63,6 +63,7 @@ class Recording:
     speech: float | None
     status: str
     error: str | None
+    seg_key: str | None = None  # the segment settings its segments (or its skip) were made with
 
 
 def settings_hash(*parts) -> str:
@@ -208,7 +209,7 @@ class Project:
 
     # ---- recordings and segments ------------------------------------------------------
     def recordings(self, status: str | None = None) -> list[Recording]:
-        sql = "SELECT id, path, duration, speech, status, error FROM recordings"
+        sql = "SELECT id, path, duration, speech, status, error, seg_key FROM recordings"
         rows = self.db.execute(sql + (" WHERE status=?" if status else "") + " ORDER BY id",
                                (status,) if status else ()).fetchall()
         return [Recording(*r) for r in rows]
@@ -226,6 +227,17 @@ class Project:
             return cur.lastrowid, True
         changed = row[1] != size or abs((row[2] or 0) - mtime) > 1e-3
         return row[0], changed
+
+    def mark_recording_changed(self, recording_id: int, size: int, mtime: float):
+        """The file differs from what was analysed: remember its new size and time, analyse again."""
+        self.db.execute("UPDATE recordings SET size=?, mtime=?, status='pending' WHERE id=?",
+                        (size, mtime, recording_id))
+
+    def segment_key(self) -> str | None:
+        """The segment settings key most analysed recordings were cut with (None before analysis)."""
+        row = self.db.execute("SELECT seg_key FROM recordings WHERE status='ok' AND seg_key IS NOT NULL "
+                              "GROUP BY seg_key ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
+        return row[0] if row else None
 
     def set_recording_status(self, recording_id: int, status: str, error: str | None = None, **fields):
         cols = ", ".join(f"{k}=?" for k in fields)
@@ -304,6 +316,13 @@ class Project:
         ids, counts = np.unique(self.cluster[self.cluster != NOISE], return_counts=True)
         return {int(i): int(c) for i, c in zip(ids, counts)}
 
+    def edit_state(self, edit_id: int | None) -> str | None:
+        """done | undone | discarded for an edit of the log (None if there is no such edit)."""
+        if edit_id is None:
+            return None
+        row = self.db.execute("SELECT state FROM edits WHERE id=?", (edit_id,)).fetchone()
+        return row[0] if row else None
+
     def next_cluster_id(self) -> int:
         row = self.db.execute("SELECT MAX(id) FROM clusters").fetchone()
         return (row[0] if row[0] is not None else -1) + 1
@@ -368,6 +387,13 @@ class Project:
         if not path.exists():
             return None
         return np.load(path, mmap_mode="r" if mmap else None)
+
+    def drop_array(self, name: str):
+        """Forget a stored array and delete its file (its producer will rebuild it)."""
+        row = self.db.execute("SELECT file FROM arrays WHERE name=?", (name,)).fetchone()
+        if row:
+            self.db.execute("DELETE FROM arrays WHERE name=?", (name,))
+            (self.folder / "arrays" / row[0]).unlink(missing_ok=True)
 
     def array_key(self, name: str) -> str | None:
         row = self.db.execute("SELECT key FROM arrays WHERE name=?", (name,)).fetchone()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.pipeline import Event
+from ..core.progress import Event
 
 
 def pipeline_job(job, project_folder, settings):
@@ -62,7 +62,7 @@ def split_job(job, X_members: np.ndarray, k: int | None):
 
 
 def evaluate_job(job, project_folder, reference):
-    from ..cli import evaluate_project
+    from ..core.evaluate import evaluate_project
     from ..core.formats import load_reference
     from ..core.store import Project
 
@@ -79,7 +79,7 @@ def evaluate_job(job, project_folder, reference):
 
 
 def export_job(job, project_folder, fmt: str, out, include_noise: bool):
-    from ..cli import label_rows
+    from ..core.evaluate import label_rows
     from ..core.formats import export
     from ..core.store import Project
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.pipeline import Cancelled, Event
+from ..core.progress import Cancelled, Event
 
 
 class DeferredLog:

@@ -183,7 +183,7 @@ class ReviewSession:
     def segment_prosody(self, index: int, wave: np.ndarray | None = None):
         """Pitch/energy of a segment, times from 0: sliced from the stored recording curves,
         or computed from the audio when the pipeline stored none."""
-        from ..core.pipeline import load_prosody
+        from ..core.cache import load_prosody
         from ..core.prosody import prosody_curves, slice_prosody
 
         p = self.project

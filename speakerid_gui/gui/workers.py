@@ -10,7 +10,7 @@ from typing import Callable
 
 from PySide6.QtCore import QThread, Signal
 
-from ..core.pipeline import Cancelled
+from ..core.progress import Cancelled
 
 MIN_INTERVAL = 0.05  # s between two progress signals
 

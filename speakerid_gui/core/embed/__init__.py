@@ -1,9 +1,17 @@
-"""Embedding backends: name -> factory. Heavy imports happen when a backend is built."""
+"""Embedding backends: name -> factory. Heavy imports happen when a backend is built.
+
+A backend declares what it needs when it registers (`register(name, needs_project=True, ...)`),
+so the pipeline never names a backend: a per-project model is given the project, a combination
+of backends is analysed part by part and assembles its corpus matrix from the parts' caches.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
+
+from ..cache import backend_matrix, spec_slug  # noqa: F401  (spec_slug: cache names, importable here)
 
 
 class Backend(Protocol):
@@ -18,15 +26,46 @@ class BackendUnavailable(RuntimeError):
     """The backend's weights or package are missing; the message says how to get them."""
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What a backend needs beyond waves, declared at registration."""
+    project: bool = False                          # trained per project: get_backend passes project=
+    parts: Callable[[str], list[str]] | None = None  # spec -> the backend specs it combines
+    assemble: Callable | None = None               # (project, spec, seg_key, clean) -> its corpus matrix
+    matrix_tag: Callable | None = None             # project -> what else its stored numbers depend on
+
+
 _FACTORIES: dict[str, Callable[..., Backend]] = {}
+_NEEDS: dict[str, Needs] = {}
 DEFAULT_BACKEND = "campp"
 
 
-def register(name: str):
+def register(name: str, **needs):
     def deco(factory):
         _FACTORIES[name] = factory
+        _NEEDS[name] = Needs(**needs)
         return factory
     return deco
+
+
+def needs(spec: str) -> Needs:
+    _load_builtin()
+    return _NEEDS.get(parse_spec(spec)[0], Needs())
+
+
+def parts(spec: str) -> list[str]:
+    """The backends a combined backend is built from ([] for a plain one)."""
+    n = needs(spec)
+    return n.parts(spec) if n.parts else []
+
+
+def corpus_embeddings(project, spec: str, seg_key: str, clean: str | None = None) -> np.ndarray:
+    """(n_segments, dim) embeddings of the project's segments for a backend spec, from the caches
+    the analysis wrote (see cache.py); a combined backend assembles its own from its parts'."""
+    n = needs(spec)
+    if n.assemble:
+        return n.assemble(project, spec, seg_key, clean)
+    return backend_matrix(project, spec, seg_key, clean, n.matrix_tag(project) if n.matrix_tag else None)
 
 
 def backend_names() -> list[str]:
@@ -34,12 +73,15 @@ def backend_names() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def get_backend(name: str, **options) -> Backend:
-    """A backend by name or by spec string `NAME:KEY=VALUE,...` (see parse_spec)."""
+def get_backend(name: str, project=None, **options) -> Backend:
+    """A backend by name or by spec string `NAME:KEY=VALUE,...` (see parse_spec). project: given
+    to the backends that declared they need it (and ignored by the others)."""
     _load_builtin()
     name, spec_options = parse_spec(name)
     if name not in _FACTORIES:
         raise KeyError(f"unknown backend {name!r}; choose one of {', '.join(backend_names())}")
+    if project is not None and _NEEDS[name].project:
+        options["project"] = project
     return _FACTORIES[name](**{**spec_options, **options})
 
 
@@ -66,17 +108,6 @@ def _number_or_text(value: str):
         except ValueError:
             pass
     return value
-
-
-def spec_slug(spec: str) -> str:
-    """A file-name-safe name for a backend spec: the spec itself when it is a plain name
-    (`campp`), else the backend name and a hash of the spec (`whisper-3f2a9c1d0b`)."""
-    import hashlib
-    import re
-
-    if re.fullmatch(r"[A-Za-z0-9_.-]+", spec):
-        return spec
-    return f"{parse_spec(spec)[0]}-{hashlib.sha1(spec.encode()).hexdigest()[:10]}"
 
 
 def _load_builtin():

@@ -6,7 +6,9 @@ import math
 
 import torch
 
-SR = 16000
+from ..audio import SAMPLE_RATE
+
+SR = SAMPLE_RATE
 FRAME = 400
 SHIFT = 160
 NFFT = 512

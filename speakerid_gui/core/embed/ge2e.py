@@ -20,9 +20,10 @@ import functools
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from . import register
 
-SR = 16000
+SR = SAMPLE_RATE
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms
 N_MELS = 40

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from . import BackendUnavailable, register
 
-SR = 16000
+SR = SAMPLE_RATE
 DEFAULT_MODELS = {
     "ast": "MIT/ast-finetuned-audioset-10-10-0.4593",
     "whisper": "openai/whisper-base",

@@ -11,7 +11,7 @@ Spec (works for --backend, Settings.backend and the cache names):
 Each KEY=VALUE without a dot names a part and its weight (>= 0; 0 keeps the block's columns
 but zeroes them, so it has no influence); dimension = sum of the parts' dimensions.
 
-Centring. On a corpus (pipeline.embeddings) each block is L2-normalised, centred on the
+Centring. On a corpus (corpus_matrix) each block is L2-normalised, centred on the
 corpus mean of that block, and L2-normalised again before its weight is applied. Why: raw
 blocks share a large common direction (measured on 70 LibriSpeech windows: the mean of the
 unit CAM++ vectors has norm 0.64, MFCC statistics 0.99), which the clustering removes
@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import BackendUnavailable, get_backend, parse_spec, register, spec_slug
+from ..cache import array_name
+from ..store import settings_hash
+from . import BackendUnavailable, corpus_embeddings, get_backend, parse_spec, register
 
 NAME = "joint"
 
@@ -100,12 +102,9 @@ def corpus_matrix(project, spec: str, seg_key: str, clean: str | None = None) ->
     retrained prosody RNN keeps its array key but not its numbers)."""
     import hashlib
 
-    from ..pipeline import embeddings
-    from ..store import settings_hash
-
     parts = parts_of(spec)
-    blocks = [embeddings(project, part, seg_key, clean) for part, _ in parts]
-    name = f"embeddings-{spec_slug(spec)}"
+    blocks = [corpus_embeddings(project, part, seg_key, clean) for part, _ in parts]
+    name = array_name(spec)
     digests = [hashlib.sha1(np.ascontiguousarray(b, dtype=np.float32).view(np.uint8)).hexdigest() for b in blocks]
     key = settings_hash(spec, digests)
     cached = project.load_array(name, key)
@@ -119,14 +118,14 @@ def corpus_matrix(project, spec: str, seg_key: str, clean: str | None = None) ->
 class JointBackend:
     name = NAME
 
-    def __init__(self, parts: list[tuple[str, float]], centres: list[np.ndarray] | None = None):
+    def __init__(self, parts: list[tuple[str, float]], centres: list[np.ndarray] | None = None, project=None):
         self.parts = list(parts)
         self.weights = [w for _, w in self.parts]
         self.centres = centres
         self.backends = []
         for part, _ in self.parts:
             try:
-                self.backends.append(get_backend(part))
+                self.backends.append(get_backend(part, project=project))
             except BackendUnavailable as exc:
                 raise BackendUnavailable(f"joint part {part}: {exc}") from None
         self.dim = int(sum(b.dim for b in self.backends))
@@ -136,7 +135,8 @@ class JointBackend:
         return combine(blocks, self.weights, self.centres)
 
 
-@register(NAME)
-def _factory(centres=None, **options):
-    """get_backend("joint:campp=1,mfcc=0.3") or get_backend("joint", campp=1, mfcc=0.3)."""
-    return JointBackend(parts_of(options), centres)
+@register(NAME, project=True, parts=lambda spec: [part for part, _ in parts_of(spec)], assemble=corpus_matrix)
+def _factory(centres=None, project=None, **options):
+    """get_backend("joint:campp=1,mfcc=0.3") or get_backend("joint", campp=1, mfcc=0.3); project
+    reaches the parts that need it (a prosody RNN trained on the project)."""
+    return JointBackend(parts_of(options), centres, project)

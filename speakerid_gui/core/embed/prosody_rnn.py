@@ -8,10 +8,10 @@ log-pitch and energy. GRU(5 -> 64) -> mean+std pooling over frames -> MLP -> 32 
 L2-normalised.
 
 The model is trained per project, so using it takes the project or the weights file:
-- `train(project)` (a generator of TrainEvents; Cancel between batches) trains it, saves
+- `train(project)` (a generator of progress Events; Cancel between batches) trains it, saves
   `models/prosody_rnn.pt` in the project, records the loss per epoch in the project meta
   ("prosody_rnn": {"losses": [...], ...}) and stores every segment's embedding in the same
-  per-recording cache as any backend, so `pipeline.embeddings(project, "prosody_rnn")`,
+  per-recording cache as any backend (cache.py), so `pipeline.embeddings(project, "prosody_rnn")`,
   clustering with `--backend prosody_rnn` and joint embeddings read them without work.
 - `get_backend("prosody_rnn", project=FOLDER_OR_PROJECT)` or `get_backend("prosody_rnn",
   weights=PATH)` embeds new waves (Praat pitch is computed from the wave itself). Without
@@ -28,12 +28,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
+from ..cache import PROSODY_STEP, array_name, backend_matrix, load_prosody, save_prosody, save_recording_embeddings
+from ..progress import Cancelled, Event, run_to_end
 from . import BackendUnavailable, register
 
 NAME = "prosody_rnn"
 WEIGHTS_FILE = "models/prosody_rnn.pt"
 META_KEY = "prosody_rnn"
-STEP = 0.02  # s per frame: the pipeline's prosody grid (pipeline.PROSODY_STEP)
+STEP = PROSODY_STEP  # s per frame: the grid of the stored prosody curves
 LOG_F0_REF = float(np.log(150.0))
 LOG_F0_SCALE = 0.5  # ln units: +-0.5 is about +-8.5 semitones
 ENERGY_SCALE = 20.0  # dB
@@ -133,7 +136,7 @@ def _batch(feats: list[np.ndarray]):
 
 def nt_xent(z1, z2, tau: float = 0.2):
     """NT-Xent (SimCLR), as in the refinement head; a warmer temperature suits these views."""
-    from ..learn import nt_xent_loss
+    from ..losses import nt_xent_loss
 
     return nt_xent_loss(z1, z2, tau)
 
@@ -161,7 +164,6 @@ def segment_curves(project) -> list[tuple[np.ndarray, np.ndarray]]:
     Recordings analysed without prosody (--no-prosody) get their curves computed and
     stored now, as the pipeline would have.
     """
-    from ..pipeline import _save_prosody, load_prosody
     from ..audio import load_audio
     from ..prosody import slice_prosody
 
@@ -171,21 +173,12 @@ def segment_curves(project) -> list[tuple[np.ndarray, np.ndarray]]:
         curves = load_prosody(project, int(rid))
         if curves is None:
             wave = load_audio(project.recording_path(int(rid)))
-            _save_prosody(project, int(rid), wave, list(zip(project.seg_start[pos], project.seg_end[pos])))
+            save_prosody(project, int(rid), wave, list(zip(project.seg_start[pos], project.seg_end[pos])))
             curves = load_prosody(project, int(rid))
         for i in pos:
             s = slice_prosody(curves, float(project.seg_start[i]), float(project.seg_end[i]))
             out[i] = (s.pitch, s.energy)
     return out
-
-
-@dataclass
-class TrainEvent:
-    stage: str              # "prepare" | "train" | "embed" | "done"
-    done: int = 0
-    total: int = 0
-    message: str = ""
-    loss: float | None = None  # mean NT-Xent of the epoch (stage "train")
 
 
 @dataclass
@@ -198,11 +191,11 @@ class TrainResult:
 
 def train(project, epochs: int = 30, batch: int = 128, hidden: int = 64, dim: int = 32, lr: float = 3e-3,
           tau: float = 0.1, seed: int = 0, threads: int | None = 1,
-          cancel: Callable[[], bool] = lambda: False) -> Iterator[TrainEvent]:
+          cancel: Callable[[], bool] = lambda: False) -> Iterator[Event]:
     """Train the prosody RNN on every segment of the project (two augmented views each, NT-Xent).
 
-    Yields TrainEvents (one per batch and per epoch, with the epoch's mean loss); raises
-    pipeline.Cancelled between batches when cancel() is true, and then writes nothing. At the
+    Yields progress Events (stages prepare, train (per epoch, loss = its mean NT-Xent), embed,
+    done); raises progress.Cancelled between batches when cancel() is true, and then writes nothing. At the
     end it saves the weights, the loss curve and every segment's embedding (see the module
     doc); the TrainResult is the value of the StopIteration (`train_run` returns it).
 
@@ -223,14 +216,12 @@ def train(project, epochs: int = 30, batch: int = 128, hidden: int = 64, dim: in
 def _train(project, epochs, batch, hidden, dim, lr, tau, seed, cancel):
     import torch
 
-    from ..pipeline import Cancelled
-
     t0 = time.perf_counter()
-    yield TrainEvent("prepare", 0, 1, "reading pitch and energy curves")
+    yield Event("prepare", 0, 1, "reading pitch and energy curves")
     curves = segment_curves(project)
     if len(curves) < 4:
         raise ValueError(f"need at least 4 segments to train the prosody RNN (project has {len(curves)})")
-    yield TrainEvent("prepare", 1, 1, f"{len(curves)} segments")
+    yield Event("prepare", 1, 1, f"{len(curves)} segments")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = _net_class()(hidden, dim)
@@ -258,11 +249,11 @@ def _train(project, epochs, batch, hidden, dim, lr, tau, seed, cancel):
             epoch_losses.append(float(loss.detach()))
         sched.step()
         losses.append(float(np.mean(epoch_losses)))
-        yield TrainEvent("train", epoch + 1, epochs, f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}",
-                         losses[-1])
+        yield Event("train", epoch + 1, epochs, f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}",
+                    loss=losses[-1])
     if cancel():
         raise Cancelled()
-    yield TrainEvent("embed", 0, 1, f"embedding {n} segments")
+    yield Event("embed", 0, 1, f"embedding {n} segments")
     emb = embed_features(model, [curve_features(p, e) for p, e in curves])
     weights = save_weights(project.folder / WEIGHTS_FILE, model, hidden, dim)
     emb = store_embeddings(project, emb)
@@ -270,14 +261,12 @@ def _train(project, epochs, batch, hidden, dim, lr, tau, seed, cancel):
     project.set_meta(META_KEY, {"file": WEIGHTS_FILE, "losses": losses, "epochs": epochs, "batch": batch,
                                 "hidden": hidden, "dim": dim, "tau": tau, "seed": seed,
                                 "n_segments": n, "seconds": round(seconds, 2), "trained": time.time()})
-    yield TrainEvent("done", 1, 1, f"trained on {n} segments in {seconds:.1f}s, final loss {losses[-1]:.4f}")
+    yield Event("done", 1, 1, f"trained on {n} segments in {seconds:.1f}s, final loss {losses[-1]:.4f}")
     return TrainResult(losses, seconds, emb, weights)
 
 
-def train_run(project, progress: Callable[[TrainEvent], None] | None = None, **kwargs) -> TrainResult:
+def train_run(project, progress: Callable[[Event], None] | None = None, **kwargs) -> TrainResult:
     """train() driven to the end; progress(event) per event."""
-    from ..learn import run_to_end
-
     return run_to_end(train(project, **kwargs), progress)
 
 
@@ -313,27 +302,21 @@ def load_model(path: str | os.PathLike):
 def store_embeddings(project, emb: np.ndarray) -> np.ndarray:
     """Write per-recording caches exactly where the pipeline keeps a backend's embeddings,
     then rebuild the assembled matrix (returned)."""
-    from ..pipeline import Settings, _array_name, embedding_file, embeddings
-
-    meta = project.get_meta("settings")
-    settings = Settings(**meta) if meta else Settings()
-    seg_key = settings.segments.key()
+    seg_key = project.segment_key()  # the settings the project's segments were cut with
     # The curves come from the raw audio whatever the cleaning setting; file them under the
     # project's setting so pipeline.embeddings finds them.
-    clean = getattr(settings, "clean", None)
+    clean = (project.get_meta("settings") or {}).get("clean")
     for rid in np.unique(project.seg_recording):
-        path = embedding_file(project, NAME, seg_key, clean, int(rid))
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, emb[project.seg_recording == rid])
-        os.replace(tmp, path)
-    # The assembled matrix is cached under a key of the segments only, so a retrained model
-    # would be shadowed by the old matrix: drop it and let pipeline.embeddings rebuild it.
-    name = _array_name(NAME)
-    row = project.db.execute("SELECT file FROM arrays WHERE name=?", (name,)).fetchone()
-    if row:
-        project.db.execute("DELETE FROM arrays WHERE name=?", (name,))
-        (project.folder / "arrays" / row[0]).unlink(missing_ok=True)
-    return embeddings(project, NAME, seg_key)
+        save_recording_embeddings(project, NAME, seg_key, clean, int(rid), emb[project.seg_recording == rid])
+    # The assembled matrix is keyed by the segments and the training time, which is stored
+    # after this: drop the old one, or it would shadow the retrained numbers.
+    project.drop_array(array_name(NAME))
+    return backend_matrix(project, NAME, seg_key, clean, _trained(project))
+
+
+def _trained(project):
+    """When the project's model was trained: part of its assembled matrix's key."""
+    return (project.get_meta(META_KEY) or {}).get("trained")
 
 
 # ---- the registry backend (new audio) -----------------------------------------------------------------
@@ -360,13 +343,13 @@ class ProsodyRnnBackend:
 
         feats = []
         for wave in waves:
-            p = prosody_curves(np.asarray(wave, np.float32), 16000, STEP)
+            p = prosody_curves(np.asarray(wave, np.float32), SAMPLE_RATE, STEP)
             feats.append(curve_features(p.pitch, p.energy))
         if not feats:
             return np.zeros((0, self.dim), np.float32)
         return embed_features(self.model, feats)
 
 
-@register(NAME)
+@register(NAME, project=True, matrix_tag=_trained)
 def _factory(**options):
     return ProsodyRnnBackend(**options)
