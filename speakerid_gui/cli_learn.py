@@ -204,7 +204,7 @@ def cmd_classify(args) -> int:
     files = find_audio_files(args.audio_dir) if args.audio_dir.is_dir() else [args.audio_dir]
     t0 = time.perf_counter()
     rows, per_file, skipped = lc.classify_files(clf, files, args.audio_dir if args.audio_dir.is_dir() else None,
-                                                k=args.top)
+                                                k=args.top, project=project)
     lc.write_rows(rows, per_file, args.out, args.top)
     seconds = sum(r.end for r in per_file)
     took = time.perf_counter() - t0

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .segment import SegmentSettings
 from .store import NOISE, Project
 
 MODEL_FILE = "models/classifier.joblib"
@@ -166,56 +165,62 @@ class Row:
 
 
 def classify_files(clf: SpeakerClassifier, files: list[Path], root: Path | None = None, k: int = 5,
-                   window: float = 3.0, hop: float = 1.5, min_segment: float = 0.5,
-                   progress=None, batch_seconds: float = 300.0
+                   progress=None, batch_seconds: float = 300.0, settings=None, project=None
                    ) -> tuple[list[Row], list[Row], list[tuple[str, str]]]:
-    """(segment rows, per-file majority rows, skipped files with reasons): decode, VAD, windows, embed.
+    """(segment rows, per-file majority rows, skipped files with reasons).
 
-    Files are decoded into batches of about batch_seconds of audio so speech detection and
-    the embedding model run on many files at once (as the pipeline's analyse stage does).
+    New audio goes through the pipeline's own analysis (pipeline.decode, segment_and_embed) with
+    the settings the classifier was trained under (window, hop, cleaning, speaker turns, backend),
+    so it sees segments cut as its training segments were. settings: a pipeline.Settings to use
+    instead; project: for a backend trained per project (prosody RNN). Files are decoded into
+    batches of about batch_seconds of audio, so speech detection and the model see many at once.
     """
-    from .audio import AudioError, load_audio
+    from .audio import SAMPLE_RATE, AudioError
     from .embed import get_backend
+    from .pipeline import decode
 
-    backend = get_backend(clf.backend)
+    settings = settings or classifier_settings(clf)
+    backend = get_backend(settings.backend, project=project)
     rows, per_file, skipped = [], [], []
     batch: list[tuple[str, np.ndarray]] = []
     seconds = 0.0
     for i, path in enumerate(files):
         rel = path.relative_to(root).as_posix() if root else str(path)
         try:
-            wave = load_audio(path)
+            wave = decode(path)
             batch.append((rel, wave))
-            seconds += len(wave) / 16000
+            seconds += len(wave) / SAMPLE_RATE
         except AudioError as exc:
             skipped.append((rel, exc.reason))
         if batch and (seconds >= batch_seconds or i == len(files) - 1):
-            _classify_batch(clf, backend, batch, k, SegmentSettings(window, hop, min_segment), rows, per_file, skipped)
+            _classify_batch(clf, backend, settings, batch, k, rows, per_file, skipped)
             batch, seconds = [], 0.0
         if progress:
             progress(i + 1, len(files))
     return rows, per_file, skipped
 
 
-def _classify_batch(clf, backend, batch, k, seg, rows, per_file, skipped):
-    from .segment import windows
-    from .vad import speech_regions
+def classifier_settings(clf: SpeakerClassifier):
+    """The pipeline settings of the project the classifier was trained on (defaults for an old
+    classifier that did not record them), with the classifier's own backend."""
+    from dataclasses import fields, replace
 
-    regions = speech_regions([w for _, w in batch])
-    waves, owners, spans_of = [], [], []
-    for j, ((rel, wave), reg) in enumerate(zip(batch, regions)):
-        spans = windows(reg, seg)
-        if not spans and reg and len(wave) / 16000 < seg.window:
-            spans = [(0.0, round(len(wave) / 16000, 3))]  # a short clip with speech is one segment
-        spans_of.append(spans)
-        for a, b in spans:
-            waves.append(wave[int(a * 16000):int(b * 16000)])
-            owners.append(j)
-    if not waves:
+    from .pipeline import Settings
+
+    stored = clf.info.get("segment_settings") or {}
+    known = {f.name for f in fields(Settings)}
+    return replace(Settings(**{k: v for k, v in stored.items() if k in known}), backend=clf.backend)
+
+
+def _classify_batch(clf, backend, settings, batch, k, rows, per_file, skipped):
+    from .audio import SAMPLE_RATE
+    from .pipeline import segment_and_embed
+
+    _, spans_of, emb, owners = segment_and_embed([w for _, w in batch], settings, backend)
+    if not len(owners):
         skipped.extend((rel, "no speech found") for rel, _ in batch)
         return
-    pred = clf.predict(backend.embed(waves), k)
-    owners = np.array(owners)
+    pred = clf.predict(emb, k)
     for j, ((rel, wave), spans) in enumerate(zip(batch, spans_of)):
         if not spans:
             skipped.append((rel, "no speech found"))
@@ -228,7 +233,7 @@ def _classify_batch(clf, backend, batch, k, seg, rows, per_file, skipped):
             file_rows.append(Row(rel, a, b, name, conf, top))
         rows += file_rows
         names, counts = np.unique([r.speaker for r in file_rows], return_counts=True)
-        per_file.append(Row(rel, 0.0, round(len(wave) / 16000, 3), str(names[np.argmax(counts)]),
+        per_file.append(Row(rel, 0.0, round(len(wave) / SAMPLE_RATE, 3), str(names[np.argmax(counts)]),
                             float(counts.max() / counts.sum()), []))
 
 
