@@ -1,10 +1,11 @@
-# Two commands: `make run` (set up and start the app) and `make test` (set up and run all tests).
+# Two commands: `make run` (set up and start the app) and `make test` (set up, lint and run all tests);
+# `make test-fast` is the quick subset.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run lint test bench demo clean sysdeps
+.PHONY: setup run lint test test-fast bench demo clean sysdeps
 
 setup: sysdeps $(STAMP)
 
@@ -34,6 +35,11 @@ lint: setup
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Lint, import contracts and the tests not marked slow (the pipeline on the shipped clips in
+# tests/data stays in; the shared data sets, network training and CLI subprocesses are left out).
+test-fast: lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) benchmarks/run_all.py

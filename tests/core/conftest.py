@@ -1,7 +1,7 @@
 """Shared fixtures for the headless-core tests: real speech, one small real project per session.
 
-The session project is 4 speakers x 3 utterances of librispeech-test-other (about a
-minute of speech), analysed once with CAM++ and a PCA layout. Tests that change a
+The session project is the 4 speakers x 3 utterances of LibriSpeech shipped in
+tests/data/librispeech-mini (about 75 s of speech, so a clone anywhere runs it), analysed once with CAM++ and a PCA layout. Tests that change a
 project work on a copy (`project_copy`), never on the session project itself.
 """
 from __future__ import annotations
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from coredata import BuiltProject, copy_libri, pick_libri
+from coredata import MINI, BuiltProject, copy_libri, pick_libri
 
 
 @pytest.fixture(scope="session")
 def libri_audio(tmp_path_factory) -> tuple[Path, dict]:
-    rows = pick_libri()
+    rows = pick_libri(folder=MINI)
     audio = tmp_path_factory.mktemp("libri") / "audio"
-    truth = copy_libri(rows, audio)
+    truth = copy_libri(rows, audio, MINI)
     return audio, truth
 
 

@@ -9,9 +9,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from testdata import DATA, MINI, need  # noqa: F401  (need: importable here)
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 LIBRI = DATA / "librispeech-test-other"
 AMI = DATA / "ami-debug"
 FSDD = DATA / "fsdd-subset"
@@ -20,23 +19,17 @@ N_SPEAKERS = 4
 PER_SPEAKER = 3
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"test audio not found at {path}")
-    return path
-
-
-def libri_rows() -> list[dict]:
-    need(LIBRI / "manifest.csv")
-    with open(LIBRI / "manifest.csv", newline="") as f:
+def libri_rows(folder: Path = LIBRI) -> list[dict]:
+    need(folder / "manifest.csv")
+    with open(folder / "manifest.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
 def pick_libri(n_speakers: int = N_SPEAKERS, per_speaker: int = PER_SPEAKER,
-               min_s: float = 4.0, max_s: float = 11.0) -> list[dict]:
+               min_s: float = 4.0, max_s: float = 11.0, folder: Path = LIBRI) -> list[dict]:
     """A deterministic choice of medium-length utterances: per_speaker each of n_speakers."""
     by_speaker: dict[str, list[dict]] = {}
-    for row in libri_rows():
+    for row in libri_rows(folder):
         if min_s <= float(row["duration_s"]) <= max_s:
             by_speaker.setdefault(row["speaker"], []).append(row)
     chosen = []
@@ -47,13 +40,13 @@ def pick_libri(n_speakers: int = N_SPEAKERS, per_speaker: int = PER_SPEAKER,
     return chosen
 
 
-def copy_libri(rows: list[dict], dest: Path) -> dict[str, str]:
+def copy_libri(rows: list[dict], dest: Path, folder: Path = LIBRI) -> dict[str, str]:
     """Copy utterances under dest (speaker/utt.flac); returns relative path -> speaker."""
     truth = {}
     for row in rows:
         target = dest / row["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(LIBRI / row["path"], target)
+        shutil.copy2(folder / row["path"], target)
         truth[row["path"]] = row["speaker"]
     return truth
 

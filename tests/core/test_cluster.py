@@ -26,9 +26,6 @@ def corpus(session_project):
     return emb, true, recs
 
 
-pytestmark = pytest.mark.slow
-
-
 def test_prepare_centres_and_normalises(corpus):
     emb, _, _ = corpus
     X = clu.prepare(emb)
@@ -205,6 +202,7 @@ def test_layout_separates_speakers(corpus):
     assert (true[D.argmin(axis=1)] == true).mean() >= 0.7
 
 
+@pytest.mark.slow
 def test_umap_layout_on_real_embeddings(corpus):
     """The default layout (UMAP, cosine) on the session embeddings: finite, and speakers stay apart."""
     emb, true, _ = corpus

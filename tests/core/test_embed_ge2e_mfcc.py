@@ -10,6 +10,7 @@ import pytest
 from speakerid_gui.core.audio import SAMPLE_RATE, load_audio, resample
 from speakerid_gui.core.embed import BackendUnavailable, backend_names, get_backend
 from speakerid_gui.core.embed import ge2e, mfcc
+from testdata import need
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 LIBRI = DATA / "librispeech-test-other"
@@ -18,9 +19,7 @@ WINDOW = 3 * SAMPLE_RATE
 
 
 def _manifest(folder: Path) -> list[dict]:
-    if not (folder / "manifest.csv").exists():
-        pytest.skip(f"test audio not found at {folder}")
-    with open(folder / "manifest.csv", newline="") as f:
+    with open(need(folder / "manifest.csv"), newline="") as f:
         return list(csv.DictReader(f))
 
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from testdata import need  # skips without the data, fails in CI
+
 from speakerid_gui.core.formats import (
     LabelRow,
     Reference,
@@ -36,10 +38,6 @@ def windows(rec, speakers, length=3.0, hop=1.5):
                 noise=spk is None) for i, spk in enumerate(speakers)]
 
 
-def need(path):
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    return path
 
 
 # ---------------------------------------------------------------- turns

@@ -184,8 +184,9 @@ def test_der_uem_limits_files_and_time():
 
 
 def test_der_on_real_ami_reference():
-    if not (AMI / "reference.rttm").exists():
-        pytest.skip("ami-debug data not available")
+    from testdata import need
+
+    need(AMI / "reference.rttm")
     ref, uem = read_rttm(AMI / "reference.rttm"), read_uem(AMI / "reference.uem")
     assert der(ref, ref, uem)["der"] == 0.0
     renamed = {f: [(s, e, "h_" + spk) for s, e, spk in turns] for f, turns in ref.items()}

@@ -18,7 +18,6 @@ from speakerid_gui.core import embed, pipeline
 from speakerid_gui.core.pipeline import Cancelled, Settings, Summary, embeddings, run
 from speakerid_gui.core.store import Project
 
-pytestmark = pytest.mark.slow
 
 
 def segment_set(folder: Path) -> set[tuple[str, float, float]]:
@@ -105,6 +104,7 @@ def _analysed(events):
             and e.message and "recordings" not in e.message]
 
 
+@pytest.mark.slow
 def test_resume_after_interrupt_does_only_the_rest(session_project, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "BATCH_SECONDS", 1.0)  # one recording per batch
     folder = tmp_path / "p"
@@ -167,6 +167,7 @@ def _ok_count(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_analysis_then_resume(session_project, tmp_path):
     folder = tmp_path / "p"
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, "run", str(session_project.audio),

@@ -29,9 +29,9 @@ def _stat(vec: np.ndarray, name: str) -> float:
 @pytest.fixture(scope="module")
 def speech():
     """~75 s of one speaker's utterances back to back (long enough to cross a 60 s chunk)."""
-    if not (LIBRI / "manifest.csv").exists():
-        pytest.skip(f"test audio not found at {LIBRI}")
-    with open(LIBRI / "manifest.csv", newline="") as f:
+    from testdata import need
+
+    with open(need(LIBRI / "manifest.csv"), newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["speaker"] == "1688"]
     waves, total = [], 0.0
     for row in rows:

@@ -9,6 +9,7 @@ import pytest
 from coredata import run_cli
 
 EPOCHS = 12
+pytestmark = pytest.mark.slow  # trains networks
 
 
 @pytest.fixture(scope="module")

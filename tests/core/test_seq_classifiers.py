@@ -10,6 +10,7 @@ import pytest
 from coredata import run_cli
 
 CHANCE = 0.25  # 4 speakers
+pytestmark = pytest.mark.slow  # trains networks
 
 
 @pytest.fixture(scope="module")

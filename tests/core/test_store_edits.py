@@ -10,9 +10,6 @@ from speakerid_gui.core.edits import EditLog
 from speakerid_gui.core.pipeline import Settings, run
 from speakerid_gui.core.store import COLUMNS, NOISE, Project
 
-pytestmark = pytest.mark.slow
-
-
 def db_state(project: Project) -> dict:
     """The same, read back from the database by a fresh connection (a restart)."""
     fresh = Project.open(project.folder)
