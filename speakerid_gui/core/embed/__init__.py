@@ -1,6 +1,6 @@
 """Embedding backends: name -> factory. Heavy imports happen when a backend is built.
 
-A backend declares what it needs when it registers (`register(name, needs_project=True, ...)`),
+A backend declares what it needs when it registers (`register(name, project=True, ...)`, see Needs),
 so the pipeline never names a backend: a per-project model is given the project, a combination
 of backends is analysed part by part and assembles its corpus matrix from the parts' caches.
 """
@@ -40,10 +40,11 @@ _NEEDS: dict[str, Needs] = {}
 DEFAULT_BACKEND = "campp"
 
 
-def register(name: str, **needs):
+def register(name: str, **declared):
+    """Decorator of a backend factory; declared: the fields of Needs that apply to it."""
     def deco(factory):
         _FACTORIES[name] = factory
-        _NEEDS[name] = Needs(**needs)
+        _NEEDS[name] = Needs(**declared)
         return factory
     return deco
 
