@@ -120,6 +120,9 @@ def test_cli_train_classifier_kind_lstm(verified, tmp_path):
     assert "trained lstm on" in proc.stdout and "verified segments of 4 speakers" in proc.stdout
     assert "(3 epochs)" in proc.stdout and proc.stderr.count("epoch ") == 3
     assert (folder / "models" / "seq-lstm.pt").exists()
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("held-out verified (12 segments)"))
+    from speakerid_gui.core.seq_classifiers import held_out
+
+    n_test = len(held_out(project))  # the draw the CLI's --evaluate makes on the same project
+    line = next(l for l in proc.stdout.splitlines() if l.startswith(f"held-out verified ({n_test} segments)"))
     figures = [float(x.strip(",;")) for x in line.split() if x[0].isdigit() and "." in x]
     assert len(figures) == 4 and all(0 <= f <= 1 for f in figures)  # lstm top-1/top-5, logreg top-1/top-5
