@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-prosody", action="store_true", help="skip pitch/energy curves")
     r.add_argument("--change-detection", action="store_true",
                    help="cut speech at detected speaker turns, so no segment holds two speakers")
+    r.add_argument("--conversation", action="store_true",
+                   help="meetings, interviews, calls: overlap-aware speaker turns (pyannote segmentation-3.0 "
+                        "per 10 s chunk, speakers linked across all recordings) instead of fixed windows")
     r.add_argument("--clean", default="none", choices=["none", "denoise", "trim", "denoise+trim"],
                    help="clean segments before embedding: spectral noise reduction and/or silence trimming")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -150,7 +153,7 @@ def cmd_run(args) -> int:
                         speakers=args.speakers, method=args.method, threshold=args.threshold,
                         one_speaker_per_file=args.one_speaker_per_file, layout=args.layout,
                         prosody=not args.no_prosody, clean=args.clean,
-                        change_detection=args.change_detection)
+                        change_detection=args.change_detection, conversation=args.conversation)
     if settings.hop <= 0 or settings.window <= 0:
         print("error: --window and --hop must be positive", file=sys.stderr)
         return EXIT_USAGE
@@ -193,12 +196,13 @@ def label_rows(project, include_noise=False):
 
 
 def cmd_export(args) -> int:
+    from .core.conversation_stage import is_conversation
     from .core.formats import export
     from .core.store import Project
 
     project = Project.open(args.project)
     rows = label_rows(project, args.include_noise)
-    export(rows, args.format, args.out)
+    export(rows, args.format, args.out, overlapping=is_conversation(project))
     print(f"wrote {len(rows)} segments as {args.format} to {args.out}")
     return EXIT_OK
 
@@ -233,19 +237,24 @@ def diarization_errors(project, ref, reference_path, uem_path=None) -> dict:
     from pathlib import Path
 
     from .core import metrics
+    from .core.conversation_stage import is_conversation
     from .core.formats import read_uem, rows_to_turns
 
     uem_path = uem_path or Path(reference_path).with_suffix(".uem")
     uem = read_uem(uem_path) if Path(uem_path).is_file() else None
-    turns = rows_to_turns(label_rows(project))
-    # only the project's recordings are scored, even when the reference covers more
-    keys = {ref.key_for(r.path): r.path for r in project.recordings("ok")}
+    turns = rows_to_turns(label_rows(project), overlapping=is_conversation(project))
+    # only the project's recordings are scored, even when the reference covers more; a skipped
+    # recording is scored too (all its reference speech is missed), never left out silently
+    keys = {ref.key_for(r.path): r.path for r in project.recordings()}
     keys.pop(None, None)
     hypothesis = {key: turns.get(path, []) for key, path in keys.items()}
     reference = {key: ref.turns.get(key, []) for key in keys}
     if uem is not None:
         uem = {key: uem[key] for key in keys if key in uem}
-    return metrics.der(reference, hypothesis, uem)
+    result = metrics.der(reference, hypothesis, uem)
+    result["recordings_scored"] = len(hypothesis)
+    result["recordings_without_turns"] = sum(1 for v in hypothesis.values() if not v)
+    return result
 
 
 def cmd_evaluate(args) -> int:

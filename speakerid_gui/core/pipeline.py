@@ -36,12 +36,17 @@ class Settings:
     prosody: bool = True
     clean: str = "none"                # none | denoise | trim | denoise+trim: segments before embedding (clean.py)
     change_detection: bool = False     # cut speech at detected speaker turns (change.py)
+    conversation: bool = False         # overlap-aware speaker turns instead of windows (conversation.py)
 
     @property
     def segments(self) -> SegmentSettings:
         from .change import ChangeSettings
 
         change = ChangeSettings().key() if self.change_detection else ""  # part of the segment cache key
+        if self.conversation:
+            from .conversation import ConversationSettings
+
+            change = ConversationSettings().key()
         return SegmentSettings(self.window, self.hop, self.min_segment, change=change)
 
     def cluster_key(self) -> dict:
@@ -82,6 +87,11 @@ def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambd
     """Run every stage; yields Events; raises Cancelled between batches when cancel() is true."""
     summary = summary if summary is not None else Summary()
     stages = [("scan", scan), ("analyse", analyse), ("cluster", cluster_stage), ("layout", layout_stage)]
+    if settings.conversation:  # turns come from linking local speakers across the corpus
+        from . import conversation_stage as conv
+
+        stages[1:3] = [("analyse", conv.analyse), ("cluster", conv.diarize)]
+    project.set_meta("mode", "conversation" if settings.conversation else "windows")
     for name, stage in stages:
         t0 = time.perf_counter()
         yield from stage(project, settings, cancel)
