@@ -28,6 +28,7 @@ class ConversationSettings:
     min_cluster: float = 2.0   # clean seconds a local speaker needs to shape the clustering (pyannote:
                                # 20 % of a chunk); shorter ones only join the nearest speaker
     min_gap: float = 0.0       # a speaker's pauses shorter than this are filled (pyannote 3.1: 0)
+    min_apart: float = 0.5     # local speakers of one chunk heard together this long are two people
 
     def key(self) -> str:
         return f"conv-s{self.step:g}-e{self.min_embed:g}-c{self.min_cluster:g}-g{self.min_gap:g}"
@@ -126,29 +127,50 @@ def link_speakers(locals_: list[Local], settings: ConversationSettings, n_speake
     labels = clu.cluster(X[train], n_speakers, method, threshold, durations=clean[train])
     ids, C = clu.centroids(X[train], labels)
     scores = X @ C.T
-    assigned = constrained_assignment(scores, [(r, c) for r, c, _ in rows])
+    groups = [(r, c) for r, c, _ in rows]
+    assigned = constrained_assignment(scores, groups, _apart(locals_, rows, settings.min_apart))
     for (r, c, k), label in zip(rows, ids[assigned]):
         out[r][c, k] = label
     return out
 
 
-def constrained_assignment(scores: np.ndarray, groups: list) -> np.ndarray:
-    """Best cluster per row, where rows of one group (local speakers of one chunk) take
-    different clusters when there are enough (Hungarian on the similarities)."""
+def constrained_assignment(scores: np.ndarray, groups: list, apart: dict | None = None) -> np.ndarray:
+    """Best cluster per row, where rows of one group (local speakers of one chunk) that must be
+    apart take different clusters when there are enough (Hungarian on the similarities).
+    apart[(group, i, j)]: rows i and j (positions in the group) speak at the same time, so they
+    are two people; local speakers that never overlap may be one person the model split in two."""
     from scipy.optimize import linear_sum_assignment
 
     best = np.argmax(scores, axis=1)
     order = {}
     for i, g in enumerate(groups):
         order.setdefault(g, []).append(i)
-    for members in order.values():
-        if len(members) < 2 or len(set(best[members].tolist())) == len(members):
+    for g, members in order.items():
+        if len(members) < 2 or len(members) > scores.shape[1]:
             continue
-        if len(members) > scores.shape[1]:
+        clash = [(a, b) for a in range(len(members)) for b in range(a + 1, len(members))
+                 if best[members[a]] == best[members[b]] and (apart is None or apart.get((g, a, b), False))]
+        if not clash:
             continue
         r, c = linear_sum_assignment(-scores[members])
         best[np.array(members)[r]] = c
     return best
+
+
+def _apart(locals_: list[Local], rows, min_apart: float) -> dict:
+    """(group, i, j) -> True when local speakers i and j of a chunk (positions among the chunk's
+    embedded speakers) speak together for at least min_apart seconds."""
+    members: dict = {}
+    for r, c, k in rows:
+        members.setdefault((r, c), []).append(k)
+    out = {}
+    for (r, c), ks in members.items():
+        act = locals_[r].chunks.activity[c].astype(bool)
+        step = locals_[r].chunks.frame_step
+        for a in range(len(ks)):
+            for b in range(a + 1, len(ks)):
+                out[((r, c), a, b)] = (act[:, ks[a]] & act[:, ks[b]]).sum() * step >= min_apart
+    return out
 
 
 # ---- 4. reconstruction and 5. turns ---------------------------------------------------------
