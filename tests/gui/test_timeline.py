@@ -135,3 +135,16 @@ def test_screenshot_of_a_timeline(conversation_project, tmp_path):
                           "--screenshot", str(out), "--timeline", "no-such-file"], capture_output=True, text=True,
                          timeout=180)
     assert bad.returncode == 1 and "no-such-file" in bad.stderr
+
+
+def test_new_project_dialog_offers_conversation_mode(qtbot, tmp_path):
+    from speakerid_gui.gui.new_project import NewProjectDialog
+
+    dialog = NewProjectDialog(tmp_path)
+    qtbot.addWidget(dialog)
+    assert dialog.settings().conversation is False  # windows stay the default
+    dialog.change.setChecked(True)
+    dialog.mode.setCurrentIndex(dialog.mode.findData("conversation"))
+    s = dialog.settings()
+    assert s.conversation is True and s.change_detection is False  # turns come from the model there
+    assert not dialog.change.isEnabled()
