@@ -95,8 +95,8 @@ def pipeline_results(change: bool, args, reference, uem) -> tuple[dict, dict, fl
     from speakerid_gui.core.pipeline import Settings, embeddings, run
     from speakerid_gui.core.store import Project
 
-    folder = args.work / f"ami-{'change' if change else 'fixed'}-{args.backend}"
-    project = Project.create(folder, AMI)
+    folder = args.work / f"{args.audio.name}-{'change' if change else 'fixed'}-{args.backend}"
+    project = Project.create(folder, args.audio)
     settings = Settings(backend=fp32(args.backend), layout="pca", prosody=False, change_detection=change)
     t0 = time.perf_counter()
     for _ in run(project, settings):
@@ -127,8 +127,8 @@ def conversation_results(args, reference, uem):
     from speakerid_gui.core.pipeline import Settings, run
     from speakerid_gui.core.store import Project
 
-    folder = args.work / f"ami-conversation-{args.backend}"
-    project = Project.create(folder, AMI)
+    folder = args.work / f"{args.audio.name}-conversation-{args.backend}"
+    project = Project.create(folder, args.audio)
     settings = Settings(backend=fp32(args.backend), layout="pca", prosody=False, conversation=True)
     t0 = time.perf_counter()
     for ev in run(project, settings):
@@ -273,6 +273,23 @@ def sensitivity(args, reference, uem):
     return results
 
 
+def telephone_copy(work: Path) -> Path:
+    """The clips as a telephone line carries them: 8 kHz (300-3400 Hz band), 8-bit mu-law, then
+    read back by the pipeline like any file (the reference is unchanged)."""
+    import soundfile as sf
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    out = work / "ami-telephone"
+    out.mkdir(parents=True, exist_ok=True)
+    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
+    for path in sorted(AMI.glob("*.wav")):
+        wave, sr = sf.read(str(path), dtype="float32")
+        narrow = sosfilt(sos, soxr.resample(wave, sr, 8000)).astype(np.float32)
+        sf.write(str(out / path.name), np.clip(narrow, -1, 1), 8000, subtype="ULAW")
+    return out
+
+
 def sf_duration(path) -> float:
     import soundfile as sf
 
@@ -285,6 +302,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="speakerid-der-")))
     ap.add_argument("--no-sensitivity", action="store_true")
+    ap.add_argument("--telephone", action="store_true",
+                    help="also score the clips after an 8 kHz mu-law telephone channel (windows and conversation)")
     args = ap.parse_args()
     if not (AMI / "reference.rttm").exists():
         print(f"{AMI} not found: skipped")
@@ -300,10 +319,16 @@ def main():
     duration = sum(sf_duration(p) for p in AMI.glob("*.wav"))
     print(f"ami-debug: {len(uem)} clips, {audio:.0f} s scored by the UEM; collar {COLLAR} s each side of "
           f"reference boundaries; overlapped speech scored; errors in seconds; {args.threads} threads, float32")
+    args.audio = AMI
     a = pipeline_results(False, args, reference, uem)
     b = pipeline_results(True, args, reference, uem)
     c = conversation_results(args, reference, uem)
     modes = [("(a) fixed windows", a), ("(b) with change detection", b), ("(c) conversation mode", c)]
+    if args.telephone:
+        args.audio = telephone_copy(args.work)
+        modes += [("(a) windows, telephone 8 kHz", pipeline_results(False, args, reference, uem)),
+                  ("(c) conversation, telephone 8 kHz", conversation_results(args, reference, uem))]
+        args.audio = AMI
     print(f"scored speech {a[0]['total']:.1f} s; {duration:.0f} s of audio")
     for label, res in modes:
         print(f"  {label:28s} pipeline {res[2]:6.1f} s = {duration / res[2]:5.1f}x real time, {res[3]} segments")
