@@ -3,7 +3,8 @@ its waveform, zoomable from the whole recording down to 1 s.
 
 Click to set the cursor and play from there; Space plays the selected turn with 1 s of context
 on each side; Left/Right (or , .) step through the turns; 1-9 give the selected turn to the
-speaker of that lane, 0 to a new speaker; Ctrl+Z / Ctrl+Shift+Z undo and redo (the edits are
+speaker of that lane, 0 to a new speaker; [ and ] move its start / end to the cursor (or drag
+its edges); Ctrl+Z / Ctrl+Shift+Z undo and redo (the edits are
 the project's ordinary undoable commands, core/edits.py). The recording list (RecordingPicker)
 opens it by name; the main window opens it from the current segment.
 """
@@ -154,6 +155,13 @@ class TimelineWindow(QWidget):
                                   brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen("#000", width=3))
             self.lanes_plot.addItem(box)
             self._items.append(box)
+            # its two boundaries can be dragged; a drop is one undoable edit
+            for side, t in (("start", p.seg_start[i]), ("end", p.seg_end[i])):
+                edge = pg.InfiniteLine(float(t), movable=True, pen=pg.mkPen("#000", width=2),
+                                       hoverPen=pg.mkPen("#1f77b4", width=4))
+                edge.sigPositionChangeFinished.connect(lambda line, side=side: self.move_boundary(side, line.value()))
+                self.lanes_plot.addItem(edge)
+                self._items.append(edge)
         ticks = [(n - 1 - k + 0.5, f"{k + 1}: {self.session.project.cluster_name(c)}") for k, c in enumerate(lanes)]
         self.lanes_plot.getAxis("left").setTicks([ticks])
         self.lanes_plot.setYRange(0, n, padding=0.02)
@@ -312,6 +320,20 @@ class TimelineWindow(QWidget):
             return None
         return self.session.log.move([self.selected], target)
 
+    def move_boundary(self, side: str, t: float):
+        """The selected turn's start or end to time t (a drag, or [ and ] at the cursor)."""
+        if self.selected is None:
+            return None
+        p = self.session.project
+        start, end = float(p.seg_start[self.selected]), float(p.seg_end[self.selected])
+        start, end = (t, end) if side == "start" else (start, t)
+        start, end = max(0.0, start), min(self.duration, end)
+        if end - start < 0.05:  # a boundary dragged past the other one: the turn stays as it was
+            self.info.setText("A turn must keep at least 50 ms; use 0-9 to give it to another speaker.")
+            self.redraw()
+            return None
+        return self.session.log.set_bounds(self.selected, start, end)
+
     def give_to_new_speaker(self):
         if self.selected is None:
             return None
@@ -335,6 +357,8 @@ class TimelineWindow(QWidget):
         add(["Ctrl+Z"], self._undo)
         add(["Ctrl+Shift+Z", "Ctrl+Y"], self._redo)
         add(["0"], self.give_to_new_speaker)
+        add(["["], lambda: self.move_boundary("start", self.cursor_time))
+        add(["]"], lambda: self.move_boundary("end", self.cursor_time))
         for k in range(1, 10):
             add([str(k)], lambda k=k: self.give_to_lane(k - 1))
         add(["Esc"], self.close)

@@ -148,3 +148,32 @@ def test_new_project_dialog_offers_conversation_mode(qtbot, tmp_path):
     s = dialog.settings()
     assert s.conversation is True and s.change_detection is False  # turns come from the model there
     assert not dialog.change.isEnabled()
+
+
+def test_turn_boundaries_move_by_key_and_drag_and_undo_survives_reopening(timeline, qtbot):
+    from speakerid_gui.core.store import Project
+
+    w, t, rid, _ = timeline
+    p = w.session.project
+    t.select_turn(int(t.turn_positions()[0]))
+    i = t.selected
+    start, end = float(p.seg_start[i]), float(p.seg_end[i])
+    t.set_cursor(start + 0.4 * (end - start))
+    QTest.keyClick(t, Qt.Key.Key_BracketRight)              # the end to the cursor
+    assert p.seg_end[i] == pytest.approx(start + 0.4 * (end - start), abs=1e-3)
+    t.move_boundary("start", start + 0.1)                   # what a drag of the start edge does
+    assert p.seg_start[i] == pytest.approx(start + 0.1, abs=1e-3)
+    row = p.db.execute("SELECT start, end FROM segments WHERE id=?", (int(p.segment_ids[i]),)).fetchone()
+    assert row == pytest.approx((p.seg_start[i], p.seg_end[i]))  # in the database, not just on screen
+    assert t.move_boundary("start", float(p.seg_end[i]) + 1.0) is None  # past the end: refused
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (p.seg_start[i], p.seg_end[i]) == pytest.approx((start, end))
+    QTest.keyClick(t, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # redo the end move
+    folder = p.folder
+    reopened = Project.open(folder)
+    try:
+        k = int(np.flatnonzero(reopened.segment_ids == p.segment_ids[i])[0])
+        assert reopened.seg_end[k] == pytest.approx(start + 0.4 * (end - start), abs=1e-3)
+    finally:
+        reopened.close()
