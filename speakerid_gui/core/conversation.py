@@ -29,9 +29,11 @@ class ConversationSettings:
                                # 20 % of a chunk); shorter ones only join the nearest speaker
     min_gap: float = 0.0       # a speaker's pauses shorter than this are filled (pyannote 3.1: 0)
     min_apart: float = 0.5     # local speakers of one chunk heard together this long are two people
+    min_short: float = 0.25    # a recording with no speaker reaching min_embed keeps speakers this long
 
     def key(self) -> str:
-        return f"conv-s{self.step:g}-e{self.min_embed:g}-c{self.min_cluster:g}-g{self.min_gap:g}"
+        return (f"conv-s{self.step:g}-e{self.min_embed:g}-c{self.min_cluster:g}-g{self.min_gap:g}"
+                f"-a{self.min_apart:g}-h{self.min_short:g}")
 
 
 @dataclass
@@ -94,7 +96,12 @@ def local_clips(wave: np.ndarray, chunks: Chunks, settings: ConversationSettings
 
 
 def local_embeddings(wave: np.ndarray, chunks: Chunks, backend, settings: ConversationSettings) -> Local:
+    from dataclasses import replace
+
     clips, clean, active = local_clips(wave, chunks, settings)
+    if not clips and active.max(initial=0) >= settings.min_short:
+        # a short clip (a spoken digit, a one-word answer) still has a speaker: embed what there is
+        clips, clean, active = local_clips(wave, chunks, replace(settings, min_embed=settings.min_short))
     n_chunks, _, n_local = chunks.activity.shape
     emb = np.full((n_chunks, n_local, backend.dim), np.nan, np.float32)
     if clips:
@@ -110,21 +117,24 @@ def link_speakers(locals_: list[Local], settings: ConversationSettings, n_speake
     """Global speaker per (chunk, local speaker) of each recording; -1 where none."""
     from . import cluster as clu
 
-    rows, vectors, clean = [], [], []
+    rows, vectors, clean, voice = [], [], [], []
     for r, loc in enumerate(locals_):
         c_idx, k_idx = np.nonzero(np.isfinite(loc.embeddings[:, :, 0]))
         rows += [(r, c, k) for c, k in zip(c_idx.tolist(), k_idx.tolist())]
         vectors.append(loc.embeddings[c_idx, k_idx])
         clean.append(loc.clean[c_idx, k_idx])
+        # the speech behind each embedding: its clean part, or all of it when that was too short
+        c, a = loc.clean[c_idx, k_idx], loc.active[c_idx, k_idx]
+        voice.append(np.where(c >= settings.min_embed, c, a))
     out = [np.full(loc.embeddings.shape[:2], -1, np.int32) for loc in locals_]
     if not rows:
         return out
     X = clu.prepare(np.concatenate(vectors))
-    clean = np.concatenate(clean)
+    clean, voice = np.concatenate(clean), np.concatenate(voice)
     train = clean >= settings.min_cluster
-    if train.sum() < 2:  # too little clean speech anywhere: every embedding takes part
+    if train.sum() < 2:  # too little clean speech anywhere (short clips): every embedding takes part
         train = np.ones(len(X), bool)
-    labels = clu.cluster(X[train], n_speakers, method, threshold, durations=clean[train])
+    labels = clu.cluster(X[train], n_speakers, method, threshold, durations=voice[train])
     ids, C = clu.centroids(X[train], labels)
     scores = X @ C.T
     groups = [(r, c) for r, c, _ in rows]

@@ -84,7 +84,7 @@ def analyse(project: Project, settings, cancel) -> Iterator:
         local = local_embeddings(wave, segmenter(wave), backend, cs)
         regions = speech_regions(local)
         if not np.isfinite(local.embeddings[:, :, 0]).any():
-            reason = "no speech found" if not regions else f"speech too short (< {cs.min_embed} s per speaker)"
+            reason = "no speech found" if not regions else f"speech too short (< {cs.min_short} s per speaker)"
             _skip(project, settings, rid, reason)
             yield Event("analyse", done, len(todo), f"{rel}: {reason}", level="warning")
             continue

@@ -168,3 +168,25 @@ def test_conversation_rttm_keeps_overlaps_and_evaluate_reports_der_parts(convers
     # every clip is scored, the broken one included (nothing of it in the reference: no speech to miss)
     assert result["recordings_scored"] == len(CLIPS)
     assert result["der"] < 0.30  # windows mode scores 0.32 on all of ami-debug
+
+
+def test_a_spoken_digit_still_gets_a_speaker(segmenter):
+    """Sub-second clips (8 kHz digits) have no speaker with 0.5 s of speech: they are embedded
+    from what there is rather than dropped."""
+    from coredata import FSDD
+    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.embed import get_backend
+
+    settings = cv.ConversationSettings()
+    for clip in sorted(need(FSDD).rglob("*.wav")):  # one whose every speaker is under min_embed
+        wave = load_audio(clip)
+        chunks = segmenter(wave)
+        longest = chunks.activity.sum(axis=1).max() * chunks.frame_step
+        if settings.min_short <= longest < settings.min_embed:
+            break
+    else:
+        pytest.skip("no clip of fsdd-subset is that short")
+    local = cv.local_embeddings(wave, chunks, get_backend("campp"), settings)
+    assert np.isfinite(local.embeddings[:, :, 0]).sum() >= 1
+    (turns,), _ = cv.diarize([local], settings)
+    assert turns and all(0 <= a < b <= len(wave) / 16000 + 1e-6 for a, b, _ in turns)
