@@ -1,6 +1,13 @@
-"""Diarization error rate on ami-debug, without and with speaker-change detection.
+"""Diarization error rate on ami-debug: fixed windows, change detection, conversation mode.
 
-    python benchmarks/diarization.py [--backend campp] [--threads 1] [--work DIR]
+    python benchmarks/diarization.py [--backend campp] [--threads 2] [--work DIR] [--no-sensitivity]
+
+(c) conversation mode (Settings.conversation, `speakerid run --conversation`): local speakers
+with overlap per 10 s chunk (pyannote segmentation-3.0), linked across the corpus
+(core/conversation.py); its overlapping turns are scored as the RTTM export writes them. For
+every mode the script prints DER and its parts per recording and corpus-wide, and the speed
+(seconds of audio per second of pipeline time, float32 everywhere: CAM++ runs with
+precision=fp32, as on CPUs without bf16). Timings mean something on a quiet machine only.
 
 The 14 AMI clips (30 s, 1-4 speakers) go through the real pipeline twice: (a) fixed
 3 s / 1.5 s windows inside speech, (b) the same windows with speech first cut at the
@@ -88,9 +95,9 @@ def pipeline_results(change: bool, args, reference, uem) -> tuple[dict, dict, fl
     from speakerid_gui.core.pipeline import Settings, embeddings, run
     from speakerid_gui.core.store import Project
 
-    folder = args.work / f"ami-{'change' if change else 'fixed'}-{args.backend}"
-    project = Project.create(folder, AMI)
-    settings = Settings(backend=args.backend, layout="pca", prosody=False, change_detection=change)
+    folder = args.work / f"{args.audio.name}-{'change' if change else 'fixed'}-{args.backend}"
+    project = Project.create(folder, args.audio)
+    settings = Settings(backend=fp32(args.backend), layout="pca", prosody=False, change_detection=change)
     t0 = time.perf_counter()
     for _ in run(project, settings):
         pass
@@ -104,8 +111,65 @@ def pipeline_results(change: bool, args, reference, uem) -> tuple[dict, dict, fl
     labels = per_recording_labels(embeddings(project, settings.backend), owners)
     per_rec = score(label_rows(names, spans, labels), reference, uem, args.work)
     n = project.n_segments
+    per_file = {Path(r.path).stem: single_file_der(project, r, reference, uem) for r in project.recordings()}
     project.close()
-    return per_rec, corpus, seconds, n
+    return per_rec, corpus, seconds, n, per_file
+
+
+# ---- (c) conversation mode ----------------------------------------------------------------------
+def conversation_results(args, reference, uem):
+    """Conversation mode through the pipeline: corpus-wide linking (the pipeline's), and the
+    same local analyses linked within each recording alone; per-recording DER of the former."""
+    from speakerid_gui.cli import diarization_errors
+    from speakerid_gui.core import conversation as cv
+    from speakerid_gui.core.conversation_stage import _local_file
+    from speakerid_gui.core.formats import load_reference
+    from speakerid_gui.core.pipeline import Settings, run
+    from speakerid_gui.core.store import Project
+
+    folder = args.work / f"{args.audio.name}-conversation-{args.backend}"
+    project = Project.create(folder, args.audio)
+    settings = Settings(backend=fp32(args.backend), layout="pca", prosody=False, conversation=True)
+    t0 = time.perf_counter()
+    for ev in run(project, settings):
+        if ev.level == "warning":
+            print(f"  warning: {ev.message}")
+    seconds = time.perf_counter() - t0
+    ref = load_reference(AMI / "reference.rttm")
+    corpus = diarization_errors(project, ref, AMI / "reference.rttm")
+    per_file = {}
+    for r in project.recordings():
+        key = Path(r.path).stem
+        per_file[key] = single_file_der(project, r, reference, uem)
+    # per-recording linking, on the same local analyses
+    hyp = {}
+    for r in project.recordings("ok"):
+        loc = cv.Local.load(_local_file(project, settings, r.id))
+        turns, _ = cv.diarize([loc], cv.ConversationSettings())
+        hyp[Path(r.path).stem] = [(a, b, f"S{g}") for a, b, g in turns[0]]
+    from speakerid_gui.core.metrics import der
+
+    per_rec = der(reference, {k: hyp.get(k, []) for k in uem}, uem, collar=COLLAR)
+    n = project.n_segments
+    project.close()
+    return per_rec, corpus, seconds, n, per_file
+
+
+def single_file_der(project, recording, reference, uem) -> dict:
+    from speakerid_gui.cli import label_rows
+    from speakerid_gui.core.conversation_stage import is_conversation
+    from speakerid_gui.core.formats import rows_to_turns
+    from speakerid_gui.core.metrics import der
+
+    key = Path(recording.path).stem
+    rows = [r for r in label_rows(project) if r.recording == recording.path]
+    turns = rows_to_turns(rows, overlapping=is_conversation(project)).get(recording.path, [])
+    return der({key: reference.get(key, [])}, {key: turns}, {key: uem[key]}, collar=COLLAR)
+
+
+def fp32(backend: str) -> str:
+    """CAM++ forced to float32, so the speed is what CPUs without bf16 get."""
+    return f"{backend}:precision=fp32" if backend == "campp" else backend
 
 
 # ---- sensitivity, outside the pipeline --------------------------------------------------------
@@ -209,12 +273,37 @@ def sensitivity(args, reference, uem):
     return results
 
 
+def telephone_copy(work: Path) -> Path:
+    """The clips as a telephone line carries them: 8 kHz (300-3400 Hz band), 8-bit mu-law, then
+    read back by the pipeline like any file (the reference is unchanged)."""
+    import soundfile as sf
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    out = work / "ami-telephone"
+    out.mkdir(parents=True, exist_ok=True)
+    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
+    for path in sorted(AMI.glob("*.wav")):
+        wave, sr = sf.read(str(path), dtype="float32")
+        narrow = sosfilt(sos, soxr.resample(wave, sr, 8000)).astype(np.float32)
+        sf.write(str(out / path.name), np.clip(narrow, -1, 1), 8000, subtype="ULAW")
+    return out
+
+
+def sf_duration(path) -> float:
+    import soundfile as sf
+
+    return sf.info(str(path)).duration
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", default="campp", help="embedding backend of the segments")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="speakerid-der-")))
     ap.add_argument("--no-sensitivity", action="store_true")
+    ap.add_argument("--telephone", action="store_true",
+                    help="also score the clips after an 8 kHz mu-law telephone channel (windows and conversation)")
     args = ap.parse_args()
     if not (AMI / "reference.rttm").exists():
         print(f"{AMI} not found: skipped")
@@ -227,16 +316,32 @@ def main():
     args.work.mkdir(parents=True, exist_ok=True)
     reference, uem = read_rttm(AMI / "reference.rttm"), read_uem(AMI / "reference.uem")
     audio = sum(e - s for regions in uem.values() for s, e in regions)
+    duration = sum(sf_duration(p) for p in AMI.glob("*.wav"))
     print(f"ami-debug: {len(uem)} clips, {audio:.0f} s scored by the UEM; collar {COLLAR} s each side of "
-          f"reference boundaries; overlapped speech scored; errors in seconds")
+          f"reference boundaries; overlapped speech scored; errors in seconds; {args.threads} threads, float32")
+    args.audio = AMI
     a = pipeline_results(False, args, reference, uem)
     b = pipeline_results(True, args, reference, uem)
-    print(f"pipeline time (decode, VAD, embeddings, clustering): (a) {a[2]:.0f} s, (b) {b[2]:.0f} s; "
-          f"segments (a) {a[3]}, (b) {b[3]}; scored speech {a[0]['total']:.1f} s")
+    c = conversation_results(args, reference, uem)
+    modes = [("(a) fixed windows", a), ("(b) with change detection", b), ("(c) conversation mode", c)]
+    if args.telephone:
+        args.audio = telephone_copy(args.work)
+        modes += [("(a) windows, telephone 8 kHz", pipeline_results(False, args, reference, uem)),
+                  ("(c) conversation, telephone 8 kHz", conversation_results(args, reference, uem))]
+        args.audio = AMI
+    print(f"scored speech {a[0]['total']:.1f} s; {duration:.0f} s of audio")
+    for label, res in modes:
+        print(f"  {label:28s} pipeline {res[2]:6.1f} s = {duration / res[2]:5.1f}x real time, {res[3]} segments")
     for i, mode in enumerate(["per-recording clustering", "whole-corpus clustering (the pipeline's)"]):
         print(f"\n{mode:52s}" + HEADER[52:])
-        print(line("(a) fixed windows", a[i]))
-        print(line("(b) with change detection", b[i]))
+        for label, res in modes:
+            print(line(label, res[i]))
+    print("\nper recording (the pipeline's clustering), DER %  " + "  ".join(f"{k:>6s}" for k in sorted(uem)))
+    for label, res in modes:
+        per = res[4]
+        print(f"{label:48s}" + "  ".join(f"{100 * per[k]['der'] if k in per else float('nan'):6.1f}"
+                                          for k in sorted(uem)))
+    print(f"recordings scored: {', '.join(f'{label[:3]} {len(res[4])}' for label, res in modes)} of {len(uem)}")
     if args.no_sensitivity:
         return
     results = sensitivity(args, reference, uem)

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-prosody", action="store_true", help="skip pitch/energy curves")
     r.add_argument("--change-detection", action="store_true",
                    help="cut speech at detected speaker turns, so no segment holds two speakers")
+    r.add_argument("--conversation", action="store_true",
+                   help="meetings, interviews, calls: overlap-aware speaker turns (pyannote segmentation-3.0 "
+                        "per 10 s chunk, speakers linked across all recordings) instead of fixed windows")
     r.add_argument("--clean", default="none", choices=["none", "denoise", "trim", "denoise+trim"],
                    help="clean segments before embedding: spectral noise reduction and/or silence trimming")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -152,7 +155,7 @@ def cmd_run(args) -> int:
                         speakers=args.speakers, method=args.method, threshold=args.threshold,
                         one_speaker_per_file=args.one_speaker_per_file, layout=args.layout,
                         prosody=not args.no_prosody, clean=args.clean,
-                        change_detection=args.change_detection)
+                        change_detection=args.change_detection, conversation=args.conversation)
     if settings.hop <= 0 or settings.window <= 0:
         print("error: --window and --hop must be positive", file=sys.stderr)
         return EXIT_USAGE
@@ -178,12 +181,13 @@ def format_summary(s, total: float) -> str:
 
 
 def cmd_export(args) -> int:
+    from .core.conversation_stage import is_conversation
     from .core.formats import export
     from .core.store import Project
 
     project = Project.open(args.project)
     rows = label_rows(project, args.include_noise)
-    export(rows, args.format, args.out)
+    export(rows, args.format, args.out, overlapping=is_conversation(project))
     print(f"wrote {len(rows)} segments as {args.format} to {args.out}")
     return EXIT_OK
 

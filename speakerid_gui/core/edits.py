@@ -8,6 +8,7 @@ directions, survives restarts, and the edits table is the audit trail.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from . import diffs
 from .palette import color_for
 from .store import COLUMNS, NOISE, Project
 
+BOUNDS = "bounds"  # the edit kind whose diffs are segment times, not assignment columns
 DTYPES = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
 
 
@@ -95,10 +97,44 @@ class EditLog:
                              f"ORDER BY id {order} LIMIT 1", (from_state,)).fetchone()
             if row is None:
                 return None
-            touched = self._apply(diffs.decode(row[3], DTYPES))
+            if row[1] == BOUNDS:
+                touched = self._apply_bounds(row[3])
+            else:
+                touched = self._apply(diffs.decode(row[3], DTYPES))
             db.execute("UPDATE edits SET state=? WHERE id=?", (to_state, row[0]))
         self._notify(f"{'undo' if to_state == 'undone' else 'redo'}:{row[1]}", touched)
         return Edit(row[0], row[1], row[2], to_state, row[4])
+
+    # ---- segment boundaries (a turn's start or end moved on the timeline) ---------------------
+    def set_bounds(self, index: int, start: float, end: float) -> int:
+        """Move one segment's start and end (seconds); undoable like any edit. Its embedding is
+        left as it was: a moved boundary changes when a person speaks, not who it is."""
+        i = int(index)
+        start, end = round(float(start), 3), round(float(end), 3)
+        if not 0.0 <= start < end:
+            raise ValueError(f"a turn needs 0 <= start < end (got {start:.3f}-{end:.3f} s)")
+        sid = int(self.p.segment_ids[i])
+        fwd = json.dumps({"bounds": [[sid, start, end]]})
+        inv = json.dumps({"bounds": [[sid, float(self.p.seg_start[i]), float(self.p.seg_end[i])]]})
+        with self.p.transaction() as db:
+            db.execute("UPDATE edits SET state='discarded' WHERE state='undone'")
+            cur = db.execute("INSERT INTO edits(ts, kind, description, forward, inverse) VALUES(?,?,?,?,?)",
+                             (time.time(), BOUNDS, f"turn {start:.2f}-{end:.2f} s", fwd, inv))
+            touched = self._apply_bounds(fwd)
+        self._notify(BOUNDS, touched)
+        return cur.lastrowid
+
+    def _apply_bounds(self, stored) -> np.ndarray:
+        rows = json.loads(stored)["bounds"]
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        index = self.p.positions(ids)
+        keep = (index >= 0) & (index < self.p.n_segments)
+        keep[keep] = self.p.segment_ids[index[keep]] == ids[keep]  # a re-analysis may have replaced it
+        for (sid, a, b), i, ok in zip(rows, index, keep):
+            if ok:
+                self.p.db.execute("UPDATE segments SET start=?, end=? WHERE id=?", (a, b, sid))
+                self.p.seg_start[i], self.p.seg_end[i] = a, b
+        return index[keep]
 
     def history(self, limit: int = 200) -> list[Edit]:
         rows = self.p.db.execute("SELECT id, kind, description, state, ts FROM edits "

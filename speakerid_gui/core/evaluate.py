@@ -53,16 +53,21 @@ def evaluate_project(project, reference_path, uem_path=None):
 def diarization_errors(project, ref, reference_path, uem_path=None) -> dict:
     """DER (collar 0.25 s, overlap scored) of the project's turns, as the RTTM export writes them."""
     from . import metrics
+    from .conversation_stage import is_conversation
     from .formats import read_uem, rows_to_turns
 
     uem_path = uem_path or Path(reference_path).with_suffix(".uem")
     uem = read_uem(uem_path) if Path(uem_path).is_file() else None
-    turns = rows_to_turns(label_rows(project))
-    # only the project's recordings are scored, even when the reference covers more
-    keys = {ref.key_for(r.path): r.path for r in project.recordings("ok")}
+    turns = rows_to_turns(label_rows(project), overlapping=is_conversation(project))
+    # only the project's recordings are scored, even when the reference covers more; a skipped
+    # recording is scored too (all its reference speech is missed), never left out silently
+    keys = {ref.key_for(r.path): r.path for r in project.recordings()}
     keys.pop(None, None)
     hypothesis = {key: turns.get(path, []) for key, path in keys.items()}
     reference = {key: ref.turns.get(key, []) for key in keys}
     if uem is not None:
         uem = {key: uem[key] for key in keys if key in uem}
-    return metrics.der(reference, hypothesis, uem)
+    result = metrics.der(reference, hypothesis, uem)
+    result["recordings_scored"] = len(hypothesis)
+    result["recordings_without_turns"] = sum(1 for v in hypothesis.values() if not v)
+    return result

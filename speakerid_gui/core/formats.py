@@ -67,8 +67,14 @@ def _by_recording(rows: Iterable[LabelRow]) -> dict[str, list[LabelRow]]:
     return dict(sorted(groups.items()))
 
 
-def rows_to_turns(rows: Iterable[LabelRow], min_gap: float = 0.0) -> dict[str, list[Turn]]:
-    """Non-overlapping speaker turns per recording (noise dropped, same-speaker neighbours merged)."""
+def rows_to_turns(rows: Iterable[LabelRow], min_gap: float = 0.0, overlapping: bool = False) -> dict[str, list[Turn]]:
+    """Speaker turns per recording (noise dropped, same-speaker neighbours merged).
+
+    Windows (the default) overlap only because of their hop, so they are cut into
+    non-overlapping spans; rows that are speaker turns (`overlapping`, conversation mode) keep
+    their times, and turns of different speakers may overlap."""
+    if overlapping:
+        return _speaker_unions(rows, min_gap)
     turns: dict[str, list[Turn]] = {}
     for recording, group in _by_recording(rows).items():
         merged: list[list] = []
@@ -80,6 +86,26 @@ def rows_to_turns(rows: Iterable[LabelRow], min_gap: float = 0.0) -> dict[str, l
             else:
                 merged.append([start, end, row.speaker])
         turns[recording] = [(s, e, spk) for s, e, spk in merged]
+    return turns
+
+
+def _speaker_unions(rows: Iterable[LabelRow], min_gap: float) -> dict[str, list[Turn]]:
+    turns: dict[str, list[Turn]] = {}
+    for recording, group in _by_recording(rows).items():
+        by_speaker: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for row in group:
+            if not _is_noise(row):
+                by_speaker[row.speaker].append((row.start, row.end))
+        out = []
+        for speaker, spans in by_speaker.items():
+            merged: list[list[float]] = []
+            for start, end in sorted(spans):
+                if merged and start - merged[-1][1] <= min_gap + _EPS:
+                    merged[-1][1] = max(merged[-1][1], end)
+                else:
+                    merged.append([start, end])
+            out += [(a, b, speaker) for a, b in merged]
+        turns[recording] = sorted(out)
     return turns
 
 
@@ -150,11 +176,11 @@ def rttm_file_ids(recordings: Iterable[str]) -> dict[str, str]:
     return {r: _token(_no_ext(r).replace("/", "__")) for r in recordings}
 
 
-def write_rttm(rows: Iterable[LabelRow], path_or_textio: str | os.PathLike | TextIO) -> None:
+def write_rttm(rows: Iterable[LabelRow], path_or_textio: str | os.PathLike | TextIO, overlapping: bool = False) -> None:
     rows = list(rows)
     ids = rttm_file_ids(r.recording for r in rows)
     lines = []
-    for recording, turns in rows_to_turns(rows).items():
+    for recording, turns in rows_to_turns(rows, overlapping=overlapping).items():
         for start, end, speaker in turns:
             lines.append(f"SPEAKER {ids[recording]} 1 {start:.3f} {end - start:.3f} <NA> <NA> "
                          f"{_token(speaker)} <NA> <NA>\n")
@@ -171,10 +197,10 @@ def _safe_relative(recording: str) -> PurePosixPath:
     return PurePosixPath(*parts) if parts else PurePosixPath("recording")
 
 
-def write_audacity(rows: Iterable[LabelRow], out_dir: str | os.PathLike) -> list[Path]:
+def write_audacity(rows: Iterable[LabelRow], out_dir: str | os.PathLike, overlapping: bool = False) -> list[Path]:
     """One label file per recording (empty when it holds only noise), mirroring the input folders."""
     written = []
-    for recording, turns in rows_to_turns(rows).items():
+    for recording, turns in rows_to_turns(rows, overlapping=overlapping).items():
         rel = _safe_relative(recording)
         path = Path(out_dir) / rel.parent / (rel.stem + ".txt")
         with _open_for_writing(path) as f:
@@ -184,15 +210,19 @@ def write_audacity(rows: Iterable[LabelRow], out_dir: str | os.PathLike) -> list
     return written
 
 
-def export(rows: Iterable[LabelRow], fmt: str, out: str | os.PathLike) -> list[Path]:
-    """Write rows in one format; for "audacity" `out` is a folder. Returns the files written."""
+def export(rows: Iterable[LabelRow], fmt: str, out: str | os.PathLike, overlapping: bool = False) -> list[Path]:
+    """Write rows in one format; for "audacity" `out` is a folder. Returns the files written.
+    `overlapping`: the rows are speaker turns that may overlap (conversation mode)."""
     rows = list(rows)
     if fmt == "audacity":
-        return write_audacity(rows, out)
+        return write_audacity(rows, out, overlapping)
     writers = {"csv": write_csv, "json": write_json, "rttm": write_rttm}
     if fmt not in writers:
         raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
-    writers[fmt](rows, out)
+    if fmt == "rttm":
+        write_rttm(rows, out, overlapping)
+    else:
+        writers[fmt](rows, out)
     return [Path(out)]
 
 

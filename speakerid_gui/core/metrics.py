@@ -326,6 +326,8 @@ _REPORT = [  # key, description
     ("false_alarm", "false alarm speech (s)"),
     ("confusion", "speaker confusion (s)"),
     ("total", "scored reference speech (s)"),
+    ("recordings_scored", "recordings in the DER (skipped ones too: their speech counts as missed)"),
+    ("recordings_without_turns", "recordings scored with no turns at all"),
     ("n_scored", "segments scored"),
     ("n_speakers", "true speakers"),
     ("n_clusters", "predicted clusters"),

@@ -17,6 +17,7 @@ from .audio import SAMPLE_RATE, AudioError, find_audio_files, load_audio
 from .cache import array_name, embedding_file, load_prosody, save_prosody  # noqa: F401  (load_prosody: importable here)
 from .progress import Cancelled, Event, check  # noqa: F401  (Cancelled, Event: importable here)
 from .segment import SegmentSettings, windows
+from .cluster_ids import stable_ids
 from .store import Project, settings_hash
 
 
@@ -37,12 +38,17 @@ class Settings:
     prosody: bool = True
     clean: str = "none"                # none | denoise | trim | denoise+trim: segments before embedding (clean.py)
     change_detection: bool = False     # cut speech at detected speaker turns (change.py)
+    conversation: bool = False         # overlap-aware speaker turns instead of windows (conversation.py)
 
     @property
     def segments(self) -> SegmentSettings:
         from .change import ChangeSettings
 
         change = ChangeSettings().key() if self.change_detection else ""  # part of the segment cache key
+        if self.conversation:
+            from .conversation import ConversationSettings
+
+            change = ConversationSettings().key()
         return SegmentSettings(self.window, self.hop, self.min_segment, change=change)
 
     def cluster_key(self) -> dict:
@@ -69,6 +75,11 @@ def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambd
     """Run every stage; yields Events; raises Cancelled between batches when cancel() is true."""
     summary = summary if summary is not None else Summary()
     stages = [("scan", scan), ("analyse", analyse), ("cluster", cluster_stage), ("layout", layout_stage)]
+    if settings.conversation:  # turns come from linking local speakers across the corpus
+        from . import conversation_stage as conv
+
+        stages[1:3] = [("analyse", conv.analyse), ("cluster", conv.diarize)]
+    project.set_meta("mode", "conversation" if settings.conversation else "windows")
     for name, stage in stages:
         t0 = time.perf_counter()
         yield from stage(project, settings, cancel)
@@ -301,7 +312,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
                              durations=project.seg_end - project.seg_start)
     check(cancel)
     conf = clu.confidence(X, labels)
-    labels, rows = _stable_ids(project, labels)
+    labels, rows = stable_ids(project, labels)
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(labels).tolist() if c not in project.clusters and c not in rows})
     edit = EditLog(project).relabel("cluster", f"cluster into {len(np.unique(labels))} speakers "
@@ -310,36 +321,6 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     project.set_meta("cluster_key", key)
     project.set_meta("cluster_edit", edit)
     yield Event("cluster", 1, 1, f"{len(np.unique(labels))} clusters")
-
-
-def _stable_ids(project: Project, labels: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Give new clusters the ids (names, colours) of the old clusters they overlap most.
-
-    Clusters holding verified segments keep their id; a new cluster that mostly covers one
-    takes it over, so a reviewer's names survive a re-cluster.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    old = project.cluster.copy()
-    new_ids = np.unique(labels)
-    old_ids = np.unique(old[old >= 0])
-    mapping = {}
-    if len(old_ids):
-        table = np.zeros((len(new_ids), len(old_ids)))
-        np.add.at(table, (np.searchsorted(new_ids, labels[old >= 0]), np.searchsorted(old_ids, old[old >= 0])), 1)
-        rows, cols = linear_sum_assignment(-table)
-        mapping = {int(new_ids[r]): int(old_ids[c]) for r, c in zip(rows, cols) if table[r, c] > 0}
-    used = set(mapping.values()) | set(project.clusters) | set(old_ids.tolist())
-    next_id = max(used, default=-1) + 1
-    for n in new_ids.tolist():
-        if n not in mapping:
-            mapping[n] = next_id
-            next_id += 1
-    out = np.array([mapping[int(l)] for l in labels], dtype=np.int32)
-    # Old auto clusters that got no members and hold no verified segment disappear.
-    alive = set(out.tolist()) | set(project.cluster[project.verified].tolist())
-    rows = {c: None for c in project.clusters if c not in alive}
-    return out, rows
 
 
 # ---- layout ---------------------------------------------------------------------------------

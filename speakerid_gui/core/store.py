@@ -388,6 +388,12 @@ class Project:
             return None
         return np.load(path, mmap_mode="r" if mmap else None)
 
+    def delete_recording_segments(self, recording_id: int):
+        """Forget a recording's segments and their labels (its turns are being redone)."""
+        self.db.execute("DELETE FROM assignments WHERE segment_id IN "
+                        "(SELECT id FROM segments WHERE recording_id=?)", (recording_id,))
+        self.db.execute("DELETE FROM segments WHERE recording_id=?", (recording_id,))
+
     def drop_array(self, name: str):
         """Forget a stored array and delete its file (its producer will rebuild it)."""
         row = self.db.execute("SELECT file FROM arrays WHERE name=?", (name,)).fetchone()

@@ -13,6 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a project folder (with project.sqlite) or a folder of recordings to analyse")
     p.add_argument("--screenshot", type=Path, metavar="OUT.png",
                    help="render the window offscreen to OUT.png and exit (the start page without PATH)")
+    p.add_argument("--timeline", metavar="RECORDING",
+                   help="with --screenshot: render the timeline of this recording (path, file name or stem)")
     p.add_argument("--no-audio", action="store_true", help="never open an audio device")
     return p
 
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow(player=NullPlayer() if (args.no_audio or args.screenshot) else None)
     if args.screenshot:
-        return screenshot(app, window, args.path, args.screenshot)
+        return screenshot(app, window, args.path, args.screenshot, args.timeline)
     window.show()
     if args.path is not None:
         open_path(window, args.path)
@@ -64,8 +66,9 @@ def open_path(window, path: Path):
         window.ask_new_project(str(path))
 
 
-def screenshot(app, window, project: Path | None, out: Path) -> int:
-    """Open (optionally) a project, select its largest cluster, render offscreen, save."""
+def screenshot(app, window, project: Path | None, out: Path, timeline: str | None = None) -> int:
+    """Open (optionally) a project, select its largest cluster, render offscreen, save (the
+    timeline of one recording instead, with `timeline`)."""
     window.resize(1480, 920)
     window.show()
     if project is not None:
@@ -78,9 +81,20 @@ def screenshot(app, window, project: Path | None, out: Path) -> int:
         while window.suggestions_job is not None and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.02)
+    target = window
+    if timeline is not None and project is not None:
+        from .timeline import find_recording
+
+        rid = find_recording(window.session.project, timeline)
+        if rid is None:
+            print(f"error: no recording named {timeline!r} in {project}", file=sys.stderr)
+            return 1
+        target = window.open_timeline(rid)
+        target.resize(1400, 460)
+        target.step_turn(1)
     for _ in range(5):  # let layouts settle before grabbing
         app.processEvents()
-    image = window.grab()
+    image = target.grab()
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = image.save(str(out))
     # Close (and wait for the evaluation job a saved reference may have started).

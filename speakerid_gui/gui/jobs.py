@@ -83,12 +83,15 @@ def export_job(job, project_folder, fmt: str, out, include_noise: bool):
     from ..core.formats import export
     from ..core.store import Project
 
+    from ..core.conversation_stage import is_conversation
+
     project = Project.open(project_folder)
     try:
         rows = label_rows(project, include_noise)
+        overlapping = is_conversation(project)  # turns that may overlap, written as they are
     finally:
         project.close()
-    files = export(rows, fmt, out)
+    files = export(rows, fmt, out, overlapping=overlapping)
     return len(rows), files
 
 

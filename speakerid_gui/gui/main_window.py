@@ -28,13 +28,14 @@ from .start_page import RecentProjects, StartPage
 from .background_tasks import BackgroundTasks
 from .edit_commands import EditCommands
 from .learning_tasks import LearningTasks
+from .timeline import TimelineTasks
 from .workers import Job
 
 APP_NAME = "speakerid"
 PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 
 
-class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
+class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
     def __init__(self, player: Player | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
@@ -179,6 +180,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
                 ("next_segment", "Next segment", ["Right", "L"], lambda: self.step_segment(1), True),
                 ("prev_segment", "Previous segment", ["Left", "H"], lambda: self.step_segment(-1), True),
                 ("auto_advance", "Auto-advance while listening", ["A"], None, True),
+                *self.timeline_actions(),
             ],
             "&View": [
                 ("dim", "Dim other clusters", ["D"], None, True),

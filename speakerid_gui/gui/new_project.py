@@ -104,6 +104,14 @@ class NewProjectDialog(QDialog):
         self.change.setToolTip("Split speech where the speaker changes before windowing; "
                                "helps recordings with several speakers, costs about 2x analysis time")
         form.addRow("Segments:", self.change)
+        self.mode = QComboBox()
+        self.mode.addItem("Windows: short clips, one speaker at a time (default)", "windows")
+        self.mode.addItem("Conversation: meetings, interviews, calls (turns with overlap)", "conversation")
+        self.mode.setToolTip("Conversation mode finds who speaks when, overlapped speech included, with "
+                             "pyannote's segmentation model over 10 s chunks, and keeps one identity per "
+                             "person across all recordings")
+        self.mode.currentIndexChanged.connect(lambda _: self.change.setEnabled(not self.conversation()))
+        form.addRow("Mode:", self.mode)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start_button = self.buttons.addButton("Analyse", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.accept)
@@ -120,7 +128,12 @@ class NewProjectDialog(QDialog):
 
     def settings(self) -> Settings:
         return Settings(backend=self.backend_spec(), speakers=self.count.value() if self.known.isChecked() else None,
-                        clean=self.clean.currentData(), change_detection=self.change.isChecked())
+                        clean=self.clean.currentData(),
+                        change_detection=self.change.isChecked() and not self.conversation(),
+                        conversation=self.conversation())
+
+    def conversation(self) -> bool:
+        return self.mode.currentData() == "conversation"
 
     def backend_spec(self) -> str:
         """The chosen entry's backend, or the spec typed into the box."""

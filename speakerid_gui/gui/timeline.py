@@ -1,0 +1,466 @@
+"""A recording as a timeline: its speaker turns as coloured lanes (overlaps visible) under
+its waveform, zoomable from the whole recording down to 1 s.
+
+Click to set the cursor and play from there; Space plays the selected turn with 1 s of context
+on each side; Left/Right (or , .) step through the turns; 1-9 give the selected turn to the
+speaker of that lane, 0 to a new speaker; [ and ] move its start / end to the cursor (or drag
+its edges); Ctrl+Z / Ctrl+Shift+Z undo and redo (the edits are
+the project's ordinary undoable commands, core/edits.py). The recording list (RecordingPicker)
+opens it by name; the main window opens it from the current segment.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+
+from ..core.audio import load_audio, read_span
+from ..core.palette import color_for
+from ..core.store import NOISE
+
+CONTEXT = 1.0          # seconds played before and after a turn
+MIN_RANGE = 1.0        # the closest zoom, seconds
+ENVELOPE_RATE = 200    # waveform min/max pairs per second
+
+
+def envelope(wave: np.ndarray, sr: int = 16000, rate: int = ENVELOPE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """(times, min/max interleaved) of the waveform at `rate` blocks per second (a long recording
+    would be millions of points; this is what a screen can show)."""
+    block = max(1, sr // rate)
+    n = len(wave) // block
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    blocks = wave[:n * block].reshape(n, block)
+    times = np.repeat(np.arange(n) * block / sr, 2)
+    values = np.column_stack([blocks.min(axis=1), blocks.max(axis=1)]).ravel()
+    return times, values
+
+
+class TimelineWindow(QWidget):
+    """One recording's turns; edits go through the session's EditLog."""
+
+    closed = Signal()
+
+    def __init__(self, session, recording_id: int, player, undo=None, redo=None, parent=None):
+        super().__init__(parent, Qt.WindowType.Window)
+        self.session, self.recording_id, self.player = session, int(recording_id), player
+        self._undo, self._redo = undo or session.log.undo, redo or session.log.redo
+        p = session.project
+        self.path = p.audio_root / session.recording_rel(self.recording_id)
+        self.setWindowTitle(f"Timeline — {session.recording_rel(self.recording_id)}")
+        self.selected: int | None = None   # array position of the selected turn
+        self.cursor_time = 0.0
+        self._play_offset = 0.0
+        self.info = QLabel()
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.wave_plot = pg.PlotWidget()
+        self.lanes_plot = pg.PlotWidget()
+        for plot in (self.wave_plot, self.lanes_plot):
+            plot.setBackground("w")
+            plot.setMouseEnabled(x=True, y=False)
+            plot.getPlotItem().hideButtons()
+        self.wave_plot.setMaximumHeight(140)
+        self.wave_plot.getAxis("left").setWidth(90)
+        self.lanes_plot.getAxis("left").setWidth(90)
+        self.lanes_plot.setXLink(self.wave_plot)
+        self.lanes_plot.setLabel("bottom", "time (s)")
+        self.cursor_line = pg.InfiniteLine(0.0, pen=pg.mkPen("#d62728", width=2))
+        self.wave_cursor = pg.InfiniteLine(0.0, pen=pg.mkPen("#d62728", width=2))
+        self.lanes_plot.addItem(self.cursor_line)
+        self.wave_plot.addItem(self.wave_cursor)
+        self.lanes_plot.scene().sigMouseClicked.connect(self._clicked)
+        self.wave_plot.scene().sigMouseClicked.connect(self._clicked_wave)
+        whole = QPushButton("Whole recording")
+        whole.clicked.connect(self.show_all)
+        play = QPushButton("Play turn (Space)")
+        play.clicked.connect(self.play_selected)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.info, 1)
+        buttons.addWidget(play)
+        buttons.addWidget(whole)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.wave_plot)
+        layout.addWidget(self.lanes_plot, 1)
+        self._make_actions()
+        self._timer = QTimer(self, interval=30)
+        self._timer.timeout.connect(self._follow_playback)
+        self._load_audio()
+        self.redraw()
+        self.show_all()
+        self._listener = lambda kind, touched: self.redraw()
+        session.log.listeners.append(self._listener)
+        self.resize(1200, 420)
+
+    # ---- data ---------------------------------------------------------------------------------
+    def _load_audio(self):
+        try:
+            wave = load_audio(self.path)
+            self.duration = len(wave) / 16000
+            times, values = envelope(wave)
+            self.wave_plot.plot(times, values, pen=pg.mkPen("#555"))
+            self.audio_error = None
+        except Exception as exc:  # noqa: BLE001  the turns are still worth seeing
+            self.audio_error = f"Cannot read {self.path}: {exc}"
+            ends = self.turn_positions()
+            self.duration = float(self.session.project.seg_end[ends].max()) if len(ends) else 1.0
+        self.wave_plot.setYRange(-1, 1)
+        for plot in (self.wave_plot, self.lanes_plot):
+            plot.setLimits(xMin=0.0, xMax=max(self.duration, MIN_RANGE), minXRange=MIN_RANGE,
+                           maxXRange=max(self.duration, MIN_RANGE))
+
+    def turn_positions(self) -> np.ndarray:
+        """Array positions of this recording's turns, in time order (noise included)."""
+        p = self.session.project
+        idx = np.flatnonzero(p.seg_recording == self.recording_id)
+        return idx[np.lexsort((p.seg_end[idx], p.seg_start[idx]))]
+
+    def lanes(self) -> list[int]:
+        """Speakers of this recording, the most talkative on top (the lane order for 1-9)."""
+        p = self.session.project
+        idx = self.turn_positions()
+        totals: dict[int, float] = {}
+        for i in idx:
+            c = int(p.cluster[i])
+            totals[c] = totals.get(c, 0.0) + float(p.seg_end[i] - p.seg_start[i])
+        return sorted(totals, key=lambda c: (c == NOISE, -totals[c]))
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def redraw(self):
+        p = self.session.project
+        for item in getattr(self, "_items", []):
+            self.lanes_plot.removeItem(item)
+        self._items = []
+        idx = self.turn_positions()
+        lanes = self.lanes()
+        self._lane_of = {c: k for k, c in enumerate(lanes)}
+        n = max(len(lanes), 1)
+        for k, c in enumerate(lanes):
+            members = idx[p.cluster[idx] == c]
+            color = "#999999" if c == NOISE else (p.clusters.get(c, {}).get("color") or color_for(c))
+            bars = pg.BarGraphItem(x0=p.seg_start[members], x1=p.seg_end[members], y0=n - 1 - k + 0.1,
+                                   height=0.8, brush=pg.mkBrush(color), pen=pg.mkPen("#333", width=0.5))
+            self.lanes_plot.addItem(bars)
+            self._items.append(bars)
+        self._overlap_regions(idx)
+        if self.selected is not None and self.selected in set(idx.tolist()):
+            i = self.selected
+            k = self._lane_of[int(p.cluster[i])]
+            box = pg.BarGraphItem(x0=[p.seg_start[i]], x1=[p.seg_end[i]], y0=[n - 1 - k + 0.05], height=0.9,
+                                  brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen("#000", width=3))
+            self.lanes_plot.addItem(box)
+            self._items.append(box)
+            # its two boundaries can be dragged; a drop is one undoable edit
+            for side, t in (("start", p.seg_start[i]), ("end", p.seg_end[i])):
+                edge = pg.InfiniteLine(float(t), movable=True, pen=pg.mkPen("#000", width=2),
+                                       hoverPen=pg.mkPen("#1f77b4", width=4))
+                edge.sigPositionChangeFinished.connect(lambda line, side=side: self.move_boundary(side, line.value()))
+                self.lanes_plot.addItem(edge)
+                self._items.append(edge)
+        ticks = [(n - 1 - k + 0.5, f"{k + 1}: {self.session.project.cluster_name(c)}") for k, c in enumerate(lanes)]
+        self.lanes_plot.getAxis("left").setTicks([ticks])
+        self.lanes_plot.setYRange(0, n, padding=0.02)
+        self._update_info()
+
+    def _overlap_regions(self, idx):
+        """Shade where two or more speakers talk at once (the waveform plot's background)."""
+        p = self.session.project
+        for item in getattr(self, "_shades", []):
+            self.wave_plot.removeItem(item)
+        self._shades = []
+        speech = idx[p.cluster[idx] != NOISE]
+        edges = sorted([(float(p.seg_start[i]), 1) for i in speech] + [(float(p.seg_end[i]), -1) for i in speech])
+        depth, start = 0, None
+        for t, step in edges:
+            depth += step
+            if depth >= 2 and start is None:
+                start = t
+            elif depth < 2 and start is not None:
+                if t - start > 1e-3:
+                    shade = pg.LinearRegionItem((start, t), movable=False, brush=pg.mkBrush(255, 160, 0, 70),
+                                                pen=pg.mkPen(None))
+                    self.wave_plot.addItem(shade)
+                    self._shades.append(shade)
+                start = None
+        self.overlap_count = len(self._shades)
+
+    def _update_info(self):
+        p = self.session.project
+        text = f"{len(self.turn_positions())} turns, {len(self.lanes())} speakers, {self.overlap_count} overlaps"
+        if self.selected is not None:
+            i = self.selected
+            text += (f"  |  selected: {p.cluster_name(int(p.cluster[i]))} {p.seg_start[i]:.2f}–{p.seg_end[i]:.2f} s"
+                     f"{' (verified)' if p.verified[i] else ''}")
+        if self.audio_error:
+            text += f"  |  {self.audio_error}"
+        self.info.setText(text)
+
+    # ---- view ---------------------------------------------------------------------------------
+    def show_all(self):
+        self.wave_plot.setXRange(0, max(self.duration, MIN_RANGE), padding=0)
+
+    def zoom(self, factor: float):
+        (x0, x1), _ = self.wave_plot.viewRange()
+        centre = self.cursor_time if x0 <= self.cursor_time <= x1 else (x0 + x1) / 2
+        half = max(MIN_RANGE / 2, (x1 - x0) * factor / 2)
+        self.wave_plot.setXRange(centre - half, centre + half, padding=0)
+
+    def view_range(self) -> tuple[float, float]:
+        return tuple(self.wave_plot.viewRange()[0])
+
+    def select_turn(self, index: int | None, centre: bool = True):
+        self.selected = None if index is None else int(index)
+        if index is not None:
+            p = self.session.project
+            self.set_cursor(float(p.seg_start[index]))
+            if centre:
+                (x0, x1) = self.view_range()
+                a, b = float(p.seg_start[index]), float(p.seg_end[index])
+                if a < x0 or b > x1:
+                    half = (x1 - x0) / 2
+                    self.wave_plot.setXRange((a + b) / 2 - half, (a + b) / 2 + half, padding=0)
+        self.redraw()
+
+    def step_turn(self, delta: int):
+        idx = self.turn_positions()
+        if not len(idx):
+            return
+        if self.selected is None or self.selected not in set(idx.tolist()):
+            self.select_turn(int(idx[0] if delta > 0 else idx[-1]))
+            return
+        k = int(np.flatnonzero(idx == self.selected)[0]) + delta
+        self.select_turn(int(idx[max(0, min(len(idx) - 1, k))]))
+
+    def set_cursor(self, t: float):
+        self.cursor_time = float(min(max(t, 0.0), self.duration))
+        self.cursor_line.setValue(self.cursor_time)
+        self.wave_cursor.setValue(self.cursor_time)
+
+    def turn_at(self, t: float, lane: int | None = None) -> int | None:
+        p = self.session.project
+        idx = self.turn_positions()
+        hit = idx[(p.seg_start[idx] <= t) & (p.seg_end[idx] >= t)]
+        if lane is not None:
+            lanes = self.lanes()
+            hit = [i for i in hit if 0 <= lane < len(lanes) and int(p.cluster[i]) == lanes[lane]]
+        return int(hit[0]) if len(hit) else None
+
+    def _clicked(self, event):
+        pos = self.lanes_plot.getPlotItem().vb.mapSceneToView(event.scenePos())
+        n = max(len(self.lanes()), 1)
+        lane = n - 1 - int(np.floor(pos.y()))
+        t = float(pos.x())
+        turn = self.turn_at(t, lane)
+        if turn is not None:
+            self.selected = turn
+            self.redraw()
+        self.set_cursor(t)
+        self.play_from(self.cursor_time)
+
+    def _clicked_wave(self, event):
+        pos = self.wave_plot.getPlotItem().vb.mapSceneToView(event.scenePos())
+        self.set_cursor(float(pos.x()))
+        self.play_from(self.cursor_time)
+
+    # ---- playback -----------------------------------------------------------------------------
+    def play_span(self, start: float, end: float) -> bool:
+        start, end = max(0.0, start), min(self.duration, end)
+        if end <= start:
+            return False
+        try:
+            wave = read_span(self.path, start, end)
+        except Exception as exc:  # noqa: BLE001  the message names the file
+            self.info.setText(f"Cannot read {self.path}: {exc}")
+            return False
+        self._play_offset = start
+        self.last_played = (start, end)
+        ok = self.player.play(wave, 16000, ("timeline", self.recording_id))
+        if ok:
+            self._timer.start()
+        return ok
+
+    def play_from(self, t: float, seconds: float = 30.0) -> bool:
+        return self.play_span(t, t + seconds)
+
+    def play_selected(self) -> bool:
+        """The selected turn with CONTEXT seconds before and after."""
+        if self.selected is None:
+            self.step_turn(1)
+        if self.selected is None:
+            return False
+        p = self.session.project
+        return self.play_span(float(p.seg_start[self.selected]) - CONTEXT, float(p.seg_end[self.selected]) + CONTEXT)
+
+    def toggle_play(self):
+        if self.player.is_playing():
+            self.player.stop()
+        else:
+            self.play_selected()
+
+    def _follow_playback(self):
+        pos = self.player.position()
+        if pos is None:
+            self._timer.stop()
+            return
+        self.set_cursor(self._play_offset + pos)
+
+    # ---- edits --------------------------------------------------------------------------------
+    def give_to_lane(self, lane: int):
+        """Give the selected turn to the speaker of lane `lane` (0-based)."""
+        lanes = self.lanes()
+        if self.selected is None or not 0 <= lane < len(lanes):
+            return None
+        target = lanes[lane]
+        if target == int(self.session.project.cluster[self.selected]):
+            return None
+        return self.session.log.move([self.selected], target)
+
+    def move_boundary(self, side: str, t: float):
+        """The selected turn's start or end to time t (a drag, or [ and ] at the cursor)."""
+        if self.selected is None:
+            return None
+        p = self.session.project
+        start, end = float(p.seg_start[self.selected]), float(p.seg_end[self.selected])
+        start, end = (t, end) if side == "start" else (start, t)
+        start, end = max(0.0, start), min(self.duration, end)
+        if end - start < 0.05:  # a boundary dragged past the other one: the turn stays as it was
+            self.info.setText("A turn must keep at least 50 ms; use 0-9 to give it to another speaker.")
+            self.redraw()
+            return None
+        return self.session.log.set_bounds(self.selected, start, end)
+
+    def give_to_new_speaker(self):
+        if self.selected is None:
+            return None
+        return self.session.log.move([self.selected], None)
+
+    def _make_actions(self):
+        def add(keys, slot):
+            action = QAction(self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(lambda _=False: slot())
+            self.addAction(action)
+            return action
+
+        add(["Space"], self.toggle_play)
+        add(["Right", "."], lambda: self.step_turn(1))
+        add(["Left", ","], lambda: self.step_turn(-1))
+        add(["+", "="], lambda: self.zoom(0.5))
+        add(["-"], lambda: self.zoom(2.0))
+        add(["Home", "R"], self.show_all)
+        add(["Ctrl+Z"], self._undo)
+        add(["Ctrl+Shift+Z", "Ctrl+Y"], self._redo)
+        add(["0"], self.give_to_new_speaker)
+        add(["["], lambda: self.move_boundary("start", self.cursor_time))
+        add(["]"], lambda: self.move_boundary("end", self.cursor_time))
+        for k in range(1, 10):
+            add([str(k)], lambda k=k: self.give_to_lane(k - 1))
+        add(["Esc"], self.close)
+
+    def closeEvent(self, event):
+        if self._listener in self.session.log.listeners:
+            self.session.log.listeners.remove(self._listener)
+        if self.player.tag == ("timeline", self.recording_id):
+            self.player.stop()
+        self.closed.emit()
+        super().closeEvent(event)
+
+
+class RecordingPicker(QDialog):
+    """Every recording of the project, searchable by name; Enter opens its timeline."""
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Recordings")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("search by name")
+        self.list = QListWidget()
+        p = session.project
+        counts = np.bincount(p.seg_recording, minlength=1) if p.n_segments else np.zeros(1, int)
+        for r in p.recordings():
+            n = int(counts[r.id]) if r.id < len(counts) else 0
+            text = f"{r.path}   ({n} turns)" if r.status == "ok" else f"{r.path}   ({r.status}: {r.error})"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, r.id)
+            if not n:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.list.addItem(item)
+        self.search.textChanged.connect(self.filter)
+        self.search.returnPressed.connect(self.accept)
+        self.list.itemActivated.connect(lambda _: self.accept())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(buttons)
+        self.resize(520, 480)
+
+    def filter(self, text: str):
+        text = text.strip().lower()
+        first = None
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            hidden = bool(text) and text not in item.text().lower()
+            item.setHidden(hidden)
+            if not hidden and first is None and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                first = item
+        if first is not None:
+            self.list.setCurrentItem(first)
+
+    def chosen(self) -> int | None:
+        item = self.list.currentItem()
+        if item is None or item.isHidden() or not item.flags() & Qt.ItemFlag.ItemIsEnabled:
+            return None
+        return int(item.data(Qt.ItemDataRole.UserRole))
+
+
+def find_recording(project, name: str) -> int | None:
+    """A recording id by its path, file name or stem (for --timeline NAME)."""
+    for r in project.recordings():
+        if name in (r.path, Path(r.path).name, Path(r.path).stem):
+            return r.id
+    return None
+
+
+class TimelineTasks:
+    """The main window's side: open a timeline from the current segment or the recording list."""
+
+    timeline: TimelineWindow | None = None
+
+    def timeline_actions(self) -> list:
+        return [("timeline", "Timeline of this segment's recording", ["T"], self.open_timeline, True),
+                ("recordings", "Recordings… (timeline by name)", ["Ctrl+Shift+R"], self.ask_recording, True)]
+
+    def open_timeline(self, recording_id: int | None = None, segment: int | None = None):
+        if self.session is None:
+            return None
+        p = self.session.project
+        if recording_id is None:
+            segment = self.current_segment if segment is None else segment
+            if segment is None:
+                self.statusBar().showMessage("Choose a segment (or a recording: Ctrl+Shift+R) to see its timeline.", 5000)
+                return None
+            recording_id = int(p.seg_recording[segment])
+        if self.timeline is not None:
+            self.timeline.close()
+        self.timeline = TimelineWindow(self.session, recording_id, self.player, self.undo, self.redo)
+        self.timeline.closed.connect(lambda: setattr(self, "timeline", None))
+        if segment is not None and int(p.seg_recording[segment]) == int(recording_id):
+            self.timeline.select_turn(int(segment))
+        self.timeline.show()
+        return self.timeline
+
+    def ask_recording(self):
+        if self.session is None:
+            return
+        picker = RecordingPicker(self.session, self)
+        picker.accepted.connect(lambda: picker.chosen() is not None and self.open_timeline(picker.chosen()))
+        self._open_dialog(picker)

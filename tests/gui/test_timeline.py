@@ -1,0 +1,178 @@
+"""The timeline of a conversation project: lanes, zoom, playback with context, undoable edits by key."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from conftest import DATA
+
+AMI = DATA / "ami-debug"
+
+
+@pytest.fixture(scope="module")
+def conversation_project(tmp_path_factory):
+    from speakerid_gui.core.pipeline import Settings, run
+    from speakerid_gui.core.store import Project
+
+    if not (AMI / "tst00.wav").exists():
+        pytest.skip(f"{AMI} not available")
+    root = tmp_path_factory.mktemp("timeline")
+    audio = root / "audio"
+    audio.mkdir()
+    for name in ("tst00.wav", "dev00.wav"):
+        shutil.copy2(AMI / name, audio / name)
+    project = Project.create(root / "project", audio)
+    for _ in run(project, Settings(conversation=True, layout="pca", prosody=False)):
+        pass
+    assert project.get_meta("mode") == "conversation" and project.n_segments > 5
+    project.close()
+    return root / "project"
+
+
+@pytest.fixture
+def timeline(conversation_project, tmp_path, make_window, qtbot):
+    folder = tmp_path / "project"
+    shutil.copytree(conversation_project, folder)
+    w = make_window(folder)
+    p = w.session.project
+    rid = next(r.id for r in p.recordings() if r.path == "tst00.wav")
+    first = int(np.flatnonzero(p.seg_recording == rid)[0])
+    w.show_segment(first)
+    QTest.keyClick(w.clusters.table, Qt.Key.Key_T)  # opened from the current segment
+    qtbot.waitUntil(lambda: w.timeline is not None and w.timeline.isVisible(), timeout=5000)
+    t = w.timeline
+    t.activateWindow()
+    qtbot.waitUntil(lambda: t.isActiveWindow(), timeout=5000)
+    return w, t, rid, first
+
+
+def test_timeline_shows_every_turn_in_lanes_with_overlaps(timeline):
+    w, t, rid, first = timeline
+    p = w.session.project
+    turns = t.turn_positions()
+    assert set(turns.tolist()) == set(np.flatnonzero(p.seg_recording == rid).tolist())
+    assert t.selected == first
+    lanes = t.lanes()
+    assert set(lanes) == set(p.cluster[turns].tolist())
+    assert t.overlap_count > 0                       # a busy meeting: overlapped speech is shaded
+    assert t.duration == pytest.approx(30.0, abs=0.1)
+    t.show_all()
+    x0, x1 = t.view_range()
+    assert x0 == pytest.approx(0, abs=0.05) and x1 == pytest.approx(30.0, abs=0.1)
+    for _ in range(8):
+        t.zoom(0.5)
+    x0, x1 = t.view_range()
+    assert x1 - x0 == pytest.approx(1.0, abs=0.05)   # down to 1 s, no further
+
+
+def test_space_plays_the_turn_with_one_second_of_context(timeline, qtbot):
+    w, t, rid, _ = timeline
+    p = w.session.project
+    QTest.keyClick(t, Qt.Key.Key_Right)              # the next turn
+    i = t.selected
+    assert i is not None
+    QTest.keyClick(t, Qt.Key.Key_Space)
+    wave, sr, tag = w.player.calls[-1]
+    start, end = max(0.0, p.seg_start[i] - 1.0), min(t.duration, p.seg_end[i] + 1.0)
+    assert tag == ("timeline", rid)
+    assert len(wave) / sr == pytest.approx(end - start, abs=0.01)
+    # the same samples as the file holds there
+    import soundfile as sf
+
+    ref, _ = sf.read(str(AMI / "tst00.wav"), start=int(round(start * 16000)), frames=len(wave), dtype="float32")
+    assert np.allclose(wave, ref if ref.ndim == 1 else ref.mean(axis=1), atol=1e-4)
+
+
+def test_turns_change_speaker_by_key_and_undo_restores(timeline):
+    w, t, rid, _ = timeline
+    p = w.session.project
+    t.select_turn(int(t.turn_positions()[0]))
+    i = t.selected
+    before = int(p.cluster[i])
+    lanes = t.lanes()
+    other = next(k for k, c in enumerate(lanes) if c != before)
+    QTest.keyClick(t, getattr(Qt.Key, f"Key_{other + 1}"))
+    assert int(p.cluster[i]) == lanes[other] and p.human[i]
+    QTest.keyClick(t, Qt.Key.Key_0)                  # a new speaker
+    new = int(p.cluster[i])
+    assert new not in lanes and new in t.lanes()
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert int(p.cluster[i]) == before and not p.human[i]
+
+
+def test_recording_list_searches_by_name(conversation_project, tmp_path, make_window, qtbot):
+    from speakerid_gui.gui.timeline import RecordingPicker
+
+    folder = tmp_path / "project"
+    shutil.copytree(conversation_project, folder)
+    w = make_window(folder)
+    picker = RecordingPicker(w.session, w)
+    picker.search.setText("dev0")
+    assert w.session.recording_rel(picker.chosen()) == "dev00.wav"
+    picker.search.setText("nothing like it")
+    assert picker.chosen() is None
+
+
+def test_screenshot_of_a_timeline(conversation_project, tmp_path):
+    out = tmp_path / "timeline.png"
+    proc = subprocess.run([sys.executable, "-m", "speakerid_gui.gui.app", str(conversation_project),
+                           "--screenshot", str(out), "--timeline", "tst00"], capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(out))
+    assert image.width() >= 1000 and image.height() >= 300
+    bad = subprocess.run([sys.executable, "-m", "speakerid_gui.gui.app", str(conversation_project),
+                          "--screenshot", str(out), "--timeline", "no-such-file"], capture_output=True, text=True,
+                         timeout=180)
+    assert bad.returncode == 1 and "no-such-file" in bad.stderr
+
+
+def test_new_project_dialog_offers_conversation_mode(qtbot, tmp_path):
+    from speakerid_gui.gui.new_project import NewProjectDialog
+
+    dialog = NewProjectDialog(tmp_path)
+    qtbot.addWidget(dialog)
+    assert dialog.settings().conversation is False  # windows stay the default
+    dialog.change.setChecked(True)
+    dialog.mode.setCurrentIndex(dialog.mode.findData("conversation"))
+    s = dialog.settings()
+    assert s.conversation is True and s.change_detection is False  # turns come from the model there
+    assert not dialog.change.isEnabled()
+
+
+def test_turn_boundaries_move_by_key_and_drag_and_undo_survives_reopening(timeline, qtbot):
+    from speakerid_gui.core.store import Project
+
+    w, t, rid, _ = timeline
+    p = w.session.project
+    t.select_turn(int(t.turn_positions()[0]))
+    i = t.selected
+    start, end = float(p.seg_start[i]), float(p.seg_end[i])
+    t.set_cursor(start + 0.4 * (end - start))
+    QTest.keyClick(t, Qt.Key.Key_BracketRight)              # the end to the cursor
+    assert p.seg_end[i] == pytest.approx(start + 0.4 * (end - start), abs=1e-3)
+    t.move_boundary("start", start + 0.1)                   # what a drag of the start edge does
+    assert p.seg_start[i] == pytest.approx(start + 0.1, abs=1e-3)
+    row = p.db.execute("SELECT start, end FROM segments WHERE id=?", (int(p.segment_ids[i]),)).fetchone()
+    assert row == pytest.approx((p.seg_start[i], p.seg_end[i]))  # in the database, not just on screen
+    assert t.move_boundary("start", float(p.seg_end[i]) + 1.0) is None  # past the end: refused
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (p.seg_start[i], p.seg_end[i]) == pytest.approx((start, end))
+    QTest.keyClick(t, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # redo the end move
+    folder = p.folder
+    reopened = Project.open(folder)
+    try:
+        k = int(np.flatnonzero(reopened.segment_ids == p.segment_ids[i])[0])
+        assert reopened.seg_end[k] == pytest.approx(start + 0.4 * (end - start), abs=1e-3)
+    finally:
+        reopened.close()
