@@ -1,4 +1,5 @@
-"""Label formats: write results (CSV, JSON, RTTM, Audacity) and read references (manifest, RTTM, UEM)."""
+"""Label formats: write results (CSV, JSON, RTTM, Audacity; TextGrid, EAF, WebVTT in formats_tiers)
+and read references (manifest, RTTM, UEM)."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, TextIO
 
 CSV_HEADER = ["recording", "start", "end", "cluster", "speaker", "confidence", "verified"]
-FORMATS = ("csv", "json", "rttm", "audacity")
+FORMATS = ("csv", "json", "rttm", "audacity", "textgrid", "eaf", "vtt")
+FOLDER_FORMATS = ("audacity", "textgrid", "eaf", "vtt")  # one file per recording, in a folder
 _EPS = 1e-9  # float slack when comparing times
 
 
@@ -184,11 +186,17 @@ def write_audacity(rows: Iterable[LabelRow], out_dir: str | os.PathLike) -> list
     return written
 
 
-def export(rows: Iterable[LabelRow], fmt: str, out: str | os.PathLike) -> list[Path]:
-    """Write rows in one format; for "audacity" `out` is a folder. Returns the files written."""
+def export(rows: Iterable[LabelRow], fmt: str, out: str | os.PathLike,
+           durations: dict[str, float] | None = None, media_root: str | os.PathLike | None = None) -> list[Path]:
+    """Write rows in one format; for the FOLDER_FORMATS `out` is a folder. Returns the files written.
+    durations (recording -> seconds) sets a TextGrid's end; media_root links EAF files to the audio."""
     rows = list(rows)
     if fmt == "audacity":
         return write_audacity(rows, out)
+    if fmt in ("textgrid", "eaf", "vtt"):
+        from .formats_tiers import export_tiers
+
+        return export_tiers(rows, fmt, out, durations, media_root)
     writers = {"csv": write_csv, "json": write_json, "rttm": write_rttm}
     if fmt not in writers:
         raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
