@@ -36,17 +36,19 @@ class Settings:
     prosody: bool = True
     clean: str = "none"                # none | denoise | trim | denoise+trim: segments before embedding (clean.py)
     change_detection: bool = False     # cut speech at detected speaker turns (change.py)
+    labels: str = ""                   # key of labels imported into the project (labels_in.py): their
+                                       # turns are the segments and their speakers the clusters
 
     @property
     def segments(self) -> SegmentSettings:
         from .change import ChangeSettings
 
         change = ChangeSettings().key() if self.change_detection else ""  # part of the segment cache key
-        return SegmentSettings(self.window, self.hop, self.min_segment, change=change)
+        return SegmentSettings(self.window, self.hop, self.min_segment, change=change, source=self.labels)
 
     def cluster_key(self) -> dict:
         key = {k: getattr(self, k) for k in ("speakers", "method", "threshold", "one_speaker_per_file")}
-        return {**key, "algorithm": CLUSTER_VERSION}
+        return {**key, "algorithm": CLUSTER_VERSION, **({"labels": self.labels} if self.labels else {})}
 
 
 @dataclass
@@ -245,16 +247,23 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
     from .clean import segment_waves
 
     seg_settings = settings.segments
-    regions = speech_regions([w for _, _, w in batch])
+    imported = None
+    if settings.labels:  # the imported turns are the speech and the segments
+        from .labels_in import ImportedLabels
+
+        imported = ImportedLabels(project, settings.window)
+        regions = [[(s, e) for s, e, _ in imported.spans_for(rel)] for _, rel, _ in batch]
+    else:
+        regions = speech_regions([w for _, _, w in batch])
     turns = [()] * len(batch)
-    if settings.change_detection:  # one segment holds one speaker: windows never straddle a turn
+    if settings.change_detection and imported is None:  # one segment holds one speaker: windows never straddle a turn
         from .change import batch_turns
 
         turns = batch_turns([w for _, _, w in batch], regions, backend, settings.backend, seg_settings.merge_gap)
     spans, waves, owners = [], [], []
     for (rid, rel, wave), reg, turns_r in zip(batch, regions, turns):
         duration = len(wave) / 16000
-        spans_r = windows(reg, seg_settings, turns_r)
+        spans_r = reg if imported is not None else windows(reg, seg_settings, turns_r)
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
@@ -266,6 +275,8 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
         duration = len(wave) / 16000
         if not spans_r:
             reason = "no speech found" if not reg else f"speech too short (< {seg_settings.min_segment} s)"
+            if imported is not None:
+                reason = f"no labelled turns for it in {imported.source}"
             _skip(project, settings, rid, reason)
             yield Event("analyse", message=f"{rel}: {reason}", level="warning")
             yield Event("analyse", message=rel)
@@ -351,7 +362,14 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         return
     yield Event("cluster", 0, 1, f"clustering {len(emb)} segments")
     X = clu.prepare(emb)
-    if settings.one_speaker_per_file:
+    names = None
+    if settings.labels:  # imported labels: one cluster per labelled speaker, named after it
+        from .labels_in import ImportedLabels
+
+        names, labels = np.unique(ImportedLabels(project, settings.window).segment_speakers(project).astype(str),
+                                  return_inverse=True)
+        labels = labels.ravel()
+    elif settings.one_speaker_per_file:
         labels = clu.cluster_recordings(X, project.seg_recording, settings.speakers, settings.method,
                                         settings.threshold)
     else:
@@ -359,9 +377,14 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
                              durations=project.seg_end - project.seg_start)
     _check(cancel)
     conf = clu.confidence(X, labels)
+    codes = labels
     labels, rows = _stable_ids(project, labels)
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(labels).tolist() if c not in project.clusters and c not in rows})
+    if names is not None:
+        for c in np.unique(labels).tolist():
+            info = rows.get(c) or dict(project.clusters.get(c) or {"color": color_for(c), "notes": ""})
+            rows[c] = {**info, "name": str(names[codes[labels == c][0]])}
     edit = EditLog(project).relabel("cluster", f"cluster into {len(np.unique(labels))} speakers "
                              f"({settings.method}, {'given' if settings.speakers else 'estimated'} count)",
                              np.arange(project.n_segments), labels, conf, rows)
