@@ -1,7 +1,7 @@
 """A speaker library shared by projects: named, reviewed speakers kept as voiceprints.
 
 On disk (a folder; default: $XDG_DATA_HOME/speakerid-gui/library, else
-~/.local/share/speakerid-gui/library):
+~/.local/share/speakerid-gui/library; $SPEAKERID_GUI_DATA/library when that is set):
     library.json                 backend, threshold, speakers (name, provenance, counts)
     reference_mean.npy           the fixed vector every embedding is centred on (see open_set.py)
     speakers/<id>/embeddings.npy raw segment embeddings (up to MAX_EMBEDDINGS per speaker)
@@ -30,6 +30,9 @@ MIN_SEGMENTS = 2          # a named cluster with fewer usable segments is not en
 
 
 def default_library_dir() -> Path:
+    """$SPEAKERID_GUI_DATA/library if set (the app's data folder override), else the XDG data folder."""
+    if os.environ.get("SPEAKERID_GUI_DATA"):
+        return Path(os.environ["SPEAKERID_GUI_DATA"]) / "library"
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "speakerid-gui" / "library"
 

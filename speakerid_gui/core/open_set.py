@@ -124,9 +124,10 @@ def cluster_score_pairs(project, library, truth: np.ndarray) -> tuple[list, list
 
 
 # ---- applying matches to a project ----------------------------------------------------------
-def apply_matches(project, matches: list[Match], overwrite: bool = False) -> list[Match]:
-    """Name the clusters whose match is accepted (one undoable edit). A cluster a reviewer named,
-    or whose match with this speaker was rejected before, keeps its name."""
+def apply_matches(project, matches: list[Match], overwrite: bool = False, log=None) -> list[Match]:
+    """Name the clusters whose match is accepted (one undoable edit, through `log` if given: the
+    app's own EditLog tells its views). A cluster a reviewer named, or whose match with this
+    speaker was rejected before, keeps its name."""
     from .edits import EditLog
 
     rejected = {(m["cluster"], m["speaker_id"]) for m in stored_matches(project) if m["status"] == "rejected"}
@@ -142,13 +143,13 @@ def apply_matches(project, matches: list[Match], overwrite: bool = False) -> lis
             if current != m.name:
                 rows[m.cluster] = {**info, "name": m.name}
     if rows:
-        EditLog(project).commit("rename", f"name {len(rows)} clusters from the speaker library",
+        (log or EditLog(project)).commit("rename", f"name {len(rows)} clusters from the speaker library",
                                 np.zeros(0, dtype=np.int64), {}, rows)
     save_matches(project, matches)
     return matches
 
 
-def set_status(project, cluster: int, status: str) -> dict:
+def set_status(project, cluster: int, status: str, log=None) -> dict:
     """The reviewer's verdict on a cluster's match: "accepted" keeps (or gives) the name,
     "rejected" makes the cluster anonymous again and keeps it so on later runs."""
     from .edits import EditLog
@@ -158,12 +159,13 @@ def set_status(project, cluster: int, status: str) -> dict:
     if not found:
         raise KeyError(f"cluster {cluster} has no library match")
     m = found[0]
+    log = log or EditLog(project)
     info = dict(project.clusters.get(cluster) or {})
     current = (info.get("name") or "").strip()
     if status == "accepted" and current != m["name"]:
-        EditLog(project).rename(cluster, m["name"])
+        log.rename(cluster, m["name"])
     elif status == "rejected" and current == m["name"]:
-        EditLog(project).rename(cluster, "")
+        log.rename(cluster, "")
     m["status"] = status
     with project.transaction():
         project.set_meta("library_matches", matches)
@@ -177,3 +179,25 @@ def stored_matches(project) -> list[dict]:
 def save_matches(project, matches: list[Match]):
     with project.transaction():
         project.set_meta("library_matches", [m.as_dict() for m in matches])
+
+
+def name_from_default_library(project, folder=None, log=None) -> list[Match] | None:
+    """What the app does after an analysis: when a library exists (the default one unless
+    `folder`), name the matching clusters, once per clustering (a later run of the same
+    clustering leaves the reviewer's verdicts alone). None when there is nothing to do."""
+    from .library import Library
+
+    if not Library.exists(folder) or project.n_segments == 0:
+        return None
+    library = Library.open(folder)
+    key = [project.get_meta("cluster_key"), str(library.folder)]
+    if not library.speakers() or project.get_meta("library_applied") == key:
+        return None
+    try:
+        matches = match_project(project, library)
+    except ValueError:  # another backend than the library's: nothing to compare
+        return None
+    matches = apply_matches(project, matches, log=log)
+    with project.transaction():
+        project.set_meta("library_applied", key)
+    return matches

@@ -179,6 +179,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
                 ("next_segment", "Next segment", ["Right", "L"], lambda: self.step_segment(1), True),
                 ("prev_segment", "Previous segment", ["Left", "H"], lambda: self.step_segment(-1), True),
                 ("auto_advance", "Auto-advance while listening", ["A"], None, True),
+                ("library", "Speaker library…", ["Ctrl+L"], self.ask_library, True),
             ],
             "&View": [
                 ("dim", "Dim other clusters", ["D"], None, True),
