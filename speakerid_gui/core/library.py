@@ -26,7 +26,7 @@ VERSION = 1
 MAX_EMBEDDINGS = 300      # per speaker: plenty for a mean, small on disk (300 x 192 floats = 230 kB)
 REFERENCE_CLIPS = 3
 CONFIDENT = 0.6           # unverified segments enrol only above this clustering confidence
-MIN_SEGMENTS = 2          # a named cluster with fewer usable segments is not enrolled
+MIN_SEGMENTS = 1          # one segment is a weak voiceprint, but a single short clip may be all there is
 
 
 def default_library_dir() -> Path:
