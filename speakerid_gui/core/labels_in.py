@@ -19,6 +19,7 @@ import numpy as np
 from .formats import CSV_HEADER, LabelRow, Reference, Turn, read_rttm, rows_to_turns
 
 TIER_SUFFIXES = (".textgrid", ".eaf", ".vtt")
+MIN_PIECE = 0.03  # seconds: shorter turns (or what of a turn lies inside the file) hold too little to embed
 
 
 def read_labels(path) -> dict[str, list[Turn]]:
@@ -93,22 +94,27 @@ class ImportedLabels:
         self.reference = Reference(turns={k: [tuple(t) for t in v] for k, v in meta["turns"].items()},
                                    source=self.source)
 
-    def spans_for(self, recording: str) -> list[Turn]:
-        """Segments tiling each labelled turn of a recording (equal pieces of at most one window)."""
+    def spans_for(self, recording: str, duration: float | None = None) -> list[Turn]:
+        """Segments tiling each labelled turn of a recording (equal pieces of at most one window);
+        with the recording's duration, what lies past its end is left out (labels of a longer file)."""
         key = self.reference.key_for(recording)
         if key is None:
             return []
-        return tile_turns(self.reference.turns[key], self.window)
+        spans = tile_turns(self.reference.turns[key], self.window)
+        if duration is not None:
+            spans = [(s, min(e, duration), spk) for s, e, spk in spans if min(e, duration) - s >= MIN_PIECE]
+        return spans
 
     def segment_speakers(self, project) -> np.ndarray:
         """The imported speaker of every segment of the project (segment order)."""
-        paths = {r.id: r.path for r in project.recordings()}
+        recs = {r.id: r for r in project.recordings()}
         names = np.empty(project.n_segments, dtype=object)
         for rid in np.unique(project.seg_recording):
             where = np.flatnonzero(project.seg_recording == rid)
-            spans = self.spans_for(paths[int(rid)])
+            rec = recs[int(rid)]
+            spans = self.spans_for(rec.path, rec.duration)
             if len(spans) != len(where):
-                raise RuntimeError(f"{paths[int(rid)]}: segments out of step with the imported labels; "
+                raise RuntimeError(f"{rec.path}: segments out of step with the imported labels; "
                                    "run the same command again")
             names[where] = [spk for _, _, spk in spans]
         return names
@@ -117,7 +123,7 @@ class ImportedLabels:
 def tile_turns(turns: list[Turn], window: float) -> list[Turn]:
     out = []
     for start, end, speaker in sorted(turns):
-        if end - start <= 0:
+        if end - start < MIN_PIECE:
             continue
         pieces = max(1, math.ceil((end - start) / window - 1e-9))
         step = (end - start) / pieces

@@ -252,7 +252,7 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
         from .labels_in import ImportedLabels
 
         imported = ImportedLabels(project, settings.window)
-        regions = [[(s, e) for s, e, _ in imported.spans_for(rel)] for _, rel, _ in batch]
+        regions = [[(s, e) for s, e, _ in imported.spans_for(rel, len(w) / 16000)] for _, rel, w in batch]
     else:
         regions = speech_regions([w for _, _, w in batch])
     turns = [()] * len(batch)

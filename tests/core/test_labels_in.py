@@ -77,10 +77,20 @@ def test_cli_run_with_rttm_labels(original, session_project, tmp_path):
 
 def test_recordings_without_labels_are_skipped_with_a_reason(session_project, tmp_path):
     rec = sorted(Path(session_project.audio).rglob("*.flac"))[0].relative_to(session_project.audio).as_posix()
+    import soundfile as sf
+
+    d = round(sf.info(str(session_project.audio / rec)).duration, 3)
     labels = tmp_path / "one.rttm"
-    labels.write_text(f"SPEAKER {Path(rec).stem} 1 0.500 2.000 <NA> <NA> Ann <NA> <NA>\n")
+    line = "SPEAKER {} 1 {:.3f} {:.3f} <NA> <NA> {} <NA> <NA>\n"
+    labels.write_text(line.format(Path(rec).stem, 0.5, 2.0, "Ann")
+                      + line.format(Path(rec).stem, 3.0, 0.01, "Bob")        # 10 ms: too short to embed
+                      + line.format(Path(rec).stem, d - 1.0, 5.0, "Cid")     # runs past the end: cut there
+                      + line.format(Path(rec).stem, d + 2.0, 1.0, "Dan"))    # after the end: no audio
     turns, names, events = import_and_export(session_project.audio, labels, tmp_path / "p", tmp_path / "b.rttm")
-    assert turns == {Path(rec).stem: [(0.5, 2.5, "Ann")]} and names == ["Ann"]
+    stem = Path(rec).stem
+    assert [t[2] for t in turns[stem]] == ["Ann", "Cid"] and names == ["Ann", "Cid"]
+    assert turns[stem][0] == (0.5, 2.5, "Ann") and abs(turns[stem][1][0] - (d - 1.0)) < 2e-3
+    assert abs(turns[stem][1][1] - d) < 2e-3
     skipped = [e.message for e in events if e.level == "warning"]
     assert len(skipped) == len(session_project.truth) - 1
     assert all("no labelled turns for it in" in m and "one.rttm" in m for m in skipped)

@@ -163,3 +163,25 @@ def test_library_json_is_plain(enrolled):
     data = json.loads((library / "library.json").read_text())
     assert data["version"] == 1 and data["backend"] == "campp" and 0 < data["threshold"] < 1
     assert all({"name", "segments", "seconds", "projects", "clips"} <= set(s) for s in data["speakers"].values())
+
+
+@pytest.mark.parametrize("module", ["speakerid_gui.core.library", "speakerid_gui.core.open_set",
+                                    "speakerid_gui.core.clips", "speakerid_gui.core.labels_in",
+                                    "speakerid_gui.core.formats_tiers", "speakerid_gui.cli_library"])
+def test_new_modules_import_light(module):
+    import subprocess
+    import sys
+
+    heavy = ["torch", "sklearn", "umap", "praatio", "pympi", "webvtt", "soxr", "PySide6"]
+    code = f"import json, sys, {module}\nprint(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_library_help():
+    for args in (["library", "--help"], ["library", "add", "--help"], ["run", "--help"], ["export", "--help"]):
+        proc = run_cli(*args, check=True)
+        assert "usage: speakerid" in proc.stdout
+    assert "--library" in run_cli("run", "--help").stdout and "--labels" in run_cli("run", "--help").stdout
+    assert "clips" in run_cli("export", "--help").stdout
