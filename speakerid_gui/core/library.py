@@ -156,8 +156,7 @@ class Library:
             raise ValueError(f"{project.folder} was embedded with {settings.backend}; the library "
                              f"{self.folder} holds {self.backend} voiceprints")
         emb = embeddings(project)
-        chosen = clusters if clusters is not None else [c for c, info in sorted(project.clusters.items())
-                                                        if info["name"].strip()]
+        chosen = clusters if clusters is not None else reviewed_named_clusters(project)
         out = []
         for cid in chosen:
             name = project.cluster_name(cid)
@@ -190,6 +189,18 @@ class Library:
             info["clips"] += _save_clips(project, index, folder / "clips", REFERENCE_CLIPS - len(info["clips"]))
         self.data["speakers"][sid] = info
         return Enrolled(name, sid, int(len(index)), new)
+
+
+def reviewed_named_clusters(project) -> list[int]:
+    """Clusters with a name a person gave: a name the library itself gave (not yet accepted) only
+    counts once some of the cluster's segments are verified."""
+    auto = {m["cluster"] for m in project.get_meta("library_matches", []) or [] if m["status"] == "named"}
+    out = []
+    for cid, info in sorted(project.clusters.items()):
+        members = project.cluster == cid
+        if info["name"].strip() and members.any() and (cid not in auto or project.verified[members].any()):
+            out.append(cid)
+    return out
 
 
 def enrolment_segments(project, cluster_id: int) -> np.ndarray:

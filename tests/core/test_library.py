@@ -102,12 +102,17 @@ def test_reject_makes_a_cluster_anonymous_and_it_stays_so(enrolled, session_proj
     matches = apply_matches(project, match_project(project, lib))
     assert all(m.status == "named" and m.score > lib.threshold for m in matches)
     cid = matches[0].cluster
+    # names the library gave are not a reviewer's: they are not enrolled again until accepted/verified
+    from speakerid_gui.core.library import reviewed_named_clusters
+
+    assert reviewed_named_clusters(project) == []
     set_status(project, cid, "rejected")
     assert project.cluster_name(cid) == f"S{cid}"
     again = apply_matches(project, match_project(project, lib))
     assert [m.status for m in again if m.cluster == cid] == ["rejected"] and project.cluster_name(cid) == f"S{cid}"
     set_status(project, cid, "accepted")
     assert project.cluster_name(cid) == matches[0].name
+    assert reviewed_named_clusters(project) == [cid]
     project.close()
 
 
