@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .core.evaluate import diarization_errors, evaluate_project, label_rows  # noqa: F401  (also used by benchmarks)
+from . import cli_library
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 
@@ -55,13 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--clean", default="none", choices=["none", "denoise", "trim", "denoise+trim"],
                    help="clean segments before embedding: spectral noise reduction and/or silence trimming")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    cli_library.add_run_options(r)  # --labels, --library
     r.set_defaults(func=cmd_run)
 
-    e = sub.add_parser("export", help="write the labels as csv, json, rttm or audacity")
+    e = sub.add_parser("export", help="write the labels as csv, json, rttm, audacity, textgrid, eaf, vtt, "
+                       "or per-speaker audio clips")
     e.add_argument("project", type=Path)
-    e.add_argument("--format", required=True, choices=["csv", "json", "rttm", "audacity"])
-    e.add_argument("--out", type=Path, required=True, help="output file (a folder for audacity)")
+    e.add_argument("--format", required=True,
+                   choices=["csv", "json", "rttm", "audacity", "textgrid", "eaf", "vtt", "clips"])
+    e.add_argument("--out", type=Path, required=True,
+                   help="output file (a folder for audacity, textgrid, eaf, vtt and clips)")
     e.add_argument("--include-noise", action="store_true", help="keep segments marked as noise")
+    cli_library.add_export_options(e)
     e.set_defaults(func=cmd_export)
 
     v = sub.add_parser("evaluate", help="compare the labels with reference labels")
@@ -100,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_learn import add_commands  # suggest, propagate, refine, classify, simulate-review
 
     add_commands(sub)
+    cli_library.add_commands(sub)  # library add|list|remove|rename|match
     return p
 
 
@@ -160,6 +167,7 @@ def cmd_run(args) -> int:
         print("error: --window and --hop must be positive", file=sys.stderr)
         return EXIT_USAGE
     project = Project.create(args.project, args.audio_dir)
+    cli_library.prepare_run(args, project, settings)  # --labels
     printer = ProgressPrinter(args.quiet)
     summary = Summary()
     t0 = time.perf_counter()
@@ -168,6 +176,8 @@ def cmd_run(args) -> int:
     printer._end_line()
     total = time.perf_counter() - t0
     print(format_summary(summary, total))
+    if summary.files_ok:
+        cli_library.after_run(args, project)  # --library
     return EXIT_OK if summary.files_ok else EXIT_NOTHING
 
 
@@ -182,11 +192,14 @@ def format_summary(s, total: float) -> str:
 
 def cmd_export(args) -> int:
     from .core.conversation_stage import is_conversation
-    from .core.formats import export
+    from .core.export import export
     from .core.store import Project
 
     project = Project.open(args.project)
     rows = label_rows(project, args.include_noise)
+    code = cli_library.export_other(args, project, rows)  # clips, textgrid, eaf, vtt
+    if code is not None:
+        return code
     export(rows, args.format, args.out, overlapping=is_conversation(project))
     print(f"wrote {len(rows)} segments as {args.format} to {args.out}")
     return EXIT_OK

@@ -1,4 +1,5 @@
-"""Label formats: write results (CSV, JSON, RTTM, Audacity) and read references (manifest, RTTM, UEM)."""
+"""Label formats: write results (CSV, JSON, RTTM, Audacity; TextGrid, EAF, WebVTT in formats_tiers)
+and read references (manifest, RTTM, UEM)."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable, TextIO
 
 CSV_HEADER = ["recording", "start", "end", "cluster", "speaker", "confidence", "verified"]
-FORMATS = ("csv", "json", "rttm", "audacity")
+FORMATS = ("csv", "json", "rttm", "audacity", "textgrid", "eaf", "vtt")
+FOLDER_FORMATS = ("audacity", "textgrid", "eaf", "vtt")  # one file per recording, in a folder
 _EPS = 1e-9  # float slack when comparing times
 
 
@@ -210,22 +212,6 @@ def write_audacity(rows: Iterable[LabelRow], out_dir: str | os.PathLike, overlap
     return written
 
 
-def export(rows: Iterable[LabelRow], fmt: str, out: str | os.PathLike, overlapping: bool = False) -> list[Path]:
-    """Write rows in one format; for "audacity" `out` is a folder. Returns the files written.
-    `overlapping`: the rows are speaker turns that may overlap (conversation mode)."""
-    rows = list(rows)
-    if fmt == "audacity":
-        return write_audacity(rows, out, overlapping)
-    writers = {"csv": write_csv, "json": write_json, "rttm": write_rttm}
-    if fmt not in writers:
-        raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
-    if fmt == "rttm":
-        write_rttm(rows, out, overlapping)
-    else:
-        writers[fmt](rows, out)
-    return [Path(out)]
-
-
 # ---------------------------------------------------------------- readers
 
 def read_manifest(path: str | os.PathLike) -> dict[str, str]:
@@ -413,5 +399,5 @@ def load_reference(path: str | os.PathLike) -> Reference:
 
 __all__ = [
     "LabelRow", "FORMATS", "rows_to_turns", "rttm_file_ids", "write_csv", "write_json", "write_rttm",
-    "write_audacity", "export", "read_manifest", "read_rttm", "read_uem", "Reference", "load_reference",
+    "write_audacity", "read_manifest", "read_rttm", "read_uem", "Reference", "load_reference",
 ]

@@ -39,6 +39,8 @@ class Settings:
     clean: str = "none"                # none | denoise | trim | denoise+trim: segments before embedding (clean.py)
     change_detection: bool = False     # cut speech at detected speaker turns (change.py)
     conversation: bool = False         # overlap-aware speaker turns instead of windows (conversation.py)
+    labels: str = ""                   # key of labels imported into the project (labels_in.py): their
+                                       # turns are the segments and their speakers the clusters
 
     @property
     def segments(self) -> SegmentSettings:
@@ -49,11 +51,11 @@ class Settings:
             from .conversation import ConversationSettings
 
             change = ConversationSettings().key()
-        return SegmentSettings(self.window, self.hop, self.min_segment, change=change)
+        return SegmentSettings(self.window, self.hop, self.min_segment, change=change, source=self.labels)
 
     def cluster_key(self) -> dict:
         key = {k: getattr(self, k) for k in ("speakers", "method", "threshold", "one_speaker_per_file")}
-        return {**key, "algorithm": CLUSTER_VERSION}
+        return {**key, "algorithm": CLUSTER_VERSION, **({"labels": self.labels} if self.labels else {})}
 
 
 @dataclass
@@ -220,28 +222,30 @@ def decode(path: Path) -> np.ndarray:
     return wave
 
 
-def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend
+def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None
                       ) -> tuple[list, list, np.ndarray, np.ndarray]:
     """The analysis of decoded recordings, for the project and for new audio alike: speech
     regions, windows inside them (cut at speaker turns when asked; a short clip with speech is
     one segment), segment waves (cleaned when asked), one embedding per segment.
 
+    given_regions (one list of (start, end) per recording): imported turns, used as the segments.
     Returns (speech regions per recording, segment spans per recording, embeddings of all
     segments in order, index of the recording each embedding belongs to)."""
     from .clean import segment_waves
     from .vad import speech_regions
 
     seg_settings = settings.segments
-    regions = speech_regions(waves)
+    regions = given_regions if given_regions is not None else speech_regions(waves)
     turns = [()] * len(waves)
-    if settings.change_detection:  # one segment holds one speaker: windows never straddle a turn
+    if settings.change_detection and given_regions is None:  # windows never straddle a turn
         from .change import batch_turns
 
         turns = batch_turns(waves, regions, backend, settings.backend, seg_settings.merge_gap)
     spans, cut, owners = [], [], []
     for i, (wave, reg, turns_r) in enumerate(zip(waves, regions, turns)):
         duration = len(wave) / SAMPLE_RATE
-        spans_r = windows(reg, seg_settings, turns_r)
+        # imported turns are the segments themselves; detected speech is cut into windows
+        spans_r = list(reg) if given_regions is not None else windows(reg, seg_settings, turns_r)
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
@@ -253,12 +257,20 @@ def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend
 
 def _analyse_batch(project, settings, backend, batch) -> Iterator[Event]:
     seg_settings = settings.segments
-    regions, spans, embeddings, owners = segment_and_embed([w for _, _, w in batch], settings, backend)
+    imported = given = None
+    if settings.labels:  # the imported turns are the speech and the segments
+        from .labels_in import ImportedLabels
+
+        imported = ImportedLabels(project, settings.window)
+        given = [[(s, e) for s, e, _ in imported.spans_for(rel, len(w) / SAMPLE_RATE)] for _, rel, w in batch]
+    regions, spans, embeddings, owners = segment_and_embed([w for _, _, w in batch], settings, backend, given)
     owners = np.array([batch[i][0] for i in owners], dtype=np.int64)  # recording ids
     for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
         duration = len(wave) / SAMPLE_RATE
         if not spans_r:
             reason = "no speech found" if not reg else f"speech too short (< {seg_settings.min_segment} s)"
+            if imported is not None:
+                reason = f"no labelled turns for it in {imported.source}"
             _skip(project, settings, rid, reason)
             yield Event("analyse", message=f"{rel}: {reason}", level="warning")
             yield Event("analyse", message=rel)
@@ -304,7 +316,14 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         return
     yield Event("cluster", 0, 1, f"clustering {len(emb)} segments")
     X = clu.prepare(emb)
-    if settings.one_speaker_per_file:
+    names = None
+    if settings.labels:  # imported labels: one cluster per labelled speaker, named after it
+        from .labels_in import ImportedLabels
+
+        names, labels = np.unique(ImportedLabels(project, settings.window).segment_speakers(project).astype(str),
+                                  return_inverse=True)
+        labels = labels.ravel()
+    elif settings.one_speaker_per_file:
         labels = clu.cluster_recordings(X, project.seg_recording, settings.speakers, settings.method,
                                         settings.threshold)
     else:
@@ -312,9 +331,14 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
                              durations=project.seg_end - project.seg_start)
     check(cancel)
     conf = clu.confidence(X, labels)
+    codes = labels
     labels, rows = stable_ids(project, labels)
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(labels).tolist() if c not in project.clusters and c not in rows})
+    if names is not None:
+        for c in np.unique(labels).tolist():
+            info = rows.get(c) or dict(project.clusters.get(c) or {"color": color_for(c), "notes": ""})
+            rows[c] = {**info, "name": str(names[codes[labels == c][0]])}
     edit = EditLog(project).relabel("cluster", f"cluster into {len(np.unique(labels))} speakers "
                              f"({settings.method}, {'given' if settings.speakers else 'estimated'} count)",
                              np.arange(project.n_segments), labels, conf, rows)

@@ -11,10 +11,12 @@ class SegmentSettings:
     min_segment: float = 0.5   # speech shorter than this is dropped
     merge_gap: float = 0.5     # speech regions closer than this are one region
     change: str = ""           # speaker-change detection settings key ("" = off); see core/change.py
+    source: str = ""           # key of imported labels the segments tile ("" = speech detection); labels_in.py
 
     def key(self) -> str:
         key = f"w{self.window:g}-h{self.hop:g}-m{self.min_segment:g}-g{self.merge_gap:g}"
-        return f"{key}-{self.change}" if self.change else key  # old keys unchanged when off
+        key = f"{key}-{self.change}" if self.change else key  # old keys unchanged when off
+        return f"{key}-labels{self.source}" if self.source else key
 
 
 def merge_regions(regions: list[tuple[float, float]], gap: float) -> list[tuple[float, float]]:

@@ -77,7 +77,9 @@ class BackgroundTasks:
     def _pipeline_done(self, summary):
         skipped = len(getattr(summary, "skipped", []) or [])
         self._pipeline_ended(f"Analysis done: {summary.files_ok} files, {summary.segments:,} segments, "
-                             f"{summary.clusters} clusters" + (f", {skipped} files skipped" if skipped else "") + ".")
+                             f"{summary.clusters} clusters" + (f", {skipped} files skipped" if skipped else "") +
+                             (f", {named} named from the speaker library (Review ▸ Speaker library)"
+                              if (named := getattr(summary, "library_named", 0)) else "") + ".")
         if skipped:
             details = "\n".join(f"{path}: {why}" for path, why in summary.skipped[:30])
             self.show_error(f"{skipped} files could not be used:\n{details}", title="Skipped files")
@@ -126,25 +128,35 @@ class BackgroundTasks:
     # ---- export, reference, evaluation ---------------------------------------------------------------------
     def ask_export(self):
         dialog = ExportDialog(self.session.project.folder / "exports", self)
-        dialog.accepted.connect(lambda: self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked()))
+        dialog.accepted.connect(lambda: self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked(),
+                                                    dialog.clip_options() if dialog.fmt() == "clips" else None))
         self._open_dialog(dialog)
         return dialog
 
-    def export(self, fmt: str, out: Path, include_noise: bool = False):
+    def export(self, fmt: str, out: Path, include_noise: bool = False, clip_options=None):
         out = Path(out)
-        if fmt != "audacity":
-            out.parent.mkdir(parents=True, exist_ok=True)
-        job = Job("export", jobs.export_job, self.session.project.folder, fmt, out, include_noise, parent=self)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        job = Job("export", jobs.export_job, self.session.project.folder, fmt, out, include_noise, clip_options,
+                  parent=self)
 
         def done(result):
             count, files = result
             self.last_export = files
-            self.statusBar().showMessage(f"Exported {count:,} segments as {fmt} to {out}.", 10000)
+            what = f"{len(files):,} clips" if fmt == "clips" else f"{count:,} segments as {fmt}"
+            self.statusBar().showMessage(f"Exported {what} to {out}.", 10000)
 
         job.succeeded.connect(done)
         job.failed.connect(lambda msg: self.show_error(f"Export to {out} failed: {msg}"))
         self.start_job(job)
         return job
+
+    def ask_library(self, folder=None):
+        """The speaker library dialog (matches, accept / reject, add named speakers)."""
+        from .library_dialog import LibraryDialog
+
+        dialog = LibraryDialog(self.session, folder, self)
+        self._open_dialog(dialog)
+        return dialog
 
     def ask_import_reference(self):
         path, _ = QFileDialog.getOpenFileName(self, "Reference labels", str(self.session.project.audio_root),

@@ -36,10 +36,23 @@ def pipeline_job(job, project_folder, settings):
                 job.report(event)
         if stage is not None:
             job.partial(("stage_done", stage))
+        summary.library_named = _name_from_library(project, warnings)
     finally:
         project.close()
     summary.warnings = warnings
     return summary
+
+
+def _name_from_library(project, warnings: list) -> int:
+    """Clusters named from the user's speaker library, when there is one (0 otherwise)."""
+    from ..core.open_set import name_from_default_library
+
+    try:
+        matches = name_from_default_library(project)
+    except (OSError, ValueError) as exc:  # a damaged library must not fail the analysis
+        warnings.append(f"speaker library: {exc}")
+        return 0
+    return sum(m.status == "named" for m in matches or [])
 
 
 def _has_layout(project) -> bool:
@@ -78,9 +91,9 @@ def evaluate_job(job, project_folder, reference):
     return result
 
 
-def export_job(job, project_folder, fmt: str, out, include_noise: bool):
+def export_job(job, project_folder, fmt: str, out, include_noise: bool, clip_options=None):
     from ..core.evaluate import label_rows
-    from ..core.formats import export
+    from ..core.export import export
     from ..core.store import Project
 
     from ..core.conversation_stage import is_conversation
@@ -89,9 +102,20 @@ def export_job(job, project_folder, fmt: str, out, include_noise: bool):
     try:
         rows = label_rows(project, include_noise)
         overlapping = is_conversation(project)  # turns that may overlap, written as they are
+        root = project.audio_root
+        durations = {r.path: r.duration for r in project.recordings() if r.duration}
     finally:
         project.close()
-    files = export(rows, fmt, out, overlapping=overlapping)
+    if fmt == "clips":
+        from ..core.clips import export_clips
+
+        report = export_clips(rows, root, out, clip_options,
+                              progress=lambda done, total: job.report(Event("export", done, total, "clips")),
+                              cancel=job.cancelled)
+        if report.skipped and not report.clips:
+            raise ValueError("; ".join(f"{rec}: {why}" for rec, why in report.skipped[:3]))
+        return len(rows), [Path(out) / c.file for c in report.clips]
+    files = export(rows, fmt, out, overlapping=overlapping, durations=durations, media_root=root)
     return len(rows), files
 
 

@@ -181,6 +181,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
                 ("prev_segment", "Previous segment", ["Left", "H"], lambda: self.step_segment(-1), True),
                 ("auto_advance", "Auto-advance while listening", ["A"], None, True),
                 *self.timeline_actions(),
+                ("library", "Speaker library…", ["Ctrl+L"], self.ask_library, True),
             ],
             "&View": [
                 ("dim", "Dim other clusters", ["D"], None, True),

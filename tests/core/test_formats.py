@@ -7,10 +7,10 @@ import pytest
 
 from testdata import need  # skips without the data, fails in CI
 
+from speakerid_gui.core.export import export
 from speakerid_gui.core.formats import (
     LabelRow,
     Reference,
-    export,
     load_reference,
     read_manifest,
     read_rttm,

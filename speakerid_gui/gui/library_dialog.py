@@ -1,0 +1,139 @@
+"""The speaker library in the app: each cluster's best match and its score, accept or reject
+it, and add the project's named speakers to the library. The work is the core's (open_set.py,
+library.py); edits go through the window's EditLog, so they are undoable and every view follows."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QHBoxLayout, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout)
+
+COLUMNS = ["Cluster", "Name now", "Best match", "Score", "Threshold", "Segments", "Decision"]
+DECISIONS = {"named": "named from the library", "accepted": "accepted", "rejected": "rejected",
+             "proposed": "below threshold: anonymous"}
+
+
+class LibraryDialog(QDialog):
+    def __init__(self, session, library_folder: Path | None = None, parent=None):
+        super().__init__(parent)
+        from ..core.library import default_library_dir
+
+        self.session = session
+        self.folder = Path(library_folder) if library_folder else default_library_dir()
+        self.setWindowTitle("Speaker library")
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.match_button = QPushButton("Match clusters with the library")
+        self.accept_button = QPushButton("Accept match")
+        self.reject_button = QPushButton("Reject match")
+        self.add_button = QPushButton("Add named speakers to the library")
+        close = QPushButton("Close")
+        self.match_button.clicked.connect(self.match)
+        self.accept_button.clicked.connect(lambda: self.decide("accepted"))
+        self.reject_button.clicked.connect(lambda: self.decide("rejected"))
+        self.add_button.clicked.connect(self.add_to_library)
+        close.clicked.connect(self.accept)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        row = QHBoxLayout()
+        for b in (self.match_button, self.accept_button, self.reject_button, self.add_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.info)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.message)
+        layout.addLayout(row)
+        self.resize(820, 440)
+        self.refresh()
+
+    # ---- state ----------------------------------------------------------------------------------
+    def library(self):
+        from ..core.library import Library
+
+        return Library.open(self.folder) if Library.exists(self.folder) else None
+
+    def refresh(self):
+        from ..core.open_set import stored_matches
+
+        lib = self.library()
+        if lib is None:
+            self.info.setText(f"No speaker library yet at {self.folder}. Name and review clusters, then "
+                              "“Add named speakers to the library”; later projects are named from it.")
+        else:
+            self.info.setText(f"Library {lib.folder}: {len(lib.speakers())} speakers ({lib.backend}); a cluster "
+                              f"takes a speaker's name when their score reaches {lib.threshold:.2f}.")
+        project = self.session.project
+        matches = stored_matches(project)
+        self.table.setRowCount(len(matches))
+        for r, m in enumerate(sorted(matches, key=lambda m: -m["score"])):
+            values = [m["cluster"], project.cluster_name(m["cluster"]), m["name"], f"{m['score']:.3f}",
+                      f"{m['threshold']:.2f}", m["segments"], DECISIONS.get(m["status"], m["status"])]
+            for c, v in enumerate(values):
+                item = QTableWidgetItem(str(v))
+                item.setData(Qt.ItemDataRole.UserRole, m["cluster"])
+                self.table.setItem(r, c, item)
+        has = lib is not None and bool(lib.speakers())
+        self.match_button.setEnabled(has)
+        self.accept_button.setEnabled(bool(matches))
+        self.reject_button.setEnabled(bool(matches))
+
+    def selected_cluster(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        return None if not rows else self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+
+    def select_cluster(self, cluster: int):
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == cluster:
+                self.table.selectRow(r)
+                return
+
+    # ---- actions --------------------------------------------------------------------------------
+    def match(self):
+        from ..core.open_set import apply_matches, match_project
+
+        try:
+            matches = apply_matches(self.session.project, match_project(self.session.project, self.library()),
+                                    log=self.session.log)
+        except (ValueError, OSError) as exc:
+            self.message.setText(str(exc))
+            return
+        named = sum(m.status == "named" for m in matches)
+        self.message.setText(f"{named} of {len(matches)} clusters carry a library name.")
+        self.refresh()
+
+    def decide(self, status: str):
+        from ..core.open_set import set_status
+
+        cluster = self.selected_cluster()
+        if cluster is None:
+            self.message.setText("Select a row first.")
+            return
+        m = set_status(self.session.project, cluster, status, log=self.session.log)
+        self.message.setText(f"Cluster {cluster}: {m['name']!r} {status}.")
+        self.refresh()
+        self.select_cluster(cluster)
+
+    def add_to_library(self):
+        from ..core.library import Library
+        from ..core.pipeline import Settings
+
+        project = self.session.project
+        backend = Settings(**project.get_meta("settings", {})).backend
+        try:
+            enrolled = Library.open(self.folder, create=True, backend=backend).add_project(project)
+        except (ValueError, OSError) as exc:
+            self.message.setText(str(exc))
+            return
+        self.message.setText(f"Added or updated {len(enrolled)} speakers: "
+                             + ", ".join(e.name for e in enrolled) if enrolled else
+                             "No named cluster with enough segments to add: name clusters first (N).")
+        self.refresh()

@@ -1,0 +1,192 @@
+"""The speaker library: enrol named speakers, list / rename / remove, and name a second project's
+clusters with an open-set decision (strangers stay anonymous)."""
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from coredata import copy_libri, libri_rows, pick_libri, run_cli
+
+
+def majority_names(project, truth: dict) -> np.ndarray:
+    paths = {r.id: r.path for r in project.recordings()}
+    return np.array([truth[paths[int(r)]] for r in project.seg_recording], dtype=object)
+
+
+@pytest.fixture(scope="module")
+def enrolled(session_project, tmp_path_factory):
+    """The session project's 4 speakers named as a reviewer would, enrolled in a fresh library."""
+    import shutil
+
+    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.store import Project
+
+    root = tmp_path_factory.mktemp("lib")
+    folder = root / "project"
+    shutil.copytree(session_project.folder, folder)
+    project = Project.open(folder)
+    truth = majority_names(project, session_project.truth)
+    for cid in sorted(project.cluster_sizes()):
+        EditLog(project).rename(cid, "reader " + Counter(truth[project.cluster == cid]).most_common(1)[0][0])
+    project.close()
+    library = root / "library"
+    proc = run_cli("library", "add", folder, "--library", library, check=True)
+    return folder, library, proc
+
+
+@pytest.fixture(scope="module")
+def second_project(session_project, tmp_path_factory):
+    """Other utterances of 2 enrolled speakers plus 2 strangers, analysed with the defaults."""
+    used = {r["path"] for r in pick_libri()}
+    enrolled_speakers = sorted(set(session_project.truth.values()))[:2]
+    speakers = sorted({r["speaker"] for r in libri_rows()})
+    strangers = [s for s in speakers if s not in set(session_project.truth.values())][:2]
+    rows = []
+    for spk in enrolled_speakers + strangers:
+        mine = sorted((r for r in libri_rows() if r["speaker"] == spk and r["path"] not in used
+                       and 3.0 <= float(r["duration_s"]) <= 12.0), key=lambda r: r["path"])
+        rows += mine[:3]
+    root = tmp_path_factory.mktemp("second")
+    truth = copy_libri(rows, root / "audio")
+    return root, truth, set(enrolled_speakers), set(strangers)
+
+
+def test_add_and_list(enrolled):
+    from speakerid_gui.core.library import Library
+
+    _, folder, proc = enrolled
+    assert proc.stdout.count("added") == 4
+    lib = Library.open(folder)
+    assert len(lib.speakers()) == 4 and lib.backend == "campp"
+    for s in lib.speakers():
+        emb = lib.embeddings(s.id)
+        assert emb.shape[1] == 192 and len(emb) == s.segments >= 2
+        assert s.clips and all((folder / "speakers" / s.id / c).exists() for c in s.clips)
+    assert (folder / "reference_mean.npy").exists()
+    listed = run_cli("library", "list", "--library", folder, check=True).stdout
+    assert all(s.name in listed for s in lib.speakers())
+
+
+def test_run_with_library_names_known_speakers_and_leaves_strangers(enrolled, second_project, tmp_path):
+    from speakerid_gui.core.store import Project
+
+    _, library, _ = enrolled
+    root, truth, known, strangers = second_project
+    project_dir = tmp_path / "p"
+    proc = run_cli("run", root / "audio", "--project", project_dir, "--library", library, "--quiet",
+                   "--layout", "pca", "--no-prosody", check=True)
+    assert "library:" in proc.stdout
+    project = Project.open(project_dir)
+    who = majority_names(project, truth)
+    names = np.array([project.cluster_name(int(c)) for c in project.cluster], dtype=object)
+    is_known = np.array([t in known for t in who])
+    assert np.mean(names[is_known] == np.array(["reader " + t for t in who[is_known]])) >= 0.95
+    assert not any(n.startswith("reader ") for n in names[~is_known])  # no stranger takes an enrolled name
+    matches = project.get_meta("library_matches")
+    assert {m["status"] for m in matches} <= {"named", "proposed"} and len(matches) == len(project.cluster_sizes())
+    project.close()
+
+
+def test_reject_makes_a_cluster_anonymous_and_it_stays_so(enrolled, session_project, tmp_path):
+    import shutil
+
+    from speakerid_gui.core.library import Library
+    from speakerid_gui.core.open_set import apply_matches, match_project, set_status
+    from speakerid_gui.core.store import Project
+
+    _, library, _ = enrolled
+    shutil.copytree(session_project.folder, tmp_path / "p")
+    project = Project.open(tmp_path / "p")  # the enrolment audio itself: every cluster matches
+    lib = Library.open(library)
+    matches = apply_matches(project, match_project(project, lib))
+    assert all(m.status == "named" and m.score > lib.threshold for m in matches)
+    cid = matches[0].cluster
+    # names the library gave are not a reviewer's: they are not enrolled again until accepted/verified
+    from speakerid_gui.core.library import reviewed_named_clusters
+
+    assert reviewed_named_clusters(project) == []
+    set_status(project, cid, "rejected")
+    assert project.cluster_name(cid) == f"S{cid}"
+    again = apply_matches(project, match_project(project, lib))
+    assert [m.status for m in again if m.cluster == cid] == ["rejected"] and project.cluster_name(cid) == f"S{cid}"
+    set_status(project, cid, "accepted")
+    assert project.cluster_name(cid) == matches[0].name
+    assert reviewed_named_clusters(project) == [cid]
+    project.close()
+
+
+def test_rename_remove_and_merge_by_name(enrolled, tmp_path):
+    import shutil
+
+    from speakerid_gui.core.library import Library
+
+    folder, library, _ = enrolled
+    lib_copy = tmp_path / "lib"
+    shutil.copytree(library, lib_copy)
+    first = Library.open(lib_copy).speakers()[0]
+    run_cli("library", "rename", first.name, "Grace Hopper", "--library", lib_copy, check=True)
+    assert Library.open(lib_copy).find("grace hopper").id == first.id  # names match case-insensitively
+    clash = run_cli("library", "rename", "Grace Hopper", Library.open(lib_copy).speakers()[1].name,
+                    "--library", lib_copy)
+    assert clash.returncode == 1 and "already has a speaker" in clash.stderr
+    # enrolling the same project again adds to the speakers of the same names (3 still named alike)
+    again = run_cli("library", "add", folder, "--library", lib_copy, check=True).stdout
+    assert again.count("updated") == 3 and again.count("added") == 1
+    run_cli("library", "remove", "Grace Hopper", "--library", lib_copy, check=True)
+    assert not (lib_copy / "speakers" / first.id).exists()
+    missing = run_cli("library", "remove", "nobody", "--library", lib_copy)
+    assert missing.returncode == 1 and "no speaker 'nobody'" in missing.stderr
+
+
+def test_bad_libraries_are_named(tmp_path, session_project):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "library.json").write_text("{not json")
+    proc = run_cli("library", "list", "--library", bad)
+    assert proc.returncode == 1 and "library.json" in proc.stderr and "not a readable" in proc.stderr
+    none = run_cli("library", "list", "--library", tmp_path / "none")
+    assert none.returncode == 1 and "no speaker library here" in none.stderr
+    # a project without named clusters enrols nothing, and says why
+    proc = run_cli("library", "add", session_project.folder, "--library", tmp_path / "new")
+    assert proc.returncode == 3 and "no named cluster" in proc.stderr
+
+
+def test_default_library_follows_the_data_folders(monkeypatch, tmp_path):
+    from speakerid_gui.core.library import default_library_dir
+
+    monkeypatch.delenv("SPEAKERID_GUI_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_library_dir() == tmp_path / "xdg" / "speakerid-gui" / "library"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_library_dir() == tmp_path / "home" / ".local" / "share" / "speakerid-gui" / "library"
+
+
+def test_library_json_is_plain(enrolled):
+    _, library, _ = enrolled
+    data = json.loads((library / "library.json").read_text())
+    assert data["version"] == 1 and data["backend"] == "campp" and 0 < data["threshold"] < 1
+    assert all({"name", "segments", "seconds", "projects", "clips"} <= set(s) for s in data["speakers"].values())
+
+
+@pytest.mark.parametrize("module", ["speakerid_gui.core.library", "speakerid_gui.core.open_set",
+                                    "speakerid_gui.core.clips", "speakerid_gui.core.labels_in",
+                                    "speakerid_gui.core.formats_tiers", "speakerid_gui.cli_library"])
+def test_new_modules_import_light(module):
+    import subprocess
+    import sys
+
+    heavy = ["torch", "sklearn", "umap", "praatio", "pympi", "webvtt", "soxr", "PySide6"]
+    code = f"import json, sys, {module}\nprint(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []
+
+
+def test_library_help():
+    for args in (["library", "--help"], ["library", "add", "--help"], ["run", "--help"], ["export", "--help"]):
+        proc = run_cli(*args, check=True)
+        assert "usage: speakerid" in proc.stdout
+    assert "--library" in run_cli("run", "--help").stdout and "--labels" in run_cli("run", "--help").stdout
+    assert "clips" in run_cli("export", "--help").stdout
