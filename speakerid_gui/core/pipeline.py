@@ -36,6 +36,7 @@ class Settings:
     prosody: bool = True
     clean: str = "none"                # none | denoise | trim | denoise+trim: segments before embedding (clean.py)
     change_detection: bool = False     # cut speech at detected speaker turns (change.py)
+    precision: str = "auto"            # auto | bf16 | float32: CAM++ arithmetic (auto: bf16 if the CPU has it)
 
     @property
     def segments(self) -> SegmentSettings:
@@ -196,7 +197,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
         return
     # the prosody RNN is trained per project: it needs the project to find its weights
     per_project = parse_spec(settings.backend)[0] == "prosody_rnn"
-    backend = get_backend(settings.backend, **({"project": project} if per_project else {}))
+    backend = get_backend(settings.backend, **backend_options(settings, project if per_project else None))
     root = project.audio_root
     done = 0
     total = len(todo)
@@ -237,12 +238,22 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     project.reload()
 
 
+def backend_options(settings: Settings, project: Project | None = None) -> dict:
+    """Options the settings give the backend: the project (prosody RNN), CAM++'s precision."""
+    from .embed import parse_spec
+
+    options = {"project": project} if project is not None else {}
+    if parse_spec(settings.backend)[0] == "campp" and settings.precision != "auto":
+        options["precision"] = settings.precision
+    return options
+
+
 def _skip(project: Project, settings: Settings, rid: int, reason: str):
     project.set_recording_status(rid, "skipped", reason, seg_key=settings.segments.key())
 
 
 def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterator[Event]:
-    from .clean import segment_waves
+    from .embed import embed_segments
 
     seg_settings = settings.segments
     regions = speech_regions([w for _, _, w in batch])
@@ -251,16 +262,16 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
         from .change import batch_turns
 
         turns = batch_turns([w for _, _, w in batch], regions, backend, settings.backend, seg_settings.merge_gap)
-    spans, waves, owners = [], [], []
+    spans, owners = [], []
     for (rid, rel, wave), reg, turns_r in zip(batch, regions, turns):
         duration = len(wave) / 16000
         spans_r = windows(reg, seg_settings, turns_r)
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
-        waves += segment_waves(wave, spans_r, settings.clean)  # cut, and cleaned if asked
         owners += [rid] * len(spans_r)
-    embeddings = backend.embed(waves) if waves else np.zeros((0, backend.dim), np.float32)
+    # segments are cut (and cleaned if asked) inside, or CAM++ shares frames between windows
+    embeddings = embed_segments(backend, [w for _, _, w in batch], spans, settings.clean)
     owners = np.array(owners)
     for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
         duration = len(wave) / 16000
