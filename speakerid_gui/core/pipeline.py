@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -197,7 +198,9 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
         return
     # the prosody RNN is trained per project: it needs the project to find its weights
     per_project = parse_spec(settings.backend)[0] == "prosody_rnn"
-    backend = get_backend(settings.backend, **backend_options(settings, project if per_project else None))
+    timing: dict[str, float] = {}  # seconds per step, reported at the end (benchmarks/speed.py reads it)
+    with _timed(timing, "model"):
+        backend = get_backend(settings.backend, **backend_options(settings, project if per_project else None))
     root = project.audio_root
     done = 0
     total = len(todo)
@@ -212,7 +215,8 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             rid, rel = pending.pop(0)
             path = root / rel
             try:
-                wave = load_audio(path)
+                with _timed(timing, "decode"):
+                    wave = load_audio(path)
                 if is_silent(wave):
                     raise AudioError(path, "silent (no signal above -60 dBFS)")
             except AudioError as exc:
@@ -229,13 +233,24 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             batch_seconds += len(wave) / 16000
         if not batch:
             continue
-        for event in _analyse_batch(project, settings, backend, batch, speech_regions):
+        for event in _analyse_batch(project, settings, backend, batch, speech_regions, timing):
             if event.level == "progress":
                 done += 1
                 event.done, event.total = done, total
             yield event
         batch, batch_seconds = [], 0.0
     project.reload()
+    yield Event("analyse", message="seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()),
+                level="info")
+
+
+@contextmanager
+def _timed(timing: dict, key: str):
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timing[key] = timing.get(key, 0.0) + time.perf_counter() - t0
 
 
 def backend_options(settings: Settings, project: Project | None = None) -> dict:
@@ -252,11 +267,12 @@ def _skip(project: Project, settings: Settings, rid: int, reason: str):
     project.set_recording_status(rid, "skipped", reason, seg_key=settings.segments.key())
 
 
-def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterator[Event]:
+def _analyse_batch(project, settings, backend, batch, speech_regions, timing) -> Iterator[Event]:
     from .embed import embed_segments
 
     seg_settings = settings.segments
-    regions = speech_regions([w for _, _, w in batch])
+    with _timed(timing, "speech"):
+        regions = speech_regions([w for _, _, w in batch])
     turns = [()] * len(batch)
     if settings.change_detection:  # one segment holds one speaker: windows never straddle a turn
         from .change import batch_turns
@@ -271,7 +287,8 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
         spans.append(spans_r)
         owners += [rid] * len(spans_r)
     # segments are cut (and cleaned if asked) inside, or CAM++ shares frames between windows
-    embeddings = embed_segments(backend, [w for _, _, w in batch], spans, settings.clean)
+    with _timed(timing, "embed"):
+        embeddings = embed_segments(backend, [w for _, _, w in batch], spans, settings.clean)
     owners = np.array(owners)
     for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
         duration = len(wave) / 16000
@@ -283,7 +300,8 @@ def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterato
             continue
         np.save(_embedding_file(project, settings, rid), embeddings[owners == rid])
         if settings.prosody:
-            _save_prosody(project, rid, wave, spans_r)
+            with _timed(timing, "prosody"):
+                _save_prosody(project, rid, wave, spans_r)
         speech = float(sum(b - a for a, b in reg))
         try:
             project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)
