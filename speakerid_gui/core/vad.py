@@ -70,16 +70,25 @@ def speech_probabilities(waves: list[np.ndarray]) -> list[np.ndarray]:
             for i, w in enumerate(waves)]
 
 
-def _step_groups(needed: np.ndarray, slack: float = 1.25) -> list[np.ndarray]:
-    """Streams sorted by length, cut where the longest would exceed slack x the shortest:
-    few model calls per step, little stepping past a stream's end."""
+def _step_groups(needed: np.ndarray, call_cost: float = 64.0) -> list[np.ndarray]:
+    """Streams sorted by length and cut into groups that minimise the stepping cost: a group
+    costs its longest stream's steps x (call_cost + its streams), since every model call has a
+    fixed Python cost worth about call_cost streams. Long files stay one group (few calls);
+    a corpus of short clips is not stepped as far as its longest file."""
     order = np.argsort(needed, kind="stable")
-    groups, start = [], 0
-    for k in range(1, len(order) + 1):
-        if k == len(order) or needed[order[k]] > slack * needed[order[start]]:
-            groups.append(order[start:k])
-            start = k
-    return groups
+    n = len(order)
+    lengths = needed[order].astype(float)
+    best = np.full(n + 1, np.inf)
+    best[0], cut = 0.0, np.zeros(n + 1, dtype=int)
+    for end in range(1, n + 1):  # best[end]: cheapest grouping of the `end` shortest streams
+        costs = best[:end] + lengths[end - 1] * (call_cost + end - np.arange(end))
+        cut[end] = int(np.argmin(costs))
+        best[end] = costs[cut[end]]
+    groups, end = [], n
+    while end > 0:
+        groups.append(order[cut[end]:end])
+        end = cut[end]
+    return groups[::-1]
 
 
 def _step(batch) -> np.ndarray:
