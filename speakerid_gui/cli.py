@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "per 10 s chunk, speakers linked across all recordings) instead of fixed windows")
     r.add_argument("--clean", default="none", choices=["none", "denoise", "trim", "denoise+trim"],
                    help="clean segments before embedding: spectral noise reduction and/or silence trimming")
+    r.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"],
+                   help="CAM++ arithmetic: auto uses bfloat16 on CPUs with native bf16, else float32; "
+                        "the environment variable SPEAKERID_FLOAT32=1 makes auto mean float32")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     cli_library.add_run_options(r)  # --labels, --library
     r.set_defaults(func=cmd_run)
@@ -162,7 +165,8 @@ def cmd_run(args) -> int:
                         speakers=args.speakers, method=args.method, threshold=args.threshold,
                         one_speaker_per_file=args.one_speaker_per_file, layout=args.layout,
                         prosody=not args.no_prosody, clean=args.clean,
-                        change_detection=args.change_detection, conversation=args.conversation)
+                        change_detection=args.change_detection, conversation=args.conversation,
+                        precision=args.precision)
     if settings.hop <= 0 or settings.window <= 0:
         print("error: --window and --hop must be positive", file=sys.stderr)
         return EXIT_USAGE

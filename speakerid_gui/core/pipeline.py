@@ -7,6 +7,7 @@ settings, so a re-run only does what changed (another --speakers re-clusters in 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -41,6 +42,7 @@ class Settings:
     conversation: bool = False         # overlap-aware speaker turns instead of windows (conversation.py)
     labels: str = ""                   # key of labels imported into the project (labels_in.py): their
                                        # turns are the segments and their speakers the clusters
+    precision: str = "auto"            # auto | bf16 | float32: CAM++ arithmetic (auto: bf16 if the CPU has it)
 
     @property
     def segments(self) -> SegmentSettings:
@@ -169,7 +171,9 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     if not todo:
         yield Event("analyse", 1, 1, "all recordings already analysed")
         return
-    backend = get_backend(settings.backend, project=project)  # for the backends trained per project
+    timing: dict[str, float] = {}  # seconds per step, reported at the end (benchmarks/speed.py reads it)
+    with _timed(timing, "model"):  # the project goes only to backends trained per project
+        backend = get_backend(settings.backend, project=project, **backend_options(settings))
     root = project.audio_root
     done = 0
     total = len(todo)
@@ -183,7 +187,8 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
         while pending and batch_seconds < BATCH_SECONDS:
             rid, rel = pending.pop(0)
             try:
-                wave = decode(root / rel)
+                with _timed(timing, "decode"):
+                    wave = decode(root / rel)
             except AudioError as exc:
                 _skip(project, settings, rid, exc.reason)
                 done += 1
@@ -193,13 +198,34 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             batch_seconds += len(wave) / SAMPLE_RATE
         if not batch:
             continue
-        for event in _analyse_batch(project, settings, backend, batch):
+        for event in _analyse_batch(project, settings, backend, batch, timing):
             if event.level == "progress":
                 done += 1
                 event.done, event.total = done, total
             yield event
         batch, batch_seconds = [], 0.0
     project.reload()
+    yield Event("analyse", message="seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()),
+                level="info")
+
+
+@contextmanager
+def _timed(timing: dict, key: str):
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timing[key] = timing.get(key, 0.0) + time.perf_counter() - t0
+
+
+def backend_options(settings: Settings) -> dict:
+    """Options the settings give the backend: CAM++'s precision."""
+    from .embed import parse_spec
+
+    options = {}
+    if parse_spec(settings.backend)[0] == "campp" and settings.precision != "auto":
+        options["precision"] = settings.precision
+    return options
 
 
 def _skip(project: Project, settings: Settings, rid: int, reason: str):
@@ -222,26 +248,28 @@ def decode(path: Path) -> np.ndarray:
     return wave
 
 
-def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None
-                      ) -> tuple[list, list, np.ndarray, np.ndarray]:
+def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None,
+                      timing: dict | None = None) -> tuple[list, list, np.ndarray, np.ndarray]:
     """The analysis of decoded recordings, for the project and for new audio alike: speech
     regions, windows inside them (cut at speaker turns when asked; a short clip with speech is
     one segment), segment waves (cleaned when asked), one embedding per segment.
 
     given_regions (one list of (start, end) per recording): imported turns, used as the segments.
-    Returns (speech regions per recording, segment spans per recording, embeddings of all
+    timing: seconds per step are added to it. Returns (speech regions per recording, segment spans per recording, embeddings of all
     segments in order, index of the recording each embedding belongs to)."""
-    from .clean import segment_waves
+    from .embed import embed_segments
     from .vad import speech_regions
 
+    timing = {} if timing is None else timing
     seg_settings = settings.segments
-    regions = given_regions if given_regions is not None else speech_regions(waves)
+    with _timed(timing, "speech"):
+        regions = given_regions if given_regions is not None else speech_regions(waves)
     turns = [()] * len(waves)
     if settings.change_detection and given_regions is None:  # windows never straddle a turn
         from .change import batch_turns
 
         turns = batch_turns(waves, regions, backend, settings.backend, seg_settings.merge_gap)
-    spans, cut, owners = [], [], []
+    spans, owners = [], []
     for i, (wave, reg, turns_r) in enumerate(zip(waves, regions, turns)):
         duration = len(wave) / SAMPLE_RATE
         # imported turns are the segments themselves; detected speech is cut into windows
@@ -249,13 +277,14 @@ def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, give
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
-        cut += segment_waves(wave, spans_r, settings.clean)  # cut, and cleaned if asked
         owners += [i] * len(spans_r)
-    embeddings = backend.embed(cut) if cut else np.zeros((0, backend.dim), np.float32)
+    # segments are cut (and cleaned if asked) inside, or CAM++ shares frames between windows
+    with _timed(timing, "embed"):
+        embeddings = embed_segments(backend, waves, spans, settings.clean)
     return regions, spans, embeddings, np.array(owners, dtype=np.int64)
 
 
-def _analyse_batch(project, settings, backend, batch) -> Iterator[Event]:
+def _analyse_batch(project, settings, backend, batch, timing) -> Iterator[Event]:
     seg_settings = settings.segments
     imported = given = None
     if settings.labels:  # the imported turns are the speech and the segments
@@ -263,7 +292,8 @@ def _analyse_batch(project, settings, backend, batch) -> Iterator[Event]:
 
         imported = ImportedLabels(project, settings.window)
         given = [[(s, e) for s, e, _ in imported.spans_for(rel, len(w) / SAMPLE_RATE)] for _, rel, w in batch]
-    regions, spans, embeddings, owners = segment_and_embed([w for _, _, w in batch], settings, backend, given)
+    regions, spans, embeddings, owners = segment_and_embed([w for _, _, w in batch], settings, backend, given,
+                                                        timing)
     owners = np.array([batch[i][0] for i in owners], dtype=np.int64)  # recording ids
     for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
         duration = len(wave) / SAMPLE_RATE
@@ -277,7 +307,8 @@ def _analyse_batch(project, settings, backend, batch) -> Iterator[Event]:
             continue
         np.save(_embedding_file(project, settings, rid), embeddings[owners == rid])
         if settings.prosody:
-            save_prosody(project, rid, wave, spans_r)
+            with _timed(timing, "prosody"):
+                save_prosody(project, rid, wave, spans_r)
         speech = float(sum(b - a for a, b in reg))
         try:
             project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)

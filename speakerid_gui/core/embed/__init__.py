@@ -111,6 +111,22 @@ def _number_or_text(value: str):
     return value
 
 
+def embed_segments(backend: Backend, waves: list[np.ndarray], spans: list[list[tuple[float, float]]],
+                   clean: str | None = "none") -> np.ndarray:
+    """Embeddings of the segments spans[k] (seconds) of every 16 kHz recording waves[k], in order.
+
+    A backend that can share work between overlapping windows (CAM++: embed_spans) gets the
+    whole recordings; otherwise, or when segments are cleaned, each segment is cut and embedded.
+    """
+    from ..clean import segment_waves
+
+    if not any(spans):
+        return np.zeros((0, backend.dim), np.float32)
+    if hasattr(backend, "embed_spans") and clean in (None, "none"):
+        return backend.embed_spans(waves, spans)
+    return backend.embed([cut for wave, s in zip(waves, spans) for cut in segment_waves(wave, s, clean)])
+
+
 def _load_builtin():
     # Importing the modules registers them; each keeps its torch/transformers imports lazy.
     from . import campp, ge2e, mfcc  # noqa: F401

