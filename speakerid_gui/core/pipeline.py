@@ -19,7 +19,7 @@ from .segment import SegmentSettings, windows
 from .store import Project, settings_hash
 
 
-CLUSTER_VERSION = 3  # bumped when the clustering itself changes, so stored clusterings are redone
+CLUSTER_VERSION = 4  # bumped when the clustering itself changes, so stored clusterings are redone
 
 
 @dataclass
@@ -336,6 +336,7 @@ def embeddings(project: Project, backend: str | None = None, seg_key: str | None
 def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     from . import cluster as clu
     from .edits import EditLog
+    from .same_speaker import IMPOSTOR_COSINE
     from .palette import color_for
 
     if project.n_segments == 0:
@@ -356,7 +357,8 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
                                         settings.threshold)
     else:
         labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
-                             durations=project.seg_end - project.seg_start)
+                             durations=project.seg_end - project.seg_start, raw=emb,
+                             impostor=IMPOSTOR_COSINE.get(settings.backend))
     _check(cancel)
     conf = clu.confidence(X, labels)
     labels, rows = _stable_ids(project, labels)
