@@ -1,14 +1,28 @@
-"""Accuracy on the four real-speech sets, speaker count estimated and given.
+"""Accuracy on every real-speech set, the speaker count estimated and given, one configuration.
 
-    python benchmarks/accuracy.py [--backend campp] [--work DIR]
-Prints one row per set: segment accuracy (Hungarian), clusters vs speakers, NMI, purity,
-coverage, EER, and the same accuracy with the true count given.
+    python benchmarks/accuracy.py [--backend campp] [--work DIR] [--sets ...] [--calibration]
+                                  [--timing [N]]
+Each set is analysed once into WORK/proj-SET-BACKEND (resumable; later runs only re-cluster).
+Prints:
+1. per set, estimated and given count: Hungarian segment accuracy, clusters/speakers, NMI;
+   purity, coverage and EER of the estimate;
+2. the 1/2/3/5-speaker folders: up to 12 folders of that many speakers drawn from each set
+   (each speaker alone, pairs, ...), clustered as the pipeline clusters a folder holding only
+   their files (its own corpus mean); share giving exactly that count, and the range;
+3. the confidence check: segment error rate, the error rate among the 5 % least confident
+   segments, and the share of all errors they hold;
+4. --calibration: the raw cosine between different speakers (median, the model's impostor
+   level) and the one-speaker score z of true speakers' halves vs. of different speakers;
+5. --timing N: re-clustering N synthetic 192-dim segments (default 17000, about a 10-hour
+   project), estimated and given count (time it on a quiet machine).
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,39 +30,172 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import available, corpus  # noqa: E402
 
-SETS = ["test-other", "tc100-cut", "fsdd", "ami"]
+SETS = ["test-other", "tc100-cut", "fsdd", "speech-commands", "ami"]
+FOLDER_SIZES = (1, 2, 3, 5)
+FOLDERS_PER_SIZE = 12
+
+
+def analysed(name, backend, work):
+    """(project, reference path) of a set, analysed with the default settings."""
+    from speakerid_gui.core.pipeline import Settings, run
+    from speakerid_gui.core.store import Project
+
+    audio, reference = corpus(name, work)
+    folder = work / f"proj-{name}-{backend}"
+    project = Project.open(folder) if (folder / "project.sqlite").exists() else Project.create(folder, audio)
+    for _ in run(project, Settings(backend=backend, layout="pca", prosody=False)):
+        pass
+    return project, reference
+
+
+def truth(project, reference) -> np.ndarray:
+    """True speaker per segment (None: unscored), exactly as cli.evaluate_project builds it."""
+    from speakerid_gui.core.formats import load_reference
+
+    ref = load_reference(reference)
+    paths = {r.id: r.path for r in project.recordings()}
+    true = np.array([ref.label_for(paths[int(r)], float(a), float(b)) for r, a, b in
+                     zip(project.seg_recording, project.seg_start, project.seg_end)], dtype=object)
+    true[project.noise] = None
+    return true
+
+
+def clustered(emb, durations, backend, k=None):
+    """Labels and confidences as the pipeline's cluster stage computes them."""
+    from speakerid_gui.core import cluster as clu
+    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE
+
+    X = clu.prepare(emb)
+    labels = clu.cluster(X, k, "ahc", None, durations=durations, raw=emb,
+                         impostor=IMPOSTOR_COSINE.get(backend))
+    return labels, clu.confidence(X, labels)
+
+
+def wrong(true, labels) -> np.ndarray:
+    from speakerid_gui.core import metrics
+
+    mapping = metrics.hungarian_mapping(true, labels)
+    return np.array([mapping.get(p) != t for t, p in zip(true, labels)])
+
+
+def folders(true, rng):
+    """Speaker subsets of 1, 2, 3 and 5 speakers (all of them when few, else random draws)."""
+    speakers = sorted(set(true.tolist()))
+    for n in FOLDER_SIZES:
+        if n > len(speakers):
+            continue
+        if n <= 2 or len(speakers) < 12:
+            combos = [list(c) for c in itertools.combinations(speakers, n)]
+            rng.shuffle(combos)
+        else:
+            combos = [list(rng.choice(speakers, n, replace=False)) for _ in range(FOLDERS_PER_SIZE)]
+        yield n, combos[:FOLDERS_PER_SIZE]
+
+
+def calibration(name, emb, true):
+    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE, pair_scores, unit
+
+    R = unit(emb)
+    impostor = IMPOSTOR_COSINE.get("campp")
+    different = np.not_equal.outer(true, true)
+    sims = R @ R.T
+    rng = np.random.default_rng(0)
+    speakers = sorted(set(true.tolist()))
+    sums = np.stack([R[true == s].sum(axis=0) for s in speakers])
+    sizes = np.array([(true == s).sum() for s in speakers], dtype=np.float64)
+    z_diff = pair_scores(sums @ sums.T, sizes, impostor)[np.triu_indices(len(speakers), 1)]
+    z_same = []
+    for s in speakers:
+        idx = rng.permutation(np.flatnonzero(true == s))
+        if len(idx) >= 4:
+            halves = np.stack([R[idx[: len(idx) // 2]].sum(axis=0), R[idx[len(idx) // 2:]].sum(axis=0)])
+            n = np.array([len(idx) // 2, len(idx) - len(idx) // 2], dtype=np.float64)
+            z_same.append(pair_scores(halves @ halves.T, n, impostor)[0, 1])
+    print(f"{name:16s} impostor cosine (median) {np.median(sims[different]):.3f}   "
+          f"z different speakers q50/q99/max {np.round(np.quantile(z_diff, [.5, .99, 1]), 2)}   "
+          f"z halves of one speaker min/q05/q50 {np.round(np.quantile(z_same, [0, .05, .5]), 2)}")
+
+
+def timing(n):
+    from speakerid_gui.core import cluster as clu
+    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE
+
+    rng = np.random.default_rng(0)
+    speakers = rng.normal(size=(300, 192))
+    who = rng.integers(0, 300, n)
+    emb = (1.2 * rng.normal(size=192) + speakers[who] + 0.8 * rng.normal(size=(n, 192))).astype(np.float32)
+    durations = np.full(n, 3.0)
+    for k in (None, 300):
+        t0 = time.perf_counter()
+        X = clu.prepare(emb)
+        labels = clu.cluster(X, k, "ahc", None, durations=durations, raw=emb, impostor=IMPOSTOR_COSINE["campp"])
+        clu.confidence(X, labels)
+        print(f"re-cluster {n} x 192 ({'given 300' if k else 'estimated'}): {len(np.unique(labels))} clusters "
+              f"of 300, {time.perf_counter() - t0:.1f} s")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", default="campp")
-    ap.add_argument("--method", default="ahc")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "speakerid-bench")
     ap.add_argument("--sets", nargs="+", default=SETS)
+    ap.add_argument("--calibration", action="store_true")
+    ap.add_argument("--timing", type=int, nargs="?", const=17000)
     args = ap.parse_args()
+    if args.timing:
+        timing(args.timing)
+        return
     if not available():
         print("../shared/data not found: skipped")
         return
-    from speakerid_gui.cli import evaluate_project
-    from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core import metrics
+    from speakerid_gui.core.pipeline import embeddings
 
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"{'set':12s} {'acc(est)':>8s} {'k/true':>9s} {'nmi':>6s} {'purity':>6s} {'cover':>6s} "
-          f"{'eer':>6s} {'acc(given)':>10s}")
+    data = {}
     for name in args.sets:
-        audio, reference = corpus(name, args.work)
-        project = Project.create(args.work / f"proj-{name}-{args.backend}", audio)
-        settings = Settings(backend=args.backend, method=args.method, layout="pca", prosody=False)
-        for _ in run(project, settings):
-            pass
-        est = evaluate_project(project, reference)
-        for _ in run(project, Settings(**{**settings.__dict__, "speakers": est["n_speakers"]})):
-            pass
-        given = evaluate_project(project, reference)
-        print(f"{name:12s} {est['accuracy']:8.3f} {est['n_clusters']:4d}/{est['n_speakers']:<4d} "
-              f"{est['nmi']:6.3f} {est['purity']:6.3f} {est['coverage']:6.3f} {est.get('eer', np.nan):6.3f} "
-              f"{given['accuracy']:10.3f}")
+        project, reference = analysed(name, args.backend, args.work)
+        true = truth(project, reference)
+        keep = np.array([t is not None for t in true])
+        data[name] = (np.asarray(embeddings(project))[keep], (project.seg_end - project.seg_start)[keep],
+                      true[keep])
+
+    print(f"{'set':16s} {'segs':>5s} | {'acc est':>7s} {'k/true':>9s} {'nmi':>6s} {'purity':>6s} {'cover':>6s} "
+          f"{'eer':>6s} | {'acc given':>9s} {'k/true':>9s} {'nmi':>6s}")
+    for name, (emb, durations, true) in data.items():
+        n_true = len(set(true.tolist()))
+        est, _ = clustered(emb, durations, args.backend)
+        given, _ = clustered(emb, durations, args.backend, n_true)
+        print(f"{name:16s} {len(true):5d} | {metrics.hungarian_accuracy(true, est):7.3f} "
+              f"{len(np.unique(est)):4d}/{n_true:<4d} {metrics.nmi(true, est):6.3f} "
+              f"{metrics.purity(true, est):6.3f} {metrics.coverage(true, est):6.3f} {metrics.eer(emb, true):6.3f} | "
+              f"{metrics.hungarian_accuracy(true, given):9.3f} {len(np.unique(given)):4d}/{n_true:<4d} "
+              f"{metrics.nmi(true, given):6.3f}", flush=True)
+
+    print("\nfolders of 1/2/3/5 speakers (count estimated): share with exactly that count (min-max clusters)")
+    for name, (emb, durations, true) in data.items():
+        cells = []
+        for n, combos in folders(true, np.random.default_rng(0)):
+            counts = []
+            for combo in combos:
+                inside = np.isin(true, combo)
+                counts.append(len(np.unique(clustered(emb[inside], durations[inside], args.backend)[0])))
+            counts = np.array(counts)
+            cells.append(f"{n}: {np.mean(counts == n):4.2f} ({counts.min()}-{counts.max()}, {len(counts)} folders)")
+        print(f"{name:16s} " + "   ".join(cells), flush=True)
+
+    print("\nconfidence (count estimated): errors overall, among the 5 % least confident, share of errors there")
+    for name, (emb, durations, true) in data.items():
+        labels, conf = clustered(emb, durations, args.backend)
+        bad = wrong(true, labels)
+        low = np.argsort(conf, kind="stable")[: max(1, int(round(0.05 * len(conf))))]
+        print(f"{name:16s} error rate {bad.mean():.3f}   in the least confident 5 %: {bad[low].mean():.3f}   "
+              f"errors held there: {bad[low].sum()}/{bad.sum()}", flush=True)
+
+    if args.calibration:
+        print("\ncalibration of the one-speaker test (true speakers)")
+        for name, (emb, _, true) in data.items():
+            calibration(name, emb, true)
 
 
 if __name__ == "__main__":

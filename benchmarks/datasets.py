@@ -24,6 +24,8 @@ def corpus(name: str, work: Path) -> tuple[Path, Path]:
         return DATA / "librispeech-test-other", DATA / "librispeech-test-other" / "manifest.csv"
     if name == "fsdd":
         return DATA / "fsdd-subset", DATA / "fsdd-subset" / "manifest.csv"
+    if name == "speech-commands":
+        return DATA / "speech-commands-100", DATA / "speech-commands-100" / "manifest.csv"
     if name == "ami":
         return DATA / "ami-debug", DATA / "ami-debug" / "reference.rttm"
     if name == "tc100-cut":

@@ -22,7 +22,7 @@ from .cluster_ids import stable_ids
 from .store import Project, settings_hash
 
 
-CLUSTER_VERSION = 3  # bumped when the clustering itself changes, so stored clusterings are redone
+CLUSTER_VERSION = 4  # bumped when the clustering itself changes, so stored clusterings are redone
 
 
 @dataclass
@@ -333,6 +333,7 @@ def embeddings(project: Project, backend: str | None = None, seg_key: str | None
 def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     from . import cluster as clu
     from .edits import EditLog
+    from .same_speaker import IMPOSTOR_COSINE
     from .palette import color_for
 
     if project.n_segments == 0:
@@ -359,7 +360,8 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
                                         settings.threshold)
     else:
         labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
-                             durations=project.seg_end - project.seg_start)
+                             durations=project.seg_end - project.seg_start, raw=emb,
+                             impostor=IMPOSTOR_COSINE.get(settings.backend))
     check(cancel)
     conf = clu.confidence(X, labels)
     codes = labels

