@@ -126,7 +126,8 @@ class ProgressPrinter:
             line = f"{ev.stage:8s} [{bar:30s}] {ev.done}/{ev.total} {time.perf_counter() - self.t0:6.1f}s"
             if self.tty:
                 print("\r" + line, end="", file=sys.stderr, flush=True)
-            elif ev.done in (0, ev.total):
+            elif ev.done in (0, ev.total) and (ev.stage, ev.done, ev.total) != getattr(self, "_last", None):
+                self._last = (ev.stage, ev.done, ev.total)
                 print(line + (f"  {ev.message}" if ev.message else ""), file=sys.stderr)
         elif ev.message:
             self._end_line()

@@ -56,6 +56,8 @@ class Event:
     total: int = 0
     message: str = ""
     level: str = "progress"  # progress | warning | info
+    seconds: float = 0.0        # analyse: seconds of audio done so far (finer than whole files)
+    seconds_total: float = 0.0  # analyse: seconds of audio to do (from the file headers)
 
 
 class Cancelled(Exception):
@@ -75,6 +77,11 @@ class Summary:
 
 PROSODY_STEP = 0.02  # 20 ms curves are plenty for the panels, and Praat's cost is per frame
 BATCH_SECONDS = 300.0  # audio decoded and analysed together (bounds memory, batches VAD and the model)
+# Windows embedded per model call: between two calls the stage checks Cancel, reports progress
+# and stores every recording whose windows are all embedded. 30 s of windows take about 1 s at
+# 32x real time, so Cancel takes effect within about a second even on a CPU without bfloat16.
+# Batches keep exact lengths (embed/batching.py), so the embeddings do not depend on this.
+EMBED_CHUNK_SECONDS = 30.0
 
 
 def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambda: False,
@@ -198,9 +205,9 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     per_project = parse_spec(settings.backend)[0] == "prosody_rnn"
     backend = get_backend(settings.backend, **({"project": project} if per_project else {}))
     root = project.audio_root
-    done = 0
     total = len(todo)
-    yield Event("analyse", 0, total, f"{total} recordings to analyse with {settings.backend}")
+    count = _Count(total, sum(_header_seconds(root / rel) for _, rel in todo))  # minutes, from the first event
+    yield count.event(f"{total} recordings to analyse with {settings.backend}")
     batch: list[tuple[int, str, np.ndarray]] = []
     batch_seconds = 0.0
     pending = list(todo)
@@ -208,6 +215,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
         _check(cancel)
         # Decode until the batch holds enough audio, reporting unusable files as we go.
         while pending and batch_seconds < BATCH_SECONDS:
+            _check(cancel)
             rid, rel = pending.pop(0)
             path = root / rel
             try:
@@ -216,69 +224,129 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
                     raise AudioError(path, "silent (no signal above -60 dBFS)")
             except AudioError as exc:
                 _skip(project, settings, rid, exc.reason)
-                done += 1
-                yield Event("analyse", done, total, f"{rel}: {exc.reason}", level="warning")
+                yield count.file_done(_header_seconds(path), f"{rel}: {exc.reason}", level="warning")
                 continue
             except Exception as exc:  # a decoder crash must not stop the corpus
                 _skip(project, settings, rid, f"unexpected error: {exc}")
-                done += 1
-                yield Event("analyse", done, total, f"{rel}: unexpected error: {exc}", level="warning")
+                yield count.file_done(_header_seconds(path), f"{rel}: unexpected error: {exc}", level="warning")
                 continue
             batch.append((rid, rel, wave))
             batch_seconds += len(wave) / 16000
         if not batch:
             continue
-        for event in _analyse_batch(project, settings, backend, batch, speech_regions):
-            if event.level == "progress":
-                done += 1
-                event.done, event.total = done, total
-            yield event
+        yield from _analyse_batch(project, settings, backend, batch, speech_regions, count, cancel)
         batch, batch_seconds = [], 0.0
     project.reload()
+
+
+class _Count:
+    """Files and seconds of audio done in the analyse stage; every event carries both."""
+
+    def __init__(self, total: int, seconds_total: float):
+        self.done, self.total, self.seconds, self.seconds_total = 0, total, 0.0, seconds_total
+
+    def event(self, message: str = "", level: str = "progress", seconds_extra: float = 0.0) -> Event:
+        seconds = self.seconds + seconds_extra
+        return Event("analyse", self.done, self.total, message, level, round(seconds, 3),
+                     round(max(self.seconds_total, seconds), 3))
+
+    def file_done(self, seconds: float, message: str = "", level: str = "progress") -> Event:
+        self.done += 1
+        self.seconds += seconds
+        return self.event(message, level)
+
+
+def _header_seconds(path: Path) -> float:
+    """A file's duration from its header (0 when unreadable: decoding will say why)."""
+    from .audio import probe
+
+    try:
+        return float(probe(path).duration)
+    except Exception:
+        return 0.0
 
 
 def _skip(project: Project, settings: Settings, rid: int, reason: str):
     project.set_recording_status(rid, "skipped", reason, seg_key=settings.segments.key())
 
 
-def _analyse_batch(project, settings, backend, batch, speech_regions) -> Iterator[Event]:
+def _analyse_batch(project, settings, backend, batch, speech_regions, count: _Count, cancel) -> Iterator[Event]:
+    """Speech, windows and embeddings of a batch of decoded recordings. The model runs on chunks
+    of about EMBED_CHUNK_SECONDS of windows; after each chunk, Cancel is checked and every
+    recording whose windows are all embedded is stored at once (a cancel keeps them)."""
     from .clean import segment_waves
 
     seg_settings = settings.segments
     regions = speech_regions([w for _, _, w in batch])
+    _check(cancel)
     turns = [()] * len(batch)
     if settings.change_detection:  # one segment holds one speaker: windows never straddle a turn
         from .change import batch_turns
 
         turns = batch_turns([w for _, _, w in batch], regions, backend, settings.backend, seg_settings.merge_gap)
-    spans, waves, owners = [], [], []
+        _check(cancel)
+    spans = []
     for (rid, rel, wave), reg, turns_r in zip(batch, regions, turns):
         duration = len(wave) / 16000
         spans_r = windows(reg, seg_settings, turns_r)
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
-        waves += segment_waves(wave, spans_r, settings.clean)  # cut, and cleaned if asked
-        owners += [rid] * len(spans_r)
-    embeddings = backend.embed(waves) if waves else np.zeros((0, backend.dim), np.float32)
-    owners = np.array(owners)
-    for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
-        duration = len(wave) / 16000
-        if not spans_r:
-            reason = "no speech found" if not reg else f"speech too short (< {seg_settings.min_segment} s)"
-            _skip(project, settings, rid, reason)
-            yield Event("analyse", message=f"{rel}: {reason}", level="warning")
-            yield Event("analyse", message=rel)
-            continue
-        np.save(_embedding_file(project, settings, rid), embeddings[owners == rid])
-        if settings.prosody:
-            _save_prosody(project, rid, wave, spans_r)
-        speech = float(sum(b - a for a, b in reg))
-        try:
-            project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)
-        except ValueError as exc:  # reviewed segments are kept as they are
-            yield Event("analyse", message=f"{rel}: {exc}", level="warning")
-        yield Event("analyse", message=rel)
+    queue: list[np.ndarray] = []       # windows waiting for the model
+    queued_seconds = 0.0
+    embedded: list[np.ndarray] = []     # embeddings not yet stored, in window order
+    owed: list[int] = []                # windows per recording cut so far
+    stored = 0                          # recordings of the batch already stored
+
+    def embed_and_store(cut: int) -> Iterator[Event]:
+        """Embed the queue, then store each of the first `cut` recordings whose windows are all in."""
+        nonlocal queue, queued_seconds, stored, embedded
+        if queue:
+            embedded.append(backend.embed(queue))
+        queue, queued_seconds = [], 0.0
+        have = np.concatenate(embedded) if embedded else np.zeros((0, backend.dim), np.float32)
+        offset = 0
+        while stored < cut and offset + owed[stored] <= len(have):
+            n = owed[stored]
+            yield from _store(project, settings, batch[stored], spans[stored], regions[stored],
+                              have[offset:offset + n], count)
+            offset, stored = offset + n, stored + 1
+        embedded = [have[offset:]]
+        if stored < len(owed) and owed[stored]:  # a long recording part-way: say how far it is
+            part = len(have) - offset
+            yield count.event(seconds_extra=part / owed[stored] * len(batch[stored][2]) / 16000)
+
+    for k, ((rid, rel, wave), spans_r) in enumerate(zip(batch, spans)):
+        waves_r = segment_waves(wave, spans_r, settings.clean)  # cut, and cleaned if asked
+        owed.append(len(waves_r))
+        for w in waves_r:  # a long recording is embedded in several chunks
+            queue.append(w)
+            queued_seconds += len(w) / 16000
+            if queued_seconds >= EMBED_CHUNK_SECONDS:
+                yield from embed_and_store(k + 1)
+                _check(cancel)
+    yield from embed_and_store(len(batch))
+
+
+def _store(project, settings, item, spans_r, reg, embeddings_r, count: _Count) -> Iterator[Event]:
+    """Store one recording's segments, embeddings and prosody (or skip it, saying why)."""
+    rid, rel, wave = item
+    seg_settings = settings.segments
+    duration = len(wave) / 16000
+    if not spans_r:
+        reason = "no speech found" if not reg else f"speech too short (< {seg_settings.min_segment} s)"
+        _skip(project, settings, rid, reason)
+        yield count.file_done(duration, f"{rel}: {reason}", level="warning")
+        return
+    np.save(_embedding_file(project, settings, rid), embeddings_r.astype(np.float32, copy=False))
+    if settings.prosody:
+        _save_prosody(project, rid, wave, spans_r)
+    speech = float(sum(b - a for a, b in reg))
+    try:
+        project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)
+    except ValueError as exc:  # reviewed segments are kept as they are
+        yield count.event(f"{rel}: {exc}", level="warning")
+    yield count.file_done(duration, rel)
 
 
 def _save_prosody(project: Project, rid: int, wave: np.ndarray, spans):
