@@ -203,9 +203,12 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
             if not far:
                 continue
             score = 0.3 * _ecdf(allspread, float(d.mean()))
+            narrower = int((allspread < d.mean()).sum())  # other clusters narrower than this one
+            rank = ("the widest cluster" if narrower == len(allspread) - 1 else
+                    f"wider than {narrower / max(len(allspread) - 1, 1):.0%} of the other clusters")
             out.append(Suggestion("spread", [c], far, score,
-                                  f"{p.cluster_name(c)} is wide (mean distance {d.mean():.2f}, wider than "
-                                  f"{score / 0.3:.0%} of clusters): its farthest segments may be someone else"))
+                                  f"{p.cluster_name(c)} is wide (mean distance {d.mean():.2f}, {rank}): "
+                                  "its farthest segments may be someone else"))
     out.sort(key=lambda s: -s.score)
     return out[:n]
 

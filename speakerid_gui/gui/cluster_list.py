@@ -159,11 +159,21 @@ class ClusterPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         # Fixed widths: ResizeToContents asks every row for its text on each change (slow at 300+ rows).
+        # Every column stays resizable by hand (Interactive); the name takes what is left.
         metrics = self.table.fontMetrics()
+        fixed = 0
         for c, sample in enumerate(("", "100,000", "0.00", "100%")):
             if c:
-                header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
-                header.resizeSection(c, max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[c])) + 22)
+                header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+                width = max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[c])) + 16
+                header.resizeSection(c, width)
+                fixed += width
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(metrics.horizontalAdvance("100%") + 12)
+        # Wide enough for every column and a short name, so a small window never hides the
+        # size, confidence and verified share (the splitter gives the rest to the scatter).
+        name_min = metrics.horizontalAdvance("S1000") + 30  # colour swatch + text
+        self.setMinimumWidth(fixed + name_min + self.table.verticalScrollBar().sizeHint().width() + 6)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit(self.selected_ids()))
         layout = QVBoxLayout(self)

@@ -23,6 +23,7 @@ def _plot(bottom: str, left: str) -> pg.PlotWidget:
         axis.setLabel(text, color="#333")
         axis.setPen("#666")
         axis.setTextPen("#333")
+        axis.enableAutoSIPrefix(False)  # no "(x0.001)" after the label
     return plot
 
 

@@ -24,6 +24,7 @@ from .progress_panel import ProgressPanel
 from .review import ReviewSession
 from .scatter import ScatterPanel
 from .shortcuts import ShortcutSheet
+from .small_screen import guard_review_split
 from .start_page import RecentProjects, StartPage
 from .background_tasks import BackgroundTasks
 from .edit_commands import EditCommands
@@ -54,6 +55,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self._build()
         self._make_actions()
         self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
+        self._split_guard = guard_review_split(self)  # a small window squeezes the panel, not the plots
         self.player.started.connect(lambda tag: self._playing_changed(True))
         self.player.stopped.connect(self._playback_stopped)
         self.player.failed.connect(self._playback_failed)

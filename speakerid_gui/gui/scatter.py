@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
-from PySide6.QtWidgets import (QButtonGroup, QGraphicsPathItem, QHBoxLayout, QLabel, QToolButton,
+from PySide6.QtWidgets import (QButtonGroup, QGraphicsPathItem, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
 
 from ..core.palette import color_for
@@ -293,6 +293,9 @@ class ScatterPanel(QWidget):
         bar.addStretch(1)
         self.info = QLabel("")
         self.info.setStyleSheet("color: #666;")
+        # the count and layout note may be clipped, but never make the panel wider (1024x700)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.info)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
