@@ -306,6 +306,8 @@ def cmd_undo_redo(args) -> int:
 
 
 def cmd_edit(args) -> int:
+    import numpy as np
+
     from .core import cluster as clu
     from .core.edits import EditLog
     from .core.pipeline import embeddings
@@ -321,7 +323,15 @@ def cmd_edit(args) -> int:
         log.verify_cluster(args.verify)
     if args.split is not None:
         members = log.members(args.split)
-        labels = clu.split_labels(embeddings(project)[members], args.into)
+        if args.into:
+            labels = clu.split_labels(embeddings(project)[members], args.into)
+        else:  # estimated as the corpus's speakers are counted: 1 part means one speaker
+            labels = clu.split_estimate(clu.prepare(embeddings(project)), project.cluster, members,
+                                        project.seg_end - project.seg_start)
+            if len(np.unique(labels)) < 2:
+                print(f"{project.cluster_name(args.split)} looks like one speaker: nothing split "
+                      "(--into N cuts it anyway)")
+                return EXIT_OK
         log.split(args.split, labels)
     for edit in log.history(20 if args.history else 1):
         print(f"{edit.id:5d} {edit.state:7s} {edit.kind:8s} {edit.description}")

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog
 
 from . import jobs
+from ..core.text import plural
 from .export_dialog import ExportDialog
 from .new_project import data_dir
 from .workers import Job
@@ -76,11 +77,12 @@ class BackgroundTasks:
 
     def _pipeline_done(self, summary):
         skipped = len(getattr(summary, "skipped", []) or [])
-        self._pipeline_ended(f"Analysis done: {summary.files_ok} files, {summary.segments:,} segments, "
-                             f"{summary.clusters} clusters" + (f", {skipped} files skipped" if skipped else "") + ".")
+        self._pipeline_ended(f"Analysis done: {plural(summary.files_ok, 'file')}, {plural(summary.segments, 'segment')}, "
+                             f"{plural(summary.clusters, 'cluster')}" + (f", {plural(skipped, 'file')} skipped" if skipped else "")
+                             + ".")
         if skipped:
             details = "\n".join(f"{path}: {why}" for path, why in summary.skipped[:30])
-            self.show_error(f"{skipped} files could not be used:\n{details}", title="Skipped files")
+            self.show_error(f"{plural(skipped, 'file')} could not be used:\n{details}", title="Skipped files")
 
     def _pipeline_ended(self, message: str, error: bool = False):
         job, self.pipeline = self.pipeline, None
@@ -125,8 +127,15 @@ class BackgroundTasks:
 
     # ---- export, reference, evaluation ---------------------------------------------------------------------
     def ask_export(self):
-        dialog = ExportDialog(self.session.project.folder / "exports", self)
-        dialog.accepted.connect(lambda: self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked()))
+        project = self.session.project
+        dialog = ExportDialog(project.folder / "exports", self, last=project.get_meta("export_last"))
+
+        def accepted():
+            if self.session is not None:  # the folder and format come back next time (also after a restart)
+                self.session.project.set_meta("export_last", dialog.choices())
+            self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked())
+
+        dialog.accepted.connect(accepted)
         self._open_dialog(dialog)
         return dialog
 
@@ -139,7 +148,7 @@ class BackgroundTasks:
         def done(result):
             count, files = result
             self.last_export = files
-            self.statusBar().showMessage(f"Exported {count:,} segments as {fmt} to {out}.", 10000)
+            self.statusBar().showMessage(f"Exported {plural(count, 'segment')} as {fmt} to {out}.", 10000)
 
         job.succeeded.connect(done)
         job.failed.connect(lambda msg: self.show_error(f"Export to {out} failed: {msg}"))

@@ -54,11 +54,14 @@ def _pca_layout(emb: np.ndarray) -> np.ndarray:
     return pca2(prepare(emb))
 
 
-def split_job(job, X_members: np.ndarray, k: int | None):
-    from ..core.cluster import split_labels
+def split_job(job, X: np.ndarray, labels: np.ndarray, members: np.ndarray, durations: np.ndarray, k: int | None):
+    """Parts of a cluster: k given, or estimated as the corpus's speakers are (1 part: one speaker)."""
+    from ..core.cluster import split_estimate, split_labels
 
-    job.report(Event("split", 0, 1, f"splitting {len(X_members)} segments"), force=True)
-    return split_labels(X_members, k)
+    job.report(Event("split", 0, 1, f"splitting {len(members)} segments"), force=True)
+    if k:
+        return split_labels(X[members], k)
+    return split_estimate(X, labels, members, durations)
 
 
 def evaluate_job(job, project_folder, reference):

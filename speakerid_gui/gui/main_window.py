@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 from ..core.audio import AudioError
 from ..core.palette import color_for
 from ..core.store import NOISE, Project
+from ..core.text import plural
 from .cluster_list import ClusterPanel
 from .evaluation import EvaluationPanel
 from .inspector import Inspector
@@ -77,6 +78,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self.start_page.recent_chosen.connect(self.open_project)
 
         self.clusters = ClusterPanel()
+        self.clusters.restore_sort(self.settings)  # the reviewer's last sort, across restarts
         self.clusters.current_changed.connect(self._on_current_cluster)
         self.scatter = ScatterPanel()
         self.scatter.describe = self._describe_segment
@@ -386,7 +388,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         n = len(self.queue)
         members = self.queue
         title = p.cluster_name(cluster_id)
-        subtitle = (f"cluster {cluster_id} · {n:,} segments · confidence {p.confidence[members].mean():.2f} · "
+        subtitle = (f"cluster {cluster_id} · {plural(n, 'segment')} · confidence {p.confidence[members].mean():.2f} · "
                     f"{p.verified[members].mean():.0%} verified" if n else "empty")
         reps = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[:8]]
         outliers = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[::-1][:min(8, n // 2)]]
@@ -487,7 +489,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
 
     def _on_segment_selection(self, selection):
         if len(selection):
-            self.statusBar().showMessage(f"{len(selection):,} segments selected: Ctrl+M moves them, X marks them as "
+            self.statusBar().showMessage(f"{plural(len(selection), 'segment')} selected: Ctrl+M moves them, X marks them as "
                                          "noise, Shift+V verifies them, Esc clears.")
 
     def selected_segments(self) -> np.ndarray:

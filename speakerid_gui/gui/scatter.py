@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QButtonGroup, QGraphicsPathItem, QHBoxLayout, QLa
                                QVBoxLayout, QWidget)
 
 from ..core.palette import color_for
+from ..core.text import plural
 from .hittest import PointIndex, simplify_path
 
 BACKGROUND = "#1b1d22"
@@ -311,7 +312,7 @@ class ScatterPanel(QWidget):
         small = len(self.xy) < 5000  # few points: bigger dots; many: small ones, or it is one blob
         self.base.opts["size"], self.focus_item.opts["size"] = (7, 9) if small else (5, 7)
         self.selection = self.selection[self.selection < len(self.xy)]
-        self.info.setText(f"{len(self.xy):,} segments" + (f" · {source}" if source else ""))
+        self.info.setText(plural(len(self.xy), "segment") + (f" · {source}" if source else ""))
         self.placeholder.setVisible(len(self.xy) == 0)
         self._redraw_all()
         self.reset_view()
