@@ -312,6 +312,21 @@ def _triplet_loss(z, y, margin: float = 0.2):
     return torch.relu(pos - neg + margin)[valid].mean()
 
 
+def prototype_loss(z, y, z_ref, y_ref, tau: float = 0.1):
+    """Cross-entropy of each z over the speaker centroids of z_ref (cosine / tau): the held-out
+    loss of refinement. Unlike the batch-hard triplet loss, whose hinge is exactly 0 as soon as
+    every held-out triplet clears its margin (it read 0.000 from the first epoch on well-separated
+    speakers, so early stopping never saw it move), it keeps falling while speakers draw apart."""
+    import torch
+    import torch.nn.functional as F
+
+    classes = torch.unique(y_ref)
+    onehot = (y_ref[:, None] == classes[None, :]).float()
+    C = F.normalize(onehot.T @ z_ref, dim=1)
+    target = torch.searchsorted(classes, y)
+    return F.cross_entropy(z @ C.T / tau, target)
+
+
 def nt_xent_loss(z1, z2, tau: float = 0.1):
     """NT-Xent (SimCLR): each view must pick its partner among the 2N - 1 others."""
     import torch
@@ -332,7 +347,7 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
 
     A generator of RefineEvents (progress per epoch); raises Cancelled between epochs when
     cancel() is true (nothing is written then). Early stopping on a held-out part of the
-    verified labels (batch-hard triplet loss). The final relabel is one undoable edit; the
+    verified labels (prototype_loss against the training speakers' centroids). The final relabel is one undoable edit; the
     result (a Propagation) is the value of the StopIteration, and `refine_run` returns it.
     """
     import torch
@@ -387,7 +402,7 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
             losses.append(float(loss.detach()))
         head.eval()
         with torch.no_grad():
-            v = float(_triplet_loss(embed(Xv), yv)) if len(Xv) > 1 else float(np.mean(losses))
+            v = float(prototype_loss(embed(Xv), yv, embed(Xt), yt)) if len(Xv) else float(np.mean(losses))
         yield RefineEvent("train", epoch + 1, epochs, f"epoch {epoch + 1}", float(np.mean(losses)), v)
         if v < best - 1e-4:
             best, waited = v, 0

@@ -127,11 +127,11 @@ class RefineDialog(TrainingDialog):
 
     def __init__(self, intro: str, epochs: int, parent=None):
         super().__init__("Refine embeddings", intro, epochs, [("training (triplet + NT-Xent)", "#1f77b4"),
-                                                             ("held-out verified (triplet)", "#d62728")], parent)
+                                                             ("held-out verified (prototype cross-entropy)", "#d62728")], parent)
         self.train_curve, self.val_curve = self.curves
 
     def epoch_text(self, last) -> str:
-        return (f"epoch {last[0]}: training loss {last[1]:.3f}, held-out {last[2]:.3f} "
+        return (f"epoch {last[0]}: training loss {last[1]:.3f}, held-out {last[2]:.3g} "
                 "(stops when the held-out loss stops falling)")
 
     def finish(self, text: str):
