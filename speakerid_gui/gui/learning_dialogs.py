@@ -35,6 +35,7 @@ class TrainingDialog(QDialog):
     Subclasses say what an epoch line and the end read like."""
 
     cancel_requested = Signal()
+    non_modal = True  # the window opens it with show(): the review goes on while it trains
 
     def __init__(self, title: str, intro: str, epochs: int, curves: list[tuple[str, str]], parent=None):
         super().__init__(parent)
@@ -296,6 +297,7 @@ class ClassifierDialog(QDialog):
 
     train_requested = Signal(dict)   # {"kind", "model", "source", "center_loss", "epochs"}
     cancel_requested = Signal()
+    non_modal = True  # training can take minutes: the review goes on meanwhile
 
     def __init__(self, summary: str, saved: str = "", parent=None):
         super().__init__(parent)

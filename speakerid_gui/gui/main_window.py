@@ -521,7 +521,12 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
             self.activateWindow()  # keys go back to the review (not every platform does this itself)
 
         dialog.finished.connect(finished)
-        dialog.open()
+        if getattr(dialog, "non_modal", False):  # learning jobs: the reviewer keeps reviewing meanwhile
+            dialog.setModal(False)
+            dialog.show()
+            dialog.raise_()
+        else:
+            dialog.open()
 
     def show_error(self, message: str, title: str = "Problem"):
         self.last_error = message
