@@ -82,6 +82,10 @@ BATCH_SECONDS = 300.0  # audio decoded and analysed together (bounds memory, bat
 # 32x real time, so Cancel takes effect within about a second even on a CPU without bfloat16.
 # Batches keep exact lengths (embed/batching.py), so the embeddings do not depend on this.
 EMBED_CHUNK_SECONDS = 30.0
+# The first batch is smaller, and each next one twice the last up to BATCH_SECONDS, so the first
+# files are done (counted, stored, shown) within seconds rather than after 300 s of audio were
+# decoded and searched for speech.
+FIRST_BATCH_SECONDS = 30.0
 
 
 def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambda: False,
@@ -210,11 +214,12 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     yield count.event(f"{total} recordings to analyse with {settings.backend}")
     batch: list[tuple[int, str, np.ndarray]] = []
     batch_seconds = 0.0
+    limit = min(FIRST_BATCH_SECONDS, BATCH_SECONDS)
     pending = list(todo)
     while pending or batch:
         _check(cancel)
         # Decode until the batch holds enough audio, reporting unusable files as we go.
-        while pending and batch_seconds < BATCH_SECONDS:
+        while pending and batch_seconds < limit:
             _check(cancel)
             rid, rel = pending.pop(0)
             path = root / rel
@@ -236,6 +241,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             continue
         yield from _analyse_batch(project, settings, backend, batch, speech_regions, count, cancel)
         batch, batch_seconds = [], 0.0
+        limit = min(2 * limit, BATCH_SECONDS)
     project.reload()
 
 

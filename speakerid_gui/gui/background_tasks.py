@@ -31,12 +31,13 @@ class BackgroundTasks:
         self.session.project.set_meta("gui_pending", asdict(settings))  # lets "Resume analysis" pick it up
         self.progress.reset()
         self.progress.show()
+        self.resume_banner.hide()
         job = Job("analysis", jobs.pipeline_job, self.session.project.folder, settings, parent=self)
         job.progress.connect(self.progress.update_event)
         job.partial_result.connect(self._pipeline_partial)
         job.succeeded.connect(self._pipeline_done)
         job.failed.connect(lambda msg: self._pipeline_ended(f"Analysis failed: {msg}", error=True))
-        job.was_cancelled.connect(lambda: self._pipeline_ended("Analysis cancelled. File ▸ Resume analysis continues "
+        job.was_cancelled.connect(lambda: self._pipeline_ended("Analysis cancelled: Resume analysis continues "
                                                                "where it stopped."))
         self.pipeline = job
         self.start_job(job)
@@ -44,11 +45,34 @@ class BackgroundTasks:
         return job
 
     def resume_pipeline(self):
+        """Go on with an interrupted analysis: the settings it was started with (the app's, or a
+        command-line run's), else the defaults."""
+        from dataclasses import fields
+
         from ..core.pipeline import Settings
 
-        pending = self.session.project.get_meta("gui_pending") if self.session else None
-        if pending is not None:
-            self.start_pipeline(Settings(**pending))
+        if self.session is None:
+            return None
+        p = self.session.project
+        saved = p.get_meta("gui_pending") or p.get_meta("settings") or {}
+        known = {f.name for f in fields(Settings)}
+        return self.start_pipeline(Settings(**{k: v for k, v in saved.items() if k in known}))
+
+    def pending_recordings(self) -> tuple[int, int]:
+        """(recordings not analysed yet, all recordings) of the open project."""
+        if self.session is None:
+            return 0, 0
+        recs = self.session.project.recordings()
+        return sum(r.status == "pending" for r in recs), len(recs)
+
+    def show_analysis_state(self):
+        """The Resume banner when the open project's analysis is partial (and nothing runs)."""
+        if self.session is None or self.pipeline is not None:
+            self.resume_banner.hide()
+            return
+        pending, total = self.pending_recordings()
+        unfinished = self.session.project.get_meta("gui_pending") is not None  # stopped before its end
+        self.resume_banner.show_partial(pending, total, unfinished)
 
     def cancel_pipeline(self):
         if self.pipeline is not None:
@@ -58,7 +82,14 @@ class BackgroundTasks:
         if self.session is None:
             return
         kind = payload[0]
-        if kind == "layout":  # PCA preview while the real layout is computed
+        if kind == "preview":  # PCA of the segments embedded so far, while the analysis goes on
+            xy, count = payload[1], payload[2]
+            self.session.reload()  # the segments the points stand for (clicks, hover)
+            p = self.session.project
+            m = min(len(xy), p.n_segments)
+            self.scatter.set_data(xy[:m], p.cluster[:m], p.verified[:m], p.noise[:m], self._colors(),
+                                  f"PCA preview of {count:,} embedded so far")
+        elif kind == "layout":  # PCA preview while the real layout is computed
             self.session.reload()
             p = self.session.project
             self.scatter.set_data(payload[1], p.cluster, p.verified, p.noise, self._colors(),
@@ -92,6 +123,7 @@ class BackgroundTasks:
             self.session.reload()
             self._load_project_view()
         self.progress.hide()
+        self.show_analysis_state()
         self._update_actions()
         if error:
             self.show_error(message)

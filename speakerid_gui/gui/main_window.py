@@ -21,7 +21,7 @@ from .inspector import Inspector
 from .keys import pass_shortcuts
 from .new_project import NewProjectDialog, data_dir, default_project_dir
 from .player import Player, SoundDevicePlayer
-from .progress_panel import ProgressPanel
+from .progress_panel import ProgressPanel, ResumeBanner
 from .review import ReviewSession
 from .scatter import ScatterPanel
 from .shortcuts import ShortcutSheet
@@ -92,6 +92,8 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self.progress = ProgressPanel()
         self.progress.cancel_requested.connect(self.cancel_pipeline)
         self.progress.hide()
+        self.resume_banner = ResumeBanner()
+        self.resume_banner.resume_requested.connect(self.resume_pipeline)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.clusters)
@@ -105,6 +107,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         layout = QVBoxLayout(review)
         layout.setContentsMargins(4, 4, 4, 0)
         layout.addWidget(self.progress)
+        layout.addWidget(self.resume_banner)
         layout.addWidget(self.splitter, 1)
         self.review_page = review
 
@@ -237,7 +240,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         if has and not busy:
             self.action("undo").setEnabled(self.session.log.can_undo())
             self.action("redo").setEnabled(self.session.log.can_redo())
-        self.action("resume").setEnabled(has and not busy and self.session.project.get_meta("gui_pending") is not None)
+        self.action("resume").setEnabled(has and not busy and not self.resume_banner.isHidden())
         self._update_learning_actions(has, busy)
 
     # ---- pages and projects ---------------------------------------------------------------------
@@ -300,6 +303,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         if project.get_meta("gui_pending") is not None:
             self.statusBar().showMessage("The analysis of this project was interrupted: File ▸ Resume analysis "
                                          "continues where it stopped.")
+        self.show_analysis_state()  # a partial analysis says so, with a Resume button
         self._update_actions()
         return True
 
