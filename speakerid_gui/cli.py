@@ -141,7 +141,8 @@ class ProgressPrinter:
             line = f"{ev.stage:8s} [{bar:30s}] {ev.done}/{ev.total} {time.perf_counter() - self.t0:6.1f}s"
             if self.tty:
                 print("\r" + line, end="", file=sys.stderr, flush=True)
-            elif ev.done in (0, ev.total):
+            elif ev.done in (0, ev.total) and (ev.stage, ev.done, ev.total) != getattr(self, "_last", None):
+                self._last = (ev.stage, ev.done, ev.total)
                 print(line + (f"  {ev.message}" if ev.message else ""), file=sys.stderr)
         elif ev.message:
             self._end_line()
@@ -266,6 +267,8 @@ def cmd_undo_redo(args) -> int:
 
 
 def cmd_edit(args) -> int:
+    import numpy as np
+
     from .core import cluster as clu
     from .core.edits import EditLog
     from .core.pipeline import embeddings
@@ -281,7 +284,15 @@ def cmd_edit(args) -> int:
         log.verify_cluster(args.verify)
     if args.split is not None:
         members = log.members(args.split)
-        labels = clu.split_labels(embeddings(project)[members], args.into)
+        if args.into:
+            labels = clu.split_labels(embeddings(project)[members], args.into)
+        else:  # estimated as the corpus's speakers are counted: 1 part means one speaker
+            labels = clu.split_estimate(clu.prepare(embeddings(project)), project.cluster, members,
+                                        project.seg_end - project.seg_start)
+            if len(np.unique(labels)) < 2:
+                print(f"{project.cluster_name(args.split)} looks like one speaker: nothing split "
+                      "(--into N cuts it anyway)")
+                return EXIT_OK
         log.split(args.split, labels)
     for edit in log.history(20 if args.history else 1):
         print(f"{edit.id:5d} {edit.state:7s} {edit.kind:8s} {edit.description}")

@@ -25,7 +25,7 @@ def stable_ids(project: Project, labels: np.ndarray) -> tuple[np.ndarray, dict]:
         rows, cols = linear_sum_assignment(-table)
         mapping = {int(new_ids[r]): int(old_ids[c]) for r, c in zip(rows, cols) if table[r, c] > 0}
     used = set(mapping.values()) | set(project.clusters) | set(old_ids.tolist())
-    next_id = max(used, default=-1) + 1
+    next_id = max(max(used, default=-1) + 1, project.next_cluster_id())  # never an id used before
     for n in new_ids.tolist():
         if n not in mapping:
             mapping[n] = next_id

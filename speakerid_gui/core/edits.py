@@ -17,6 +17,7 @@ import numpy as np
 from . import diffs
 from .palette import color_for
 from .store import COLUMNS, NOISE, Project
+from .text import plural
 
 BOUNDS = "bounds"  # the edit kind whose diffs are segment times, not assignment columns
 DTYPES = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
@@ -207,7 +208,7 @@ class EditLog:
         elif target not in self.p.clusters and target != NOISE:
             clusters[target] = {"name": name, "color": color_for(target), "notes": ""}
         label = name or self.p.cluster_name(target)
-        return self.commit("move", f"move {len(index)} segments to {label}", index, {"cluster": target, "noise": target == NOISE, "human": True}, clusters)
+        return self.commit("move", f"move {plural(len(index), 'segment')} to {label}", index, {"cluster": target, "noise": target == NOISE, "human": True}, clusters)
 
     def rename(self, cluster_id: int, name: str) -> int:
         info = dict(self.p.clusters.get(cluster_id) or {"name": "", "color": color_for(cluster_id), "notes": ""})
@@ -218,7 +219,7 @@ class EditLog:
 
     def verify(self, index, value: bool = True) -> int:
         index = np.asarray(index, dtype=np.int64)
-        return self.commit("verify", f"{'verify' if value else 'unverify'} {len(index)} segments", index,
+        return self.commit("verify", f"{'verify' if value else 'unverify'} {plural(len(index), 'segment')}", index,
                            {"verified": value, "human": True, **({"confidence": 1.0} if value else {})})
 
     def verify_cluster(self, cluster_id: int, value: bool = True) -> int:
@@ -228,9 +229,9 @@ class EditLog:
         """Noise segments leave their cluster (undo brings them back)."""
         index = np.asarray(index, dtype=np.int64)
         if value:
-            return self.commit("noise", f"mark {len(index)} segments as noise", index,
+            return self.commit("noise", f"mark {plural(len(index), 'segment')} as noise", index,
                                {"cluster": NOISE, "noise": True, "human": True})
-        return self.commit("noise", f"unmark {len(index)} segments", index, {"noise": False})
+        return self.commit("noise", f"unmark {plural(len(index), 'segment')}", index, {"noise": False})
 
     def relabel(self, kind: str, description: str, index, clusters: np.ndarray, confidence: np.ndarray,
                 cluster_rows: dict[int, dict | None] | None = None) -> int:

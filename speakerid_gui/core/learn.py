@@ -204,9 +204,12 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
             if not far:
                 continue
             score = 0.3 * _ecdf(allspread, float(d.mean()))
+            narrower = int((allspread < d.mean()).sum())  # other clusters narrower than this one
+            rank = ("the widest cluster" if narrower == len(allspread) - 1 else
+                    f"wider than {narrower / max(len(allspread) - 1, 1):.0%} of the other clusters")
             out.append(Suggestion("spread", [c], far, score,
-                                  f"{p.cluster_name(c)} is wide (mean distance {d.mean():.2f}, wider than "
-                                  f"{score / 0.3:.0%} of clusters): its farthest segments may be someone else"))
+                                  f"{p.cluster_name(c)} is wide (mean distance {d.mean():.2f}, {rank}): "
+                                  "its farthest segments may be someone else"))
     out.sort(key=lambda s: -s.score)
     return out[:n]
 
@@ -299,6 +302,21 @@ def _triplet_loss(z, y, margin: float = 0.2):
     return torch.relu(pos - neg + margin)[valid].mean()
 
 
+def prototype_loss(z, y, z_ref, y_ref, tau: float = 0.1):
+    """Cross-entropy of each z over the speaker centroids of z_ref (cosine / tau): the held-out
+    loss of refinement. Unlike the batch-hard triplet loss, whose hinge is exactly 0 as soon as
+    every held-out triplet clears its margin (it read 0.000 from the first epoch on well-separated
+    speakers, so early stopping never saw it move), it keeps falling while speakers draw apart."""
+    import torch
+    import torch.nn.functional as F
+
+    classes = torch.unique(y_ref)
+    onehot = (y_ref[:, None] == classes[None, :]).float()
+    C = F.normalize(onehot.T @ z_ref, dim=1)
+    target = torch.searchsorted(classes, y)
+    return F.cross_entropy(z @ C.T / tau, target)
+
+
 def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200, batch: int = 256,
            patience: int = 15, holdout: float = 0.2, nt_xent: float = 0.5, seed: int = 0,
            cancel: Callable[[], bool] = lambda: False, threads: int | None = None) -> Iterator[Event]:
@@ -306,7 +324,7 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
 
     A generator of progress Events (progress per epoch); raises Cancelled between epochs when
     cancel() is true (nothing is written then). Early stopping on a held-out part of the
-    verified labels (batch-hard triplet loss). The final relabel is one undoable edit; the
+    verified labels (prototype_loss against the training speakers' centroids). The final relabel is one undoable edit; the
     result (a Propagation) is the value of the StopIteration, and `refine_run` returns it.
     """
     import torch
@@ -361,7 +379,7 @@ def refine(project: Project, embeddings: np.ndarray, log=None, epochs: int = 200
             losses.append(float(loss.detach()))
         head.eval()
         with torch.no_grad():
-            v = float(_triplet_loss(embed(Xv), yv)) if len(Xv) > 1 else float(np.mean(losses))
+            v = float(prototype_loss(embed(Xv), yv, embed(Xt), yt)) if len(Xv) else float(np.mean(losses))
         yield Event("train", epoch + 1, epochs, f"epoch {epoch + 1}", loss=float(np.mean(losses)), val_loss=v)
         if v < best - 1e-4:
             best, waited = v, 0

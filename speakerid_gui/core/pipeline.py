@@ -72,6 +72,14 @@ class Summary:
 
 
 BATCH_SECONDS = 300.0  # audio decoded and analysed together (bounds memory, batches VAD and the model)
+# Windows embedded per model call: between two calls the stage checks Cancel, reports progress
+# and stores every recording whose windows are all embedded. 30 s of windows take about 1 s at
+# 32x real time, so Cancel takes effect within about a second even on a CPU without bfloat16.
+EMBED_CHUNK_SECONDS = 30.0
+# The first batch is smaller, and each next one twice the last up to BATCH_SECONDS, so the first
+# files are done (counted, stored, shown) within seconds rather than after 300 s of audio were
+# decoded and searched for speech.
+FIRST_BATCH_SECONDS = 30.0
 
 
 def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambda: False,
@@ -175,35 +183,33 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     with _timed(timing, "model"):  # the project goes only to backends trained per project
         backend = get_backend(settings.backend, project=project, **backend_options(settings))
     root = project.audio_root
-    done = 0
     total = len(todo)
-    yield Event("analyse", 0, total, f"{total} recordings to analyse with {settings.backend}")
+    count = _Count(total, sum(_header_seconds(root / rel) for _, rel in todo))  # minutes, from the first event
+    yield count.event(f"{total} recordings to analyse with {settings.backend}")
     batch: list[tuple[int, str, np.ndarray]] = []
     batch_seconds = 0.0
+    limit = min(FIRST_BATCH_SECONDS, BATCH_SECONDS)
     pending = list(todo)
     while pending or batch:
         check(cancel)
         # Decode until the batch holds enough audio, reporting unusable files as we go.
-        while pending and batch_seconds < BATCH_SECONDS:
+        while pending and batch_seconds < limit:
+            check(cancel)
             rid, rel = pending.pop(0)
             try:
                 with _timed(timing, "decode"):
                     wave = decode(root / rel)
             except AudioError as exc:
                 _skip(project, settings, rid, exc.reason)
-                done += 1
-                yield Event("analyse", done, total, f"{rel}: {exc.reason}", level="warning")
+                yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", level="warning")
                 continue
             batch.append((rid, rel, wave))
             batch_seconds += len(wave) / SAMPLE_RATE
         if not batch:
             continue
-        for event in _analyse_batch(project, settings, backend, batch, timing):
-            if event.level == "progress":
-                done += 1
-                event.done, event.total = done, total
-            yield event
+        yield from _analyse_batch(project, settings, backend, batch, count, cancel, timing)
         batch, batch_seconds = [], 0.0
+        limit = min(2 * limit, BATCH_SECONDS)
     project.reload()
     yield Event("analyse", message="seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()),
                 level="info")
@@ -228,6 +234,33 @@ def backend_options(settings: Settings) -> dict:
     return options
 
 
+class _Count:
+    """Files and seconds of audio done in the analyse stage; every event carries both."""
+
+    def __init__(self, total: int, seconds_total: float):
+        self.done, self.total, self.seconds, self.seconds_total = 0, total, 0.0, seconds_total
+
+    def event(self, message: str = "", level: str = "progress", seconds_extra: float = 0.0) -> Event:
+        seconds = self.seconds + seconds_extra
+        return Event("analyse", self.done, self.total, message, level, seconds=round(seconds, 3),
+                     seconds_total=round(max(self.seconds_total, seconds), 3))
+
+    def file_done(self, seconds: float, message: str = "", level: str = "progress") -> Event:
+        self.done += 1
+        self.seconds += seconds
+        return self.event(message, level)
+
+
+def _header_seconds(path: Path) -> float:
+    """A file's duration from its header (0 when unreadable: decoding will say why)."""
+    from .audio import probe
+
+    try:
+        return float(probe(path).duration)
+    except Exception:
+        return 0.0
+
+
 def _skip(project: Project, settings: Settings, rid: int, reason: str):
     project.set_recording_status(rid, "skipped", reason, seg_key=settings.segments.key())
 
@@ -248,16 +281,11 @@ def decode(path: Path) -> np.ndarray:
     return wave
 
 
-def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None,
-                      timing: dict | None = None) -> tuple[list, list, np.ndarray, np.ndarray]:
-    """The analysis of decoded recordings, for the project and for new audio alike: speech
-    regions, windows inside them (cut at speaker turns when asked; a short clip with speech is
-    one segment), segment waves (cleaned when asked), one embedding per segment.
-
-    given_regions (one list of (start, end) per recording): imported turns, used as the segments.
-    timing: seconds per step are added to it. Returns (speech regions per recording, segment spans per recording, embeddings of all
-    segments in order, index of the recording each embedding belongs to)."""
-    from .embed import embed_segments
+def find_segments(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None,
+                  timing: dict | None = None) -> tuple[list, list]:
+    """Speech regions and segment spans of decoded recordings: windows inside speech (cut at
+    speaker turns when asked; a short clip with speech is one segment), or the imported turns
+    themselves (given_regions: one list of (start, end) per recording)."""
     from .vad import speech_regions
 
     timing = {} if timing is None else timing
@@ -269,55 +297,134 @@ def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, give
         from .change import batch_turns
 
         turns = batch_turns(waves, regions, backend, settings.backend, seg_settings.merge_gap)
-    spans, owners = [], []
-    for i, (wave, reg, turns_r) in enumerate(zip(waves, regions, turns)):
+    spans = []
+    for wave, reg, turns_r in zip(waves, regions, turns):
         duration = len(wave) / SAMPLE_RATE
-        # imported turns are the segments themselves; detected speech is cut into windows
         spans_r = list(reg) if given_regions is not None else windows(reg, seg_settings, turns_r)
         if not spans_r and reg and duration < seg_settings.window:
             spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
         spans.append(spans_r)
-        owners += [i] * len(spans_r)
-    # segments are cut (and cleaned if asked) inside, or CAM++ shares frames between windows
-    with _timed(timing, "embed"):
-        embeddings = embed_segments(backend, waves, spans, settings.clean)
-    return regions, spans, embeddings, np.array(owners, dtype=np.int64)
+    return regions, spans
 
 
-def _analyse_batch(project, settings, backend, batch, timing) -> Iterator[Event]:
-    seg_settings = settings.segments
+def embed_in_chunks(backend, waves: list[np.ndarray], spans: list[list], clean: str,
+                    timing: dict | None = None) -> Iterator[tuple[int, np.ndarray | None, float]]:
+    """Embeddings of every recording's segments, in recording order: yields (k, embeddings of
+    recording k, 1.0) once all of k's segments are in, and (k, None, share done) while a long
+    recording is part-way. The model runs on about EMBED_CHUNK_SECONDS of windows per call, so
+    the caller can store finished recordings and check Cancel between calls. The chunk borders
+    depend on the spans alone: the project and new audio (classify) get the same embeddings."""
+    from .embed import embed_segments
+
+    timing = {} if timing is None else timing
+    got: list[list[np.ndarray]] = [[] for _ in waves]
+    group: list[tuple[int, list]] = []  # (recording, its spans) in the next model call
+    seconds, ready = 0.0, 0
+
+    def run_group():
+        with _timed(timing, "embed"):
+            emb = embed_segments(backend, [waves[k] for k, _ in group], [s for _, s in group], clean)
+        offset = 0
+        for k, s in group:
+            got[k].append(emb[offset:offset + len(s)])
+            offset += len(s)
+        group.clear()
+
+    def finished(upto: int):
+        nonlocal ready
+        while ready < upto and sum(len(g) for g in got[ready]) == len(spans[ready]):
+            parts = got[ready]
+            yield ready, (np.concatenate(parts) if parts else np.zeros((0, backend.dim), np.float32)), 1.0
+            got[ready] = []
+            ready += 1
+
+    for k, spans_r in enumerate(spans):
+        for piece in _pieces(spans_r):
+            group.append((k, piece))
+            seconds += sum(b - a for a, b in piece)
+            if seconds >= EMBED_CHUNK_SECONDS:
+                run_group()
+                seconds = 0.0
+                yield from finished(k + 1)
+                if ready == k and spans_r:  # a long recording part-way: say how far it is
+                    yield k, None, sum(len(g) for g in got[k]) / len(spans_r)
+    if group:
+        run_group()
+    yield from finished(len(spans))
+
+
+def _pieces(spans_r: list) -> list[list]:
+    """A recording's spans in runs of about EMBED_CHUNK_SECONDS of windows, counted from its own
+    start: where a long recording is cut between model calls never depends on the other
+    recordings of the batch (CAM++ shares frames between the windows of one call), so a resumed
+    analysis gives the same embeddings as one run straight through."""
+    pieces, run, seconds = [], [], 0.0
+    for a, b in spans_r:
+        run.append((a, b))
+        seconds += b - a
+        if seconds >= EMBED_CHUNK_SECONDS:
+            pieces.append(run)
+            run, seconds = [], 0.0
+    return pieces + ([run] if run else [])
+
+
+def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None,
+                      timing: dict | None = None) -> tuple[list, list, np.ndarray, np.ndarray]:
+    """The analysis of decoded recordings, for the project and for new audio alike: speech
+    regions, segments (find_segments), one embedding per segment (embed_in_chunks). Returns
+    (speech regions per recording, segment spans per recording, embeddings of all segments in
+    order, index of the recording each embedding belongs to)."""
+    regions, spans = find_segments(waves, settings, backend, given_regions, timing)
+    parts = [emb for _, emb, _ in embed_in_chunks(backend, waves, spans, settings.clean, timing) if emb is not None]
+    embeddings = np.concatenate(parts) if parts else np.zeros((0, backend.dim), np.float32)
+    owners = np.repeat(np.arange(len(waves)), [len(s) for s in spans]).astype(np.int64)
+    return regions, spans, embeddings, owners
+
+
+def _analyse_batch(project, settings, backend, batch, count: _Count, cancel, timing) -> Iterator[Event]:
+    """Segments and embeddings of a batch of decoded recordings; each recording is stored as soon
+    as its embeddings are in, and Cancel is checked between model calls (a cancel keeps them)."""
     imported = given = None
     if settings.labels:  # the imported turns are the speech and the segments
         from .labels_in import ImportedLabels
 
         imported = ImportedLabels(project, settings.window)
         given = [[(s, e) for s, e, _ in imported.spans_for(rel, len(w) / SAMPLE_RATE)] for _, rel, w in batch]
-    regions, spans, embeddings, owners = segment_and_embed([w for _, _, w in batch], settings, backend, given,
-                                                        timing)
-    owners = np.array([batch[i][0] for i in owners], dtype=np.int64)  # recording ids
-    for (rid, rel, wave), spans_r, reg in zip(batch, spans, regions):
-        duration = len(wave) / SAMPLE_RATE
-        if not spans_r:
-            reason = "no speech found" if not reg else f"speech too short (< {seg_settings.min_segment} s)"
-            if imported is not None:
-                reason = f"no labelled turns for it in {imported.source}"
-            _skip(project, settings, rid, reason)
-            yield Event("analyse", message=f"{rel}: {reason}", level="warning")
-            yield Event("analyse", message=rel)
-            continue
-        np.save(_embedding_file(project, settings, rid), embeddings[owners == rid])
-        if settings.prosody:
-            with _timed(timing, "prosody"):
-                save_prosody(project, rid, wave, spans_r)
-        speech = float(sum(b - a for a, b in reg))
-        try:
-            project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)
-        except ValueError as exc:  # reviewed segments are kept as they are
-            yield Event("analyse", message=f"{rel}: {exc}", level="warning")
-        yield Event("analyse", message=rel)
+    waves = [w for _, _, w in batch]
+    regions, spans = find_segments(waves, settings, backend, given, timing)
+    check(cancel)
+    for k, emb, share in embed_in_chunks(backend, waves, spans, settings.clean, timing):
+        if emb is None:
+            yield count.event(seconds_extra=share * len(waves[k]) / SAMPLE_RATE)
+        else:
+            yield from _store(project, settings, batch[k], spans[k], regions[k], emb, count, imported, timing)
+        check(cancel)
 
 
-# ---- embeddings matrix ----------------------------------------------------------------------
+def _store(project, settings, item, spans_r, reg, embeddings_r, count: _Count, imported, timing) -> Iterator[Event]:
+    """Store one recording's segments, embeddings and prosody (or skip it, saying why)."""
+    rid, rel, wave = item
+    seg_settings = settings.segments
+    duration = len(wave) / SAMPLE_RATE
+    if not spans_r:
+        reason = "no speech found" if not reg else f"speech too short (< {seg_settings.min_segment} s)"
+        if imported is not None:
+            reason = f"no labelled turns for it in {imported.source}"
+        _skip(project, settings, rid, reason)
+        yield count.file_done(duration, f"{rel}: {reason}", level="warning")
+        return
+    np.save(_embedding_file(project, settings, rid), embeddings_r.astype(np.float32, copy=False))
+    if settings.prosody:
+        with _timed(timing, "prosody"):
+            save_prosody(project, rid, wave, spans_r)
+    speech = float(sum(b - a for a, b in reg))
+    try:
+        project.add_segments(rid, spans_r, seg_settings.key(), duration=duration, speech=speech)
+    except ValueError as exc:  # reviewed segments are kept as they are
+        yield count.event(f"{rel}: {exc}", level="warning")
+    yield count.file_done(duration, rel)
+
+
 def embeddings(project: Project, backend: str | None = None, seg_key: str | None = None,
                clean: str | None = None) -> np.ndarray:
     """(n_segments, dim) embeddings in segment order, assembled from the per-recording caches

@@ -22,6 +22,8 @@ class Event:
     level: str = "progress"         # progress | warning | info
     loss: float | None = None       # training jobs: the epoch's mean training loss
     val_loss: float | None = None   # training jobs: the loss on held-out data
+    seconds: float = 0.0            # analyse: seconds of audio done so far (finer than whole files)
+    seconds_total: float = 0.0      # analyse: seconds of audio to do (from the file headers)
 
 
 class Cancelled(Exception):

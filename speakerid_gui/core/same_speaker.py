@@ -89,7 +89,6 @@ def refine(X: np.ndarray, labels: np.ndarray, iterations: int = 10) -> np.ndarra
 
     AHC never revisits a merge; on sub-second clips this put fsdd from 0.892 to 0.938 with the
     count given. A cluster that loses every member disappears."""
-    from .cluster import _compact, centroids
 
     labels = _compact(labels)
     for _ in range(iterations):
@@ -99,3 +98,17 @@ def refine(X: np.ndarray, labels: np.ndarray, iterations: int = 10) -> np.ndarra
             break
         labels = _compact(moved)
     return labels
+
+
+def _compact(labels) -> np.ndarray:
+    _, inv = np.unique(labels, return_inverse=True)
+    return inv.astype(np.int32)
+
+
+def centroids(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cluster ids, unit-norm centroids)."""
+    ids, inv = np.unique(labels, return_inverse=True)
+    sums = np.zeros((len(ids), X.shape[1]), dtype=np.float64)
+    np.add.at(sums, inv, X)
+    C = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+    return ids, C.astype(np.float32)

@@ -324,8 +324,31 @@ class Project:
         return row[0] if row else None
 
     def next_cluster_id(self) -> int:
+        """An id above every cluster id this project ever used (kept in meta "cluster_id_high"), so
+        an id freed by a merge is never given to another cluster: one "S118" per history."""
         row = self.db.execute("SELECT MAX(id) FROM clusters").fetchone()
-        return (row[0] if row[0] is not None else -1) + 1
+        return max(row[0] if row[0] is not None else -1, self._cluster_id_high()) + 1
+
+    def _cluster_id_high(self) -> int:
+        high = self.get_meta("cluster_id_high")
+        if high is None:  # a project from before the mark: every id its edit log ever wrote
+            high = self._highest_id_in_log()
+            self.set_meta("cluster_id_high", high)
+        return int(high)
+
+    def _highest_id_in_log(self) -> int:
+        from . import diffs
+
+        dtypes = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
+        high = int(self.cluster.max(initial=-1)) if hasattr(self, "cluster") else -1
+        for fwd, inv in self.db.execute("SELECT forward, inverse FROM edits"):
+            for stored in (fwd, inv):
+                diff = diffs.decode(stored, dtypes)
+                high = max([high, *(int(c) for c in diff.clusters)])
+                cluster = diff.cols.get("cluster")
+                if cluster is not None:
+                    high = max(high, int(np.max(cluster)))
+        return high
 
     # ---- low-level writes used by edits (memory and database together) -------------------
     def write_assignments(self, index: np.ndarray, values: dict[str, object]):
@@ -361,6 +384,8 @@ class Project:
             info = {"name": "", "color": "", "notes": "", **info}
             self.db.execute("INSERT OR REPLACE INTO clusters(id, name, color, notes) VALUES(?, ?, ?, ?)",
                             (cluster_id, info["name"], info["color"], info["notes"]))
+            if cluster_id > self._cluster_id_high():
+                self.set_meta("cluster_id_high", int(cluster_id))
             self.clusters[cluster_id] = {k: info[k] for k in ("name", "color", "notes")}
 
     # ---- arrays (stage caches) -----------------------------------------------------------

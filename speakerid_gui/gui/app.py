@@ -15,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render the window offscreen to OUT.png and exit (the start page without PATH)")
     p.add_argument("--timeline", metavar="RECORDING",
                    help="with --screenshot: render the timeline of this recording (path, file name or stem)")
+    p.add_argument("--size", default="1480x920", metavar="WxH",
+                   help="window size for --screenshot (default 1480x920; 1024x700 checks a small screen)")
     p.add_argument("--no-audio", action="store_true", help="never open an audio device")
     return p
 
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow(player=NullPlayer() if (args.no_audio or args.screenshot) else None)
     if args.screenshot:
-        return screenshot(app, window, args.path, args.screenshot, args.timeline)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        return screenshot(app, window, args.path, args.screenshot, args.timeline, (width, height))
     window.show()
     if args.path is not None:
         open_path(window, args.path)
@@ -66,10 +69,11 @@ def open_path(window, path: Path):
         window.ask_new_project(str(path))
 
 
-def screenshot(app, window, project: Path | None, out: Path, timeline: str | None = None) -> int:
+def screenshot(app, window, project: Path | None, out: Path, timeline: str | None = None,
+               size: tuple[int, int] = (1480, 920)) -> int:
     """Open (optionally) a project, select its largest cluster, render offscreen, save (the
     timeline of one recording instead, with `timeline`)."""
-    window.resize(1480, 920)
+    window.resize(*size)
     window.show()
     if project is not None:
         if not window.open_project(project):

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog
 
 from . import jobs
+from ..core.text import plural
 from .export_dialog import ExportDialog
 from .new_project import data_dir
 from .workers import Job
@@ -30,12 +31,13 @@ class BackgroundTasks:
         self.session.project.set_meta("gui_pending", asdict(settings))  # lets "Resume analysis" pick it up
         self.progress.reset()
         self.progress.show()
+        self.resume_banner.hide()
         job = Job("analysis", jobs.pipeline_job, self.session.project.folder, settings, parent=self)
         job.progress.connect(self.progress.update_event)
         job.partial_result.connect(self._pipeline_partial)
         job.succeeded.connect(self._pipeline_done)
         job.failed.connect(lambda msg: self._pipeline_ended(f"Analysis failed: {msg}", error=True))
-        job.was_cancelled.connect(lambda: self._pipeline_ended("Analysis cancelled. File ▸ Resume analysis continues "
+        job.was_cancelled.connect(lambda: self._pipeline_ended("Analysis cancelled: Resume analysis continues "
                                                                "where it stopped."))
         self.pipeline = job
         self.start_job(job)
@@ -43,11 +45,34 @@ class BackgroundTasks:
         return job
 
     def resume_pipeline(self):
+        """Go on with an interrupted analysis: the settings it was started with (the app's, or a
+        command-line run's), else the defaults."""
+        from dataclasses import fields
+
         from ..core.pipeline import Settings
 
-        pending = self.session.project.get_meta("gui_pending") if self.session else None
-        if pending is not None:
-            self.start_pipeline(Settings(**pending))
+        if self.session is None:
+            return None
+        p = self.session.project
+        saved = p.get_meta("gui_pending") or p.get_meta("settings") or {}
+        known = {f.name for f in fields(Settings)}
+        return self.start_pipeline(Settings(**{k: v for k, v in saved.items() if k in known}))
+
+    def pending_recordings(self) -> tuple[int, int]:
+        """(recordings not analysed yet, all recordings) of the open project."""
+        if self.session is None:
+            return 0, 0
+        recs = self.session.project.recordings()
+        return sum(r.status == "pending" for r in recs), len(recs)
+
+    def show_analysis_state(self):
+        """The Resume banner when the open project's analysis is partial (and nothing runs)."""
+        if self.session is None or self.pipeline is not None:
+            self.resume_banner.hide()
+            return
+        pending, total = self.pending_recordings()
+        unfinished = self.session.project.get_meta("gui_pending") is not None  # stopped before its end
+        self.resume_banner.show_partial(pending, total, unfinished)
 
     def cancel_pipeline(self):
         if self.pipeline is not None:
@@ -57,7 +82,14 @@ class BackgroundTasks:
         if self.session is None:
             return
         kind = payload[0]
-        if kind == "layout":  # PCA preview while the real layout is computed
+        if kind == "preview":  # PCA of the segments embedded so far, while the analysis goes on
+            xy, count = payload[1], payload[2]
+            self.session.reload()  # the segments the points stand for (clicks, hover)
+            p = self.session.project
+            m = min(len(xy), p.n_segments)
+            self.scatter.set_data(xy[:m], p.cluster[:m], p.verified[:m], p.noise[:m], self._colors(),
+                                  f"PCA preview of {count:,} embedded so far")
+        elif kind == "layout":  # PCA preview while the real layout is computed
             self.session.reload()
             p = self.session.project
             self.scatter.set_data(payload[1], p.cluster, p.verified, p.noise, self._colors(),
@@ -76,13 +108,13 @@ class BackgroundTasks:
 
     def _pipeline_done(self, summary):
         skipped = len(getattr(summary, "skipped", []) or [])
-        self._pipeline_ended(f"Analysis done: {summary.files_ok} files, {summary.segments:,} segments, "
-                             f"{summary.clusters} clusters" + (f", {skipped} files skipped" if skipped else "") +
-                             (f", {named} named from the speaker library (Review ▸ Speaker library)"
-                              if (named := getattr(summary, "library_named", 0)) else "") + ".")
+        self._pipeline_ended(f"Analysis done: {plural(summary.files_ok, 'file')}, {plural(summary.segments, 'segment')}, "
+                             f"{plural(summary.clusters, 'cluster')}" + (f", {plural(skipped, 'file')} skipped" if skipped else "")
+                             + (f", {named} named from the speaker library (Review ▸ Speaker library)"
+                                if (named := getattr(summary, "library_named", 0)) else "") + ".")
         if skipped:
             details = "\n".join(f"{path}: {why}" for path, why in summary.skipped[:30])
-            self.show_error(f"{skipped} files could not be used:\n{details}", title="Skipped files")
+            self.show_error(f"{plural(skipped, 'file')} could not be used:\n{details}", title="Skipped files")
 
     def _pipeline_ended(self, message: str, error: bool = False):
         job, self.pipeline = self.pipeline, None
@@ -92,6 +124,7 @@ class BackgroundTasks:
             self.session.reload()
             self._load_project_view()
         self.progress.hide()
+        self.show_analysis_state()
         self._update_actions()
         if error:
             self.show_error(message)
@@ -127,9 +160,16 @@ class BackgroundTasks:
 
     # ---- export, reference, evaluation ---------------------------------------------------------------------
     def ask_export(self):
-        dialog = ExportDialog(self.session.project.folder / "exports", self)
-        dialog.accepted.connect(lambda: self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked(),
-                                                    dialog.clip_options() if dialog.fmt() == "clips" else None))
+        project = self.session.project
+        dialog = ExportDialog(project.folder / "exports", self, last=project.get_meta("export_last"))
+
+        def accepted():
+            if self.session is not None:  # the folder and format come back next time (also after a restart)
+                self.session.project.set_meta("export_last", dialog.choices())
+            self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked(),
+                        dialog.clip_options() if dialog.fmt() == "clips" else None)
+
+        dialog.accepted.connect(accepted)
         self._open_dialog(dialog)
         return dialog
 
@@ -142,7 +182,7 @@ class BackgroundTasks:
         def done(result):
             count, files = result
             self.last_export = files
-            what = f"{len(files):,} clips" if fmt == "clips" else f"{count:,} segments as {fmt}"
+            what = plural(len(files), "clip") if fmt == "clips" else f"{plural(count, 'segment')} as {fmt}"
             self.statusBar().showMessage(f"Exported {what} to {out}.", 10000)
 
         job.succeeded.connect(done)

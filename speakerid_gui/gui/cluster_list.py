@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from ..core.palette import color_for
+from ..core.text import natural_key, plural
 
 COLUMNS = ("Name", "Size", "Conf.", "Verified")
 HEADER_TIPS = ("Cluster name (S<id> until named)", "Segments in the cluster",
@@ -90,7 +91,9 @@ class ClusterTableModel(QAbstractTableModel):
         self.names = [name_of(c) for c in self.ids]
         self.colors = [QColor(color_of(c) or color_for(c)) for c in self.ids]
         self.display = [(n, f"{s:,}", f"{c:.2f}", f"{v:.0%}") for n, s, c, v in zip(self.names, size, conf, ver)]
-        self.sort_keys = [(n.lower(), s, c, v) for n, s, c, v in zip(self.names, size, conf, ver)]
+        # names sort naturally (S1, S2, S10, S100): by rank in natural order, an int the proxy compares fast
+        rank = {name: r for r, name in enumerate(sorted(set(self.names), key=natural_key))}
+        self.sort_keys = [(rank[n], s, c, v) for n, s, c, v in zip(self.names, size, conf, ver)]
 
     def rowCount(self, parent=QModelIndex()):
         return 0 if parent.isValid() else len(self.ids)
@@ -120,7 +123,8 @@ class ClusterTableModel(QAbstractTableModel):
             return RIGHT
         if role == TOOLTIP:
             name, size, conf, ver = self.display[r]
-            return f"cluster {self.ids[r]}: {name}, {size} segments, mean confidence {conf}, {ver} verified"
+            count = plural(int(size.replace(",", "")), "segment")
+            return f"cluster {self.ids[r]}: {name}, {count}, mean confidence {conf}, {ver} verified"
         return None
 
     def row_of(self, cluster_id: int) -> int:
@@ -159,11 +163,21 @@ class ClusterPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         # Fixed widths: ResizeToContents asks every row for its text on each change (slow at 300+ rows).
+        # Every column stays resizable by hand (Interactive); the name takes what is left.
         metrics = self.table.fontMetrics()
+        fixed = 0
         for c, sample in enumerate(("", "100,000", "0.00", "100%")):
             if c:
-                header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
-                header.resizeSection(c, max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[c])) + 22)
+                header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
+                width = max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[c])) + 16
+                header.resizeSection(c, width)
+                fixed += width
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(metrics.horizontalAdvance("100%") + 12)
+        # Wide enough for every column and a short name, so a small window never hides the
+        # size, confidence and verified share (the splitter gives the rest to the scatter).
+        name_min = metrics.horizontalAdvance("S1000") + 30  # colour swatch + text
+        self.setMinimumWidth(fixed + name_min + self.table.verticalScrollBar().sizeHint().width() + 6)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit(self.selected_ids()))
         layout = QVBoxLayout(self)
@@ -187,8 +201,23 @@ class ClusterPanel(QWidget):
                 self.select_ids(alive, current, emit=False)
         finally:
             self._quiet = False
+        if self.current_id() is not None:  # a renamed (re-sorted) or grown cluster stays in view
+            self.table.scrollTo(self._proxy_index(self.current_id()))
         if self.current_id() != before:
             self.current_changed.emit(self.current_id())
+
+    # ---- the sort, kept across restarts --------------------------------------------------------------
+    def restore_sort(self, settings, key: str = "cluster_list/sort"):
+        """Sort as the reviewer last did (column, order) and remember each change in `settings`."""
+        saved = settings.value(key)
+        try:
+            column, order = (int(v) for v in str(saved).split(",")) if saved else (1, 1)
+        except ValueError:
+            column, order = 1, 1
+        if 0 <= column < len(COLUMNS):
+            self.table.sortByColumn(column, Qt.SortOrder(order))
+        self.table.horizontalHeader().sortIndicatorChanged.connect(
+            lambda col, ord_: settings.setValue(key, f"{col},{ord_.value if hasattr(ord_, 'value') else int(ord_)}"))
 
     # ---- ids <-> rows -----------------------------------------------------------------------------
     def current_id(self) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.palette import color_for
+from ..core.text import plural
 from . import jobs
 from .edit_dialogs import MoveDialog, RenameDialog, SplitDialog
 from .workers import Job
@@ -77,6 +78,7 @@ class EditCommands:
             return None
         dialog = SplitDialog(self.session.project.cluster_name(cid), len(members), self)
         dialog.propose.connect(lambda k: self._propose_split(dialog, cid, members, k))
+        dialog.play_part.connect(lambda part: self._play_split_part(dialog, members, part))
         dialog.accepted.connect(lambda: self._apply_split(dialog, cid))
         dialog.finished.connect(lambda _: self.scatter.clear_preview())
         self._open_dialog(dialog)
@@ -85,7 +87,9 @@ class EditCommands:
 
     def _propose_split(self, dialog: SplitDialog, cid: int, members: np.ndarray, k):
         dialog.set_busy("Estimating the parts…" if k is None else f"Splitting into {k}…")
-        job = Job(f"split {cid}", jobs.split_job, self.session.X[members], k, parent=self)
+        p = self.session.project
+        job = Job(f"split {cid}", jobs.split_job, self.session.X, p.cluster.copy(), members,
+                  p.seg_end - p.seg_start, k, parent=self)
         dialog.pending = job  # only the latest proposal of a still-open dialog counts
 
         def done(labels):
@@ -101,13 +105,32 @@ class EditCommands:
         job.failed.connect(lambda msg: dialog.isVisible() and dialog.set_failed(f"Split failed: {msg}"))
         self.start_job(job)
 
+    def _play_split_part(self, dialog: SplitDialog, members: np.ndarray, part: int):
+        """Play a proposed part: its segment closest to the part's centre, then the next closest
+        each time the part is played again."""
+        if dialog.labels is None or self.session is None or self.session.X is None:
+            return
+        parts = np.unique(dialog.labels)
+        if not 0 <= part < len(parts):
+            return
+        mine = members[dialog.labels == parts[part]]
+        X = self.session.X[mine]
+        centre = X.mean(axis=0)
+        order = mine[np.argsort(-(X @ centre))]
+        turn = dialog.played.get(part, -1) + 1
+        dialog.played[part] = turn
+        index = int(order[turn % len(order)])
+        self.show_segment(index, play=True)
+        dialog.status.setText(f"Playing part {part + 1}: {self.session.segment_label(index, short=True)} "
+                              f"({turn % len(order) + 1} of {len(order)}). Play again for the next one.")
+
     def _apply_split(self, dialog: SplitDialog, cid: int):
         self.scatter.clear_preview()
         if dialog.labels is None:
             return
         if self._edit(self.session.log.split, cid, dialog.labels) is not None:
             self.statusBar().showMessage(f"Split {self.session.project.cluster_name(cid)} into "
-                                         f"{len(np.unique(dialog.labels))} clusters. Ctrl+Z undoes.", 8000)
+                                         f"{plural(len(np.unique(dialog.labels)), 'cluster')}. Ctrl+Z undoes.", 8000)
 
     def ask_move(self):
         index = self.selected_segments()
@@ -118,7 +141,7 @@ class EditCommands:
         stats = self.session.cluster_stats()
         colors = self._colors()
         order = np.argsort(-stats.size)
-        clusters = [(int(c), f"{p.cluster_name(int(c))} ({int(n)} segments)", colors.get(int(c)) or color_for(int(c)))
+        clusters = [(int(c), f"{p.cluster_name(int(c))} ({plural(int(n), 'segment')})", colors.get(int(c)) or color_for(int(c)))
                     for c, n in zip(stats.ids[order], stats.size[order])]
         dialog = MoveDialog(len(index), clusters, self)
         dialog.accepted.connect(lambda: self.move_segments(index, dialog.target_id(), dialog.new_name.text().strip()))
@@ -132,7 +155,7 @@ class EditCommands:
         new_cluster = int(self.session.project.cluster[index[0]])
         self.scatter.clear_selection()
         self.clusters.select_cluster(new_cluster)
-        self.statusBar().showMessage(f"Moved {len(index):,} segments to {self.session.project.cluster_name(new_cluster)}. "
+        self.statusBar().showMessage(f"Moved {plural(len(index), 'segment')} to {self.session.project.cluster_name(new_cluster)}. "
                                      "Ctrl+Z undoes.", 8000)
 
     def ask_rename(self):
@@ -153,7 +176,7 @@ class EditCommands:
     def verify_segments(self):
         index = self.selected_segments()
         if len(index) and self._edit(self.session.log.verify, index) is not None:
-            self.statusBar().showMessage(f"Verified {len(index):,} segments.", 5000)
+            self.statusBar().showMessage(f"Verified {plural(len(index), 'segment')}.", 5000)
 
     def mark_noise(self):
         index = self.selected_segments()
@@ -168,4 +191,4 @@ class EditCommands:
         nxt = next((i for i in following if int(self.session.project.cluster[i]) == self.current_cluster), None)
         if nxt is not None:
             self.show_segment(nxt)
-        self.statusBar().showMessage(f"Marked {len(index):,} segments as noise. Ctrl+Z undoes.", 5000)
+        self.statusBar().showMessage(f"Marked {plural(len(index), 'segment')} as noise. Ctrl+Z undoes.", 5000)

@@ -8,6 +8,8 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QCompleter, QDialog, QDi
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
                                QRadioButton, QSpinBox, QVBoxLayout)
 
+from ..core.text import plural
+
 
 def _completer(names: list[str], parent) -> QCompleter:
     completer = QCompleter(names, parent)
@@ -67,7 +69,7 @@ class MoveDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Move {count:,} selected segment{'s' if count != 1 else ''}"))
+        layout.addWidget(QLabel(f"Move {plural(count, 'selected segment')}"))
         layout.addLayout(form)
         layout.addWidget(buttons)
 
@@ -85,12 +87,14 @@ class SplitDialog(QDialog):
     """Choose k (or estimate), see the proposed parts (also coloured in the scatter), apply."""
 
     propose = Signal(object)  # k, or None to estimate
+    play_part = Signal(int)   # listen to part i (0-based) of the proposal
 
     def __init__(self, cluster_name: str, n_members: int, parent=None):
         super().__init__(parent)
         self.setWindowTitle(f"Split {cluster_name}")
         self.labels: np.ndarray | None = None
-        self.estimate = QRadioButton("Estimate the number of parts")
+        self.played: dict[int, int] = {}  # part -> how many of its segments were played
+        self.estimate = QRadioButton("Estimate the number of parts (as speakers are counted)")
         self.fixed = QRadioButton("Split into")
         self.estimate.setChecked(True)
         group = QButtonGroup(self)
@@ -108,6 +112,11 @@ class SplitDialog(QDialog):
         self.status = QLabel("")
         self.parts = QListWidget()
         self.parts.setMinimumHeight(120)
+        self.parts.setToolTip("Double-click (or Enter) a part to hear it; again for its next segment")
+        self.parts.itemActivated.connect(lambda item: self.play_part.emit(self.parts.row(item)))
+        self.play_button = QPushButton("▶ Play part")
+        self.play_button.setEnabled(False)
+        self.play_button.clicked.connect(lambda: self.play_part.emit(max(self.parts.currentRow(), 0)))
         self.buttons = QDialogButtonBox()
         self.apply_button = self.buttons.addButton("Apply", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
@@ -115,12 +124,13 @@ class SplitDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{cluster_name}: {n_members:,} segments. The proposal is coloured in the scatter."))
+        layout.addWidget(QLabel(f"{cluster_name}: {plural(n_members, 'segment')}. The proposal is coloured in the scatter."))
         layout.addWidget(self.estimate)
         layout.addLayout(row)
         layout.addWidget(self.propose_button)
         layout.addWidget(self.status)
         layout.addWidget(self.parts)
+        layout.addWidget(self.play_button)
         layout.addWidget(self.buttons)
 
     def requested_k(self) -> int | None:
@@ -138,12 +148,16 @@ class SplitDialog(QDialog):
 
     def set_proposal(self, labels: np.ndarray, colors: list[str]):
         self.labels = np.asarray(labels)
+        self.played = {}
         parts, sizes = np.unique(self.labels, return_counts=True)
         self.parts.clear()
         for i, (part, size) in enumerate(zip(parts, sizes)):
             keeps = " (keeps the cluster's id and name)" if i == 0 else " (new cluster)"
-            self.parts.addItem(QListWidgetItem(_swatch(colors[i % len(colors)]), f"Part {i + 1}: {size:,} segments{keeps}"))
-        self.status.setText(f"Proposed {len(parts)} parts." if len(parts) > 1 else
-                            "The cluster does not split: one part only.")
+            self.parts.addItem(QListWidgetItem(_swatch(colors[i % len(colors)]), f"Part {i + 1}: {plural(int(size), 'segment')}{keeps}"))
+        self.status.setText(f"Proposed {len(parts)} parts: double-click one to hear it." if len(parts) > 1 else
+                            "Looks like one speaker: nothing to split. To cut it anyway, choose "
+                            "\"Split into\" a number of parts and Propose.")
+        self.parts.setCurrentRow(0)
+        self.play_button.setEnabled(True)
         self.apply_button.setEnabled(len(parts) > 1)
         self.propose_button.setEnabled(True)

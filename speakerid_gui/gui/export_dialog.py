@@ -31,7 +31,8 @@ SUFFIX = {"csv": ".csv", "json": ".json", "rttm": ".rttm"}
 class ExportDialog(QDialog):
     """Asks format, destination and whether to keep noise; the window runs the export."""
 
-    def __init__(self, default_folder: Path, parent=None):
+    def __init__(self, default_folder: Path, parent=None, last: dict | None = None):
+        """last: {"format", "path"} of the previous export of this project (its choices come back)."""
         super().__init__(parent)
         self.setWindowTitle("Export labels")
         self.default_folder = Path(default_folder)
@@ -63,7 +64,17 @@ class ExportDialog(QDialog):
         layout.addWidget(self._clip_box())
         layout.addWidget(buttons)
         self.resize(560, self.sizeHint().height())
-        self._format_changed()
+        last = last or {}
+        if last.get("path"):
+            self.path.setText(str(last["path"]))
+        if last.get("format") in FORMATS and last["format"] != self.fmt():
+            self.set_format(last["format"])  # adapts the remembered path's suffix
+        else:
+            self._format_changed()
+
+    def choices(self) -> dict:
+        """What to remember for the next export of this project."""
+        return {"format": self.fmt(), "path": str(self.out_path())}
 
     def _clip_box(self) -> QGroupBox:
         self.clips_box = QGroupBox("Clips")

@@ -15,6 +15,13 @@ from . import melspec
 PLOT_BG = "#1b1d22"
 AXIS_PEN = "#9aa0a6"
 SEGMENT_ROLE = Qt.ItemDataRole.UserRole
+# Minimum heights (px) chosen so the whole review page fits a 1024x700 window with the
+# Review-next panel open (tests/gui/test_small_window.py checks it).
+LIST_MIN_HEIGHT = 56
+SPECTROGRAM_MIN_HEIGHT = 110
+PITCH_MIN_HEIGHT = 60
+TIME_AXIS_HEIGHT = 35
+SHORT_PLOT = 85          # px: below this, the pitch/energy axes say only "Hz" and "dB"
 
 
 class SegmentList(QListWidget):
@@ -112,11 +119,22 @@ class ProsodyView(QWidget):
             p.hideButtons()
             p.setMouseEnabled(False, False)
         self.pitch.getAxis("bottom").setStyle(showValues=False)
+        # The energy plot also holds the time axis (about 35 px): it gets that much more height,
+        # so its curves are not squeezed (or cut) when the window is small.
+        self.pitch.setMinimumHeight(PITCH_MIN_HEIGHT)
+        self.energy.setMinimumHeight(PITCH_MIN_HEIGHT + TIME_AXIS_HEIGHT)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.pitch)
-        layout.addWidget(self.energy)
+        layout.addWidget(self.pitch, 10)
+        layout.addWidget(self.energy, 13)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        # a rotated "Energy (dB)" is taller than a short plot: it would print over "Pitch (Hz)"
+        short = self.pitch.height() < SHORT_PLOT
+        self.pitch.setLabel("left", "Hz" if short else "Pitch (Hz)", color=AXIS_PEN)
+        self.energy.setLabel("left", "dB" if short else "Energy (dB)", color=AXIS_PEN)
 
     def show_curves(self, curves: list, color: str):
         """curves: (prosody, is_current) pairs; prosody times start at 0."""
@@ -158,12 +176,13 @@ class Inspector(QWidget):
         self.title.setFont(font)
         self.subtitle = QLabel("")
         self.subtitle.setStyleSheet("color: #555;")
+        self.subtitle.setWordWrap(True)  # a narrow inspector wraps it rather than widening the window
         self.representatives = SegmentList()
         self.outliers = SegmentList()
         for lst in (self.representatives, self.outliers):
             lst.play_requested.connect(self.play_requested)
             lst.chosen.connect(self.segment_chosen)
-            lst.setMinimumHeight(90)
+            lst.setMinimumHeight(LIST_MIN_HEIGHT)
             lst.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         lists = QGridLayout()
         lists.addWidget(_caption("Representative (closest to the centre)"), 0, 0)
@@ -173,10 +192,10 @@ class Inspector(QWidget):
 
         self.segment_label = QLabel("")
         self.segment_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.segment_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clipped, not widening
         self.spectrogram = SpectrogramView()
-        self.spectrogram.setMinimumHeight(150)
+        self.spectrogram.setMinimumHeight(SPECTROGRAM_MIN_HEIGHT)
         self.prosody = ProsodyView()
-        self.prosody.setMinimumHeight(200)
 
         self.prev_button = QPushButton("◀ Previous", toolTip="Previous segment of the cluster (Left)")
         self.play_button = QPushButton("▶ Play", toolTip="Play / stop the current segment (Space)")
@@ -200,11 +219,15 @@ class Inspector(QWidget):
         body = QVBoxLayout(self.body)
         body.setContentsMargins(0, 0, 0, 0)
         body.addLayout(lists, 2)
-        body.addWidget(_caption("Current segment"))
-        body.addWidget(self.segment_label)
+        current = QHBoxLayout()  # caption and segment on one row: at 1024x700 every row counts
+        current.addWidget(_caption("Current segment:"))
+        current.addWidget(self.segment_label, 1)
+        body.addLayout(current)
         body.addWidget(self.spectrogram, 3)
         body.addLayout(nav)
-        body.addWidget(_caption("Pitch and energy of the cluster's representative segments (current in white)"))
+        prosody_caption = _caption("Pitch and energy of the cluster's representative segments (current in white)")
+        prosody_caption.setWordWrap(True)  # two lines in a narrow inspector rather than a wider window
+        body.addWidget(prosody_caption)
         body.addWidget(self.prosody, 4)
         self.hint = QLabel("Select a cluster in the list (J / K) or click a point in the scatter to inspect it: "
                            "its representative and outlier segments, spectrogram, pitch and energy.")
@@ -259,6 +282,7 @@ def _style_axes(plot: pg.PlotWidget, bottom: str | None, left: str | None):
         axis = plot.getAxis(name)
         axis.setPen(pg.mkPen(AXIS_PEN))
         axis.setTextPen(pg.mkPen(AXIS_PEN))
+        axis.enableAutoSIPrefix(False)  # "Time (s)", never "Time (s) (x0.001)"
     if bottom:
         plot.setLabel("bottom", bottom, color=AXIS_PEN)
     if left:

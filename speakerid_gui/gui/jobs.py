@@ -3,6 +3,7 @@ connection) rather than sharing the window's, and touches no widget.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ from ..core.progress import Event
 
 
 def pipeline_job(job, project_folder, settings):
-    """Run the core pipeline; announce each finished stage, and a PCA layout as soon as
-    embeddings exist (UMAP comes later), so the window shows results early."""
+    """Run the core pipeline; announce each finished stage, a PCA preview of the segments embedded
+    so far every few seconds while it analyses, and a PCA layout of all of them once embedding is
+    done (UMAP comes later), so the window shows results early."""
     from ..core.pipeline import Summary, embeddings, run
     from ..core.store import Project
 
@@ -20,10 +22,15 @@ def pipeline_job(job, project_folder, settings):
     summary = Summary()
     warnings = []
     stage = None
+    preview = Preview(project, settings)
     try:
         for event in run(project, settings, cancel=job.cancelled, summary=summary):
             if event.level == "warning":
                 warnings.append(event.message)
+            if event.stage == "analyse" and preview.due():
+                payload = preview.compute()
+                if payload is not None:
+                    job.partial(("preview", *payload))
             if event.stage != stage:
                 if stage is not None:
                     job.partial(("stage_done", stage))
@@ -55,6 +62,54 @@ def _name_from_library(project, warnings: list) -> int:
     return sum(m.status == "named" for m in matches or [])
 
 
+PREVIEW_SECONDS = 4.0      # at most one preview this often...
+PREVIEW_PER_SEGMENT = 1e-4  # ...and 1 s more per 10k segments: redrawing 100k points costs the window
+
+
+class Preview:
+    """PCA coordinates of the segments embedded so far, read from the per-recording caches the
+    analysis writes (each file loaded once). Runs in the worker; the window only draws."""
+
+    def __init__(self, project, settings):
+        self.project, self.settings = project, settings
+        self.parts: dict[int, np.ndarray] = {}
+        self.last = time.monotonic()
+        self.shown = -1
+
+    def due(self) -> bool:
+        wait = PREVIEW_SECONDS + PREVIEW_PER_SEGMENT * max(self.shown, 0)
+        return time.monotonic() - self.last >= wait
+
+    def compute(self):
+        """(coordinates, segment count) or None when nothing new is embedded (or it cannot be read)."""
+        from ..core.embed.joint import is_joint
+        from ..core.pipeline import embedding_file
+
+        self.last = time.monotonic()
+        if is_joint(self.settings.backend):
+            return None  # assembled from its parts at the end; the final PCA layout shows it
+        p = self.project
+        p.reload()
+        rec_ids, starts = np.unique(p.seg_recording, return_index=True)
+        if len(p.seg_recording) == self.shown or len(p.seg_recording) < 3:
+            return None
+        rows = []
+        seg_key = self.settings.segments.key()
+        for rid in rec_ids[np.argsort(starts)].tolist():
+            if rid not in self.parts:
+                try:
+                    self.parts[rid] = np.load(embedding_file(p, self.settings.backend, seg_key,
+                                                             self.settings.clean, rid))
+                except (OSError, ValueError):
+                    return None  # a file written by another backend or settings: no preview then
+            rows.append(self.parts[rid])
+        matrix = np.concatenate(rows)
+        if len(matrix) != p.n_segments:
+            return None
+        self.shown = len(matrix)
+        return _pca_layout(matrix), len(matrix)
+
+
 def _has_layout(project) -> bool:
     layout = project.load_array("layout", mmap=True)
     return layout is not None and len(layout) == project.n_segments
@@ -67,11 +122,14 @@ def _pca_layout(emb: np.ndarray) -> np.ndarray:
     return pca2(prepare(emb))
 
 
-def split_job(job, X_members: np.ndarray, k: int | None):
-    from ..core.cluster import split_labels
+def split_job(job, X: np.ndarray, labels: np.ndarray, members: np.ndarray, durations: np.ndarray, k: int | None):
+    """Parts of a cluster: k given, or estimated as the corpus's speakers are (1 part: one speaker)."""
+    from ..core.cluster import split_estimate, split_labels
 
-    job.report(Event("split", 0, 1, f"splitting {len(X_members)} segments"), force=True)
-    return split_labels(X_members, k)
+    job.report(Event("split", 0, 1, f"splitting {len(members)} segments"), force=True)
+    if k:
+        return split_labels(X[members], k)
+    return split_estimate(X, labels, members, durations)
 
 
 def evaluate_job(job, project_folder, reference):

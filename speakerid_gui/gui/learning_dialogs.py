@@ -23,6 +23,7 @@ def _plot(bottom: str, left: str) -> pg.PlotWidget:
         axis.setLabel(text, color="#333")
         axis.setPen("#666")
         axis.setTextPen("#333")
+        axis.enableAutoSIPrefix(False)  # no "(x0.001)" after the label
     return plot
 
 
@@ -34,6 +35,7 @@ class TrainingDialog(QDialog):
     Subclasses say what an epoch line and the end read like."""
 
     cancel_requested = Signal()
+    non_modal = True  # the window opens it with show(): the review goes on while it trains
 
     def __init__(self, title: str, intro: str, epochs: int, curves: list[tuple[str, str]], parent=None):
         super().__init__(parent)
@@ -126,11 +128,11 @@ class RefineDialog(TrainingDialog):
 
     def __init__(self, intro: str, epochs: int, parent=None):
         super().__init__("Refine embeddings", intro, epochs, [("training (triplet + NT-Xent)", "#1f77b4"),
-                                                             ("held-out verified (triplet)", "#d62728")], parent)
+                                                             ("held-out verified (prototype cross-entropy)", "#d62728")], parent)
         self.train_curve, self.val_curve = self.curves
 
     def epoch_text(self, last) -> str:
-        return (f"epoch {last[0]}: training loss {last[1]:.3f}, held-out {last[2]:.3f} "
+        return (f"epoch {last[0]}: training loss {last[1]:.3f}, held-out {last[2]:.3g} "
                 "(stops when the held-out loss stops falling)")
 
     def finish(self, text: str):
@@ -295,6 +297,7 @@ class ClassifierDialog(QDialog):
 
     train_requested = Signal(dict)   # {"kind", "model", "source", "center_loss", "epochs"}
     cancel_requested = Signal()
+    non_modal = True  # training can take minutes: the review goes on meanwhile
 
     def __init__(self, summary: str, saved: str = "", parent=None):
         super().__init__(parent)

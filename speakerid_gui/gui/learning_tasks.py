@@ -366,7 +366,11 @@ class LearningTasks:
         return int(ok.sum()), len(counts), int(counts.max(initial=0))
 
     def _start_learning_job(self, job: Job):
+        from ..core.rebase import Snapshot
+
         self.learning_job = job
+        # the labels the job starts from: its result is rebased on them if the reviewer edits meanwhile
+        self._learning_snapshot = (self._label_serial, Snapshot.of(self.session.project))
         job.finished.connect(lambda: self._learning_job_done(job))
         self.start_job(job)
         self._update_actions()
@@ -399,22 +403,33 @@ class LearningTasks:
         if self.session is None:
             return ""
         what = {"propagate": "Propagation", "refine": "Refinement"}.get(r.kind, r.kind)
-        if r.serial != self._label_serial:
-            report = f"{what}: the labels changed while it ran, so nothing was applied. Run it again."
-            self.statusBar().showMessage(report, 10000)
-            self.last_relabelling = (r, report)
-            return report
         p = self.session.project
+        call, kept = r.call, ""
+        if r.serial != self._label_serial and call is not None:  # the reviewer edited while it ran
+            from ..core.rebase import Snapshot, rebase
+
+            serial, before = getattr(self, "_learning_snapshot", (None, None))
+            if serial != r.serial:
+                report = f"{what}: the labels changed while it ran, so nothing was applied. Run it again."
+                self.statusBar().showMessage(report, 10000)
+                self.last_relabelling = (r, report)
+                return report
+            kind, description, index, clusters, confidence, rows = call
+            rb = rebase(index, clusters, confidence, before, Snapshot.of(p))
+            call = (kind, description, rb.index, rb.clusters, rb.confidence, rows)
+            if rb.kept_by_reviewer:
+                kept = (f" {rb.kept_by_reviewer:,} segments you changed while it ran kept your labels"
+                        + (f"; {rb.redirected:,} followed a merge you made" if rb.redirected else "") + ".")
         n_ver = int((p.verified & ~p.noise).sum())
         moved = 0
-        if r.call is not None:
-            kind, description, index, clusters, confidence, rows = r.call
+        if call is not None and len(call[2]):
+            kind, description, index, clusters, confidence, rows = call
             moved = int((p.cluster[index] != clusters).sum())
             if self._edit(self.session.log.relabel, kind, description, index, clusters, confidence, rows) is None:
                 return ""
         report = (f"{what}: {r.considered:,} unverified segments reassigned from {n_ver:,} verified ones; "
                   f"{moved:,} changed speaker, {r.unknown:,} unknown (far from every verified speaker: kept in "
-                  f"their own cluster with low confidence). Verified labels unchanged. Ctrl+Z undoes.")
+                  f"their own cluster with low confidence). Verified labels unchanged.{kept} Ctrl+Z undoes.")
         if r.note:
             report = f"{r.note}. {report}"
         self.statusBar().showMessage(report, 15000)

@@ -14,16 +14,18 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 from ..core.audio import AudioError
 from ..core.palette import color_for
 from ..core.store import NOISE, Project
+from ..core.text import plural
 from .cluster_list import ClusterPanel
 from .evaluation import EvaluationPanel
 from .inspector import Inspector
 from .keys import pass_shortcuts
 from .new_project import NewProjectDialog, data_dir, default_project_dir
 from .player import Player, SoundDevicePlayer
-from .progress_panel import ProgressPanel
+from .progress_panel import ProgressPanel, ResumeBanner
 from .review import ReviewSession
 from .scatter import ScatterPanel
 from .shortcuts import ShortcutSheet
+from .small_screen import guard_review_split
 from .start_page import RecentProjects, StartPage
 from .background_tasks import BackgroundTasks
 from .edit_commands import EditCommands
@@ -55,6 +57,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         self._build()
         self._make_actions()
         self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
+        self._split_guard = guard_review_split(self)  # a small window squeezes the panel, not the plots
         self.player.started.connect(lambda tag: self._playing_changed(True))
         self.player.stopped.connect(self._playback_stopped)
         self.player.failed.connect(self._playback_failed)
@@ -76,6 +79,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         self.start_page.recent_chosen.connect(self.open_project)
 
         self.clusters = ClusterPanel()
+        self.clusters.restore_sort(self.settings)  # the reviewer's last sort, across restarts
         self.clusters.current_changed.connect(self._on_current_cluster)
         self.scatter = ScatterPanel()
         self.scatter.describe = self._describe_segment
@@ -89,6 +93,8 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         self.progress = ProgressPanel()
         self.progress.cancel_requested.connect(self.cancel_pipeline)
         self.progress.hide()
+        self.resume_banner = ResumeBanner()
+        self.resume_banner.resume_requested.connect(self.resume_pipeline)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.clusters)
@@ -102,6 +108,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         layout = QVBoxLayout(review)
         layout.setContentsMargins(4, 4, 4, 0)
         layout.addWidget(self.progress)
+        layout.addWidget(self.resume_banner)
         layout.addWidget(self.splitter, 1)
         self.review_page = review
 
@@ -236,7 +243,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         if has and not busy:
             self.action("undo").setEnabled(self.session.log.can_undo())
             self.action("redo").setEnabled(self.session.log.can_redo())
-        self.action("resume").setEnabled(has and not busy and self.session.project.get_meta("gui_pending") is not None)
+        self.action("resume").setEnabled(has and not busy and not self.resume_banner.isHidden())
         self._update_learning_actions(has, busy)
 
     # ---- pages and projects ---------------------------------------------------------------------
@@ -299,6 +306,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         if project.get_meta("gui_pending") is not None:
             self.statusBar().showMessage("The analysis of this project was interrupted: File ▸ Resume analysis "
                                          "continues where it stopped.")
+        self.show_analysis_state()  # a partial analysis says so, with a Resume button
         self._update_actions()
         return True
 
@@ -387,7 +395,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         n = len(self.queue)
         members = self.queue
         title = p.cluster_name(cluster_id)
-        subtitle = (f"cluster {cluster_id} · {n:,} segments · confidence {p.confidence[members].mean():.2f} · "
+        subtitle = (f"cluster {cluster_id} · {plural(n, 'segment')} · confidence {p.confidence[members].mean():.2f} · "
                     f"{p.verified[members].mean():.0%} verified" if n else "empty")
         reps = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[:8]]
         outliers = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[::-1][:min(8, n // 2)]]
@@ -488,7 +496,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
 
     def _on_segment_selection(self, selection):
         if len(selection):
-            self.statusBar().showMessage(f"{len(selection):,} segments selected: Ctrl+M moves them, X marks them as "
+            self.statusBar().showMessage(f"{plural(len(selection), 'segment')} selected: Ctrl+M moves them, X marks them as "
                                          "noise, Shift+V verifies them, Esc clears.")
 
     def selected_segments(self) -> np.ndarray:
@@ -520,7 +528,12 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
             self.activateWindow()  # keys go back to the review (not every platform does this itself)
 
         dialog.finished.connect(finished)
-        dialog.open()
+        if getattr(dialog, "non_modal", False):  # learning jobs: the reviewer keeps reviewing meanwhile
+            dialog.setModal(False)
+            dialog.show()
+            dialog.raise_()
+        else:
+            dialog.open()
 
     def show_error(self, message: str, title: str = "Problem"):
         self.last_error = message

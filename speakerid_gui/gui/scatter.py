@@ -16,10 +16,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
-from PySide6.QtWidgets import (QButtonGroup, QGraphicsPathItem, QHBoxLayout, QLabel, QToolButton,
+from PySide6.QtWidgets import (QButtonGroup, QGraphicsPathItem, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
 
 from ..core.palette import color_for
+from ..core.text import plural
 from .hittest import PointIndex, simplify_path
 
 BACKGROUND = "#1b1d22"
@@ -293,6 +294,9 @@ class ScatterPanel(QWidget):
         bar.addStretch(1)
         self.info = QLabel("")
         self.info.setStyleSheet("color: #666;")
+        # the count and layout note may be clipped, but never make the panel wider (1024x700)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.info.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar.addWidget(self.info)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -308,7 +312,7 @@ class ScatterPanel(QWidget):
         small = len(self.xy) < 5000  # few points: bigger dots; many: small ones, or it is one blob
         self.base.opts["size"], self.focus_item.opts["size"] = (7, 9) if small else (5, 7)
         self.selection = self.selection[self.selection < len(self.xy)]
-        self.info.setText(f"{len(self.xy):,} segments" + (f" · {source}" if source else ""))
+        self.info.setText(plural(len(self.xy), "segment") + (f" · {source}" if source else ""))
         self.placeholder.setVisible(len(self.xy) == 0)
         self._redraw_all()
         self.reset_view()

@@ -305,3 +305,26 @@ def test_clusters_of_too_little_speech_are_no_evidence_of_a_speaker():
     labels = clu.cluster(X, durations=np.full(40, 0.5))
     truth = np.repeat([0, 1], 20)
     assert len(np.unique(labels)) == 2 and hungarian_accuracy(truth, labels) == 1.0
+
+
+def test_split_estimate_keeps_one_speaker_whole_and_separates_two(corpus):
+    """Split's estimate counts speakers as the clustering does (corpus silhouette, the cluster left
+    whole as a candidate): one reader's segments, even only 8 of them, stay one part; two readers
+    merged come apart along the true line."""
+    emb, true, _ = corpus
+    X = clu.prepare(emb)
+    labels = np.searchsorted(np.unique(true), true).astype(np.int32)
+    durations = np.full(len(X), 3.0)
+    for speaker in np.unique(labels):
+        members = np.flatnonzero(labels == speaker)
+        assert len(np.unique(clu.split_estimate(X, labels, members, durations))) == 1, speaker
+        few = members[:8]
+        rest = labels.copy()
+        rest[members[8:]] = -1  # an 8-segment cluster: the others of its speaker unlabelled
+        assert len(np.unique(clu.split_estimate(X, rest, few, durations))) == 1
+    merged = labels.copy()
+    merged[merged == 1] = 0
+    members = np.flatnonzero(merged == 0)
+    parts = clu.split_estimate(X, merged, members, durations)
+    assert len(np.unique(parts)) == 2
+    assert hungarian_accuracy(labels[members], parts) >= 0.95

@@ -213,3 +213,34 @@ def test_simulated_review_improves(proj):
     assert curve.accuracy[-1] > start
     assert curve.accuracy[-1] >= 0.995
     assert curve.reviewed[-1] <= 0.035
+
+
+def test_refine_held_out_loss_is_real(project_copy):
+    """The held-out loss moves from epoch to epoch and never reads 0.000 (the triplet hinge did on
+    well-separated readers), so early stopping acts on something: it stops before the last epoch."""
+    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.learn import refine
+    from speakerid_gui.core.pipeline import embeddings
+    from speakerid_gui.core.store import Project
+
+    p = Project.open(project_copy)
+    try:
+        log = EditLog(p)
+        _verify_some(p, log, per_cluster=8)
+        events = []
+        gen = refine(p, embeddings(p), log=log, epochs=300, patience=10)
+        try:
+            while True:
+                events.append(next(gen))
+        except StopIteration:
+            pass
+        val = np.array([e.val_loss for e in events if e.stage == "train"])
+        assert len(val) and np.all(np.isfinite(val))
+        assert val.min() > 0 and val[0] > 0.01, "held-out loss reads 0"
+        assert len(np.unique(np.round(val, 6))) > len(val) // 2  # it changes, epoch after epoch
+        assert val[:3].mean() > val.min()  # it falls
+        assert len(val) < 300  # and the early stop came from it
+        best = int(np.argmin(val))
+        assert len(val) - 1 - best <= 10 + 1  # stopped `patience` epochs after its best
+    finally:
+        p.close()

@@ -205,3 +205,53 @@ def test_kill_9_mid_analysis_then_resume(session_project, tmp_path):
     assert "clusters:" in out and "time:" in out
     for stage in ("scan", "analyse", "cluster", "layout"):
         assert f"{stage} " in out.split("time:")[1]
+
+
+def test_analyse_progress_is_determinate_in_files_and_seconds(session_project):
+    """The first analyse event already knows how many files and seconds of audio there are;
+    both counts only grow and end at their totals."""
+    events = [e for e in session_project.events if e.stage == "analyse" and e.level == "progress"]
+    first, last = events[0], events[-1]
+    recs = Project.open(session_project.folder)
+    try:
+        seconds = sum(r.duration for r in recs.recordings())
+    finally:
+        recs.close()
+    assert first.total == len(session_project.truth) and first.done == 0
+    assert first.seconds == 0 and first.seconds_total == pytest.approx(seconds, rel=1e-3)
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert [e.seconds for e in events] == sorted(e.seconds for e in events)
+    assert last.done == last.total and last.seconds == pytest.approx(last.seconds_total, rel=1e-3)
+
+
+def test_cancel_mid_batch_keeps_finished_recordings(session_project, tmp_path, monkeypatch):
+    """Cancel is checked between model chunks inside a batch: recordings already embedded are
+    stored, the rest stay pending, and a resumed run gives the same embeddings as an uninterrupted one."""
+    monkeypatch.setattr(pipeline, "EMBED_CHUNK_SECONDS", 3.0)  # about one window per model call
+    folder = tmp_path / "p"
+    project = Project.create(folder, session_project.audio)
+    stop = {"now": False}
+    seen = []
+    with pytest.raises(Cancelled):
+        for event in run(project, Settings(layout="pca"), cancel=lambda: stop["now"]):
+            seen.append(event)
+            if len(_analysed(seen)) == 2:
+                stop["now"] = True  # the next check, a chunk later, raises
+    analysed = _analysed(seen)
+    assert len(analysed) == 2  # the cancel landed at the next model chunk
+    statuses = {r.path: r.status for r in project.recordings()}
+    assert sorted(p for p, s in statuses.items() if s == "ok") == sorted(analysed)
+    assert {s for p, s in statuses.items() if p not in analysed} == {"pending"}
+    list(run(project, Settings(layout="pca")))
+    project.close()
+    # CAM++ shares frames between the windows of one model call, so the reference is a run
+    # straight through with the same chunk size
+    straight = Project.create(tmp_path / "straight", session_project.audio)
+    list(run(straight, Settings(layout="pca")))
+    straight.close()
+    resumed, clean = Project.open(folder), Project.open(tmp_path / "straight")
+    try:
+        np.testing.assert_allclose(embeddings(resumed), embeddings(clean), atol=1e-4)
+    finally:
+        resumed.close()
+        clean.close()

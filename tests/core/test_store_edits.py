@@ -321,3 +321,40 @@ def test_rerun_after_undoing_the_clustering_and_editing_again(project_copy):
     assert any(e.stage == "cluster" and e.message.endswith("clusters") for e in events)
     assert (project.cluster >= 0).all() and len(project.cluster_sizes()) >= 2
     project.close()
+
+
+def test_cluster_ids_are_never_reused(project_copy):
+    """An id freed by a merge (the highest one) is not handed to the next new cluster, not after a
+    restart either, and not by the split that follows an undo: one "S<id>" per history."""
+    project = Project.open(project_copy)
+    log = EditLog(project)
+    highest = max(project.cluster_sizes())
+    other = min(project.cluster_sizes())
+    log.merge([highest, other], into=other)
+    assert highest not in project.cluster_sizes()
+    members = log.members(other)
+    log.move(members[:1])  # a new cluster
+    first_new = int(project.cluster[members[0]])
+    assert first_new > highest
+    project.close()
+
+    project = Project.open(project_copy)  # after a restart
+    log = EditLog(project)
+    log.undo()  # the move: its cluster id is free again, and still never reused
+    log.undo()  # the merge
+    labels = np.arange(len(log.members(highest))) % 2
+    log.split(highest, labels)
+    new = set(project.cluster_sizes()) - {highest, other} - set(range(highest))
+    assert new and min(new) > first_new, new
+    project.close()
+
+
+def test_projects_without_the_mark_find_the_highest_id_in_their_log(project_copy):
+    project = Project.open(project_copy)
+    log = EditLog(project)
+    highest = max(project.cluster_sizes())
+    log.merge([highest, min(project.cluster_sizes())], into=min(project.cluster_sizes()))
+    project.db.execute("DELETE FROM meta WHERE key='cluster_id_high'")  # as an older build left it
+    project.db.commit()
+    assert project.next_cluster_id() == highest + 1
+    project.close()

@@ -201,6 +201,7 @@ def test_classifier_dialog_shows_top_k_and_a_confusion_matrix(make_window, proje
     key(w, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     dialog = w.active_dialog
     assert isinstance(dialog, ClassifierDialog)
+    assert not dialog.isModal()  # a long training never blocks the review window
     dialog.model.setCurrentIndex(dialog.model.findData("rf"))
     dialog.train_button.click()
     qtbot.waitUntil(lambda: w.learning_job is None, timeout=120_000)
@@ -218,3 +219,52 @@ def test_classifier_dialog_shows_top_k_and_a_confusion_matrix(make_window, proje
     assert (project_dir / "models" / "classifier.joblib").exists()
     assert p.get_meta("classifier")["kind"] == "rf"
     dialog.accept()
+
+
+def test_refine_is_non_modal_and_its_result_respects_edits_made_meanwhile(make_window, project_dir, qtbot,
+                                                                          monkeypatch):
+    """While Refine trains the reviewer keeps reviewing (keys, edits); the result arrives as one
+    undoable edit that leaves every segment the reviewer changed meanwhile as the reviewer set it."""
+    import threading
+
+    from PySide6.QtWidgets import QApplication
+
+    from speakerid_gui.core import learn
+
+    gate, training = threading.Event(), threading.Event()
+    real = learn.refine_run
+
+    def paused(project, emb, progress=None, **kw):  # the real training, held after its first epoch
+        def report(ev):
+            if progress:
+                progress(ev)
+            if ev.stage == "train" and not training.is_set():
+                training.set()
+                gate.wait(120)
+        return real(project, emb, report, **kw)
+
+    monkeypatch.setattr(learn, "refine_run", paused)
+    w = make_window(project_dir)
+    p = w.session.project
+    moved, home, other = mislabel(w)
+    third = next(c for c in p.cluster_sizes() if c not in (home, other))
+    dialog = w.ask_refine()
+    qtbot.waitUntil(training.is_set, timeout=60_000)
+    assert not dialog.isModal() and QApplication.activeModalWidget() is None
+    w.activateWindow()
+    before = w.current_cluster
+    key(w, Qt.Key.Key_J)  # the review goes on: keys reach the window
+    assert w.current_cluster != before
+    w.session.log.verify(moved[:1])          # the reviewer vouches for one "wrong" label,
+    w.move_segments(moved[1:2], third)       # and moves another elsewhere
+    gate.set()
+    qtbot.waitUntil(lambda: w.learning_job is None, timeout=120_000)
+    assert dialog.job.outcome == "ok"
+    result, report = w.last_relabelling
+    assert w.session.log.history()[0].kind == "refine"
+    assert int(p.cluster[moved[0]]) == other and p.verified[moved[0]]    # the reviewer's, kept
+    assert int(p.cluster[moved[1]]) == third                             # the reviewer's, kept
+    assert (p.cluster[moved[2:]] == home).all()                          # the rest: the result applied
+    assert "kept your labels" in report
+    w.undo()  # one edit: undo takes back the refinement only
+    assert (p.cluster[moved[2:]] == other).all() and int(p.cluster[moved[1]]) == third

@@ -141,8 +141,10 @@ def test_split_previews_then_applies(make_window, project_dir, qtbot):
     dialog = w.active_dialog
     assert isinstance(dialog, SplitDialog)
     qtbot.waitUntil(lambda: dialog.labels is not None, timeout=30000)
-    assert len(np.unique(dialog.labels)) >= 2
-    assert w.scatter._preview is not None  # the scatter shows the proposed parts
+    # a pure cluster (one reader): the estimate, which counts speakers as the clustering does, says so
+    assert len(np.unique(dialog.labels)) == 1 and not dialog.apply_button.isEnabled()
+    assert "one speaker" in dialog.status.text()
+    assert w.scatter._preview is not None  # the scatter shows the proposal
     assert dialog.parts.count() == len(np.unique(dialog.labels))
     # ask for 3 parts explicitly, then apply
     dialog.k.setValue(3)
@@ -156,6 +158,36 @@ def test_split_previews_then_applies(make_window, project_dir, qtbot):
     assert after[cid] == int(np.sum(dialog.labels == np.unique(dialog.labels)[0]))
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert sizes(w) == before
+
+
+def test_split_estimate_separates_two_merged_speakers_and_plays_each_part(make_window, project_dir, qtbot):
+    w = make_window(project_dir)
+    p = w.session.project
+    a, b = sorted(sizes(w))[:2]
+    n_clusters = len(sizes(w))
+    truth = {int(i): c for c in (a, b) for i in np.flatnonzero(p.cluster == c)}
+    w.session.log.merge([a, b], into=a)
+    w.clusters.select_cluster(a)
+    dialog = w.ask_split()
+    qtbot.waitUntil(lambda: dialog.labels is not None, timeout=30000)
+    members = np.flatnonzero(p.cluster == a)
+    parts = np.unique(dialog.labels)
+    assert len(parts) == 2 and dialog.apply_button.isEnabled()
+    for part in parts:  # each part is one of the two speakers that were merged
+        assert len({truth[int(i)] for i in members[dialog.labels == part]}) == 1
+    # listen to each part: the player gets a segment of that part, then its next one
+    played = []
+    for row in (0, 1, 1):
+        dialog.parts.setCurrentRow(row)
+        dialog.play_button.click()
+        played.append(int(w.player.calls[-1][2]))
+    assert [int(dialog.labels[np.flatnonzero(members == i)[0]]) for i in played] == [parts[0], parts[1], parts[1]]
+    assert played[1] != played[2] and "Playing part 2" in dialog.status.text()
+    dialog.accept()
+    assert len(sizes(w)) == n_clusters  # the two speakers are apart again (b under a new id)
+    groups = {frozenset(np.flatnonzero(p.cluster == c).tolist()) for c in sizes(w)}
+    for speaker in (a, b):
+        assert frozenset(i for i, c in truth.items() if c == speaker) in groups
 
 
 def test_split_cancel_changes_nothing(make_window, project_dir, qtbot):

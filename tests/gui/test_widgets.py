@@ -108,11 +108,14 @@ def test_progress_panel_bars():
 
     panel = ProgressPanel()
     panel.reset()
-    panel.update_event(Event("analyse", 0, 17, "17 recordings to analyse"))
+    panel.update_event(Event("analyse", 0, 17, "17 recordings to analyse", seconds=0.0, seconds_total=120.0))
     assert panel.bars["scan"].value() == panel.bars["scan"].maximum()  # earlier stages are done
-    assert panel.bars["analyse"].maximum() == 0  # busy until the first batch is counted
-    panel.update_event(Event("analyse", 5, 17))
-    assert (panel.bars["analyse"].value(), panel.bars["analyse"].maximum()) == (5, 17)
+    bar = panel.bars["analyse"]
+    assert bar.maximum() > 1 and bar.value() == 0  # determinate from the first event
+    assert "0 of 17 files" in bar.format() and "2.0 min" in bar.format()
+    panel.update_event(Event("analyse", 5, 17, seconds=30.0, seconds_total=120.0))
+    assert bar.value() / bar.maximum() == 0.25 and "5 of 17 files" in bar.format()
     panel.update_event(Event("layout", 0, 1, "umap layout of 100 segments"))
-    assert panel.bars["cluster"].value() == panel.bars["cluster"].maximum() and panel.bars["layout"].maximum() == 0
+    assert panel.bars["cluster"].value() == panel.bars["cluster"].maximum()
+    assert panel.bars["layout"].maximum() == 1 and "running" in panel.bars["layout"].format()  # no busy animation
     assert "umap" in panel.message.text()
