@@ -82,6 +82,7 @@ class Suggestion:
     score: float                 # higher = review sooner (0..1, comparable across kinds)
     reason: str                  # why, for a person
     parts: list[int] = field(default_factory=list)  # "mixed": proposed part (0/1) of each member, in member order
+    gain: float = 0.0            # expected segments put right by acting on it (score x segments at stake)
 
 
 def _ecdf(sample: np.ndarray, x: float) -> float:
@@ -111,9 +112,13 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
     - spread: the widest clusters, with their farthest members to check.
     """
     from .cluster import cluster as ahc
+    from .constraints import answers, separated_clusters, skipped, suggestion_key
 
     X = prepare(embeddings)
     p = project
+    apart = separated_clusters(p)  # "different speakers" answers and splits: never proposed again
+    same_pairs = [(a, b) for a, b, same, _ in answers(p) if same]
+    human = getattr(p, "human", np.zeros(p.n_segments, bool))
     ok = ~p.noise & (p.cluster != NOISE)
     sizes = p.cluster_sizes()
     if not sizes:
@@ -152,6 +157,8 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
             ma, mb = np.flatnonzero(p.cluster == a), np.flatnonzero(p.cluster == b)
             if verified[ma].any() and verified[mb].any():
                 continue  # both already confirmed as speakers: the reviewer has kept them apart
+            if (min(a, b), max(a, b)) in apart:
+                continue  # the reviewer said (or split them because) they are different speakers
             s = float(S[iu][o])
             # As close as a cluster's own halves, or the closest pair around; a tiny cluster
             # (1-2 segments) next to its nearest neighbour is usually a fragment of it.
@@ -162,19 +169,24 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
             why = (f"{kind} "
                    f"(cosine {s:.2f}, closer than {_ecdf(nearest, s):.0%} of neighbouring clusters)")
             out.append(Suggestion("pair", [a, b], [_medoid(X, ma, verified), _medoid(X, mb, verified)], score,
-                                  f"{p.cluster_name(a)} and {p.cluster_name(b)}: {why}; one speaker split in two?"))
+                                  f"{p.cluster_name(a)} and {p.cluster_name(b)}: {why}; one speaker split in two?",
+                                  gain=score * min(len(ma), len(mb))))
     if "mixed" in kinds:
         for c, (m, lab, s) in halves.items():
             if all(verified[m[lab == k]].any() for k in (0, 1)):
                 continue  # the reviewer confirmed both halves as this speaker
+            half = dict(zip(m.tolist(), lab.tolist()))
+            if any(half.get(a, -1) + half.get(b, -1) == 1 for a, b in same_pairs):
+                continue  # the reviewer said these halves are one speaker (or merged them): never undo it
             score = 1.0 - _ecdf(nearest, s)
             reps = [_medoid(X, m[lab == k], verified) for k in (0, 1)]
             out.append(Suggestion("mixed", [c], reps, score,
                                   f"{p.cluster_name(c)} has two groups ({(lab == 0).sum()} + {(lab == 1).sum()} "
                                   f"segments, cosine {s:.2f}), as far apart as {score:.0%} of neighbouring "
-                                  f"speakers: two speakers in one?", parts=lab.tolist()))
+                                  f"speakers: two speakers in one?", parts=lab.tolist(),
+                                  gain=score * min((lab == 0).sum(), (lab == 1).sum())))
     if "segment" in kinds and len(ids) > 1:
-        cand = np.flatnonzero(ok & ~p.verified)
+        cand = np.flatnonzero(ok & ~p.verified & ~human)  # a person put it there: never move it back
         if len(cand):
             own = np.array([row_of[int(c)] for c in p.cluster[cand]])
             sim_own = np.einsum("ij,ij->i", X[cand], C[own])
@@ -190,7 +202,7 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
                 out.append(Suggestion("segment", [int(p.cluster[i]), o], [i], score,
                                       f"this segment of {p.cluster_name(p.cluster[i])} is "
                                       f"{'closer to' if margin[j] < 0 else 'almost as close to'} "
-                                      f"{p.cluster_name(o)} (margin {margin[j]:+.2f})"))
+                                      f"{p.cluster_name(o)} (margin {margin[j]:+.2f})", gain=score))
     if "spread" in kinds:
         spreads = {}
         for c, i in row_of.items():
@@ -205,8 +217,13 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
             score = 0.3 * _ecdf(allspread, float(d.mean()))
             out.append(Suggestion("spread", [c], far, score,
                                   f"{p.cluster_name(c)} is wide (mean distance {d.mean():.2f}, wider than "
-                                  f"{score / 0.3:.0%} of clusters): its farthest segments may be someone else"))
-    out.sort(key=lambda s: -s.score)
+                                  f"{score / 0.3:.0%} of clusters): its farthest segments may be someone else",
+                                  gain=score * len(far)))
+    gone = skipped(p)
+    if gone:
+        out = [s for s in out if suggestion_key(p, s) not in gone]
+    # Most segments put right per question first (uncertainty x cluster size); score breaks ties.
+    out.sort(key=lambda s: (-s.gain, -s.score))
     return out[:n]
 
 
@@ -262,8 +279,41 @@ def assign(project: Project, X: np.ndarray, threshold: float | None = None) -> P
     is_known = best < len(kid)
     unknown = is_known & (s1 < thr)
     new = np.where(unknown, p.cluster[todo], new)  # unknown: stays where clustering put it
+    # Between clusters nobody has reviewed, the clustering's decision stands: re-deciding it by
+    # nearest centroid after every answer only made labels drift (accuracy fell between answers).
+    new = np.where(is_known | np.isin(p.cluster[todo], known), new, p.cluster[todo])
     conf = np.where(unknown, np.minimum(conf, 0.49 * np.clip(s1 / max(thr, 1e-6), 0, 1)), conf)
+    new = _obey_cannot_links(p, X, todo, new, conf, proto_ids, P)
     return Propagation(todo, new.astype(np.int32), conf.astype(np.float32), unknown, thr)
+
+
+def _obey_cannot_links(p, X, todo, new, conf, proto_ids, P) -> np.ndarray:
+    """Two segments the reviewer said differ never end in one cluster: the less certain
+    unverified one goes to its best other prototype."""
+    from .constraints import cannot_links
+
+    if not hasattr(p, "get_meta") or not len(P):
+        return new
+    pairs = cannot_links(p)
+    if not len(pairs):
+        return new
+    labels = p.cluster.copy()
+    labels[todo] = new
+    slot = np.full(len(labels), -1, np.int64)
+    slot[todo] = np.arange(len(todo))
+    for i, j in pairs:
+        if labels[i] != labels[j] or labels[i] == NOISE:
+            continue
+        cand = [k for k in (i, j) if slot[k] >= 0]
+        if not cand:
+            continue  # both verified together: the reviewer's own call
+        k = min(cand, key=lambda k: conf[slot[k]])
+        sims = P @ X[k]
+        sims[proto_ids == labels[i]] = -np.inf
+        if np.isfinite(sims.max()):
+            labels[k] = proto_ids[int(np.argmax(sims))]
+            new[slot[k]] = labels[k]
+    return new
 
 
 def propagate(project: Project, embeddings: np.ndarray, log=None, threshold: float | None = None,
