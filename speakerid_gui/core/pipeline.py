@@ -360,6 +360,9 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     _check(cancel)
     conf = clu.confidence(X, labels)
     labels, rows = _stable_ids(project, labels)
+    from .learn_constrained import respect
+
+    labels = respect(project, X, labels)  # verified stay, "different speakers" answers stay apart
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(labels).tolist() if c not in project.clusters and c not in rows})
     edit = EditLog(project).relabel("cluster", f"cluster into {len(np.unique(labels))} speakers "

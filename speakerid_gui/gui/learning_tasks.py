@@ -142,6 +142,7 @@ class LearningTasks:
         add(learn, lgroup, "train_prosody", "Train prosody RNN…", [], self.ask_prosody)
         learn.addSeparator()
         add(learn, lgroup, "refresh_suggestions", "Refresh suggestions", ["F5"], self.refresh_suggestions)
+        self._make_answer_actions(review, rgroup, learn, lgroup)
 
         view = menus["&View"]
         panel = add(view, groups["&View"], "show_review_next", "Review next panel", ["Ctrl+Shift+N"], None)
@@ -171,6 +172,7 @@ class LearningTasks:
         """From open_project: a fresh queue, and re-rank after every edit of this session's log."""
         self._label_serial += 1
         self._seen.clear()
+        self._answers_opened()
         self._suggestion_pos = -1
         self._playlist = []
         self.review_next.clear()
@@ -180,6 +182,7 @@ class LearningTasks:
         self._schedule_suggestions()
 
     def _learning_on_edit(self, kind, touched):
+        self._answers_on_edit(kind)
         self._label_serial += 1
         self._suggestions_dirty = True
         self._schedule_suggestions()
@@ -252,6 +255,7 @@ class LearningTasks:
             return
         pos = self._suggestion_pos
         if delta > 0:
+            self._skip_current()
             order = list(range(pos + 1, len(items))) + list(range(0, max(pos + 1, 0)))
             order = [k for k in order if suggestion_key(items[k]) not in self._seen]
         else:
@@ -314,6 +318,7 @@ class LearningTasks:
             return
         ids = [int(c) for c in s.cluster_ids]
         if s.kind == "pair":
+            self._record_accept(s)
             self._merge(ids, " (review suggestion)")
         elif s.kind == "mixed":
             members = self.session.members(ids[0])
@@ -323,6 +328,7 @@ class LearningTasks:
                 self.refresh_suggestions()
                 return
             name = self.session.project.cluster_name(ids[0])
+            self._record_accept(s)  # the parts are different speakers: never proposed back as a merge
             if self._edit(self.session.log.split, ids[0], np.asarray(s.parts)) is not None:
                 self.statusBar().showMessage(f"Split {name} into the two proposed groups. Ctrl+Z undoes.", 8000)
         elif s.kind == "segment":

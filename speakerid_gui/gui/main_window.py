@@ -28,13 +28,14 @@ from .start_page import RecentProjects, StartPage
 from .background_tasks import BackgroundTasks
 from .edit_commands import EditCommands
 from .learning_tasks import LearningTasks
+from .review_answers import ReviewAnswers
 from .workers import Job
 
 APP_NAME = "speakerid"
 PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 
 
-class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
+class MainWindow(LearningTasks, ReviewAnswers, EditCommands, BackgroundTasks, QMainWindow):
     def __init__(self, player: Player | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
@@ -53,6 +54,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self.setWindowTitle(APP_NAME)
         self._build()
         self._make_actions()
+        self._build_answers()  # before the Learn menu: its actions join it (review_answers.py)
         self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
         self.player.started.connect(lambda tag: self._playing_changed(True))
         self.player.stopped.connect(self._playback_stopped)
