@@ -1,7 +1,7 @@
 """Learning from the reviewer: simulated review curves and the 100k speed targets.
 
     python benchmarks/review.py [--sets tc100-cut speech-commands-100 fsdd-subset ami-debug]
-                                [--budget 0.05] [--work DIR] [--plot docs/review_curve.png]
+                                [--budget 0.05] [--work DIR] [--plot resources/screenshots/review_curve.png]
 Per set: segment accuracy versus share of segments heard and versus reviewer minutes (each
 action charged the cost stated in learn_simulate.COSTS), through the tool's suggestions and
 through random segments (each on a copy of the project); the precision of the first 10 and
@@ -51,6 +51,36 @@ def speed(n=100_000, k=300, n_verified=3000):
 SETS = ["tc100-cut", "speech-commands-100", "fsdd-subset", "ami-debug"]
 
 
+def relearn_speed(n: int = 10_000, k: int = 150, repeat: int = 3):
+    """What the app does after each answer at n segments: the background relearn job (open the
+    project, load the embeddings, learnt-threshold merging + propagation), timed end to end."""
+    from gui_scale import build_project
+
+    from speakerid_gui.core import constraints
+    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.store import Project
+    from speakerid_gui.gui.learning_jobs import relearn_job
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = build_project(Path(tmp), n, k)
+        p = Project.open(folder)
+        log = EditLog(p)
+        rng = np.random.default_rng(1)
+        sizes = p.cluster_sizes()
+        for c in sorted(sizes, key=sizes.get)[-20:]:  # 20 speakers named with 5 segments each
+            log.verify(rng.choice(np.flatnonzero(p.cluster == c), 5, replace=False))
+        a, b = (np.flatnonzero(p.cluster == c)[0] for c in sorted(sizes, key=sizes.get)[:2])
+        constraints.answer_pair(p, int(a), int(b), True, 0.5)
+        p.close()
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            r = relearn_job(None, folder, 0)
+            times.append(time.perf_counter() - t0)
+        print(f"relearn after an answer at {n:,} segments / {k} clusters (background job, end to end): "
+              f"{min(times):.2f}s best of {repeat} ({r.considered:,} segments relabelled, {r.note})")
+
+
 def build(name: str, work: Path) -> tuple[Path, Path]:
     """The set's project (CAM++, estimated count), analysed once and cached under `work`."""
     from speakerid_gui.core.pipeline import Settings, run
@@ -67,7 +97,8 @@ def build(name: str, work: Path) -> tuple[Path, Path]:
 
 
 def precision(folder: Path, reference: Path) -> tuple[float, float]:
-    """Share of the first 10 and 50 suggestions that point at a real error (the starting queue)."""
+    """Share of the first 10 and 50 suggestions claiming an error (same speaker split, two speakers in
+    one, misplaced segment, wide cluster) that point at a real one, in the starting queue."""
     from speakerid_gui.core.learn import suggestions
     from speakerid_gui.core.learn_simulate import points_at_error, true_labels
     from speakerid_gui.core.pipeline import embeddings
@@ -76,7 +107,9 @@ def precision(folder: Path, reference: Path) -> tuple[float, float]:
     p = Project.open(folder)
     try:
         true = true_labels(p, reference)
-        hits = [points_at_error(s, p.cluster, true) for s in suggestions(p, embeddings(p), n=50)]
+        # "name" questions (who is this cluster?) claim no error; the rest each claim one
+        claims = [s for s in suggestions(p, embeddings(p), n=200) if s.kind != "name"][:50]
+        hits = [points_at_error(s, p.cluster, true) for s in claims]
     finally:
         p.close()
     return (float(np.mean(hits[:10])) if hits else float("nan"), float(np.mean(hits)) if hits else float("nan"))
@@ -126,7 +159,8 @@ def main():
     ap.add_argument("--budget", type=float, default=0.05)
     ap.add_argument("--step", type=float, default=0.005)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench")
-    ap.add_argument("--plot", type=Path, default=Path("docs") / "review_curve.png")
+    ap.add_argument("--plot", type=Path,
+                    default=Path(__file__).resolve().parents[1] / "resources" / "screenshots" / "review_curve.png")
     ap.add_argument("--no-speed", action="store_true", help="skip the 100k propagation/refinement timings")
     args = ap.parse_args()
     from speakerid_gui.core.learn_simulate import COSTS, format_curves, simulate_copy
@@ -160,6 +194,7 @@ def main():
     else:
         print("../shared/data not found: review curves skipped")
     if not args.no_speed:
+        relearn_speed()
         speed()
 
 

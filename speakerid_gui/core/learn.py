@@ -76,7 +76,7 @@ def known_speakers(project: Project) -> np.ndarray:
 # ---- 1. review suggestions ------------------------------------------------------------------
 @dataclass
 class Suggestion:
-    kind: str                    # "pair" | "mixed" | "segment" | "spread"
+    kind: str                    # "pair" | "mixed" | "segment" | "spread" | "name"
     cluster_ids: list[int]
     segment_positions: list[int]  # what to play, in order (array positions)
     score: float                 # higher = review sooner (0..1, comparable across kinds)
@@ -98,7 +98,8 @@ def _medoid(X: np.ndarray, members: np.ndarray, prefer: np.ndarray | None = None
     return int(members[np.argmax(sims)])
 
 
-def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("pair", "mixed", "segment", "spread"),
+def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
+                kinds=("pair", "mixed", "segment", "spread", "name"),
                 max_cluster: int = 400) -> list[Suggestion]:
     """A ranked "review next" queue.
 
@@ -109,7 +110,9 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
     - mixed: a cluster whose two halves (2-way AHC) are as different as typical
       neighbouring clusters (likely two speakers);
     - segment: closer to another cluster than to its own (margin below zero);
-    - spread: the widest clusters, with their farthest members to check.
+    - spread: the widest clusters, with their farthest members to check;
+    - name: a cluster nobody has listened to (its most typical segment): one listen names it.
+    Ranked by expected gain: score x segments at stake.
     """
     from .cluster import cluster as ahc
     from .constraints import answers, separated_clusters, skipped, suggestion_key
@@ -219,6 +222,15 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50, kinds=("p
                                   f"{p.cluster_name(c)} is wide (mean distance {d.mean():.2f}, wider than "
                                   f"{score / 0.3:.0%} of clusters): its farthest segments may be someone else",
                                   gain=score * len(far)))
+    if "name" in kinds:  # whole clusters first: one listen to its most typical segment names a cluster
+        for c, i in row_of.items():
+            m = np.flatnonzero((p.cluster == c) & ok)
+            if len(m) < 2 or verified[m].any() or p.clusters.get(c, {}).get("name"):
+                continue
+            unsure = float(1.0 - np.clip(p.confidence[m], 0, 1).mean())
+            out.append(Suggestion("name", [c], [_medoid(X, m)], 0.5,
+                                  f"nobody has listened to {p.cluster_name(c)} yet ({len(m)} segments): "
+                                  f"who is it? (its most typical segment)", gain=0.5 * len(m) * unsure))
     gone = skipped(p)
     if gone:
         out = [s for s in out if suggestion_key(p, s) not in gone]

@@ -10,7 +10,8 @@ After each answer or correction the unverified rest is relabelled in one undoabl
 2. Constrained merging of the clusters below that threshold (cluster_constrained): verified
    members stay together (must-link), cannot-links and two named speakers never merge.
 3. Nearest-prototype propagation (learn.assign) on the merged clusters: it may say
-   "unknown", it respects cannot-links, and it never writes a verified segment.
+   "unknown", it respects cannot-links, and it never writes a verified segment nor one a
+   person placed (moved, merged, split): a reviewer's label is never changed by the machine.
 """
 from __future__ import annotations
 
@@ -31,12 +32,15 @@ class Relearned:
     edit_id: int | None
 
 
-def anchors(project) -> set[int]:
-    """Clusters the reviewer has vouched for: holding verified segments, or named."""
+def anchors(project, touched: bool = True) -> set[int]:
+    """Clusters the reviewer has vouched for: holding verified segments or named, and (touched)
+    those a person made or filled (merged, split, moved into)."""
     from .learn import known_speakers
 
     named = {int(c) for c, info in project.clusters.items() if info.get("name")} if hasattr(project, "clusters") else set()
-    return {int(c) for c in known_speakers(project)} | named
+    human = getattr(project, "human", None) if touched else None
+    placed = set() if human is None else {int(c) for c in np.unique(project.cluster[human]) if c != NOISE}
+    return {int(c) for c in known_speakers(project)} | named | placed
 
 
 def evidence(project: Project, X: np.ndarray) -> list[tuple[float, bool]]:
@@ -53,9 +57,10 @@ def evidence(project: Project, X: np.ndarray) -> list[tuple[float, bool]]:
             d = pair_distance(X, project.cluster, ca, cb)
         if d is not None:
             out.append((float(d), bool(same)))
-    known = sorted(anchors(project) & set(int(c) for c in np.unique(project.cluster[project.cluster != NOISE])))
+    alive = {int(c) for c in np.unique(project.cluster[project.cluster != NOISE])}
+    known = sorted(anchors(project, touched=False) & alive)
     if len(known) > 1:  # each known speaker and its nearest other known speaker: the informative "different"
-        ids, counts, sums = cluster_sums(X, np.where(np.isin(project.cluster, known), project.cluster, NOISE))
+        _, counts, sums = cluster_sums(X, np.where(np.isin(project.cluster, known), project.cluster, NOISE))
         D = linkage_distance(sums, counts)
         np.fill_diagonal(D, np.inf)
         out.extend((float(d), False) for d in D.min(axis=1))
@@ -96,9 +101,14 @@ def relearn(project: Project, embeddings: np.ndarray, log=None, space: np.ndarra
     result = assign(view, X)
     gone = {j for _, j, _ in merges}
     rows = {c: None for c in gone if c in p.clusters and not (p.verified & (p.cluster == c)).any()}
+    # What a person put somewhere (moved, merged, split) stays there, verified or not.
+    mine = ~p.human[result.index]
+    result.index, result.clusters, result.confidence = result.index[mine], result.clusters[mine], result.confidence[mine]
     log = log or EditLog(p)
-    changed = (result.clusters != p.cluster[result.index]) | \
-              (np.abs(result.confidence - p.confidence[result.index]) > 1e-4)
+    moved = result.clusters != p.cluster[result.index]
+    if not moved.any():  # nothing changes speaker: no edit (confidence alone is not worth an undo step)
+        return Relearned(t, merges, result.index[:0], int(result.unknown.sum()), None)
+    changed = moved | (np.abs(result.confidence - p.confidence[result.index]) > 1e-4)
     what = f"{len(merges)} merges below {t:.3f}, " if t is not None else ""
     edit = log.relabel(kind, f"{kind} from {int(p.verified.sum())} verified segments and the answers "
                        f"({what}{int(result.unknown.sum())} unknown)",

@@ -214,8 +214,8 @@ def simulate(project: Project, embeddings: np.ndarray, true: np.ndarray, budget:
     log = EditLog(project)
     rev = Reviewer(project, true, log, X)
     n = project.n_segments
-    limit = max(1, int(round(budget * n)))
-    per_batch = max(1, int(round(step * n)))
+    limit = max(1, round(budget * n))
+    per_batch = max(1, round(step * n))
     curve = Curve(strategy)
 
     def record():

@@ -41,10 +41,12 @@ PROSODY_USE = ("Once trained, the embeddings are stored like any backend's: anal
                "<b>prosody_rnn</b>, or combine it with the speaker model, e.g. <b>joint:campp=1,prosody_rnn=0.5</b> "
                "(<tt>speakerid run AUDIO --project PROJECT --backend joint:campp=1,prosody_rnn=0.5</tt>).")
 
-KEYS = {"pair": "Y merges · G next", "mixed": "Y splits · G next", "segment": "Y moves it · G next",
+KEYS = {"pair": "Y merges · Shift+Y different · G next", "mixed": "Y splits · G next",
+        "segment": "Y moves it · G next", "name": "Y verifies and names it · G next",
         "spread": "Ctrl+M / X / Shift+V on the ringed segments · G next"}
 HINTS = {
-    "pair": "Playing {a} then {b}. Y merges them; G goes on.",
+    "pair": "Playing {a} then {b}. Y merges them; Shift+Y: different speakers; G goes on.",
+    "name": "Playing the most typical segment of {a}. Y verifies it and asks for a name; G goes on.",
     "mixed": "Playing one segment of each group. Y splits {a} in two; G goes on.",
     "segment": "Y moves it to {b}; X marks it as noise; Shift+V verifies it where it is; G goes on.",
     "spread": "Playing its farthest segments (ringed in the map): Ctrl+M moves them, X marks them as noise, "
@@ -333,6 +335,10 @@ class LearningTasks:
                 self.statusBar().showMessage(f"Split {name} into the two proposed groups. Ctrl+Z undoes.", 8000)
         elif s.kind == "segment":
             self.move_segments([int(s.segment_positions[0])], ids[1])
+        elif s.kind == "name":  # the typical segment is this cluster's voice: verify it, then name the cluster
+            self._answered.add(self._key(s))
+            if self._edit(self.session.log.verify, [int(s.segment_positions[0])]) is not None:
+                self.ask_rename()
         else:
             self.statusBar().showMessage("Nothing to accept for a wide cluster: move (Ctrl+M) or mark (X) "
                                          "the ringed segments that do not belong.", 6000)
@@ -380,6 +386,8 @@ class LearningTasks:
     def _learning_job_done(self, job):
         if self.learning_job is job:
             self.learning_job = None
+            if self._relearn_pending:  # an answer came while it ran
+                self._relearn_timer.start()
         if self.session is not None:
             self._update_actions()
 

@@ -4,29 +4,55 @@ after every answer or correction.
 
 What is said is kept by the core (core/constraints.py) in the project, so it survives a
 restart and every learner respects it. After each human edit or answer the unverified rest
-is relabelled by learn_constrained.relearn in a Job on its own connection (about 0.1 s at 10k
-segments; benchmarks/review.py prints it); the result comes back as one EditLog.relabel
-through the window's log (one undoable edit) and the queue re-ranks after it, as after any edit.
+is relabelled by learn_constrained.relearn in a worker thread on its own connection (under a
+second at 10k segments; benchmarks/review.py prints it); the result
+comes back as one EditLog.relabel through the window's log (one undoable edit) and the queue
+re-ranks after it, as after any edit.
 
-Uses from the window: session, current_suggestion(), refresh_suggestions(), statusBar(),
-start_job(), _edit(), _label_serial, review_next, add_action.
+Uses from the window: session, pipeline, learning_job, current_suggestion(), refresh_suggestions(),
+statusBar(), _edit(), _label_serial, action(), add_action().
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core import constraints
 from . import learning_jobs
-from .workers import Job
+from .workers import describe
 
 RELEARN_AFTER_MS = 300                      # after the last of a burst of edits
 HUMAN_EDITS = {"merge", "split", "move", "verify", "noise", "rename", "answer"}
 
 
+_RELEARNER: ThreadPoolExecutor | None = None
+
+
+def _relearner() -> ThreadPoolExecutor:
+    global _RELEARNER
+    if _RELEARNER is None:
+        _RELEARNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relearn")
+    return _RELEARNER
+
+
+class _Delivery(QObject):
+    done = Signal(object)  # (session, Relabelling or None, error text)
+
+
+def _relearn(delivery: _Delivery, folder, session, serial: int):
+    try:
+        payload = (session, learning_jobs.relearn_job(None, folder, serial), "")
+    except Exception as exc:  # noqa: BLE001  (e.g. no embeddings yet: said in the status bar)
+        payload = (session, None, describe(exc))
+    delivery.done.emit(payload)
+
+
 class ReviewAnswers:
     def _build_answers(self):
-        self.relearn_job: Job | None = None
+        self.relearn_job: Future | None = None   # the running relearning (a plain worker thread)
+        self.relearn_runs = 0                    # relearnings delivered (each at most one edit)
         self._answered: set[tuple] = set()       # suggestions acted on or answered this session
         self._relearn_pending = False
         self._relearn_timer = QTimer(self)
@@ -90,30 +116,38 @@ class ReviewAnswers:
             self._relearn_timer.start()
 
     def _start_relearn(self):
-        if self.session is None:
+        if self.session is None or getattr(self, "_close_when_idle", False):
             return
-        if self.relearn_job is not None or getattr(self, "pipeline", None) is not None:
-            self._relearn_pending = True  # once the running one (or the analysis) is done
+        if self.relearn_job is not None or self.pipeline is not None or self.learning_job is not None:
+            self._relearn_pending = True  # once the running one (or the analysis, or a learning job) is done
             return
         self._relearn_pending = False
-        job = Job("relearn", learning_jobs.relearn_job, self.session.project.folder, self._label_serial, parent=self)
-        self.relearn_job = job
-        job.succeeded.connect(self._relearn_done)
-        job.failed.connect(lambda msg: self.statusBar().showMessage(f"Relearning failed: {msg}", 8000))
-        job.finished.connect(lambda: self._relearn_finished(job))
-        self.start_job(job)
+        # A plain thread, not a Job (as the queue ranking): it starts by itself, so nothing need wait for it
+        # and no QThread is destroyed under it when the window goes; a late result is emitted into nothing.
+        delivery = _Delivery()
+        delivery.done.connect(self._relearn_delivered)
+        self._relearn_delivery = delivery
+        self.relearn_job = _relearner().submit(_relearn, delivery, self.session.project.folder, self.session,
+                                               self._label_serial)
 
-    def _relearn_finished(self, job):
-        if self.relearn_job is job:
-            self.relearn_job = None
-        if self._relearn_pending and self.session is not None:
+    def _relearn_delivered(self, payload):
+        session, r, error = payload
+        self.relearn_job = None
+        if session is not self.session:
+            return  # the project was closed (or another opened) meanwhile
+        if error:
+            self.statusBar().showMessage(f"Relearning failed: {error}", 8000)
+        else:
+            self._relearn_done(r)
+        if self._relearn_pending:
             self._relearn_timer.start()
 
     def _relearn_done(self, r):
         if self.session is None:
             return
-        if r.serial != self._label_serial:  # labels changed while it ran: a newer run follows
-            self._relearn_timer.start()
+        self.relearn_runs += 1
+        if r.serial != self._label_serial:  # labels changed while it ran: run again on the new ones
+            self._relearn_pending = True
             return
         if r.call is None:
             return
