@@ -68,17 +68,20 @@ def evidence(project: Project, X: np.ndarray) -> list[tuple[float, bool]]:
 
 
 def calibrated_threshold(ev: list[tuple[float, bool]]) -> float | None:
-    """The merge threshold agreeing with most (distance, same) answers; None without a "same"."""
+    """The merge threshold agreeing with most (distance, same) answers; None (merge nothing) without a
+    "same" answer or when merging nothing agrees with as many."""
     same = np.array(sorted(d for d, s in ev if s))
     diff = np.array(sorted(d for d, s in ev if not s))
     if not len(same):
         return None
-    best, best_score = None, -1
+    # "merge nothing" is a candidate too: one "same" answer about a noisy fragment far away must not
+    # outvote the known speakers kept apart below it (it merged tc100-cut down to 0.78 accuracy).
+    best, best_score = None, len(diff)
     for t in same:  # merging up to t: right about the same-answers below, the different-answers above
         score = np.sum(same <= t) + np.sum(diff > t)
         if score > best_score:
             best, best_score = float(t), score
-    return best + 1e-6
+    return None if best is None else best + 1e-6
 
 
 def relearn(project: Project, embeddings: np.ndarray, log=None, space: np.ndarray | None = None,
