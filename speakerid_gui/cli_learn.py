@@ -64,8 +64,10 @@ def add_commands(sub):
     v.add_argument("project", type=Path)
     v.add_argument("--reference", type=Path, required=True, help="manifest CSV or RTTM")
     v.add_argument("--budget", default="5%", help="share of segments to review (e.g. 5%% or 0.05)")
-    v.add_argument("--step", default="0.5%", help="batch between retraining (share of segments)")
-    v.add_argument("--refine", action="store_true", help="refine after each batch instead of propagating")
+    v.add_argument("--step", default="0.5%",
+                   help="record accuracy every STEP (share of segments); the machine relearns after every answer")
+    v.add_argument("--refine", action="store_true",
+                   help="refine (train a projection head) after each answer instead of relearning")
     v.add_argument("--no-random", action="store_true", help="skip the random-review baseline")
     v.add_argument("--in-place", action="store_true",
                    help="review the project itself and keep the simulated reviewer's labels (suggestions only; "

@@ -466,7 +466,7 @@ class MainWindow(LearningTasks, ReviewAnswers, EditCommands, BackgroundTasks, QM
         if completed and self.inspector.auto_advance.isChecked():
             where = np.flatnonzero(self.queue == self.current_segment)
             if len(where) and where[0] + 1 < len(self.queue):
-                QTimer.singleShot(150, lambda: self.step_segment(1))
+                QTimer.singleShot(150, self, lambda: self.step_segment(1))  # dropped if the window goes
 
     def _playback_failed(self, message: str):
         self.audio_status.setText("No audio output")

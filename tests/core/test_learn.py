@@ -245,9 +245,11 @@ def test_different_speakers_answer_is_kept_and_obeyed(proj, tmp_path):
         log = EditLog(p)
         propagate(p, emb, log)
         assert p.cluster[i] != p.cluster[j]
-        # a "same" answer about another pair lets relearn merge below a learnt distance; never i with j
-        mate = next(int(k) for k in np.flatnonzero(p.cluster == p.cluster[i]) if k != i)
-        constraints.answer_pair(p, i, mate, True, 0.99)
+        # two "same" answers about other pairs outvote the one "different": relearn merges below a
+        # learnt distance, and still never puts i with j
+        for seg in (i, j):
+            mate = next(int(k) for k in np.flatnonzero(p.cluster == p.cluster[seg]) if k != seg)
+            constraints.answer_pair(p, seg, mate, True, 0.99)
         before = p.cluster.copy()
         r = relearn(p, emb, log)
         assert r.threshold is not None and p.cluster[i] != p.cluster[j]
