@@ -22,11 +22,11 @@ def corpus(name: str, work: Path) -> tuple[Path, Path]:
     """(audio folder, reference manifest or RTTM) for a set name."""
     if name == "test-other":
         return DATA / "librispeech-test-other", DATA / "librispeech-test-other" / "manifest.csv"
-    if name == "fsdd":
+    if name in ("fsdd", "fsdd-subset"):
         return DATA / "fsdd-subset", DATA / "fsdd-subset" / "manifest.csv"
-    if name == "speech-commands":
+    if name in ("speech-commands", "speech-commands-100"):
         return DATA / "speech-commands-100", DATA / "speech-commands-100" / "manifest.csv"
-    if name == "ami":
+    if name in ("ami", "ami-debug"):
         return DATA / "ami-debug", DATA / "ami-debug" / "reference.rttm"
     if name == "tc100-cut":
         return cut_tc100(work / "tc100-cut")

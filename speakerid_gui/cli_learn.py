@@ -54,14 +54,24 @@ def add_commands(sub):
     c.add_argument("--top", type=int, default=5)
     c.set_defaults(func=cmd_classify)
 
-    v = sub.add_parser("simulate-review", help="play the reviewer from reference labels; accuracy vs share reviewed")
+    v = sub.add_parser("simulate-review",
+                       help="play the reviewer from reference labels; accuracy vs share reviewed and reviewer "
+                            "minutes. Runs on a copy: the project is left unchanged unless --in-place",
+                       description="Play the reviewer from reference labels and print accuracy against the share "
+                                   "of segments heard and the reviewer's minutes (a stated cost per action). "
+                                   "Without --in-place the review runs on a copy of the project and the project "
+                                   "itself is left unchanged (an export afterwards shows the starting labels).")
     v.add_argument("project", type=Path)
     v.add_argument("--reference", type=Path, required=True, help="manifest CSV or RTTM")
     v.add_argument("--budget", default="5%", help="share of segments to review (e.g. 5%% or 0.05)")
-    v.add_argument("--step", default="0.5%", help="batch between retraining (share of segments)")
-    v.add_argument("--refine", action="store_true", help="refine after each batch instead of propagating")
+    v.add_argument("--step", default="0.5%",
+                   help="record accuracy every STEP (share of segments); the machine relearns after every answer")
+    v.add_argument("--refine", action="store_true",
+                   help="refine (train a projection head) after each answer instead of relearning")
     v.add_argument("--no-random", action="store_true", help="skip the random-review baseline")
-    v.add_argument("--in-place", action="store_true", help="review the project itself (suggestions only)")
+    v.add_argument("--in-place", action="store_true",
+                   help="review the project itself and keep the simulated reviewer's labels (suggestions only; "
+                        "each relabelling is an undoable edit)")
     v.set_defaults(func=cmd_simulate)
 
 
@@ -227,7 +237,11 @@ def cmd_simulate(args) -> int:
     else:
         strategies = ("suggestions",) if args.no_random else ("suggestions", "random")
         curves = ls.simulate_copy(args.project, args.reference, budget, strategies, step=step, refine=args.refine)
-    print("share reviewed:accuracy")
+    print("share heard/reviewer minutes:accuracy")
     print(ls.format_curves(curves))
     print(f"({time.perf_counter() - t0:.1f}s)")
+    if args.in_place:
+        print(f"{args.project}: the simulated reviewer's labels are kept (`speakerid undo` reverts edit by edit)")
+    else:
+        print(f"{args.project}: left unchanged (the review ran on a copy; --in-place keeps its labels)")
     return EXIT_OK

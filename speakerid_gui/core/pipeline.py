@@ -473,6 +473,10 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     conf = clu.confidence(X, labels)
     codes = labels
     labels, rows = stable_ids(project, labels)
+    if names is None:
+        from .learn_constrained import respect
+
+        labels = respect(project, X, labels)  # verified stay, "different speakers" answers stay apart
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(labels).tolist() if c not in project.clusters and c not in rows})
     if names is not None:

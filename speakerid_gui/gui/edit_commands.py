@@ -54,6 +54,18 @@ class EditCommands:
             self.statusBar().showMessage("No other cluster to merge with (or no embeddings yet).", 5000)
             return
         other, similarity = found
+        pending = getattr(self, "_pending_merge", None)
+        if pending != (cid, other):
+            # First M: show and play the target, so nothing merges into a cluster never heard.
+            self._pending_merge = (cid, other)
+            rep = int(self.session.representatives(other, 1)[0])
+            self.scatter.set_selection([rep], emit=False)
+            self.show_segment(rep, play=True)
+            p = self.session.project
+            self.statusBar().showMessage(f"Most similar to {p.cluster_name(cid)}: {p.cluster_name(other)} "
+                                         f"(cosine {similarity:.2f}), playing it. M again merges them.", 15000)
+            return
+        self._pending_merge = None
         self._merge([cid, other], f" (cosine similarity {similarity:.2f})")
 
     def _merge(self, ids: list[int], note: str = ""):

@@ -116,6 +116,23 @@ def propagate_job(job, project_folder, serial: int):
         project.close()
 
 
+def relearn_job(job, project_folder, serial: int):
+    """learn_constrained.relearn (constrained re-clustering + propagation) after an answer or edit."""
+    from ..core.learn_constrained import relearn
+
+    project, emb = _open(project_folder)
+    try:
+        log = DeferredLog()
+        r = relearn(project, emb, log)
+        call = log.call if log.call is not None and len(log.call[2]) else None
+        note = (f"{len(r.merges)} clusters merged below the learnt distance {r.threshold:.2f}, "
+                if r.threshold is not None else "") + f"{r.unknown:,} unknown"
+        return Relabelling("relearn", call, int(len(r.index)), r.unknown, float(r.threshold or 0.0), serial,
+                           note=note)
+    finally:
+        project.close()
+
+
 def refine_job(job, project_folder, serial: int, options: dict):
     """core learn.refine driven to its end; per-epoch losses go out with every progress event."""
     from ..core import learn

@@ -41,10 +41,12 @@ PROSODY_USE = ("Once trained, the embeddings are stored like any backend's: anal
                "<b>prosody_rnn</b>, or combine it with the speaker model, e.g. <b>joint:campp=1,prosody_rnn=0.5</b> "
                "(<tt>speakerid run AUDIO --project PROJECT --backend joint:campp=1,prosody_rnn=0.5</tt>).")
 
-KEYS = {"pair": "Y merges · G next", "mixed": "Y splits · G next", "segment": "Y moves it · G next",
+KEYS = {"pair": "Y merges · Shift+Y different · G next", "mixed": "Y splits · G next",
+        "segment": "Y moves it · G next", "name": "Y verifies and names it · G next",
         "spread": "Ctrl+M / X / Shift+V on the ringed segments · G next"}
 HINTS = {
-    "pair": "Playing {a} then {b}. Y merges them; G goes on.",
+    "pair": "Playing {a} then {b}. Y merges them; Shift+Y: different speakers; G goes on.",
+    "name": "Playing the most typical segment of {a}. Y verifies it and asks for a name; G goes on.",
     "mixed": "Playing one segment of each group. Y splits {a} in two; G goes on.",
     "segment": "Y moves it to {b}; X marks it as noise; Shift+V verifies it where it is; G goes on.",
     "spread": "Playing its farthest segments (ringed in the map): Ctrl+M moves them, X marks them as noise, "
@@ -142,6 +144,7 @@ class LearningTasks:
         add(learn, lgroup, "train_prosody", "Train prosody RNN…", [], self.ask_prosody)
         learn.addSeparator()
         add(learn, lgroup, "refresh_suggestions", "Refresh suggestions", ["F5"], self.refresh_suggestions)
+        self._make_answer_actions(review, rgroup, learn, lgroup)
 
         view = menus["&View"]
         panel = add(view, groups["&View"], "show_review_next", "Review next panel", ["Ctrl+Shift+N"], None)
@@ -171,6 +174,7 @@ class LearningTasks:
         """From open_project: a fresh queue, and re-rank after every edit of this session's log."""
         self._label_serial += 1
         self._seen.clear()
+        self._answers_opened()
         self._suggestion_pos = -1
         self._playlist = []
         self.review_next.clear()
@@ -180,6 +184,7 @@ class LearningTasks:
         self._schedule_suggestions()
 
     def _learning_on_edit(self, kind, touched):
+        self._answers_on_edit(kind)
         self._label_serial += 1
         self._suggestions_dirty = True
         self._schedule_suggestions()
@@ -252,6 +257,7 @@ class LearningTasks:
             return
         pos = self._suggestion_pos
         if delta > 0:
+            self._skip_current()
             order = list(range(pos + 1, len(items))) + list(range(0, max(pos + 1, 0)))
             order = [k for k in order if suggestion_key(items[k]) not in self._seen]
         else:
@@ -314,6 +320,7 @@ class LearningTasks:
             return
         ids = [int(c) for c in s.cluster_ids]
         if s.kind == "pair":
+            self._record_accept(s)
             self._merge(ids, " (review suggestion)")
         elif s.kind == "mixed":
             members = self.session.members(ids[0])
@@ -323,10 +330,15 @@ class LearningTasks:
                 self.refresh_suggestions()
                 return
             name = self.session.project.cluster_name(ids[0])
+            self._record_accept(s)  # the parts are different speakers: never proposed back as a merge
             if self._edit(self.session.log.split, ids[0], np.asarray(s.parts)) is not None:
                 self.statusBar().showMessage(f"Split {name} into the two proposed groups. Ctrl+Z undoes.", 8000)
         elif s.kind == "segment":
             self.move_segments([int(s.segment_positions[0])], ids[1])
+        elif s.kind == "name":  # the typical segment is this cluster's voice: verify it, then name the cluster
+            self._answered.add(self._key(s))
+            if self._edit(self.session.log.verify, [int(s.segment_positions[0])]) is not None:
+                self.ask_rename()
         else:
             self.statusBar().showMessage("Nothing to accept for a wide cluster: move (Ctrl+M) or mark (X) "
                                          "the ringed segments that do not belong.", 6000)
@@ -378,6 +390,8 @@ class LearningTasks:
     def _learning_job_done(self, job):
         if self.learning_job is job:
             self.learning_job = None
+            if self._relearn_pending:  # an answer came while it ran
+                self._relearn_timer.start()
         if self.session is not None:
             self._update_actions()
 

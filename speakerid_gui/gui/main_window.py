@@ -31,13 +31,14 @@ from .background_tasks import BackgroundTasks
 from .edit_commands import EditCommands
 from .learning_tasks import LearningTasks
 from .timeline import TimelineTasks
+from .review_answers import ReviewAnswers
 from .workers import Job
 
 APP_NAME = "speakerid"
 PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 
 
-class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
+class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, BackgroundTasks, QMainWindow):
     def __init__(self, player: Player | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
@@ -56,6 +57,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         self.setWindowTitle(APP_NAME)
         self._build()
         self._make_actions()
+        self._build_answers()  # before the Learn menu: its actions join it (review_answers.py)
         self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
         self._split_guard = guard_review_split(self)  # a small window squeezes the panel, not the plots
         self.player.started.connect(lambda tag: self._playing_changed(True))
@@ -475,7 +477,7 @@ class MainWindow(TimelineTasks, LearningTasks, EditCommands, BackgroundTasks, QM
         if completed and self.inspector.auto_advance.isChecked():
             where = np.flatnonzero(self.queue == self.current_segment)
             if len(where) and where[0] + 1 < len(self.queue):
-                QTimer.singleShot(150, lambda: self.step_segment(1))
+                QTimer.singleShot(150, self, lambda: self.step_segment(1))  # dropped if the window goes
 
     def _playback_failed(self, message: str):
         self.audio_status.setText("No audio output")

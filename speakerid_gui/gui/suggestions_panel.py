@@ -12,8 +12,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 # A person's words for each kind of suggestion, and what accepting it does.
 KIND_TITLES = {"pair": "Same speaker?", "mixed": "Two speakers?", "segment": "Misplaced segment?",
-               "spread": "Wide cluster"}
-ACCEPT_TEXT = {"pair": "Merge the two (Y)", "mixed": "Split in two (Y)", "segment": "Move the segment (Y)"}
+               "spread": "Wide cluster", "name": "Who is this?"}
+ACCEPT_TEXT = {"pair": "Merge the two (Y)", "mixed": "Split in two (Y)", "segment": "Move the segment (Y)",
+               "name": "Verify and name (Y)"}
 COLUMNS = ("", "Kind", "Clusters", "Score", "Why")
 
 

@@ -304,3 +304,20 @@ def test_edit_undo_redo_via_cli(project_copy):
 
     proc = run_cli("redo", project_copy)
     assert proc.returncode == 3 and "nothing to redo" in proc.stdout
+
+
+def test_simulate_review_leaves_the_project_unchanged_and_says_so(ami_project):
+    """Without --in-place the simulated reviewer works on a copy, and its output says so."""
+    before = Project.open(ami_project)
+    labels, n_edits = before.cluster.copy(), len(EditLog(before).history())
+    before.close()
+    proc = run_cli("simulate-review", ami_project, "--reference", AMI / "reference.rttm", "--budget", "10%",
+                   "--no-random", timeout=300, check=True)
+    assert "left unchanged" in proc.stdout and "min:" in proc.stdout  # accuracy vs share heard and minutes
+    after = Project.open(ami_project)
+    try:
+        assert np.array_equal(after.cluster, labels) and len(EditLog(after).history()) == n_edits
+    finally:
+        after.close()
+    proc = run_cli("simulate-review", "--help", check=True)
+    assert "left unchanged" in " ".join(proc.stdout.split())

@@ -66,9 +66,10 @@ def test_suggestions_ranked_with_reasons(proj):
     p, emb = proj
     items = suggestions(p, emb, n=20)
     assert items and len(items) <= 20
-    assert [s.score for s in items] == sorted((s.score for s in items), reverse=True)
+    # expected gain first (uncertainty x segments at stake)
+    assert [s.gain for s in items] == sorted((s.gain for s in items), reverse=True)
     for s in items:
-        assert s.kind in {"pair", "mixed", "segment", "spread"} and s.reason and s.segment_positions
+        assert s.kind in {"pair", "mixed", "segment", "spread", "name"} and s.reason and s.segment_positions
     # one speaker split in two (as an over-eager cut would): the top pair suggestion is that merge
     from speakerid_gui.core.edits import EditLog
 
@@ -244,3 +245,113 @@ def test_refine_held_out_loss_is_real(project_copy):
         assert len(val) - 1 - best <= 10 + 1  # stopped `patience` epochs after its best
     finally:
         p.close()
+
+
+# ---- what the reviewer says: answers, skips, constrained relearning (issues 10.5, 12) ----------------
+def _two_clusters_of_one_speaker(p, truth):
+    """Split the biggest cluster in two by hand (as an over-eager cut would): (kept id, new id)."""
+    from speakerid_gui.core.edits import EditLog
+
+    biggest = max(p.cluster_sizes(), key=p.cluster_sizes().get)
+    members = np.flatnonzero(p.cluster == biggest)
+    EditLog(p).move(members[::2])
+    return biggest, int(p.cluster[members[0]])
+
+
+def test_different_speakers_answer_is_kept_and_obeyed(proj, tmp_path):
+    from speakerid_gui.core import constraints
+    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.learn import propagate, suggestions
+    from speakerid_gui.core.learn_constrained import relearn
+    from speakerid_gui.core.store import Project
+
+    p, emb = proj
+    a, b = _two_clusters_of_one_speaker(p, _truth(p))
+    top = [s for s in suggestions(p, emb, n=50) if s.kind == "pair"][0]
+    assert set(top.cluster_ids) == {a, b}
+    i, j = top.segment_positions
+    # the reviewer says "different speakers" (wrongly, on purpose: the machine must obey anyway)
+    constraints.add_cannot_link(p, i, j, 0.3)
+    folder = p.folder
+    p.close()
+    p = Project.open(folder)  # remembered across a restart
+    try:
+        assert [tuple(r) for r in constraints.cannot_links(p)] == [(min(i, j), max(i, j))]
+        again = suggestions(p, emb, n=200)
+        assert not any(s.kind == "pair" and set(s.cluster_ids) == {a, b} for s in again)
+        log = EditLog(p)
+        propagate(p, emb, log)
+        assert p.cluster[i] != p.cluster[j]
+        # two "same" answers about other pairs outvote the one "different": relearn merges below a
+        # learnt distance, and still never puts i with j
+        for seg in (i, j):
+            mate = next(int(k) for k in np.flatnonzero(p.cluster == p.cluster[seg]) if k != seg)
+            constraints.answer_pair(p, seg, mate, True, 0.99)
+        before = p.cluster.copy()
+        r = relearn(p, emb, log)
+        assert r.threshold is not None and p.cluster[i] != p.cluster[j]
+        log.undo()  # one undoable edit
+        assert np.array_equal(p.cluster, before)
+    finally:
+        p.close()
+
+
+def test_skipped_suggestion_stays_skipped_after_restart(proj):
+    from speakerid_gui.core import constraints
+    from speakerid_gui.core.learn import suggestions
+    from speakerid_gui.core.store import Project
+
+    p, emb = proj
+    first = suggestions(p, emb, n=20)[0]
+    constraints.skip(p, first)
+    folder = p.folder
+    p.close()
+    p = Project.open(folder)
+    try:
+        key = constraints.suggestion_key(p, first)
+        assert key in constraints.skipped(p)
+        assert key not in {constraints.suggestion_key(p, s) for s in suggestions(p, emb, n=200)}
+    finally:
+        p.close()
+
+
+def test_split_is_never_proposed_back_as_a_merge(proj):
+    """The simulated reviewer splits a mixed cluster (a person's act): its parts never come back as a pair."""
+    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.learn import prepare, suggestions
+    from speakerid_gui.core.learn_simulate import Reviewer
+
+    p, emb = proj
+    truth = _truth(p)
+    sizes = p.cluster_sizes()
+    a, b = sorted(sizes, key=lambda c: -sizes[c])[:2]
+    log = EditLog(p)
+    log.merge([a, b])  # two speakers in one cluster, by the machine
+    log.commit("relabel", "as if clustered", np.flatnonzero(np.isin(p.cluster, [a, b])), {"human": False})
+    mixed = [s for s in suggestions(p, emb, n=200) if s.kind == "mixed" and s.cluster_ids[0] in (a, b)]
+    assert mixed, "a merged pair of speakers should be proposed as mixed"
+    rev = Reviewer(p, truth, log, prepare(emb))
+    assert rev.act(mixed[0]) and rev.actions.get("split") == 1
+    parts = {int(p.cluster[i]) for i in mixed[0].segment_positions}
+    assert len(parts) == 2
+    assert not any(s.kind == "pair" and set(s.cluster_ids) == parts for s in suggestions(p, emb, n=200))
+    assert rev.seconds > 0 and rev.actions["listen"] >= 2  # time is charged
+
+
+def test_recluster_keeps_verified_and_cannot_links(proj):
+    from speakerid_gui.core import constraints
+    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.learn import prepare
+    from speakerid_gui.core.learn_constrained import respect
+
+    p, emb = proj
+    X = prepare(emb)
+    log = EditLog(p)
+    c = max(p.cluster_sizes(), key=p.cluster_sizes().get)
+    m = np.flatnonzero(p.cluster == c)
+    log.verify(m[:2])
+    constraints.add_cannot_link(p, int(m[2]), int(m[3]))
+    labels = np.zeros(p.n_segments, np.int32)  # a re-clustering that lumps everything together
+    out = respect(p, X, labels)
+    assert np.array_equal(out[m[:2]], p.cluster[m[:2]])
+    assert out[m[2]] != out[m[3]]

@@ -127,7 +127,12 @@ def test_merge_undo_redo_and_most_similar(make_window, project_dir):
     sims = C @ C[list(ids).index(cur)]
     sims[list(ids).index(cur)] = -2
     expected_partner = int(ids[np.argmax(sims)])
-    key(w, Qt.Key.Key_M)
+    key(w, Qt.Key.Key_M)  # first M: the target is shown and played, nothing merges yet
+    assert sizes(w) == before
+    played = w.player.calls[-1][2]
+    assert int(p.cluster[played]) == expected_partner and w.scatter.selection.tolist() == [played]
+    assert p.cluster_name(expected_partner) in w.statusBar().currentMessage()
+    key(w, Qt.Key.Key_M)  # second M: merged
     merged = sizes(w)
     assert len(merged) == 2
     assert merged[max(cur, expected_partner, key=lambda c: before[c])] == before[cur] + before[expected_partner]

@@ -1,0 +1,176 @@
+"""The reviewer's answers to suggestions, in the main window (a mixin beside LearningTasks):
+"different speakers" (Shift+Y), skips that stay skipped, and relearning in the background
+after every answer or correction.
+
+What is said is kept by the core (core/constraints.py) in the project, so it survives a
+restart and every learner respects it. After each human edit or answer the unverified rest
+is relabelled by learn_constrained.relearn in a worker thread on its own connection (under a
+second at 10k segments; benchmarks/review.py prints it); the result
+comes back as one EditLog.relabel through the window's log (one undoable edit) and the queue
+re-ranks after it, as after any edit.
+
+Uses from the window: session, pipeline, learning_job, current_suggestion(), refresh_suggestions(),
+statusBar(), _edit(), _label_serial, action(), add_action().
+"""
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..core import constraints
+from . import learning_jobs
+from .workers import describe
+
+RELEARN_AFTER_MS = 300                      # after the last of a burst of edits
+HUMAN_EDITS = {"merge", "split", "move", "verify", "noise", "rename", "answer"}
+
+
+_RELEARNER: ThreadPoolExecutor | None = None
+
+
+def _relearner() -> ThreadPoolExecutor:
+    global _RELEARNER
+    if _RELEARNER is None:
+        _RELEARNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relearn")
+    return _RELEARNER
+
+
+class _Delivery(QObject):
+    done = Signal(object)  # (session, Relabelling or None, error text)
+
+
+def _relearn(delivery: _Delivery, folder, session, serial: int):
+    try:
+        payload = (session, learning_jobs.relearn_job(None, folder, serial), "")
+    except Exception as exc:  # noqa: BLE001  (e.g. no embeddings yet: said in the status bar)
+        payload = (session, None, describe(exc))
+    delivery.done.emit(payload)
+
+
+class ReviewAnswers:
+    def _build_answers(self):
+        self.relearn_job: Future | None = None   # the running relearning (a plain worker thread)
+        self.relearn_runs = 0                    # relearnings delivered (each at most one edit)
+        self._answered: set[tuple] = set()       # suggestions acted on or answered this session
+        self._relearn_pending = False
+        self._relearn_timer = QTimer(self)
+        self._relearn_timer.setSingleShot(True)
+        self._relearn_timer.setInterval(RELEARN_AFTER_MS)
+        self._relearn_timer.timeout.connect(self._start_relearn)
+
+    def _make_answer_actions(self, menu, group, learn, lgroup):
+        self.add_action(menu, group, "different_speakers", "Different speakers (answer the suggestion: no)",
+                        ["Shift+Y"], self.answer_different)
+        auto = self.add_action(learn, lgroup, "auto_relearn", "Relearn after each answer or correction", [], None)
+        auto.setCheckable(True)
+        auto.setChecked(True)
+
+    def _answers_opened(self):
+        self._answered.clear()
+        self._relearn_timer.stop()
+        self._relearn_pending = False
+
+    # ---- answers -----------------------------------------------------------------------------------
+    def _key(self, s) -> tuple:
+        return s.kind, tuple(int(c) for c in s.cluster_ids), tuple(int(i) for i in s.segment_positions)
+
+    def answer_different(self):
+        """The two segments of the current pair (or of the two groups of a mixed cluster) are different
+        speakers: remembered in the project; the pair is never proposed again."""
+        s = self.current_suggestion()
+        if s is None or s.kind not in ("pair", "mixed") or len(s.segment_positions) < 2:
+            self.statusBar().showMessage("Shift+Y answers a \"same speaker?\" or \"two speakers?\" suggestion: "
+                                         "press G to go to one first.", 6000)
+            return
+        p = self.session.project
+        i, j = (int(x) for x in s.segment_positions[:2])
+        if s.kind == "mixed":  # "two speakers in one?" answered no is "same speaker"; yes is Y (split)
+            self.statusBar().showMessage("For a mixed cluster, Y splits it (different speakers); G skips.", 6000)
+            return
+        constraints.add_cannot_link(p, i, j, _distance(self.session, s))
+        self._answered.add(self._key(s))
+        self.statusBar().showMessage(f"Noted: {p.cluster_name(s.cluster_ids[0])} and {p.cluster_name(s.cluster_ids[1])} "
+                                     "are different speakers (kept in the project; never proposed again).", 8000)
+        self._answers_on_edit("answer")
+        self.refresh_suggestions()
+
+    def _record_accept(self, s):
+        """Y on a suggestion is an answer too: a merge says "same speaker", a split "different"."""
+        p = self.session.project
+        self._answered.add(self._key(s))
+        if s.kind in ("pair", "mixed") and len(s.segment_positions) >= 2:
+            i, j = (int(x) for x in s.segment_positions[:2])
+            constraints.answer_pair(p, i, j, s.kind == "pair", _distance(self.session, s))
+
+    def _skip_current(self):
+        """Leaving a suggestion without answering it (G): it stays skipped, across restarts too."""
+        s = self.current_suggestion()
+        if s is not None and self._key(s) not in self._answered and self.session is not None:
+            constraints.skip(self.session.project, s)
+
+    # ---- relearning in the background ------------------------------------------------------------------
+    def _answers_on_edit(self, kind: str):
+        if kind in HUMAN_EDITS and self.action("auto_relearn").isChecked():
+            self._relearn_timer.start()
+
+    def _start_relearn(self):
+        if self.session is None or getattr(self, "_close_when_idle", False):
+            return
+        if self.relearn_job is not None or self.pipeline is not None or self.learning_job is not None:
+            self._relearn_pending = True  # once the running one (or the analysis, or a learning job) is done
+            return
+        self._relearn_pending = False
+        # A plain thread, not a Job (as the queue ranking): it starts by itself, so nothing need wait for it
+        # and no QThread is destroyed under it when the window goes; a late result is emitted into nothing.
+        delivery = _Delivery()
+        delivery.done.connect(self._relearn_delivered)
+        self._relearn_delivery = delivery
+        self.relearn_job = _relearner().submit(_relearn, delivery, self.session.project.folder, self.session,
+                                               self._label_serial)
+
+    def _relearn_delivered(self, payload):
+        session, r, error = payload
+        self.relearn_job = None
+        if session is not self.session:
+            return  # the project was closed (or another opened) meanwhile
+        if error:
+            self.statusBar().showMessage(f"Relearning failed: {error}", 8000)
+        else:
+            self._relearn_done(r)
+        if self._relearn_pending:
+            self._relearn_timer.start()
+
+    def _relearn_done(self, r):
+        if self.session is None:
+            return
+        self.relearn_runs += 1
+        if r.serial != self._label_serial:  # labels changed while it ran: run again on the new ones
+            self._relearn_pending = True
+            return
+        if r.call is None:
+            return
+        kind, description, index, clusters, confidence, rows = r.call
+        moved = int((self.session.project.cluster[index] != clusters).sum())
+        if self._edit(self.session.log.relabel, kind, description, index, clusters, confidence, rows) is not None:
+            self.statusBar().showMessage(f"Relearnt from your answers: {moved:,} unverified segments changed "
+                                         f"speaker ({r.note}). Ctrl+Z undoes it.", 8000)
+
+
+def _distance(session, s) -> float | None:
+    """Average-linkage distance of the suggestion's two clusters (or groups), for the learnt threshold."""
+    from ..core.cluster_constrained import group_distance
+
+    X = session.X
+    if X is None:
+        return None
+    p = session.project
+    if s.kind == "pair":
+        a, b = (int(c) for c in s.cluster_ids)
+        return group_distance(X, np.flatnonzero(p.cluster == a), np.flatnonzero(p.cluster == b))
+    members = np.flatnonzero(p.cluster == int(s.cluster_ids[0]))
+    parts = np.asarray(s.parts)
+    if len(parts) != len(members):
+        return None
+    return group_distance(X, members[parts == 0], members[parts == 1])
