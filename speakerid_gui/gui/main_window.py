@@ -281,6 +281,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
             self.show_error(f"Cannot open {folder}: {exc}")
             return False
         self.session = ReviewSession(project)
+        self.player.warm_up()  # the output stream runs before the first key
         self.session.log.listeners.append(self._on_edit)
         self._learning_project_opened()
         self.recent.add(folder)
@@ -415,12 +416,12 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
             path, start, end = s.segment_span(index)
             self.statusBar().showMessage(f"Cannot read {path}: {exc}", 8000)
             wave = None
+        if play and wave is not None:  # sound first: the spectrogram and curves are drawn while it plays
+            self.play_wave(wave, index)
         curves = [(self._prosody(index, wave), True)]
         others = [int(i) for i in self.queue[:PROSODY_CURVES] if int(i) != index][:PROSODY_CURVES - 1]
         curves += [(self._prosody(i), False) for i in others]
         self.inspector.show_segment(index, s.segment_label(index), wave, curves)
-        if play and wave is not None:
-            self.play_wave(wave, index)
 
     def _prosody(self, index: int, wave=None):
         try:
@@ -464,7 +465,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         if completed and self.inspector.auto_advance.isChecked():
             where = np.flatnonzero(self.queue == self.current_segment)
             if len(where) and where[0] + 1 < len(self.queue):
-                QTimer.singleShot(150, lambda: self.step_segment(1))
+                QTimer.singleShot(150, self, lambda: self.step_segment(1))  # dropped if the window goes
 
     def _playback_failed(self, message: str):
         self.audio_status.setText("No audio output")
