@@ -17,7 +17,7 @@ from ..core.store import NOISE, Project
 from .cluster_list import ClusterPanel
 from .evaluation import EvaluationPanel
 from .inspector import Inspector
-from .keys import pass_shortcuts
+from .keys import route_keys
 from .new_project import NewProjectDialog, data_dir, default_project_dir
 from .player import Player, SoundDevicePlayer
 from .progress_panel import ProgressPanel
@@ -54,6 +54,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self._build()
         self._make_actions()
         self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
+        route_keys(self, self.clusters.table)  # shortcuts work whatever has focus (keys.py)
         self.player.started.connect(lambda tag: self._playing_changed(True))
         self.player.stopped.connect(self._playback_stopped)
         self.player.failed.connect(self._playback_failed)
@@ -120,8 +121,6 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self.evaluation_dock.visibilityChanged.connect(
             lambda visible: visible and self.resizeDocks([self.evaluation_dock], [190], Qt.Orientation.Vertical))
 
-        pass_shortcuts(self.clusters.table, self.inspector.representatives, self.inspector.outliers,
-                       self.start_page.recent)
         self.audio_status = QLabel("")
         self.statusBar().addPermanentWidget(self.audio_status)
 
@@ -179,6 +178,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
                 ("next_segment", "Next segment", ["Right", "L"], lambda: self.step_segment(1), True),
                 ("prev_segment", "Previous segment", ["Left", "H"], lambda: self.step_segment(-1), True),
                 ("auto_advance", "Auto-advance while listening", ["A"], None, True),
+                ("find_cluster", "Filter clusters by name (Esc leaves the box)", ["Ctrl+F"], self.focus_filter, True),
             ],
             "&View": [
                 ("dim", "Dim other clusters", ["D"], None, True),
@@ -217,6 +217,10 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self.recent_menu = file_menu.addMenu("Recent projects")
         file_menu.insertMenu(self.action("resume"), self.recent_menu)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+
+    def focus_filter(self):
+        self.clusters.filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.clusters.filter.selectAll()
 
     def action(self, name: str) -> QAction:
         return self.actions_by_name[name]
@@ -287,6 +291,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         self.recent.add(folder)
         self.setWindowTitle(f"{Path(folder).name} — {APP_NAME}")
         self.stack.setCurrentWidget(self.review_page)
+        self.clusters.filter.clear()  # a filter typed for another project would hide this one's clusters
         self._load_project_view()
         reference = project.get_meta("reference")
         self.evaluation.set_reference(reference)
@@ -294,6 +299,7 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         if reference:
             self.evaluation_dock.show()
             self.evaluate()
+        self.clusters.table.setFocus(Qt.FocusReason.OtherFocusReason)  # never the filter box: keys are shortcuts
         if project.get_meta("gui_pending") is not None:
             self.statusBar().showMessage("The analysis of this project was interrupted: File ▸ Resume analysis "
                                          "continues where it stopped.")
