@@ -170,6 +170,8 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
                 ("verify_segments", "Verify selected segments", ["Shift+V"], self.verify_segments, True),
                 ("noise", "Mark as noise", ["X"], self.mark_noise, True),
                 ("clear_selection", "Clear segment selection", ["Esc"], self.scatter.clear_selection, True),
+                None,
+                ("recluster", "Re-cluster…", [], self.ask_recluster, True),
             ],
             "&Review": [
                 ("next_cluster", "Next cluster", ["J", "Down"], lambda: self.clusters.step(1), True),
@@ -231,11 +233,12 @@ class MainWindow(LearningTasks, EditCommands, BackgroundTasks, QMainWindow):
         for action in self.project_actions:
             action.setEnabled(has)
         edits = ["undo", "redo", "merge_similar", "merge_selected", "split", "move", "rename", "verify",
-                 "verify_segments", "noise"]
+                 "verify_segments", "noise", "recluster"]
         for name in edits:
             self.action(name).setEnabled(has and not busy)  # the pipeline relabels while it runs
         if has and not busy:
-            self.action("undo").setEnabled(self.session.log.can_undo())
+            log = self.session.log  # at the clustering Ctrl+Z still answers: it says why it stops
+            self.action("undo").setEnabled(log.can_undo() or log.base() is not None)
             self.action("redo").setEnabled(self.session.log.can_redo())
         self.action("resume").setEnabled(has and not busy and self.session.project.get_meta("gui_pending") is not None)
         self._update_learning_actions(has, busy)
