@@ -67,7 +67,7 @@ app = QCoreApplication([])
 
 
 class PerPlay(SoundDevicePlayer):
-    LEAD_IN = 0.0
+    SETTLE = 0.0
     def _open(self, sr):  # a new stream for every span, started at once: sounddevice.play
         self.close_stream()
         return super()._open(sr)
@@ -109,7 +109,7 @@ print(json.dumps({{"latency": latencies, "played": played, "underruns": player.u
 
 
 def run_way(way: str, latency, spans: list[np.ndarray], folder: Path) -> dict:
-    from desktop import PulseAudio, find
+    from desktop import PulseAudio, find, onsets
 
     spans_file = folder / "spans.npy"
     np.save(spans_file, np.array(spans, dtype=object), allow_pickle=True)
@@ -125,9 +125,8 @@ def run_way(way: str, latency, spans: list[np.ndarray], folder: Path) -> dict:
     # the interrupted span was played twice: its first, cut-short copy comes first in the recording
     arrivals, heard, pos = [], [], 0
     for i, span in enumerate(spans):
-        if i in child["interrupted"]:
-            cut = find(span[:int(0.1 * 16000)], recording, search=(pos, len(recording)))
-            pos = cut.offset + int(0.1 * 16000)
+        if i in child["interrupted"]:  # the sound that starts first after the last span
+            pos = next((a for a, _ in onsets(recording) if a >= pos), pos) + int(0.1 * 16000)
         a = find(span, recording, block_ms=1.0, search=(pos, len(recording)))
         arrivals.append(a)
         heard.append(rec.at(a.offset) - child["played"][i])

@@ -101,7 +101,8 @@ class SoundDevicePlayer(Player):
     """
 
     IDLE_CLOSE = 120.0
-    LEAD_IN = 0.1      # silence ahead of the first span of a fresh stream, while the device starts
+    SETTLE = 0.3       # a stream's first buffers may be lost while the device and the server start it:
+                       # a span played sooner after opening waits behind silence until then
     LATENCY = "high"   # PortAudio's safe buffer (about 35 ms on ALSA): "low" (11 ms) underran on a busy machine
 
     def __init__(self, parent=None, device=None, latency=None):
@@ -112,6 +113,7 @@ class SoundDevicePlayer(Player):
         self.latency = latency if latency is not None else self.LATENCY
         self._stream = None
         self._asked = self._rate = 0  # the rate spans come at, the stream's rate
+        self._opened_at = 0.0
         self._channels = 1
         self._lock = threading.Lock()   # the callback (PortAudio's thread) and play/stop share these:
         self._wave: np.ndarray | None = None  # what is left to write, from _pos
@@ -165,6 +167,7 @@ class SoundDevicePlayer(Player):
                 last = exc
                 continue
             self._stream, self._asked, self._rate, self._channels = stream, sr, rate, channels
+            self._opened_at = time.monotonic()
             return True
         raise last
 
@@ -200,12 +203,13 @@ class SoundDevicePlayer(Player):
 
     # ---- Player ----------------------------------------------------------------------------
     def _output(self, wave, sr):
-        fresh = self._open(sr)
+        self._open(sr)
         if self._rate != sr:
             import soxr
 
             wave = soxr.resample(wave, sr, self._rate).astype(np.float32)
-        lead = np.zeros(int(self.LEAD_IN * sr) if fresh else 0, np.float32)
+        wait = max(0.0, self._opened_at + self.SETTLE - time.monotonic())
+        lead = np.zeros(int(wait * self._rate), np.float32)
         self._idle.stop()
         with self._lock:
             self._wave = np.concatenate([lead, wave])
@@ -225,7 +229,7 @@ class SoundDevicePlayer(Player):
         if drained is not None:
             return time.monotonic() >= drained
         # a stream that stopped calling back (device gone) must not leave the span playing forever
-        return time.monotonic() - self._t0 > self.duration + self.LEAD_IN + 2.0
+        return time.monotonic() - self._t0 > self.duration + self.SETTLE + 2.0
 
     @staticmethod
     def describe_error(exc: Exception) -> str:
