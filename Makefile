@@ -9,11 +9,27 @@ STAMP := $(VENV)/.installed-stamp
 
 setup: sysdeps $(STAMP)
 
-# PortAudio for playback; the app still works without it, but tests want the real library.
+# Debian packages the app needs on a desktop: Qt's xcb and Wayland platform libraries (without
+# libxcb-icccm4 / libxcb-keysyms1 the window never opens on X11, while every offscreen test passes),
+# fonts, PortAudio and ALSA's PulseAudio plugin for playback; and what the tests use for a real
+# display and real sound: Xvfb, xwininfo, xdotool, PulseAudio with parec. One dpkg-query when all
+# is there; apt-get (as root) only for what is missing.
+SYSDEPS := libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libxkbcommon0 libxcb-image0 \
+  libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-randr0 libxcb-xfixes0 libxcb-xkb1 libxcb-shm0 \
+  libxcb-sync1 libxcb-util1 libxcb-glx0 libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1 \
+  libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 fonts-dejavu-core libdbus-1-3 \
+  libportaudio2 libasound2-plugins \
+  xvfb x11-utils xdotool pulseaudio pulseaudio-utils
+
 sysdeps:
-	@ldconfig -p | grep -q libportaudio.so.2 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libportaudio2; \
-	  else echo "note: libportaudio2 missing (sudo apt-get install libportaudio2); playback disabled"; fi; }
+	@command -v dpkg-query >/dev/null || { echo "note: not Debian/Ubuntu: install the equivalents of: $(SYSDEPS)"; exit 0; }; \
+	missing=$$(dpkg-query -W -f='$${db:Status-Abbrev} $${Package}\n' $(SYSDEPS) 2>/dev/null | awk -v want="$(SYSDEPS)" \
+	  '$$1 == "ii" {ok[$$2] = 1} END {n = split(want, w, " "); for (i = 1; i <= n; i++) if (!(w[i] in ok)) printf "%s ", w[i]}'); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "note: missing Debian packages (the window may not open, no sound): sudo apt-get install" $$missing; fi
 
 $(STAMP): pyproject.toml requirements-weights.txt
 	$(PYTHON) -m venv $(VENV)

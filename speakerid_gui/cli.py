@@ -262,6 +262,10 @@ def cmd_undo_redo(args) -> int:
 
     log = EditLog(Project.open(args.project))
     edit = log.undo() if args.action == "undo" else log.redo()
+    if edit is None and args.action == "undo" and log.base() is not None:
+        print(f"nothing to undo: undo stops at the clustering ({log.base().description}); "
+              "`speakerid run` with other settings clusters again")
+        return EXIT_NOTHING
     print(f"{args.action}: {edit.description}" if edit else f"nothing to {args.action}")
     return EXIT_OK if edit else EXIT_NOTHING
 

@@ -20,6 +20,9 @@ from .store import COLUMNS, NOISE, Project
 from .text import plural
 
 BOUNDS = "bounds"  # the edit kind whose diffs are segment times, not assignment columns
+# Machine clusterings are what a reviewer's edits start from, not edits: undo stops at the
+# latest one (one Ctrl+Z too many must not grey every point). Re-clustering is its own command.
+BASE_KINDS = ("cluster",)
 DTYPES = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
 
 
@@ -87,6 +90,7 @@ class EditLog:
         return cur.lastrowid
 
     def undo(self) -> Edit | None:
+        """Undo the latest edit; None when there is none after the latest clustering."""
         return self._step("done", "undone", "inverse", "DESC")
 
     def redo(self) -> Edit | None:
@@ -96,7 +100,7 @@ class EditLog:
         with self.p.transaction() as db:
             row = db.execute(f"SELECT id, kind, description, {column}, ts FROM edits WHERE state=? "
                              f"ORDER BY id {order} LIMIT 1", (from_state,)).fetchone()
-            if row is None:
+            if row is None or (to_state == "undone" and row[1] in BASE_KINDS):
                 return None
             if row[1] == BOUNDS:
                 touched = self._apply_bounds(row[3])
@@ -143,7 +147,15 @@ class EditLog:
         return [Edit(*r) for r in rows]
 
     def can_undo(self) -> bool:
-        return self.p.db.execute("SELECT 1 FROM edits WHERE state='done' LIMIT 1").fetchone() is not None
+        row = self.p.db.execute("SELECT kind FROM edits WHERE state='done' ORDER BY id DESC LIMIT 1").fetchone()
+        return row is not None and row[0] not in BASE_KINDS
+
+    def base(self) -> Edit | None:
+        """The clustering the undoable edits start from (None before the first one)."""
+        marks = ",".join("?" * len(BASE_KINDS))
+        row = self.p.db.execute(f"SELECT id, kind, description, state, ts FROM edits WHERE state='done' "
+                                f"AND kind IN ({marks}) ORDER BY id DESC LIMIT 1", BASE_KINDS).fetchone()
+        return Edit(*row) if row else None
 
     def can_redo(self) -> bool:
         return self.p.db.execute("SELECT 1 FROM edits WHERE state='undone' LIMIT 1").fetchone() is not None

@@ -12,7 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", type=Path,
                    help="a project folder (with project.sqlite) or a folder of recordings to analyse")
     p.add_argument("--screenshot", type=Path, metavar="OUT.png",
-                   help="render the window offscreen to OUT.png and exit (the start page without PATH)")
+                   help="show the window, save it to OUT.png and exit (the start page without PATH)")
     p.add_argument("--timeline", metavar="RECORDING",
                    help="with --screenshot: render the timeline of this recording (path, file name or stem)")
     p.add_argument("--size", default="1480x920", metavar="WxH",
@@ -98,7 +98,7 @@ def screenshot(app, window, project: Path | None, out: Path, timeline: str | Non
         target.step_turn(1)
     for _ in range(5):  # let layouts settle before grabbing
         app.processEvents()
-    image = target.grab()
+    image = grab(app, target)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = image.save(str(out))
     # Close (and wait for the evaluation job a saved reference may have started).
@@ -113,6 +113,23 @@ def screenshot(app, window, project: Path | None, out: Path, timeline: str | Non
         return 1
     print(f"wrote {out}")
     return 0
+
+
+def grab(app, window):
+    """The window's pixels: on a real display what the display shows (so a window that never
+    mapped or painted gives no picture), offscreen the widgets rendered into an image."""
+    from PySide6.QtGui import QGuiApplication
+
+    if QGuiApplication.platformName() in ("offscreen", "minimal"):
+        return window.grab()
+    deadline = time.monotonic() + 10
+    while not (window.windowHandle() and window.windowHandle().isExposed()) and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(10):  # the first paint after the expose
+        app.processEvents()
+        time.sleep(0.02)
+    return window.screen().grabWindow(window.winId())
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ class EditCommands:
 
     def undo(self):
         edit = self.session.log.undo()
+        if edit is None and self.session.log.base() is not None:
+            self.statusBar().showMessage("Nothing to undo: undo stops at the clustering "
+                                         "(Edit ▸ Re-cluster… clusters again).", 6000)
+            return
         self.statusBar().showMessage(f"Undone: {edit.description}" if edit else "Nothing to undo.", 5000)
 
     def redo(self):
@@ -204,3 +208,15 @@ class EditCommands:
         if nxt is not None:
             self.show_segment(nxt)
         self.statusBar().showMessage(f"Marked {plural(len(index), 'segment')} as noise. Ctrl+Z undoes.", 5000)
+
+    # ---- re-clustering (a command of its own, not an edit) ----------------------------------------------
+    def ask_recluster(self):
+        from .recluster import ReclusterDialog, project_settings, start_recluster, undoable_edits
+
+        if self.session is None or self.pipeline is not None:
+            return None
+        p = self.session.project
+        dialog = ReclusterDialog(project_settings(p), len(p.cluster_sizes()), undoable_edits(self.session.log), self)
+        dialog.accepted.connect(lambda: start_recluster(self, dialog.settings()))
+        self._open_dialog(dialog)
+        return dialog

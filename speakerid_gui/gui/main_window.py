@@ -18,7 +18,7 @@ from ..core.text import plural
 from .cluster_list import ClusterPanel
 from .evaluation import EvaluationPanel
 from .inspector import Inspector
-from .keys import pass_shortcuts
+from .keys import route_keys
 from .new_project import NewProjectDialog, data_dir, default_project_dir
 from .player import Player, SoundDevicePlayer
 from .progress_panel import ProgressPanel, ResumeBanner
@@ -60,6 +60,7 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
         self._build_answers()  # before the Learn menu: its actions join it (review_answers.py)
         self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
         self._split_guard = guard_review_split(self)  # a small window squeezes the panel, not the plots
+        route_keys(self, self.clusters.table)  # shortcuts work whatever has focus (keys.py)
         self.player.started.connect(lambda tag: self._playing_changed(True))
         self.player.stopped.connect(self._playback_stopped)
         self.player.failed.connect(self._playback_failed)
@@ -130,8 +131,6 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
         self.evaluation_dock.visibilityChanged.connect(
             lambda visible: visible and self.resizeDocks([self.evaluation_dock], [190], Qt.Orientation.Vertical))
 
-        pass_shortcuts(self.clusters.table, self.inspector.representatives, self.inspector.outliers,
-                       self.start_page.recent)
         self.audio_status = QLabel("")
         self.statusBar().addPermanentWidget(self.audio_status)
 
@@ -181,6 +180,8 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
                 ("verify_segments", "Verify selected segments", ["Shift+V"], self.verify_segments, True),
                 ("noise", "Mark as noise", ["X"], self.mark_noise, True),
                 ("clear_selection", "Clear segment selection", ["Esc"], self.scatter.clear_selection, True),
+                None,
+                ("recluster", "Re-cluster…", [], self.ask_recluster, True),
             ],
             "&Review": [
                 ("next_cluster", "Next cluster", ["J", "Down"], lambda: self.clusters.step(1), True),
@@ -191,6 +192,7 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
                 ("auto_advance", "Auto-advance while listening", ["A"], None, True),
                 *self.timeline_actions(),
                 ("library", "Speaker library…", ["Ctrl+L"], self.ask_library, True),
+                ("find_cluster", "Filter clusters by name (Esc leaves the box)", ["Ctrl+F"], self.focus_filter, True),
             ],
             "&View": [
                 ("dim", "Dim other clusters", ["D"], None, True),
@@ -230,6 +232,10 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
         file_menu.insertMenu(self.action("resume"), self.recent_menu)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
 
+    def focus_filter(self):
+        self.clusters.filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.clusters.filter.selectAll()
+
     def action(self, name: str) -> QAction:
         return self.actions_by_name[name]
 
@@ -239,11 +245,12 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
         for action in self.project_actions:
             action.setEnabled(has)
         edits = ["undo", "redo", "merge_similar", "merge_selected", "split", "move", "rename", "verify",
-                 "verify_segments", "noise"]
+                 "verify_segments", "noise", "recluster"]
         for name in edits:
             self.action(name).setEnabled(has and not busy)  # the pipeline relabels while it runs
         if has and not busy:
-            self.action("undo").setEnabled(self.session.log.can_undo())
+            log = self.session.log  # at the clustering Ctrl+Z still answers: it says why it stops
+            self.action("undo").setEnabled(log.can_undo() or log.base() is not None)
             self.action("redo").setEnabled(self.session.log.can_redo())
         self.action("resume").setEnabled(has and not busy and not self.resume_banner.isHidden())
         self._update_learning_actions(has, busy)
@@ -293,11 +300,13 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
             self.show_error(f"Cannot open {folder}: {exc}")
             return False
         self.session = ReviewSession(project)
+        self.player.warm_up()  # the output stream runs before the first key
         self.session.log.listeners.append(self._on_edit)
         self._learning_project_opened()
         self.recent.add(folder)
         self.setWindowTitle(f"{Path(folder).name} — {APP_NAME}")
         self.stack.setCurrentWidget(self.review_page)
+        self.clusters.filter.clear()  # a filter typed for another project would hide this one's clusters
         self._load_project_view()
         reference = project.get_meta("reference")
         self.evaluation.set_reference(reference)
@@ -305,6 +314,7 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
         if reference:
             self.evaluation_dock.show()
             self.evaluate()
+        self.clusters.table.setFocus(Qt.FocusReason.OtherFocusReason)  # never the filter box: keys are shortcuts
         if project.get_meta("gui_pending") is not None:
             self.statusBar().showMessage("The analysis of this project was interrupted: File ▸ Resume analysis "
                                          "continues where it stopped.")
@@ -428,12 +438,12 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, Back
             path, start, end = s.segment_span(index)
             self.statusBar().showMessage(f"Cannot read {path}: {exc}", 8000)
             wave = None
+        if play and wave is not None:  # sound first: the spectrogram and curves are drawn while it plays
+            self.play_wave(wave, index)
         curves = [(self._prosody(index, wave), True)]
         others = [int(i) for i in self.queue[:PROSODY_CURVES] if int(i) != index][:PROSODY_CURVES - 1]
         curves += [(self._prosody(i), False) for i in others]
         self.inspector.show_segment(index, s.segment_label(index), wave, curves)
-        if play and wave is not None:
-            self.play_wave(wave, index)
 
     def _prosody(self, index: int, wave=None):
         try:

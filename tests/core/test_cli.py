@@ -304,6 +304,13 @@ def test_edit_undo_redo_via_cli(project_copy):
 
     proc = run_cli("redo", project_copy)
     assert proc.returncode == 3 and "nothing to redo" in proc.stdout
+    for _ in range(3):  # split, merge, rename
+        assert run_cli("undo", project_copy, check=True).stdout.startswith("undo: ")
+    proc = run_cli("undo", project_copy)  # the clustering is not an edit
+    assert proc.returncode == 3 and "nothing to undo" in proc.stdout and "clustering" in proc.stdout
+    project = Project.open(project_copy)
+    assert project.cluster_sizes() == sizes and (project.cluster >= 0).all()
+    project.close()
 
 
 def test_simulate_review_leaves_the_project_unchanged_and_says_so(ami_project):

@@ -279,47 +279,65 @@ def test_verified_labels_and_names_survive_a_recluster(project_copy, speakers):
     project.close()
 
 
-def test_recluster_is_one_undoable_edit(project_copy):
+def test_the_clustering_is_not_undoable_but_every_edit_after_it_is(project_copy):
+    """Undo stops at the clustering (one Ctrl+Z too many must not unlabel every segment),
+    also after a restart; the reviewer's edits undo and redo as before."""
     project = Project.open(project_copy)
     log = EditLog(project)
-    before = state(project)
-    list(run(project, Settings(layout="pca", speakers=2)))
-    assert len(project.cluster_sizes()) == 2
-    assert log.history()[0].kind == "cluster"
-    log.undo()
-    assert_same(state(project), before)
+    assert log.history()[0].kind == "cluster" and log.base().kind == "cluster"
+    clustered = state(project)
+    assert not log.can_undo() and log.undo() is None
+    assert_same(state(project), clustered)
+    a, b = two_clusters(project)
+    log.rename(a, "Ada")
+    log.merge([a, b])
+    project.close()
+    project = Project.open(project_copy)  # a restart
+    log = EditLog(project)
+    assert log.undo().kind == "merge" and log.undo().kind == "rename"
+    assert_same(state(project), clustered)
+    assert not log.can_undo() and log.undo() is None  # the clustering stays
+    assert_same(state(project), clustered)
+    assert log.redo().kind == "rename" and log.redo().kind == "merge"
+    assert project.cluster_name(a) == "Ada" and b not in project.cluster_sizes()
     assert_persisted(project)
     project.close()
 
 
-def test_rerun_after_undoing_the_clustering_clusters_again(project_copy):
-    """Undoing the clustering edit leaves every segment without a cluster; running the
-    pipeline again must not answer "clusters up to date" and leave the project unlabelled."""
+def test_recluster_is_its_own_command_and_keeps_reviewed_labels(project_copy):
     project = Project.open(project_copy)
     log = EditLog(project)
-    n_clusters = len(project.cluster_sizes())
-    assert log.history()[0].kind == "cluster"
-    log.undo()
-    assert len(project.cluster_sizes()) == 0
-    list(run(project, Settings(layout="pca")))
-    assert len(project.cluster_sizes()) == n_clusters
-    assert (project.cluster >= 0).all()
+    a, _ = two_clusters(project)
+    log.rename(a, "Ada")
+    log.verify_cluster(a)
+    verified = project.verified.copy()
+    list(run(project, Settings(layout="pca", speakers=2)))  # `speakerid run` again, another count
+    assert len(project.cluster_sizes()) == 2
+    history = log.history()
+    assert history[0].kind == "cluster" and "2 speakers" in history[0].description
+    assert not log.can_undo() and log.undo() is None  # the new clustering is the base now
+    assert (project.verified == verified).all() and (project.cluster[verified] == a).all()
+    assert project.cluster_name(a) == "Ada"
+    assert_persisted(project)
     project.close()
 
 
-def test_rerun_after_undoing_the_clustering_and_editing_again(project_copy):
-    """An edit made after undoing the clustering discards it from the redo stack; a re-run
-    must then cluster again (the unverified segments have no cluster)."""
+def test_an_old_project_whose_clustering_was_undone_clusters_again(project_copy):
+    """Projects from before the clustering stopped being undoable may hold an undone
+    clustering (every segment unlabelled): running the pipeline again labels them."""
+    from speakerid_gui.core import diffs
+    from speakerid_gui.core.edits import DTYPES
+
     project = Project.open(project_copy)
     log = EditLog(project)
-    a = sorted(project.cluster_sizes())[0]
-    log.undo()  # the clustering
-    assert (log.history()[0].kind, log.history()[0].state) == ("cluster", "undone")
-    log.rename(a, "Zoe")  # discards the undone clustering
-    assert not log.can_redo()
-    events = list(run(project, Settings(layout="pca")))
-    assert any(e.stage == "cluster" and e.message.endswith("clusters") for e in events)
-    assert (project.cluster >= 0).all() and len(project.cluster_sizes()) >= 2
+    n_clusters = len(project.cluster_sizes())
+    with project.transaction() as db:  # what undo did then
+        edit_id, inverse = db.execute("SELECT id, inverse FROM edits WHERE kind='cluster'").fetchone()
+        log._apply(diffs.decode(inverse, DTYPES))
+        db.execute("UPDATE edits SET state='undone' WHERE id=?", (edit_id,))
+    assert len(project.cluster_sizes()) == 0
+    list(run(project, Settings(layout="pca")))
+    assert len(project.cluster_sizes()) == n_clusters and (project.cluster >= 0).all()
     project.close()
 
 
