@@ -16,7 +16,6 @@ _merge(), move_segments(), _edit(), _update_actions().
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -28,7 +27,7 @@ from . import learning_jobs
 from .keys import pass_shortcuts
 from .learning_dialogs import ClassifierDialog, ProsodyDialog, RefineDialog
 from .suggestions_panel import KIND_TITLES, SuggestionsPanel, suggestion_key
-from .workers import Job, describe
+from .workers import Job, describe, plain_thread
 
 SUGGESTIONS = 50      # length of the review queue
 DEBOUNCE_MS = 400     # re-rank this long after the last edit (a burst of edits costs one job)
@@ -55,19 +54,6 @@ HINTS = {
 
 
 # ---- ranking the review queue off the GUI thread -------------------------------------------------------
-# A plain Python thread rather than a Job: the ranking starts by itself (on open, after edits)
-# and only reads its own Project connection, so nothing need wait for it, and no QThread can
-# be destroyed under it when a window goes away. The result comes back as a queued signal.
-_RANKER: ThreadPoolExecutor | None = None
-
-
-def _ranker() -> ThreadPoolExecutor:
-    global _RANKER
-    if _RANKER is None:
-        _RANKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-next")
-    return _RANKER
-
-
 class _Delivery(QObject):
     done = Signal(object)  # (session, label version, suggestions or None, error text)
 
@@ -213,7 +199,7 @@ class LearningTasks:
         delivery = _Delivery()  # not the window's child: a late result is emitted into nothing
         delivery.done.connect(self._suggestions_delivered)
         self._delivery = delivery  # alive until the queued result is delivered
-        self.suggestions_job = _ranker().submit(_rank, delivery, p.folder, self.session, self._label_serial)
+        self.suggestions_job = plain_thread("review-next").submit(_rank, delivery, p.folder, self.session, self._label_serial)
         return self.suggestions_job
 
     def _suggestions_delivered(self, payload):

@@ -14,27 +14,17 @@ statusBar(), _edit(), _label_serial, action(), add_action().
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core import constraints
 from . import learning_jobs
-from .workers import describe
+from .workers import describe, plain_thread
 
 RELEARN_AFTER_MS = 300                      # after the last of a burst of edits
 HUMAN_EDITS = {"merge", "split", "move", "verify", "noise", "rename", "answer"}
-
-
-_RELEARNER: ThreadPoolExecutor | None = None
-
-
-def _relearner() -> ThreadPoolExecutor:
-    global _RELEARNER
-    if _RELEARNER is None:
-        _RELEARNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relearn")
-    return _RELEARNER
 
 
 class _Delivery(QObject):
@@ -127,7 +117,7 @@ class ReviewAnswers:
         delivery = _Delivery()
         delivery.done.connect(self._relearn_delivered)
         self._relearn_delivery = delivery
-        self.relearn_job = _relearner().submit(_relearn, delivery, self.session.project.folder, self.session,
+        self.relearn_job = plain_thread("relearn").submit(_relearn, delivery, self.session.project.folder, self.session,
                                                self._label_serial)
 
     def _relearn_delivered(self, payload):

@@ -7,11 +7,24 @@ from __future__ import annotations
 
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from PySide6.QtCore import QThread, Signal
 
 from ..core.progress import Cancelled
+
+_THREADS: dict[str, ThreadPoolExecutor] = {}
+
+
+def plain_thread(name: str) -> ThreadPoolExecutor:
+    """One plain Python worker thread per name, made on first use, for jobs that start by
+    themselves (re-ranking, relearning) and only read their own Project connection: nothing
+    need wait for them, and no QThread can be destroyed under them when a window goes away.
+    Results come back as queued signals."""
+    if name not in _THREADS:
+        _THREADS[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    return _THREADS[name]
 
 MIN_INTERVAL = 0.2  # s between two progress signals (a bar needs no more than 5 updates a second)
 
