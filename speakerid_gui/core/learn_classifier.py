@@ -171,7 +171,7 @@ def classify_files(clf: SpeakerClassifier, files: list[Path], root: Path | None 
                    ) -> tuple[list[Row], list[Row], list[tuple[str, str]]]:
     """(segment rows, per-file majority rows, skipped files with reasons).
 
-    New audio goes through the pipeline's own analysis (pipeline.decode, segment_and_embed) with
+    New audio goes through the pipeline's own analysis (analysis.decode, segment_and_embed) with
     the settings the classifier was trained under (window, hop, cleaning, speaker turns, backend),
     so it sees segments cut as its training segments were. settings: a pipeline.Settings to use
     instead; project: for a backend trained per project (prosody RNN). Files are decoded into
@@ -179,7 +179,7 @@ def classify_files(clf: SpeakerClassifier, files: list[Path], root: Path | None 
     """
     from .audio import SAMPLE_RATE, AudioError
     from .embed import get_backend
-    from .pipeline import decode
+    from .analysis import decode
 
     settings = settings or classifier_settings(clf)
     backend = get_backend(settings.backend, project=project)
@@ -216,7 +216,7 @@ def classifier_settings(clf: SpeakerClassifier):
 
 def _classify_batch(clf, backend, settings, batch, k, rows, per_file, skipped):
     from .audio import SAMPLE_RATE
-    from .pipeline import segment_and_embed
+    from .analysis import segment_and_embed
 
     _, spans_of, emb, owners = segment_and_embed([w for _, w in batch], settings, backend)
     if not len(owners):

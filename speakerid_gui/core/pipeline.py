@@ -7,17 +7,17 @@ settings, so a re-run only does what changed (another --speakers re-clusters in 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioError, find_audio_files, load_audio
+from .audio import SAMPLE_RATE, AudioError, find_audio_files
+from .analysis import _timed, decode, embed_in_chunks, find_segments
 from .cache import array_name, embedding_file, load_prosody, save_prosody  # noqa: F401  (load_prosody: importable here)
 from .progress import Cancelled, Event, check  # noqa: F401  (Cancelled, Event: importable here)
-from .segment import SegmentSettings, windows
+from .segment import SegmentSettings
 from .cluster_ids import stable_ids
 from .store import Project, settings_hash
 
@@ -72,10 +72,6 @@ class Summary:
 
 
 BATCH_SECONDS = 300.0  # audio decoded and analysed together (bounds memory, batches VAD and the model)
-# Windows embedded per model call: between two calls the stage checks Cancel, reports progress
-# and stores every recording whose windows are all embedded. 30 s of windows take about 1 s at
-# 32x real time, so Cancel takes effect within about a second even on a CPU without bfloat16.
-EMBED_CHUNK_SECONDS = 30.0
 # The first batch is smaller, and each next one twice the last up to BATCH_SECONDS, so the first
 # files are done (counted, stored, shown) within seconds rather than after 300 s of audio were
 # decoded and searched for speech.
@@ -215,15 +211,6 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
                 level="info")
 
 
-@contextmanager
-def _timed(timing: dict, key: str):
-    t0 = time.perf_counter()
-    try:
-        yield
-    finally:
-        timing[key] = timing.get(key, 0.0) + time.perf_counter() - t0
-
-
 def backend_options(settings: Settings) -> dict:
     """Options the settings give the backend: CAM++'s precision."""
     from .embed import parse_spec
@@ -263,122 +250,6 @@ def _header_seconds(path: Path) -> float:
 
 def _skip(project: Project, settings: Settings, rid: int, reason: str):
     project.set_recording_status(rid, "skipped", reason, seg_key=settings.segments.key())
-
-
-def decode(path: Path) -> np.ndarray:
-    """A file as 16 kHz mono float32; AudioError (naming the file and the reason) when it cannot be
-    used, also for a silent file and for any decoder crash, which must not stop a corpus."""
-    from .vad import is_silent
-
-    try:
-        wave = load_audio(path)
-    except AudioError:
-        raise
-    except Exception as exc:
-        raise AudioError(path, f"unexpected error: {exc}") from exc
-    if is_silent(wave):
-        raise AudioError(path, "silent (no signal above -60 dBFS)")
-    return wave
-
-
-def find_segments(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None,
-                  timing: dict | None = None) -> tuple[list, list]:
-    """Speech regions and segment spans of decoded recordings: windows inside speech (cut at
-    speaker turns when asked; a short clip with speech is one segment), or the imported turns
-    themselves (given_regions: one list of (start, end) per recording)."""
-    from .vad import speech_regions
-
-    timing = {} if timing is None else timing
-    seg_settings = settings.segments
-    with _timed(timing, "speech"):
-        regions = given_regions if given_regions is not None else speech_regions(waves)
-    turns = [()] * len(waves)
-    if settings.change_detection and given_regions is None:  # windows never straddle a turn
-        from .change import batch_turns
-
-        turns = batch_turns(waves, regions, backend, settings.backend, seg_settings.merge_gap)
-    spans = []
-    for wave, reg, turns_r in zip(waves, regions, turns):
-        duration = len(wave) / SAMPLE_RATE
-        spans_r = list(reg) if given_regions is not None else windows(reg, seg_settings, turns_r)
-        if not spans_r and reg and duration < seg_settings.window:
-            spans_r = [(0.0, round(duration, 3))]  # a short clip with speech is one segment
-        spans.append(spans_r)
-    return regions, spans
-
-
-def embed_in_chunks(backend, waves: list[np.ndarray], spans: list[list], clean: str,
-                    timing: dict | None = None) -> Iterator[tuple[int, np.ndarray | None, float]]:
-    """Embeddings of every recording's segments, in recording order: yields (k, embeddings of
-    recording k, 1.0) once all of k's segments are in, and (k, None, share done) while a long
-    recording is part-way. The model runs on about EMBED_CHUNK_SECONDS of windows per call, so
-    the caller can store finished recordings and check Cancel between calls. The chunk borders
-    depend on the spans alone: the project and new audio (classify) get the same embeddings."""
-    from .embed import embed_segments
-
-    timing = {} if timing is None else timing
-    got: list[list[np.ndarray]] = [[] for _ in waves]
-    group: list[tuple[int, list]] = []  # (recording, its spans) in the next model call
-    seconds, ready = 0.0, 0
-
-    def run_group():
-        with _timed(timing, "embed"):
-            emb = embed_segments(backend, [waves[k] for k, _ in group], [s for _, s in group], clean)
-        offset = 0
-        for k, s in group:
-            got[k].append(emb[offset:offset + len(s)])
-            offset += len(s)
-        group.clear()
-
-    def finished(upto: int):
-        nonlocal ready
-        while ready < upto and sum(len(g) for g in got[ready]) == len(spans[ready]):
-            parts = got[ready]
-            yield ready, (np.concatenate(parts) if parts else np.zeros((0, backend.dim), np.float32)), 1.0
-            got[ready] = []
-            ready += 1
-
-    for k, spans_r in enumerate(spans):
-        for piece in _pieces(spans_r):
-            group.append((k, piece))
-            seconds += sum(b - a for a, b in piece)
-            if seconds >= EMBED_CHUNK_SECONDS:
-                run_group()
-                seconds = 0.0
-                yield from finished(k + 1)
-                if ready == k and spans_r:  # a long recording part-way: say how far it is
-                    yield k, None, sum(len(g) for g in got[k]) / len(spans_r)
-    if group:
-        run_group()
-    yield from finished(len(spans))
-
-
-def _pieces(spans_r: list) -> list[list]:
-    """A recording's spans in runs of about EMBED_CHUNK_SECONDS of windows, counted from its own
-    start: where a long recording is cut between model calls never depends on the other
-    recordings of the batch (CAM++ shares frames between the windows of one call), so a resumed
-    analysis gives the same embeddings as one run straight through."""
-    pieces, run, seconds = [], [], 0.0
-    for a, b in spans_r:
-        run.append((a, b))
-        seconds += b - a
-        if seconds >= EMBED_CHUNK_SECONDS:
-            pieces.append(run)
-            run, seconds = [], 0.0
-    return pieces + ([run] if run else [])
-
-
-def segment_and_embed(waves: list[np.ndarray], settings: Settings, backend, given_regions: list | None = None,
-                      timing: dict | None = None) -> tuple[list, list, np.ndarray, np.ndarray]:
-    """The analysis of decoded recordings, for the project and for new audio alike: speech
-    regions, segments (find_segments), one embedding per segment (embed_in_chunks). Returns
-    (speech regions per recording, segment spans per recording, embeddings of all segments in
-    order, index of the recording each embedding belongs to)."""
-    regions, spans = find_segments(waves, settings, backend, given_regions, timing)
-    parts = [emb for _, emb, _ in embed_in_chunks(backend, waves, spans, settings.clean, timing) if emb is not None]
-    embeddings = np.concatenate(parts) if parts else np.zeros((0, backend.dim), np.float32)
-    owners = np.repeat(np.arange(len(waves)), [len(s) for s in spans]).astype(np.int64)
-    return regions, spans, embeddings, owners
 
 
 def _analyse_batch(project, settings, backend, batch, count: _Count, cancel, timing) -> Iterator[Event]:

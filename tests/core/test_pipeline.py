@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from coredata import run_cli
-from speakerid_gui.core import embed, pipeline
+from speakerid_gui.core import analysis, embed, pipeline
 from speakerid_gui.core.pipeline import Cancelled, Settings, Summary, embeddings, run
 from speakerid_gui.core.store import Project
 
@@ -227,7 +227,7 @@ def test_analyse_progress_is_determinate_in_files_and_seconds(session_project):
 def test_cancel_mid_batch_keeps_finished_recordings(session_project, tmp_path, monkeypatch):
     """Cancel is checked between model chunks inside a batch: recordings already embedded are
     stored, the rest stay pending, and a resumed run gives the same embeddings as an uninterrupted one."""
-    monkeypatch.setattr(pipeline, "EMBED_CHUNK_SECONDS", 3.0)  # about one window per model call
+    monkeypatch.setattr(analysis, "EMBED_CHUNK_SECONDS", 3.0)  # about one window per model call
     folder = tmp_path / "p"
     project = Project.create(folder, session_project.audio)
     stop = {"now": False}

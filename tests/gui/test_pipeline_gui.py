@@ -96,11 +96,11 @@ def test_progress_preview_cancel_mid_batch_and_the_resume_banner(make_window, lo
     """The analysis bar counts files and minutes from its first event; points appear in the
     scatter while the analysis runs; Cancel lands between model chunks inside the first batch of
     audio (finished files kept); the partial project says so and Resume finishes it."""
-    from speakerid_gui.core import pipeline
+    from speakerid_gui.core import analysis, pipeline
     from speakerid_gui.gui import jobs
 
     monkeypatch.setattr(jobs, "PREVIEW_SECONDS", 0.0)  # a preview at every chance (the mechanics)
-    monkeypatch.setattr(pipeline, "EMBED_CHUNK_SECONDS", 3.0)
+    monkeypatch.setattr(analysis, "EMBED_CHUNK_SECONDS", 3.0)
     w = make_window()
     assert w.new_project(long_corpus, Settings(speakers=10, **FAST), project_dir=tmp_path / "proj")
     job = w.pipeline
