@@ -204,7 +204,7 @@ def test_grouped_and_per_row_writes_both_reach_the_database(project_copy):
     assert_same(reopened_state(project_copy), state(project))
     labels = rng.integers(0, 3, n).astype(np.int32)
     confidence = rng.random(n).astype(np.float32)
-    log.relabel("cluster", "relabel everything", np.arange(n), labels, confidence)
+    log.relabel("propagate", "relabel everything", np.arange(n), labels, confidence)  # undoable (a clustering is not)
     kept = ~project.verified & ~project.noise
     np.testing.assert_array_equal(project.confidence[kept], confidence[kept])
     assert_same(reopened_state(project_copy), state(project))
