@@ -75,8 +75,9 @@ def embed_in_chunks(backend, waves: list[np.ndarray], spans: list[list], clean: 
     """Embeddings of every recording's segments, in recording order: yields (k, embeddings of
     recording k, 1.0) once all of k's segments are in, and (k, None, share done) while a long
     recording is part-way. The model runs on about EMBED_CHUNK_SECONDS of windows per call, so
-    the caller can store finished recordings and check Cancel between calls. The chunk borders
-    depend on the spans alone: the project and new audio (classify) get the same embeddings."""
+    the caller can store finished recordings and check Cancel between calls. A recording is cut
+    only where its own spans say (_pieces), so the project, a resumed run and new audio
+    (classify) get the same embeddings."""
     from .embed import embed_segments
 
     timing = {} if timing is None else timing
