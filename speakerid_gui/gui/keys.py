@@ -76,12 +76,3 @@ def route_keys(window: QWidget, leave_to: QWidget | None):
             continue
         w.installEventFilter(views[1] if is_text_box(w) else views[0])
         w.setProperty("keys_routed", True)
-
-
-def pass_shortcuts(*widgets):
-    """Install one shared passthrough filter on each widget (kept alive by the first widget)."""
-    if not widgets:
-        return
-    flt = ShortcutPassthrough(widgets[0])
-    for w in widgets:
-        w.installEventFilter(flt)

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import QMenu, QSplitter
 
 from ..core.store import NOISE
 from . import learning_jobs
-from .keys import pass_shortcuts
 from .learning_dialogs import ClassifierDialog, ProsodyDialog, RefineDialog
 from .suggestions_panel import KIND_TITLES, SuggestionsPanel, suggestion_key
 from .workers import Job, describe, plain_thread
@@ -95,7 +94,6 @@ class LearningTasks:
         self.review_split.setStretchFactor(0, 1)
         self.review_split.setStretchFactor(1, 0)
         self.review_split.setSizes([700, PANEL_HEIGHT])
-        pass_shortcuts(self.review_next.table)
 
         self._suggest_timer = QTimer(self)
         self._suggest_timer.setSingleShot(True)
