@@ -30,6 +30,7 @@ from .start_page import RecentProjects, StartPage
 from .background_tasks import BackgroundTasks
 from .edit_commands import EditCommands
 from .learning_tasks import LearningTasks
+from .review_queue import ReviewQueue
 from .timeline import TimelineTasks
 from .review_answers import ReviewAnswers
 from .workers import Job
@@ -38,7 +39,7 @@ APP_NAME = "speakerid"
 PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 
 
-class MainWindow(TimelineTasks, LearningTasks, ReviewAnswers, EditCommands, BackgroundTasks, QMainWindow):
+class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditCommands, BackgroundTasks, QMainWindow):
     def __init__(self, player: Player | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
