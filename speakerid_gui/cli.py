@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .core.evaluate import diarization_errors, evaluate_project, label_rows  # noqa: F401  (also used by benchmarks)
 from . import cli_library
+from .core.project_lock import ProjectLock, ProjectLocked
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 
@@ -19,13 +20,30 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.func(args)
+        with _writer_lock(args):
+            return args.func(args)
+    except ProjectLocked as exc:
+        print(f"error: {exc}; nothing was changed (close it there, or use export / info / evaluate, which only read)",
+              file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted: work done so far is saved; run the same command again to resume", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _writer_lock(args):
+    """The project's writer lock for commands that change it (`writes` on their parser); the
+    window holds the same lock, so a command never changes a project a reviewer has open."""
+    from contextlib import nullcontext
+
+    writes = getattr(args, "writes", False) or getattr(args, "in_place", False)
+    project = getattr(args, "project", None)
+    if not writes or project is None:
+        return nullcontext()
+    return ProjectLock(project, f"`speakerid {getattr(args, 'command_name', 'command')}`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the environment variable SPEAKERID_FLOAT32=1 makes auto mean float32")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     cli_library.add_run_options(r)  # --labels, --library
-    r.set_defaults(func=cmd_run)
+    r.set_defaults(func=cmd_run, writes=True, command_name="run")
 
     e = sub.add_parser("export", help="write the labels as csv, json, rttm, audacity, textgrid, eaf, vtt, "
                        "or per-speaker audio clips")
@@ -88,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in [("undo", "undo the last edit"), ("redo", "redo the last undone edit")]:
         u = sub.add_parser(name, help=helptext)
         u.add_argument("project", type=Path)
-        u.set_defaults(func=cmd_undo_redo, action=name)
+        u.set_defaults(func=cmd_undo_redo, action=name, writes=True, command_name=name)
 
     ed = sub.add_parser("edit", help="merge / rename / verify clusters from the command line")
     ed.add_argument("project", type=Path)
@@ -98,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("--split", type=int, metavar="CLUSTER", help="split a cluster (see --into)")
     ed.add_argument("--into", type=int, help="number of parts for --split (default: estimated)")
     ed.add_argument("--history", action="store_true", help="list the edit log")
-    ed.set_defaults(func=cmd_edit)
+    ed.set_defaults(func=cmd_edit, writes=True, command_name="edit")
 
     d = sub.add_parser("demo", help="write a small synthetic multi-speaker corpus (no download)")
     d.add_argument("dir", nargs="?", type=Path, default=Path("speakerid-demo"), help="output folder")

@@ -19,13 +19,13 @@ def add_commands(sub):
     p = sub.add_parser("propagate", help="relabel unverified segments from the verified ones (undoable)")
     p.add_argument("project", type=Path)
     p.add_argument("--threshold", type=float, help="cosine below which a segment stays unknown (default: calibrated)")
-    p.set_defaults(func=cmd_propagate)
+    p.set_defaults(func=cmd_propagate, writes=True, command_name="propagate")
 
     r = sub.add_parser("refine", help="train a projection head on verified labels and reassign the rest")
     r.add_argument("project", type=Path)
     r.add_argument("--epochs", type=int, default=200)
     r.add_argument("--threads", type=int, default=2)
-    r.set_defaults(func=cmd_refine)
+    r.set_defaults(func=cmd_refine, writes=True, command_name="refine")
 
     t = sub.add_parser("train-classifier", help="train a speaker classifier for new audio and save it")
     t.add_argument("project", type=Path)
@@ -39,13 +39,13 @@ def add_commands(sub):
     t.add_argument("--center-loss", type=float, default=0.0, help="lstm/resnet: contrastive-center loss weight")
     t.add_argument("--epochs", type=int, default=30, help="lstm/resnet: most epochs (early stopping ends sooner)")
     t.add_argument("--evaluate", action="store_true", help="also report top-1/top-5 on held-out verified segments")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, writes=True, command_name="train-classifier")
 
     tp = sub.add_parser("train-prosody", help="train the prosody RNN (pitch + energy) on the project's segments")
     tp.add_argument("project", type=Path)
     tp.add_argument("--epochs", type=int, default=30)
     tp.add_argument("--seed", type=int, default=0)
-    tp.set_defaults(func=cmd_train_prosody)
+    tp.set_defaults(func=cmd_train_prosody, writes=True, command_name="train-prosody")
 
     c = sub.add_parser("classify", help="label new recordings with the project's classifier")
     c.add_argument("project", type=Path)
@@ -72,7 +72,7 @@ def add_commands(sub):
     v.add_argument("--in-place", action="store_true",
                    help="review the project itself and keep the simulated reviewer's labels (suggestions only; "
                         "each relabelling is an undoable edit)")
-    v.set_defaults(func=cmd_simulate)
+    v.set_defaults(func=cmd_simulate, command_name="simulate-review")
 
 
 def _share(text: str) -> float:

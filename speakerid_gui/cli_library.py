@@ -36,7 +36,7 @@ def add_commands(sub):
     m.add_argument("--threshold", type=float, help="acceptance score (default: the library's)")
     m.add_argument("--dry-run", action="store_true", help="show the matches, rename nothing")
     _library_option(m)
-    m.set_defaults(func=cmd_library_match)
+    m.set_defaults(func=cmd_library_match, writes=True, command_name="library match")
     lib.set_defaults(func=lambda args: (lib.print_help(), EXIT_USAGE)[1])
 
 

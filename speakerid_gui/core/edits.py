@@ -35,12 +35,21 @@ class Edit:
     ts: float
 
 
+class ReadOnlyProject(ValueError):
+    """An edit of a project opened read-only (another window holds it: core/project_lock.py)."""
+
+
 class EditLog:
     """The command API: merge, split, move, rename, verify, noise, relabel; undo and redo."""
 
     def __init__(self, project: Project):
         self.p = project
         self.listeners = []  # called with (kind, positions whose labels changed) after every change
+
+    def _writable(self):
+        if self.p.read_only:
+            raise ReadOnlyProject(f"{self.p.folder.name} is open read-only (another window changes it): "
+                                  "nothing was changed")
 
     # ---- the generic machinery -----------------------------------------------------------
     def _diff(self, index: np.ndarray, new: dict[str, np.ndarray], clusters: dict[int, dict | None]):
@@ -80,6 +89,7 @@ class EditLog:
 
     def commit(self, kind: str, description: str, index, new: dict, clusters: dict | None = None) -> int:
         """Record and apply one edit; returns its id. Discards the redo stack."""
+        self._writable()
         fwd, inv = self._diff(index, new, clusters or {})
         with self.p.transaction() as db:
             db.execute("UPDATE edits SET state='discarded' WHERE state='undone'")
@@ -97,6 +107,7 @@ class EditLog:
         return self._step("undone", "done", "forward", "ASC")
 
     def _step(self, from_state, to_state, column, order) -> Edit | None:
+        self._writable()
         with self.p.transaction() as db:
             row = db.execute(f"SELECT id, kind, description, {column}, ts FROM edits WHERE state=? "
                              f"ORDER BY id {order} LIMIT 1", (from_state,)).fetchone()
@@ -114,6 +125,7 @@ class EditLog:
     def set_bounds(self, index: int, start: float, end: float) -> int:
         """Move one segment's start and end (seconds); undoable like any edit. Its embedding is
         left as it was: a moved boundary changes when a person speaks, not who it is."""
+        self._writable()
         i = int(index)
         start, end = round(float(start), 3), round(float(end), 3)
         if not 0.0 <= start < end:

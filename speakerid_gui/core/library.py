@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .user_data import user_data_dir
+
 # Cosine of centred means from which a cluster is taken to be the enrolled speaker. Calibrated on
 # the model's different-speaker distribution where it matters: the best score a stranger's cluster
 # reaches against a whole library. 99.5 % of those stay below 0.55, pooled over read speech,
@@ -49,11 +51,8 @@ MIN_SEGMENTS = 1          # one segment is a weak voiceprint, but a single short
 
 
 def default_library_dir() -> Path:
-    """$SPEAKERID_GUI_DATA/library if set (the app's data folder override), else the XDG data folder."""
-    if os.environ.get("SPEAKERID_GUI_DATA"):
-        return Path(os.environ["SPEAKERID_GUI_DATA"]) / "library"
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "speakerid-gui" / "library"
+    """The library in the user's data folder ($SPEAKERID_GUI_DATA, else the XDG data folder)."""
+    return user_data_dir() / "library"
 
 
 @dataclass

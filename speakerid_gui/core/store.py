@@ -136,6 +136,7 @@ class Project:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self.db_path = self.folder / "project.sqlite"
+        self.read_only = False  # set by a window that opened it while another one holds the writer lock
         self.db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

@@ -23,6 +23,8 @@ from .new_project import NewProjectDialog, data_dir, default_project_dir
 from .player import Player, SoundDevicePlayer
 from .progress_panel import ProgressPanel, ResumeBanner
 from .review import ReviewSession
+from . import project_access
+from .project_access import ReadOnlyBanner
 from .scatter import ScatterPanel
 from .shortcuts import ShortcutSheet
 from .small_screen import guard_review_split
@@ -99,6 +101,9 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
         self.progress.hide()
         self.resume_banner = ResumeBanner()
         self.resume_banner.resume_requested.connect(self.resume_pipeline)
+        self.read_only_banner = ReadOnlyBanner()
+        self.read_only_banner.retry_requested.connect(self.retry_writable)
+        self.project_lock = None  # this window's writer lock on its project (project_access.py)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.clusters)
@@ -113,6 +118,7 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
         layout.setContentsMargins(4, 4, 4, 0)
         layout.addWidget(self.progress)
         layout.addWidget(self.resume_banner)
+        layout.addWidget(self.read_only_banner)
         layout.addWidget(self.splitter, 1)
         self.review_page = review
 
@@ -242,7 +248,7 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
 
     def _update_actions(self):
         has = self.session is not None
-        busy = self.pipeline is not None
+        busy = self.pipeline is not None or (has and self.session.project.read_only)  # no edit either way
         for action in self.project_actions:
             action.setEnabled(has)
         edits = ["undo", "redo", "merge_similar", "merge_selected", "split", "move", "rename", "verify",
@@ -266,7 +272,8 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
 
     def ask_new_project(self, folder: str | None = None):
         dialog = NewProjectDialog(folder, self)
-        dialog.accepted.connect(lambda: self.new_project(dialog.audio_folder(), dialog.settings()))
+        dialog.accepted.connect(lambda: self.new_project(dialog.audio_folder(), dialog.settings(),
+                                                         dialog.project_dir()))
         self._open_dialog(dialog)
         return dialog
 
@@ -275,6 +282,18 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
                                                   str(data_dir() / "projects"))
         if folder:
             self.open_project(folder)
+
+    def offer_analysis(self, folder: Path) -> bool:
+        """A folder that is no project: its recordings are offered for analysis; the open project stays."""
+        n = project_access.count_audio(folder)
+        if n == 0:
+            self.show_error(f"{folder}: no project here (no project.sqlite) and no recordings to analyse "
+                            "(wav, flac, ogg, mp3).", "Not a project")
+            return False
+        self.statusBar().showMessage(f"{folder} is not a project: its {n:,} recordings can be analysed "
+                                     "as a new one.", 10000)
+        self.ask_new_project(str(folder))
+        return False
 
     def new_project(self, audio_folder, settings, project_dir=None) -> bool:
         audio_folder = Path(audio_folder)
@@ -293,19 +312,31 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
         return True
 
     def open_project(self, folder) -> bool:
-        if not self.close_project():
+        folder = Path(folder)
+        if not project_access.is_project(folder):
+            return self.offer_analysis(folder)  # before closing anything: the reviewer keeps their project
+        same = self.session is not None and project_access.same_folder(self.session.project.folder, folder)
+        held = same and self.project_lock is not None and self.project_lock.held
+        lock, locked = (self.project_lock, None) if held else project_access.take_lock(folder)
+        if not self.close_project(keep_lock=same):
+            if not same:
+                lock.release()
             return False
         try:
             project = Project.open(folder)
         except Exception as exc:
+            lock.release()
             self.show_error(f"Cannot open {folder}: {exc}")
             return False
+        self.project_lock = lock
+        project.read_only = locked is not None
+        self.read_only_banner.show_locked(locked)
         self.session = ReviewSession(project)
         self.player.warm_up()  # the output stream runs before the first key
         self.session.log.listeners.append(self._on_edit)
         self._learning_project_opened()
         self.recent.add(folder)
-        self.setWindowTitle(f"{Path(folder).name} — {APP_NAME}")
+        self.setWindowTitle(f"{folder.name}{' (read-only)' if locked else ''} — {APP_NAME}")
         self.stack.setCurrentWidget(self.review_page)
         self.clusters.filter.clear()  # a filter typed for another project would hide this one's clusters
         self._load_project_view()
@@ -323,7 +354,7 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
         self._update_actions()
         return True
 
-    def close_project(self) -> bool:
+    def close_project(self, keep_lock: bool = False) -> bool:
         """Back to the start page; refused (False) while a job still runs on the project."""
         if self.session is None:
             return True
@@ -333,6 +364,10 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
         self.player.stop()
         self.session.project.close()
         self.session = None
+        if not keep_lock and self.project_lock is not None:
+            self.project_lock.release()
+            self.project_lock = None
+        self.read_only_banner.hide()
         self.current_cluster = self.current_segment = None
         self.queue = np.zeros(0, np.int64)
         self.show_start_page()
@@ -577,4 +612,20 @@ class MainWindow(TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditC
         if self.session is not None:
             self.session.project.close()
             self.session = None
+        if self.project_lock is not None:
+            self.project_lock.release()
         event.accept()
+
+    def retry_writable(self) -> bool:
+        """Read-only project: take the writer lock if the other window let go, and show its edits."""
+        if self.session is None or not self.session.project.read_only:
+            return True
+        lock, locked = project_access.take_lock(self.session.project.folder)
+        if locked is not None:
+            self.read_only_banner.show_locked(locked)
+            self.statusBar().showMessage("Still open elsewhere: the project stays read-only.", 6000)
+            return False
+        self.project_lock = lock
+        folder = self.session.project.folder
+        self.session.project.read_only = False
+        return self.open_project(folder)  # reloads what the other window changed; keeps this lock

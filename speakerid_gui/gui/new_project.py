@@ -1,17 +1,15 @@
-"""New project: the audio folder, the number of speakers (or estimate it), the backend.
-Where the project is stored follows from the folder (shown, not asked)."""
+"""New project: the audio folder, where the project goes (a default named after the folder, in
+the user's data folder), the number of speakers (or estimate it), the backend."""
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from ..core.pipeline import Settings
+from ..core.user_data import user_data_dir
 
 BACKEND_NOTES = {
     "campp": "CAM++ speaker embeddings (recommended)",
@@ -28,18 +26,47 @@ CLEAN_NOTES = {"none": "none", "denoise": "reduce steady noise", "trim": "trim s
 
 
 def data_dir() -> Path:
-    """Where the app keeps its projects and the demo (per user; SPEAKERID_GUI_DATA overrides)."""
-    if os.environ.get("SPEAKERID_GUI_DATA"):
-        return Path(os.environ["SPEAKERID_GUI_DATA"])
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(base or Path.home() / ".speakerid-gui")
+    """Where the app keeps its projects and the demo: the user's data folder, as the library."""
+    return user_data_dir()
 
 
 def default_project_dir(audio_folder: str | Path) -> Path:
-    """One project per audio folder: <data dir>/projects/<folder name>-<hash of its path>."""
+    """<data dir>/projects/<folder name>: the project already made for this folder if there is one,
+    else the first free name ("name 2", "name 3"...: two folders called "audio" get two projects)."""
     folder = Path(audio_folder).expanduser().resolve()
-    digest = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
-    return data_dir() / "projects" / f"{folder.name or 'audio'}-{digest}"
+    base = data_dir() / "projects"
+    name = folder.name or "audio"
+    for n in range(1, 1000):
+        candidate = base / (name if n == 1 else f"{name} {n}")
+        problem = project_dir_problem(candidate, folder)
+        if problem is None:
+            return candidate
+    return base / name
+
+
+def project_dir_problem(project: Path, audio_folder: Path) -> str | None:
+    """Why `project` cannot hold the project of `audio_folder` (None: it can: new, empty, or its own)."""
+    project = Path(project).expanduser()
+    if not project.exists():
+        return None
+    if not project.is_dir():
+        return f"{project} is a file"
+    if (project / "project.sqlite").exists():
+        import json
+        import sqlite3
+
+        try:
+            with sqlite3.connect(f"file:{project / 'project.sqlite'}?mode=ro", uri=True) as db:
+                row = db.execute("SELECT value FROM meta WHERE key='audio_root'").fetchone()
+        except sqlite3.Error as exc:
+            return f"{project} holds a project that cannot be read ({exc})"
+        root = str(json.loads(row[0])) if row else ""
+        if root and Path(root) != Path(audio_folder).expanduser().resolve():
+            return f"{project} is already the project of {root}"
+        return None
+    if any(project.iterdir()):
+        return f"{project} is a folder with other files in it: choose an empty or new folder"
+    return None
 
 
 def available_backends() -> list[str]:
@@ -63,6 +90,15 @@ class NewProjectDialog(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
+        self.project = QLineEdit("")
+        self.project.setPlaceholderText("where the project (labels, edits, caches) is saved")
+        self.project.textChanged.connect(lambda _: self._update_where())
+        self._default_shown = ""  # the default last filled in: any other text is the reviewer's choice and stays
+        browse_project = QPushButton("Browse…")
+        browse_project.clicked.connect(self._browse_project)
+        project_row = QHBoxLayout()
+        project_row.addWidget(self.project, 1)
+        project_row.addWidget(browse_project)
         self.estimate = QRadioButton("Estimate")
         self.known = QRadioButton("Known:")
         self.estimate.setChecked(True)
@@ -97,6 +133,7 @@ class NewProjectDialog(QDialog):
         self.folder.textChanged.connect(self._update_where)
         form = QFormLayout()
         form.addRow("Recordings:", _wrap(folder_row))
+        form.addRow("Project folder:", _wrap(project_row))
         form.addRow("Speakers:", _wrap(count_row))
         form.addRow("Embeddings:", self.backend)
         form.addRow("Cleaning:", self.clean)
@@ -142,13 +179,31 @@ class NewProjectDialog(QDialog):
         return self.backend.itemData(index) if index >= 0 else (text or Settings().backend)
 
     def project_dir(self) -> Path:
-        return default_project_dir(self.audio_folder())
+        text = self.project.text().strip()
+        return Path(text).expanduser() if text else default_project_dir(self.audio_folder())
 
     def _update_where(self):
-        ok = bool(self.folder.text().strip()) and self.audio_folder().exists()
-        self.start_button.setEnabled(ok)
-        self.where.setText(f"The project (labels, edits, caches) is saved in {self.project_dir()}. "
-                           "Your audio files are only read." if ok else "Choose an existing folder.")
+        ok = bool(self.folder.text().strip()) and self.audio_folder().is_dir()
+        if ok and self.project.text().strip() in ("", self._default_shown):
+            self._default_shown = str(default_project_dir(self.audio_folder()))
+            self.project.blockSignals(True)
+            self.project.setText(self._default_shown)
+            self.project.blockSignals(False)
+        problem = project_dir_problem(self.project_dir(), self.audio_folder()) if ok else None
+        self.start_button.setEnabled(ok and problem is None)
+        if not ok:
+            self.where.setText("Choose an existing folder of recordings.")
+        elif problem:
+            self.where.setText(f"<span style='color:#b00020'>{problem}.</span>")
+        else:
+            resume = (self.project_dir() / "project.sqlite").exists()
+            self.where.setText(("This folder's project exists: Analyse resumes it (nothing is lost). " if resume
+                                else "") + "Your audio files are only read.")
+
+    def _browse_project(self):
+        path = QFileDialog.getExistingDirectory(self, "Project folder (new or empty)", self.project.text())
+        if path:
+            self.project.setText(path)
 
     def _browse(self):
         path = QFileDialog.getExistingDirectory(self, "Folder of recordings", self.folder.text())

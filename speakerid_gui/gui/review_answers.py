@@ -75,6 +75,9 @@ class ReviewAnswers:
                                          "press G to go to one first.", 6000)
             return
         p = self.session.project
+        if p.read_only:
+            self.statusBar().showMessage("This project is open read-only: answers are not kept.", 6000)
+            return
         i, j = (int(x) for x in s.segment_positions[:2])
         if s.kind == "mixed":  # "two speakers in one?" answered no is "same speaker"; yes is Y (split)
             self.statusBar().showMessage("For a mixed cluster, Y splits it (different speakers); G skips.", 6000)
@@ -97,7 +100,8 @@ class ReviewAnswers:
     def _skip_current(self):
         """Leaving a suggestion without answering it (G): it stays skipped, across restarts too."""
         s = self.current_suggestion()
-        if s is not None and self._key(s) not in self._answered and self.session is not None:
+        if (s is not None and self._key(s) not in self._answered and self.session is not None
+                and not self.session.project.read_only):
             constraints.skip(self.session.project, s)
 
     # ---- relearning in the background ------------------------------------------------------------------
