@@ -5,9 +5,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "speakerid_gui"
 MAX_LINES = 500
-# Over the limit when the rule came in, and being edited on other branches at the time; the
-# lead splits them after the merge. A file that gets under the limit must leave this list.
-KNOWN_OVER = {"gui/main_window.py"}
+# Exceptions to the limit (none left: the last three were split into mixins of their own).
+# A file that gets under the limit must leave this list.
+KNOWN_OVER: set[str] = set()
 
 
 def _sizes() -> dict[str, int]:
