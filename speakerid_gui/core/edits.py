@@ -16,7 +16,7 @@ import numpy as np
 
 from . import diffs
 from .palette import color_for
-from .store import COLUMNS, NOISE, Project
+from .store import COLUMNS, NOISE, Project, ReadOnlyProject
 from .text import plural
 
 BOUNDS = "bounds"  # the edit kind whose diffs are segment times, not assignment columns
@@ -35,10 +35,6 @@ class Edit:
     ts: float
 
 
-class ReadOnlyProject(ValueError):
-    """An edit of a project opened read-only (another window holds it: core/project_lock.py)."""
-
-
 class EditLog:
     """The command API: merge, split, move, rename, verify, noise, relabel; undo and redo."""
 
@@ -46,7 +42,7 @@ class EditLog:
         self.p = project
         self.listeners = []  # called with (kind, positions whose labels changed) after every change
 
-    def _writable(self):
+    def _writable(self):  # before the diff is computed; the store's transaction refuses too
         if self.p.read_only:
             raise ReadOnlyProject(f"{self.p.folder.name} is open read-only (another window changes it): "
                                   "nothing was changed")

@@ -130,6 +130,10 @@ class WalCheckpointer:
             db.close()
 
 
+class ReadOnlyProject(ValueError):
+    """A change to a project opened read-only (another window holds it: core/project_lock.py)."""
+
+
 class Project:
     """A project folder. Open with Project.create(...) or Project.open(...)."""
 
@@ -177,9 +181,15 @@ class Project:
         self.db.close()  # the last connection to close checkpoints and removes the WAL
 
     # ---- transactions ---------------------------------------------------------------
+    def _refuse_if_read_only(self):
+        if self.read_only:
+            raise ReadOnlyProject(f"{self.folder.name} is open read-only (another window changes it): "
+                                  "nothing was changed")
+
     @contextmanager
     def transaction(self):
-        """One SQLite transaction; nested uses join the outer one."""
+        """One SQLite transaction; nested uses join the outer one. None in a read-only project."""
+        self._refuse_if_read_only()
         if self._in_tx:
             yield self.db
             return
@@ -202,6 +212,7 @@ class Project:
         return json.loads(row[0]) if row else default
 
     def set_meta(self, key: str, value):
+        self._refuse_if_read_only()
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, json.dumps(value)))
 
     @property

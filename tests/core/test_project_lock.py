@@ -86,3 +86,18 @@ def test_the_cli_refuses_to_change_a_project_another_process_holds(tmp_path, cap
         proc.wait()
     time.sleep(0.05)
     assert cli.main(["edit", str(folder), "--rename", "0", "Alice"]) == cli.EXIT_OK
+
+
+def test_a_read_only_project_refuses_writes_below_the_edit_log_too(tmp_path):
+    from speakerid_gui.core import constraints
+
+    project = Project.create(tmp_path / "p", tmp_path)
+    project.read_only = True
+    with pytest.raises(ReadOnlyProject):
+        with project.transaction():
+            pass
+    with pytest.raises(ReadOnlyProject):  # reviewer answers and skips live in the meta table
+        project.set_meta(constraints.SKIPPED, ["a suggestion"])
+    project.read_only = False
+    assert constraints.skipped(project) == set()
+    project.close()
