@@ -69,6 +69,9 @@ class ProjectPages:
             return False
         if not self.open_project(folder):
             return False
+        if self.session.project.read_only:  # another window has this folder's project: it analyses, not us
+            self.statusBar().showMessage(f"{folder.name} is open in another window: not analysed here.", 10000)
+            return False
         self.start_pipeline(settings)
         return True
 

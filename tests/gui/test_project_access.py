@@ -32,6 +32,10 @@ def test_a_project_held_elsewhere_opens_read_only_until_it_is_free(make_window, 
         assert "read-only" in w.statusBar().currentMessage()
         assert w.session.project.cluster_name(w.current_cluster) == before
         assert not w.retry_writable()  # still held
+        from speakerid_gui.core.pipeline import Settings
+
+        assert not w.new_project(w.session.project.audio_root, Settings(), project_dir)  # no analysis starts
+        assert w.pipeline is None and w.session.project.read_only
     finally:
         proc.kill()
         proc.wait()
