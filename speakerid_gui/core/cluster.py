@@ -52,12 +52,18 @@ def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
 
 
 def given_count(X, estimate, k, durations=None, raw=None, impostor=None) -> np.ndarray:
-    """k clusters: the dendrogram cut at k (lone short segments attached, so k clusters of real
-    speech) or the estimated clusters brought to k, both refined; the better separated
-    (silhouette) wins. Neither alone was never worse than the estimate on every set (the cut:
-    tc100-cut 0.934; the estimate merged down: speech-commands 0.628 < 0.674 estimated)."""
+    """k clusters, from the estimate whenever it can be brought to k by merging: k equal to the
+    estimated count gives the estimate itself, and fewer merge the estimate's clusters of least
+    speech first (to_count). Merging never re-cuts what the estimate got right: the dendrogram cut
+    at k lost on tc100-cut (0.922 against 0.978) and on speech-commands (0.688 against 0.758).
+    More clusters than estimated: the dendrogram cut at k (lone short segments attached, so k
+    clusters of real speech) or the estimate with its least one-speaker-like clusters split, both
+    refined; the better separated (silhouette) wins (ami-debug: the cut, 0.893 against 0.861)."""
     from .same_speaker import refine
 
+    estimate = _compact(estimate)
+    if estimate.max() + 1 >= k:
+        return to_count(X, estimate, k, raw, impostor, durations)
     cut = _cluster(X, k, "ahc", None)
     if durations is not None:
         short = np.asarray(durations) < RELIABLE_SECONDS
@@ -69,7 +75,7 @@ def given_count(X, estimate, k, durations=None, raw=None, impostor=None) -> np.n
     if cut.max() + 1 < k:
         cut = _split_to(X, cut, k, raw, impostor)
     refined = refine(X, cut)
-    candidates = [refined if refined.max() + 1 == k else cut, to_count(X, estimate, k, raw, impostor)]
+    candidates = [refined if refined.max() + 1 == k else cut, to_count(X, estimate, k, raw, impostor, durations)]
     rng = np.random.default_rng(0)
     sample = rng.choice(len(X), SILHOUETTE_SAMPLE, replace=False) if len(X) > SILHOUETTE_SAMPLE else np.arange(len(X))
     D = np.clip(1.0 - X[sample] @ X[sample].T, 0.0, 2.0)
@@ -91,31 +97,59 @@ def estimated(X, durations=None, raw=None, impostor=None) -> np.ndarray:
     return refine(X, labels) if labels.max() > 0 else labels
 
 
-def to_count(X, labels, k, raw=None, impostor=None) -> np.ndarray:
-    """The estimated clusters brought to exactly k: the most alike pairs merged (by the
-    one-speaker score when raw embeddings are given, else by centroid cosine), or the clusters
-    least like one speaker split in two, then refined if that keeps k clusters."""
-    from .same_speaker import merge_same_speaker, refine
+def to_count(X, labels, k, raw=None, impostor=None, durations=None) -> np.ndarray:
+    """The estimated clusters brought to exactly k (unchanged when they are k already): merged
+    down, or the clusters least like one speaker split in two, then refined if that keeps k.
+
+    Merging takes, each time, the cluster of least speech (durations; without them, fewest
+    segments) into the cluster most like it (the one-speaker score when raw embeddings are given,
+    else centroid cosine). The small clusters of an over-estimate are mostly pieces of speakers
+    found whole elsewhere; merging the most alike pair instead joined whole speakers:
+    speech-commands 148 clusters to 100 went from 0.712 to 0.655, least speech first to 0.758."""
+    from .same_speaker import refine
 
     labels = _compact(labels)
+    if labels.max() + 1 == k:
+        return labels
     if labels.max() + 1 > k:
-        if raw is not None and impostor is not None:
-            labels = merge_same_speaker(raw, labels, impostor, until=k)
-        else:
-            labels = _merge_centroids(X, labels, k)
+        labels = merge_smallest(X, labels, k, raw, impostor, durations)
     if labels.max() + 1 < k:
         labels = _split_to(X, labels, k, raw, impostor)
     refined = refine(X, labels)
     return refined if refined.max() + 1 == k else labels
 
 
-def _merge_centroids(X, labels, k) -> np.ndarray:
-    """Average-linkage AHC on cluster centroids down to k clusters."""
-    from scipy.cluster.hierarchy import fcluster, linkage
+def merge_smallest(X, labels, k, raw=None, impostor=None, durations=None) -> np.ndarray:
+    """Merge the cluster of least speech into the one most like it until k clusters remain."""
+    from .same_speaker import pair_scores, unit
 
-    ids, C = centroids(X, labels)
-    sub = fcluster(linkage(C, method="average", metric="cosine"), t=k, criterion="maxclust")
-    return _compact(sub[np.searchsorted(ids, labels)])
+    labels = _compact(labels)
+    weights = np.ones(len(labels)) if durations is None else np.asarray(durations, dtype=np.float64)
+    P = unit(raw) if raw is not None and impostor is not None else np.asarray(X, dtype=np.float64)
+    K = labels.max() + 1
+    sums = np.zeros((K, P.shape[1]))
+    np.add.at(sums, labels, P)
+    n = np.bincount(labels, minlength=K).astype(np.float64)
+    voice = np.bincount(labels, weights=weights, minlength=K)
+    alive = np.ones(K, bool)
+    parent = np.arange(K)
+    while alive.sum() > max(1, k):
+        live = np.flatnonzero(alive)
+        s = live[np.argmin(voice[live])]
+        if raw is not None and impostor is not None:
+            G = sums[live] @ sums[live].T
+            like = pair_scores(G, n[live], impostor)[live == s][0]
+        else:
+            C = sums[live] / np.maximum(np.linalg.norm(sums[live], axis=1, keepdims=True), 1e-12)
+            like = C @ C[live == s][0]
+            like[live == s] = -np.inf
+        t = live[int(np.argmax(like))]
+        sums[t] += sums[s]
+        n[t] += n[s]
+        voice[t] += voice[s]
+        alive[s] = False
+        parent[parent == s] = t
+    return _compact(parent[labels])
 
 
 def _split_to(X, labels, k, raw=None, impostor=None) -> np.ndarray:
