@@ -71,6 +71,37 @@ def merge_same_speaker(raw: np.ndarray, labels: np.ndarray, impostor: float, z_s
     return out.astype(np.int32)
 
 
+def merge_smallest(X, labels, k, raw=None, impostor=None, durations=None) -> np.ndarray:
+    """Merge the cluster of least speech into the one most like it until k clusters remain."""
+    labels = _compact(labels)
+    weights = np.ones(len(labels)) if durations is None else np.asarray(durations, dtype=np.float64)
+    P = unit(raw) if raw is not None and impostor is not None else np.asarray(X, dtype=np.float64)
+    K = labels.max() + 1
+    sums = np.zeros((K, P.shape[1]))
+    np.add.at(sums, labels, P)
+    n = np.bincount(labels, minlength=K).astype(np.float64)
+    voice = np.bincount(labels, weights=weights, minlength=K)
+    alive = np.ones(K, bool)
+    parent = np.arange(K)
+    while alive.sum() > max(1, k):
+        live = np.flatnonzero(alive)
+        s = live[np.argmin(voice[live])]
+        if raw is not None and impostor is not None:
+            G = sums[live] @ sums[live].T
+            like = pair_scores(G, n[live], impostor)[live == s][0]
+        else:
+            C = sums[live] / np.maximum(np.linalg.norm(sums[live], axis=1, keepdims=True), 1e-12)
+            like = C @ C[live == s][0]
+            like[live == s] = -np.inf
+        t = live[int(np.argmax(like))]
+        sums[t] += sums[s]
+        n[t] += n[s]
+        voice[t] += voice[s]
+        alive[s] = False
+        parent[parent == s] = t
+    return _compact(parent[labels])
+
+
 def pair_scores(G: np.ndarray, n: np.ndarray, impostor: float) -> np.ndarray:
     """z for every pair of clusters from their pair-sum matrix G and sizes n (diagonal -inf)."""
     pairs = n * (n - 1) / 2
