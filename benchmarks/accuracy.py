@@ -1,8 +1,10 @@
 """Accuracy on every real-speech set, the speaker count estimated and given, one configuration.
 
-    python benchmarks/accuracy.py [--backend campp] [--work DIR] [--sets ...] [--calibration]
-                                  [--timing [N]]
-Each set is analysed once into WORK/proj-SET-BACKEND (resumable; later runs only re-cluster).
+    python benchmarks/accuracy.py [--backend campp] [--precision auto|bf16|float32] [--work DIR]
+                                  [--sets ...] [--calibration] [--timing [N]]
+Each set is analysed once into WORK/proj-SET-BACKEND (resumable; later runs only re-cluster);
+with --precision bf16 or float32, into WORK/proj-SET-BACKEND-PRECISION (bf16 runs, slowly, on a
+CPU without it too: a count decision must not flip between the two).
 Prints:
 1. per set, estimated and given count: Hungarian segment accuracy, clusters/speakers, NMI;
    purity, coverage and EER of the estimate;
@@ -35,15 +37,15 @@ FOLDER_SIZES = (1, 2, 3, 5)
 FOLDERS_PER_SIZE = 12
 
 
-def analysed(name, backend, work):
+def analysed(name, backend, work, precision="auto"):
     """(project, reference path) of a set, analysed with the default settings."""
     from speakerid_gui.core.pipeline import Settings, run
     from speakerid_gui.core.store import Project
 
     audio, reference = corpus(name, work)
-    folder = work / f"proj-{name}-{backend}"
+    folder = work / (f"proj-{name}-{backend}" + ("" if precision == "auto" else f"-{precision}"))
     project = Project.open(folder) if (folder / "project.sqlite").exists() else Project.create(folder, audio)
-    for _ in run(project, Settings(backend=backend, layout="pca", prosody=False)):
+    for _ in run(project, Settings(backend=backend, layout="pca", prosody=False, precision=precision)):
         pass
     return project, reference
 
@@ -137,6 +139,7 @@ def timing(n):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--backend", default="campp")
+    ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"])
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "speakerid-bench")
     ap.add_argument("--sets", nargs="+", default=SETS)
     ap.add_argument("--calibration", action="store_true")
@@ -154,7 +157,7 @@ def main():
     args.work.mkdir(parents=True, exist_ok=True)
     data = {}
     for name in args.sets:
-        project, reference = analysed(name, args.backend, args.work)
+        project, reference = analysed(name, args.backend, args.work, args.precision)
         true = truth(project, reference)
         keep = np.array([t is not None for t in true])
         data[name] = (np.asarray(embeddings(project))[keep], (project.seg_end - project.seg_start)[keep],

@@ -71,16 +71,56 @@ def merge_same_speaker(raw: np.ndarray, labels: np.ndarray, impostor: float, z_s
     return out.astype(np.int32)
 
 
+def merge_smallest(X, labels, k, raw=None, impostor=None, durations=None) -> np.ndarray:
+    """Merge the cluster of least speech into the one most like it until k clusters remain."""
+    labels = _compact(labels)
+    weights = np.ones(len(labels)) if durations is None else np.asarray(durations, dtype=np.float64)
+    P = unit(raw) if raw is not None and impostor is not None else np.asarray(X, dtype=np.float64)
+    K = labels.max() + 1
+    sums = np.zeros((K, P.shape[1]))
+    np.add.at(sums, labels, P)
+    n = np.bincount(labels, minlength=K).astype(np.float64)
+    voice = np.bincount(labels, weights=weights, minlength=K)
+    alive = np.ones(K, bool)
+    parent = np.arange(K)
+    while alive.sum() > max(1, k):
+        live = np.flatnonzero(alive)
+        s = live[np.argmin(voice[live])]
+        i = int(np.flatnonzero(live == s)[0])
+        if raw is not None and impostor is not None:
+            own = np.einsum("ij,ij->i", sums[live], sums[live])
+            like = row_scores((sums[live] @ sums[s])[None, :], own, n[live], np.array([i]), impostor)[0]
+        else:
+            C = sums[live] / np.maximum(np.linalg.norm(sums[live], axis=1, keepdims=True), 1e-12)
+            like = C @ C[i]
+            like[i] = -np.inf
+        t = live[int(np.argmax(like))]
+        sums[t] += sums[s]
+        n[t] += n[s]
+        voice[t] += voice[s]
+        alive[s] = False
+        parent[parent == s] = t
+    return _compact(parent[labels])
+
+
 def pair_scores(G: np.ndarray, n: np.ndarray, impostor: float) -> np.ndarray:
     """z for every pair of clusters from their pair-sum matrix G and sizes n (diagonal -inf)."""
+    return row_scores(G, np.diag(G), n, np.arange(len(n)), impostor)
+
+
+def row_scores(G_rows: np.ndarray, self_sums: np.ndarray, n: np.ndarray, rows: np.ndarray,
+               impostor: float) -> np.ndarray:
+    """z of clusters `rows` against every cluster: G_rows[r, b] = sum of cosines over pairs
+    (member of rows[r], member of b), self_sums[b] = the same for b with itself (z of a cluster
+    with itself -inf). Costs O(len(rows) k), so a merge that looks at one cluster needs no k x k."""
     pairs = n * (n - 1) / 2
-    inside = (np.diag(G) - n) / 2  # each member's cosine with itself (1) left out
+    inside = (self_sums - n) / 2  # each member's cosine with itself (1) left out
     prior = inside.sum() / pairs.sum() if pairs.sum() > 0 else 1.0
-    within = (inside[:, None] + inside[None, :] + PRIOR_PAIRS * prior) / (pairs[:, None] + pairs[None, :]
-                                                                          + PRIOR_PAIRS)
-    between = G / np.outer(n, n)
+    within = (inside[rows, None] + inside[None, :] + PRIOR_PAIRS * prior) / (pairs[rows, None] + pairs[None, :]
+                                                                             + PRIOR_PAIRS)
+    between = G_rows / np.outer(n[rows], n)
     z = (between - impostor) / np.maximum(within - impostor, 1e-3)
-    np.fill_diagonal(z, -np.inf)
+    z[np.arange(len(rows)), rows] = -np.inf
     return z
 
 

@@ -156,3 +156,29 @@ def test_a_single_speaker_folder_is_one_cluster_through_the_pipeline(tmp_path):
     linked(rows, LIBRI, tmp_path / "audio")
     _, _, _, sizes = analyse(tmp_path / "audio", tmp_path / "project")
     assert len(sizes) == 1, sizes
+
+
+def test_given_count_equal_to_the_estimate_is_the_estimate(analysed):
+    """A given count that the estimate already has changes nothing (the given path starts from it)."""
+    emb, durations, _ = analysed
+    est = clustered(emb, durations)
+    given = clustered(emb, durations, len(np.unique(est)))
+    assert np.array_equal(given, est)
+
+
+def test_merging_to_a_count_takes_the_pieces_of_least_speech_first(analysed):
+    """Each speaker whole but for two of its segments split off alone: brought back to 5 (by the
+    one-speaker score, and by centroid cosine without raw embeddings), the lone pieces join
+    their own speakers and no two speakers are joined."""
+    emb, durations, true = analysed
+    speakers = sorted(set(true.tolist()))
+    parts = np.array([speakers.index(t) for t in true])
+    for s in range(5):
+        for extra, i in enumerate(np.flatnonzero(parts == s)[:2]):
+            parts[i] = 5 + 2 * s + extra
+    X = clu.prepare(emb)
+    assert len(np.unique(parts)) == 15
+    for raw in (emb, None):
+        merged = clu.to_count(X, parts, 5, raw, IMPOSTOR_COSINE["campp"] if raw is not None else None, durations)
+        assert len(np.unique(merged)) == 5
+        assert hungarian_accuracy(true, merged) == 1.0, raw is None
