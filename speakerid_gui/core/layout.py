@@ -1,7 +1,29 @@
 """2-D coordinates of every segment for the scatter: UMAP (cosine), t-SNE or PCA."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+
+_prefetch: threading.Thread | None = None
+
+
+def prefetch(method: str = "umap") -> None:
+    """Start importing umap in a background thread (3-5 s of imports and numba loading), so it
+    overlaps the analysis, whose model calls release the GIL; layout() then finds it imported.
+    Nothing else changes: the layout itself is computed as before."""
+    global _prefetch
+    if method != "umap" or _prefetch is not None:
+        return
+
+    def load():
+        try:
+            import umap  # noqa: F401
+        except Exception:  # layout() imports it again and reports the error where it is needed
+            pass
+
+    _prefetch = threading.Thread(target=load, name="umap-prefetch", daemon=True)
+    _prefetch.start()
 
 
 def layout(X: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
@@ -12,6 +34,8 @@ def layout(X: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
     if method == "umap":
         import warnings
 
+        if _prefetch is not None:
+            _prefetch.join()  # a half-done import in another thread: wait for it
         import umap
 
         _cache_umap_kernels(umap)

@@ -178,6 +178,9 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     timing: dict[str, float] = {}  # seconds per step, reported at the end (benchmarks/speed.py reads it)
     with _timed(timing, "model"):  # the project goes only to backends trained per project
         backend = get_backend(settings.backend, project=project, **backend_options(settings))
+    from .layout import prefetch
+
+    prefetch(settings.layout)  # umap's imports overlap the model calls (after the model's own imports)
     root = project.audio_root
     total = len(todo)
     count = _Count(total, sum(_header_seconds(root / rel) for _, rel in todo))  # minutes, from the first event
