@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the environment variable SPEAKERID_FLOAT32=1 makes auto mean float32")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     cli_library.add_run_options(r)  # --labels, --library
-    r.set_defaults(func=cmd_run, writes=True, command_name="run")
+    r.set_defaults(func=cmd_run)  # takes the writer lock itself, once the arguments are checked
 
     e = sub.add_parser("export", help="write the labels as csv, json, rttm, audacity, textgrid, eaf, vtt, "
                        "or per-speaker audio clips")
@@ -174,7 +174,7 @@ class ProgressPrinter:
 
 # ---- commands ----------------------------------------------------------------------------------
 def cmd_run(args) -> int:
-    from .core.pipeline import Settings, Summary, run
+    from .core.pipeline import Settings
     from .core.store import Project
 
     if not args.audio_dir.exists():
@@ -189,7 +189,13 @@ def cmd_run(args) -> int:
     if settings.hop <= 0 or settings.window <= 0:
         print("error: --window and --hop must be positive", file=sys.stderr)
         return EXIT_USAGE
-    project = Project.create(args.project, args.audio_dir)
+    with ProjectLock(args.project, "`speakerid run`"):  # creates the folder: only once the arguments are right
+        return _run(args, settings, Project.create(args.project, args.audio_dir))
+
+
+def _run(args, settings, project) -> int:
+    from .core.pipeline import Summary, run
+
     cli_library.prepare_run(args, project, settings)  # --labels
     printer = ProgressPrinter(args.quiet)
     summary = Summary()

@@ -80,6 +80,8 @@ def test_the_cli_refuses_to_change_a_project_another_process_holds(tmp_path, cap
         err = capsys.readouterr().err
         assert str(folder) in err and f"pid {proc.pid}" in err and "nothing was changed" in err
         assert cli.main(["undo", str(folder)]) == cli.EXIT_ERROR
+        assert cli.main(["run", str(tmp_path), "--project", str(folder)]) == cli.EXIT_ERROR
+        assert "`speakerid run`" not in capsys.readouterr().err  # the holder is named, not the one refused
         assert cli.main(["info", str(folder)]) == cli.EXIT_OK  # reading needs no lock
     finally:
         proc.kill()
