@@ -26,8 +26,11 @@ LOCK_NAME = "writer.lock"
 class ProjectLocked(Exception):
     """The project is being changed by another window or command."""
 
-    def __init__(self, folder: Path, holder: dict):
+    def __init__(self, folder: Path, holder: dict, reason: str = ""):
         self.folder, self.holder = Path(folder), holder
+        if reason:  # no lock can be taken at all (a read-only disk, no permission)
+            super().__init__(f"{self.folder} cannot be changed here ({reason})")
+            return
         since = holder.get("since")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(since)) if since else "an unknown time"
         who = holder.get("what") or "another speakerid process"
@@ -50,8 +53,11 @@ class ProjectLock:
     def acquire(self) -> "ProjectLock":
         if self._fd is not None or fcntl is None:
             return self
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ProjectLocked(self.folder, {}, exc.strerror or str(exc)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -103,3 +103,9 @@ def test_a_read_only_project_refuses_writes_below_the_edit_log_too(tmp_path):
     project.read_only = False
     assert constraints.skipped(project) == set()
     project.close()
+
+
+def test_a_lock_file_that_cannot_be_opened_is_refused_with_the_reason(tmp_path):
+    (tmp_path / "writer.lock").mkdir()  # not a file: open() fails whoever we are
+    with pytest.raises(ProjectLocked, match="cannot be changed here"):
+        ProjectLock(tmp_path).acquire()
