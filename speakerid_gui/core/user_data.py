@@ -13,3 +13,12 @@ def user_data_dir() -> Path:
         return Path(os.environ["SPEAKERID_GUI_DATA"])
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / APP_FOLDER
+
+
+def user_cache_dir() -> Path:
+    """$SPEAKERID_GUI_CACHE if set, else $XDG_CACHE_HOME/speakerid-gui (~/.cache/speakerid-gui):
+    files made from installed packages (the exported CAM++ graph), safe to delete."""
+    if os.environ.get("SPEAKERID_GUI_CACHE"):
+        return Path(os.environ["SPEAKERID_GUI_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / APP_FOLDER

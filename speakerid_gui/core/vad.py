@@ -6,6 +6,7 @@ import functools
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .cpu import default_workers
 
 
 @functools.lru_cache(maxsize=1)
@@ -24,85 +25,38 @@ def _silero():
 
 @functools.lru_cache(maxsize=1)
 def _model():
-    return _silero().load_silero_vad(onnx=False)
+    """silero's sequence model (ONNX, shipped in the wheel): one call runs up to 512 frames of
+    32 ms with the same per-frame probabilities as stepping the streaming model frame by frame,
+    so a file costs a few calls instead of one Python step per 32 ms."""
+    return _silero().load_silero_vad(sequence=True)
 
 
-CHUNK = 512          # samples per model step at 16 kHz
-STREAM = 10.0        # seconds per parallel stream
+CHUNK = 512          # samples per model frame at 16 kHz
 SHORT_CLIP = 3.0     # files shorter than this are short clips (see speech_regions)
 SHORT_CLIP_PROB = 0.2
-PREROLL = 0.5        # seconds of context before each stream, discarded
 
 
-def speech_probabilities(waves: list[np.ndarray]) -> list[np.ndarray]:
-    """Silero speech probability per 32 ms frame, for each wave.
-
-    Silero is a recurrent model stepped 32 ms at a time; stepping one file in one
-    stream is Python-bound (~90x real time). Cutting every file into 10 s streams with
-    0.5 s of pre-roll and stepping all streams of all files as one batch is far faster.
-    Streams are stepped only as far as they hold audio (a 1 s clip takes 48 steps, not
-    344): streams of similar length are stepped together, so short clips cost what they last.
-    Outputs never depend on later steps, so stopping early changes no probability.
-    """
-    import torch
-
-    per_stream = int(STREAM * SAMPLE_RATE) // CHUNK
-    pre = int(PREROLL * SAMPLE_RATE) // CHUNK
-    streams, owners, needed = [], [], []
-    for w_idx, wave in enumerate(waves):
-        n_frames = int(np.ceil(len(wave) / CHUNK))
-        padded = np.zeros((n_frames + pre + per_stream) * CHUNK, dtype=np.float32)
-        padded[pre * CHUNK: pre * CHUNK + len(wave)] = wave
-        for i in range(max(1, int(np.ceil(n_frames / per_stream)))):
-            streams.append((padded, i * per_stream * CHUNK))
-            owners.append(w_idx)
-            needed.append(pre + min(per_stream, max(1, n_frames - i * per_stream)))
-    needed = np.array(needed)
-    probs = [np.zeros(0, np.float32)] * len(streams)
-    for group in _step_groups(needed):
-        steps = int(needed[group].max())
-        batch = np.stack([streams[j][0][streams[j][1]: streams[j][1] + steps * CHUNK] for j in group])
-        out = _step(torch.from_numpy(batch).view(len(group), steps, CHUNK))
-        for row, j in enumerate(group):
-            probs[j] = out[row, pre: needed[j]]
-    owners = np.array(owners)
-    return [np.concatenate([probs[j] for j in np.flatnonzero(owners == i)])[: int(np.ceil(len(w) / CHUNK))]
-            for i, w in enumerate(waves)]
-
-
-def _step_groups(needed: np.ndarray, call_cost: float = 64.0) -> list[np.ndarray]:
-    """Streams sorted by length and cut into groups that minimise the stepping cost: a group
-    costs its longest stream's steps x (call_cost + its streams), since every model call has a
-    fixed Python cost worth about call_cost streams. Long files stay one group (few calls);
-    a corpus of short clips is not stepped as far as its longest file."""
-    order = np.argsort(needed, kind="stable")
-    n = len(order)
-    lengths = needed[order].astype(float)
-    best = np.full(n + 1, np.inf)
-    best[0], cut = 0.0, np.zeros(n + 1, dtype=int)
-    for end in range(1, n + 1):  # best[end]: cheapest grouping of the `end` shortest streams
-        costs = best[:end] + lengths[end - 1] * (call_cost + end - np.arange(end))
-        cut[end] = int(np.argmin(costs))
-        best[end] = costs[cut[end]]
-    groups, end = [], n
-    while end > 0:
-        groups.append(order[cut[end]:end])
-        end = cut[end]
-    return groups[::-1]
-
-
-def _step(batch) -> np.ndarray:
-    """(streams, steps, CHUNK) samples -> (streams, steps) speech probabilities."""
-    import torch
+def speech_probabilities(waves: list[np.ndarray], workers: int | None = None) -> list[np.ndarray]:
+    """Silero speech probability per 32 ms frame, for each wave: each file streamed from its
+    start as silero streams it, files shared among `workers` threads (the ONNX session releases
+    the GIL; default: the cores), longest first so the threads finish together."""
+    from concurrent.futures import ThreadPoolExecutor
 
     model = _model()
-    model.reset_states()
-    probs = np.empty(batch.shape[:2], dtype=np.float32)
-    with torch.inference_mode():
-        for t in range(batch.shape[1]):
-            probs[:, t] = model(batch[:, t], SAMPLE_RATE).view(-1).numpy()
-    model.reset_states()
-    return probs
+    order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))
+    out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(waves)
+    workers = min(int(workers or default_workers()), max(1, len(waves)))
+
+    def one(i):
+        out[i] = np.asarray(model.audio_forward(np.ascontiguousarray(waves[i], dtype=np.float32)), np.float32)
+
+    if workers <= 1:
+        for i in order:
+            one(i)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, order))
+    return out
 
 
 def speech_regions(waves: list[np.ndarray], threshold: float = 0.5, min_speech: float = 0.25,

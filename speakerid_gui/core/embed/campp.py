@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 
+from ..cpu import default_workers
 from . import register
 
 WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
@@ -21,7 +22,7 @@ class CamppBackend:
     dim = 192
 
     def __init__(self, batch_size: int = 32, threads: int | None = None, precision: str = "auto",
-                 context: float = 12.0):
+                 context: float = 12.0, runtime: str = "auto"):
         import torch
 
         from .weights import load_module_from_file, package_dir, shipped_file
@@ -37,6 +38,12 @@ class CamppBackend:
         self.model = model.eval()
         self.batch_size = batch_size
         self.bf16 = use_bf16(precision)
+        # float32 frames from ONNX Runtime when it is installed (campp_onnx.py); None: torch
+        self.frames_onnx = None
+        from . import campp_onnx
+
+        if campp_onnx.wanted(runtime, self.bf16):
+            self.frames_onnx = campp_onnx.FrameSession(self.model, weights)
         # seconds of speech whose windows share one pass of the frame network (campp_frames.py);
         # 0 embeds every window on its own
         self.context = float(context)
@@ -91,9 +98,14 @@ class CamppBackend:
             batch = torch.from_numpy(np.stack([p[:length] for p, _, _ in part]).astype(np.float32, copy=False))
             feats = fbank(batch)
             feats = feats - feats.mean(dim=1, keepdim=True)
-            if whole:  # the network's own forward, pooling over all frames
+            if self.frames_onnx is not None:
+                frames = torch.from_numpy(self.frames_onnx(feats.numpy()))
+            elif whole:  # the network's own forward, pooling over all frames
                 return [w[0][0] for _, _, w in part], self.model(feats).float().numpy()
-            frames = frame_network(self.model, feats)
+            else:
+                frames = frame_network(self.model, feats)
+            if whole:  # pooled over all frames, as the network's own forward does
+                return [w[0][0] for _, _, w in part], pool_and_project(self.model, list(frames)).float().numpy()
             rows, pieces = [], []
             for b, (_, c0, wins) in enumerate(part):
                 for row, (a, e) in wins:
@@ -125,13 +137,6 @@ def parallel_map(fn, items: list, workers: int):
         torch.set_num_threads(before)
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def use_bf16(precision: str = "auto") -> bool:
     """bfloat16 halves the time on CPUs with native bf16 (cosine to fp32 > 0.999); elsewhere it
     would be emulated and slower, so "auto" asks the CPU, unless SPEAKERID_FLOAT32=1."""
@@ -149,6 +154,11 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def warm_up():
+    """Export the ONNX graph now (make setup), so the first analysis does not pay for it."""
+    return CamppBackend(precision="float32", runtime="onnx").frames_onnx.path
 
 
 @register("campp")

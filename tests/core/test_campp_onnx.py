@@ -1,0 +1,69 @@
+"""CAM++'s frame network through ONNX Runtime (embed/campp_onnx.py) against torch, on real speech."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coredata import LIBRI, pick_libri
+from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
+from speakerid_gui.core.embed import campp_onnx, embed_segments
+from speakerid_gui.core.embed.campp import CamppBackend
+from speakerid_gui.core.segment import SegmentSettings, windows
+
+pytestmark = pytest.mark.skipif(not campp_onnx.available(), reason="onnxruntime is not installed")
+
+
+def test_runtime_choice(monkeypatch):
+    monkeypatch.delenv(campp_onnx.RUNTIME_ENV, raising=False)
+    assert campp_onnx.wanted("auto", bf16=False)
+    assert not campp_onnx.wanted("auto", bf16=True)  # torch's bf16 autocast is the fast path there
+    assert not campp_onnx.wanted("torch", bf16=False)
+    monkeypatch.setenv(campp_onnx.RUNTIME_ENV, "torch")
+    assert not campp_onnx.wanted("onnx", bf16=False)
+    monkeypatch.setenv(campp_onnx.RUNTIME_ENV, "cuda")
+    with pytest.raises(ValueError, match="runtime"):
+        campp_onnx.wanted("auto", bf16=False)
+
+
+@pytest.fixture(scope="module")
+def backends():
+    return (CamppBackend(precision="float32", runtime="torch"),
+            CamppBackend(precision="float32", runtime="onnx"))
+
+
+@pytest.fixture(scope="module")
+def waves():
+    rows = pick_libri(n_speakers=3, per_speaker=1, min_s=8.0, max_s=20.0)
+    return [load_audio(LIBRI / row["path"]) for row in rows]
+
+
+def cosines(a, b):
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.mark.slow
+def test_onnx_gives_the_torch_embeddings(backends, waves):
+    torch_b, onnx_b = backends
+    assert torch_b.frames_onnx is None and onnx_b.frames_onnx is not None
+    assert onnx_b.frames_onnx.path.exists()
+    # whole clips of several lengths (the short-clip path, incl. one under a window)
+    clips = [waves[0][: int(1.1 * SAMPLE_RATE)], waves[1][: 3 * SAMPLE_RATE], waves[2]]
+    a, b = torch_b.embed(clips), onnx_b.embed(clips)
+    assert cosines(a, b).min() > 0.99999
+    # overlapping windows sharing the frame network (the long-file path)
+    spans = [windows([(0.0, len(w) / SAMPLE_RATE)], SegmentSettings()) for w in waves]
+    a = embed_segments(torch_b, waves, spans, "")
+    b = embed_segments(onnx_b, waves, spans, "")
+    assert a.shape == b.shape == (sum(map(len, spans)), 192)
+    assert cosines(a, b).min() > 0.99999
+    # and a different speaker is not: the comparison can fail
+    assert cosines(a[:1], b[-1:]).max() < 0.9
+
+
+@pytest.mark.slow
+def test_a_second_backend_reuses_the_exported_graph(backends):
+    _, onnx_b = backends
+    stamp = onnx_b.frames_onnx.path.stat().st_mtime_ns
+    again = CamppBackend(precision="float32", runtime="onnx")
+    assert again.frames_onnx.path == onnx_b.frames_onnx.path
+    assert again.frames_onnx.path.stat().st_mtime_ns == stamp
