@@ -451,6 +451,14 @@ def split_estimate(X: np.ndarray, labels: np.ndarray, members: np.ndarray,
         value = score(parts)
         if value > best_score:
             best, best_score = parts, value
+    if best.max() > 0:
+        # The silhouette favours any tight group, such as the windows of one file; parts that the
+        # one-speaker test calls one voice are joined again. In the corpus-centred space two
+        # different speakers' segments score about the corpus's mean cosine, its "impostor" level.
+        from .same_speaker import merge_same_speaker
+
+        impostor = float(np.square(X.mean(axis=0)).sum())
+        best = merge_same_speaker(X[members], best, impostor)
     return best
 
 
