@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS edits(
     forward TEXT NOT NULL, inverse TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'done');
 -- undo/redo look edits up by state: without this index each lookup walks every stored diff
 CREATE INDEX IF NOT EXISTS edits_by_state ON edits(state, id);
+-- where the reviewer's selection was before an edit and after it (edit_record.Selection, JSON)
+CREATE TABLE IF NOT EXISTS edit_selections(edit_id INTEGER PRIMARY KEY, before TEXT, after TEXT);
 CREATE TABLE IF NOT EXISTS arrays(name TEXT PRIMARY KEY, key TEXT NOT NULL, file TEXT NOT NULL,
     created REAL NOT NULL);
 """
