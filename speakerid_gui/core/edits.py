@@ -39,7 +39,7 @@ class Edit:
 
 
 class EditLog:
-    """The command API: merge, split, move, rename, verify, noise, relabel; undo and redo.
+    """The command API: merge, split, move, rename, recolour, verify, noise, relabel; undo and redo.
 
     Every command, undo and redo returns the `Change` it made (edit_record.py) and hands it to
     each of `listeners`. The selection stored with an edit is the caller's (`selection=`, and
@@ -292,6 +292,12 @@ class EditLog:
         old = self.p.cluster_name(cluster_id)
         info["name"] = name.strip()
         return self.commit("rename", f"rename {old} to {name.strip() or f'S{cluster_id}'}",
+                           np.zeros(0, dtype=np.int64), {}, {cluster_id: info}, **where)
+
+    def recolour(self, cluster_id: int, color: str, **where) -> Change:
+        info = dict(self.p.clusters.get(cluster_id) or {"name": "", "color": color_for(cluster_id), "notes": ""})
+        info["color"] = color
+        return self.commit("colour", f"colour {self.p.cluster_name(cluster_id)} {color}",
                            np.zeros(0, dtype=np.int64), {}, {cluster_id: info}, **where)
 
     def verify(self, index, value: bool = True, **where) -> Change:
