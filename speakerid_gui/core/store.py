@@ -1,7 +1,8 @@
 """The project on disk: project.sqlite (WAL) plus .npy arrays beside it.
 
 Tables: recordings, segments, clusters, assignments (one row per segment), edits (the
-undo log), arrays (stage caches keyed by a hash of inputs and settings) and meta.
+undo log) with edit_selections (where the reviewer's selection was), arrays (stage caches
+keyed by a hash of inputs and settings) and meta.
 The Project object keeps the per-segment assignment columns as numpy arrays in memory,
 in segment-id order, and every write goes to both, so readers (GUI, CLI) never query
 per segment.
