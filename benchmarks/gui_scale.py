@@ -255,9 +255,9 @@ def main():
     listener_times = []
     original = window._on_edit
 
-    def measured(kind, touched):
+    def measured(change):
         t = time.perf_counter()
-        original(kind, touched)
+        original(change)
         listener_times.append(time.perf_counter() - t)
 
     log.listeners[log.listeners.index(original)] = measured

@@ -156,7 +156,7 @@ def diarize(project: Project, settings, cancel) -> Iterator:
                                     f"({'given' if settings.speakers else 'estimated'} count)",
                                     np.arange(project.n_segments), new, conf, rows)
     project.set_meta("cluster_key", key)
-    project.set_meta("cluster_edit", edit)
+    project.set_meta("cluster_edit", edit.edit_id)
     project.set_meta(MODE_KEY, "conversation")
     yield Event("cluster", 1, 1, f"{len(np.unique(new))} speakers, {project.n_segments} turns")
 

@@ -4,17 +4,20 @@ Every edit is stored as a pair of diffs (forward, inverse): new and old values o
 assignment columns of the segments it changes, and new and old rows of the clusters it
 touches (diffs.py: a compact binary form; older projects' JSON diffs still apply).
 Applying a diff is one SQLite transaction, so undo/redo is the same operation in both
-directions, survives restarts, and the edits table is the audit trail.
+directions, survives restarts, and the edits table is the audit trail. Each command, undo
+and redo returns and announces one `Change` (edit_record.py): what it moved, added, removed,
+renamed, and where the reviewer's selection goes.
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from . import diffs
+from .edit_record import Change, Recorder, Selection, bounds_change
 from .palette import color_for
 from .store import COLUMNS, NOISE, Project, ReadOnlyProject
 from .text import plural
@@ -36,11 +39,17 @@ class Edit:
 
 
 class EditLog:
-    """The command API: merge, split, move, rename, verify, noise, relabel; undo and redo."""
+    """The command API: merge, split, move, rename, recolour, verify, noise, relabel; undo and redo.
+
+    Every command, undo and redo returns the `Change` it made (edit_record.py) and hands it to
+    each of `listeners`. The selection stored with an edit is the caller's (`selection=`, and
+    `after=` for where it goes), else what `selection_source()` says (the window sets it); the
+    selection after an edit defaults to the one before, following the clusters it emptied."""
 
     def __init__(self, project: Project):
         self.p = project
-        self.listeners = []  # called with (kind, positions whose labels changed) after every change
+        self.listeners = []  # called with the Change after every change
+        self.selection_source = None  # () -> Selection | None: the reviewer's place (set by the window)
 
     def _writable(self):  # before the diff is computed; the store's transaction refuses too
         if self.p.read_only:
@@ -70,7 +79,8 @@ class EditLog:
                          {c: (dict(self.p.clusters[c]) if c in self.p.clusters else None) for c in clusters})
         return fwd, inv
 
-    def _apply(self, diff: diffs.Diff) -> np.ndarray:
+    def _apply(self, diff: diffs.Diff, kind: str = "", edit_id: int = 0, action: str = "do",
+               description: str = "") -> Change:
         index = self.p.positions(diff.ids) if len(diff.ids) else np.zeros(0, dtype=np.int64)
         cols = diff.cols
         known = (index >= 0) & (index < self.p.n_segments)
@@ -78,47 +88,69 @@ class EditLog:
         if not known.all():  # segments a later re-analysis replaced: nothing left to change there
             index = index[known]
             cols = {k: (v[known] if np.ndim(v) else v) for k, v in cols.items()}
+        record = Recorder(self.p, index, diff.clusters)
+        others = {k: getattr(self.p, k)[index].copy() for k in cols if k not in record.before}
         self.p.write_assignments(index, cols)
         for cid, info in diff.clusters.items():
             self.p.write_cluster(int(cid), info)
-        return index
+        return record.change(kind, edit_id, action, description, others)
 
-    def commit(self, kind: str, description: str, index, new: dict, clusters: dict | None = None) -> int:
-        """Record and apply one edit; returns its id. Discards the redo stack."""
+    def commit(self, kind: str, description: str, index, new: dict, clusters: dict | None = None,
+               selection: Selection | None = None, after: Selection | None = None) -> Change:
+        """Record and apply one edit; returns its Change. Discards the redo stack."""
         self._writable()
+        before = self._selection(selection)
         fwd, inv = self._diff(index, new, clusters or {})
         with self.p.transaction() as db:
             db.execute("UPDATE edits SET state='discarded' WHERE state='undone'")
             cur = db.execute("INSERT INTO edits(ts, kind, description, forward, inverse) VALUES(?,?,?,?,?)",
                              (time.time(), kind, description, diffs.encode(fwd), diffs.encode(inv)))
-            touched = self._apply(fwd)
-        self._notify(kind, touched)
-        return cur.lastrowid
+            change = self._apply(fwd, kind, cur.lastrowid, "do", description)
+            change = self._keep_selection(db, change, before, after)
+        return self._notify(change)
 
-    def undo(self) -> Edit | None:
+    def _selection(self, given: Selection | None) -> Selection | None:
+        if given is not None:
+            return given
+        return self.selection_source() if self.selection_source is not None else None
+
+    def _keep_selection(self, db, change: Change, before: Selection | None, after: Selection | None) -> Change:
+        """Store where the selection was and where it goes; the Change carries the latter."""
+        if after is None and before is not None:
+            after = before.following(change)
+        if before is not None or after is not None:
+            ids = self.p.segment_ids
+            db.execute("INSERT OR REPLACE INTO edit_selections(edit_id, before, after) VALUES(?,?,?)",
+                       (change.edit_id, before.encode(ids) if before else None, after.encode(ids) if after else None))
+        return replace(change, selection=after)
+
+    def undo(self) -> Change | None:
         """Undo the latest edit; None when there is none after the latest clustering."""
         return self._step("done", "undone", "inverse", "DESC")
 
-    def redo(self) -> Edit | None:
+    def redo(self) -> Change | None:
         return self._step("undone", "done", "forward", "ASC")
 
-    def _step(self, from_state, to_state, column, order) -> Edit | None:
+    def _step(self, from_state, to_state, column, order) -> Change | None:
         self._writable()
+        action = "undo" if to_state == "undone" else "redo"
         with self.p.transaction() as db:
-            row = db.execute(f"SELECT id, kind, description, {column}, ts FROM edits WHERE state=? "
+            row = db.execute(f"SELECT id, kind, description, {column} FROM edits WHERE state=? "
                              f"ORDER BY id {order} LIMIT 1", (from_state,)).fetchone()
             if row is None or (to_state == "undone" and row[1] in BASE_KINDS):
                 return None
-            if row[1] == BOUNDS:
-                touched = self._apply_bounds(row[3])
+            edit_id, kind, description, stored = row
+            if kind == BOUNDS:
+                change = bounds_change(edit_id, action, description, self._apply_bounds(stored), None)
             else:
-                touched = self._apply(diffs.decode(row[3], DTYPES))
-            db.execute("UPDATE edits SET state=? WHERE id=?", (to_state, row[0]))
-        self._notify(f"{'undo' if to_state == 'undone' else 'redo'}:{row[1]}", touched)
-        return Edit(row[0], row[1], row[2], to_state, row[4])
+                change = self._apply(diffs.decode(stored, DTYPES), kind, edit_id, action, description)
+            db.execute("UPDATE edits SET state=? WHERE id=?", (to_state, edit_id))
+            where = db.execute(f"SELECT {'before' if action == 'undo' else 'after'} FROM edit_selections "
+                               "WHERE edit_id=?", (edit_id,)).fetchone()
+        return self._notify(replace(change, selection=Selection.decode(where and where[0], self.p)))
 
     # ---- segment boundaries (a turn's start or end moved on the timeline) ---------------------
-    def set_bounds(self, index: int, start: float, end: float) -> int:
+    def set_bounds(self, index: int, start: float, end: float, selection: Selection | None = None) -> Change:
         """Move one segment's start and end (seconds); undoable like any edit. Its embedding is
         left as it was: a moved boundary changes when a person speaks, not who it is."""
         self._writable()
@@ -126,16 +158,18 @@ class EditLog:
         start, end = round(float(start), 3), round(float(end), 3)
         if not 0.0 <= start < end:
             raise ValueError(f"a turn needs 0 <= start < end (got {start:.3f}-{end:.3f} s)")
+        before = self._selection(selection)
         sid = int(self.p.segment_ids[i])
         fwd = json.dumps({"bounds": [[sid, start, end]]})
         inv = json.dumps({"bounds": [[sid, float(self.p.seg_start[i]), float(self.p.seg_end[i])]]})
+        description = f"turn {start:.2f}-{end:.2f} s"
         with self.p.transaction() as db:
             db.execute("UPDATE edits SET state='discarded' WHERE state='undone'")
             cur = db.execute("INSERT INTO edits(ts, kind, description, forward, inverse) VALUES(?,?,?,?,?)",
-                             (time.time(), BOUNDS, f"turn {start:.2f}-{end:.2f} s", fwd, inv))
-            touched = self._apply_bounds(fwd)
-        self._notify(BOUNDS, touched)
-        return cur.lastrowid
+                             (time.time(), BOUNDS, description, fwd, inv))
+            change = bounds_change(cur.lastrowid, "do", description, self._apply_bounds(fwd), None)
+            change = self._keep_selection(db, change, before, None)
+        return self._notify(change)
 
     def _apply_bounds(self, stored) -> np.ndarray:
         rows = json.loads(stored)["bounds"]
@@ -148,6 +182,27 @@ class EditLog:
                 self.p.db.execute("UPDATE segments SET start=?, end=? WHERE id=?", (a, b, sid))
                 self.p.seg_start[i], self.p.seg_end[i] = a, b
         return index[keep]
+
+    # ---- an edit another connection wrote (the pipeline's clustering) --------------------------
+    def reloaded(self, reload) -> Change:
+        """Run `reload` (which re-reads the project from the database) and announce what it
+        changed in the labels as one Change of the latest edit, compared by segment id."""
+        p = self.p
+        ids, before = p.segment_ids.copy(), {k: getattr(p, k).copy() for k in ("cluster", "verified", "noise")}
+        rows = {c: dict(info) for c, info in p.clusters.items()}
+        reload()
+        where = p.positions(ids) if len(ids) and p.n_segments else np.zeros(0, np.int64)
+        kept = (where >= 0) & (where < p.n_segments)
+        kept[kept] = p.segment_ids[where[kept]] == ids[kept]
+        record = Recorder(p, np.arange(p.n_segments), set(rows) | set(p.clusters))
+        record.before = {"cluster": np.full(p.n_segments, NOISE, DTYPES["cluster"]),  # new segments: no label yet
+                         "verified": np.zeros(p.n_segments, bool), "noise": np.zeros(p.n_segments, bool)}
+        for k, values in before.items():
+            record.before[k][where[kept]] = values[kept]
+        record.rows = {c: rows.get(c) for c in record.rows}
+        row = p.db.execute("SELECT id, kind, description FROM edits WHERE state='done' "
+                           "ORDER BY id DESC LIMIT 1").fetchone() or (0, "reload", "reloaded")
+        return self._notify(record.change(row[1], row[0], "do", row[2]))
 
     def history(self, limit: int = 200) -> list[Edit]:
         rows = self.p.db.execute("SELECT id, kind, description, state, ts FROM edits "
@@ -168,11 +223,13 @@ class EditLog:
     def can_redo(self) -> bool:
         return self.p.db.execute("SELECT 1 FROM edits WHERE state='undone' LIMIT 1").fetchone() is not None
 
-    def _notify(self, kind, touched):
+    def _notify(self, change: Change) -> Change:
         for listener in list(self.listeners):
-            listener(kind, touched)
+            listener(change)
+        return change
 
     # ---- the edits a reviewer makes ------------------------------------------------------------
+    # `**where`: selection= (Selection before the edit) and after= (where it goes), see commit().
     def members(self, cluster_id: int) -> np.ndarray:
         return np.flatnonzero(self.p.cluster == cluster_id)
 
@@ -180,7 +237,7 @@ class EditLog:
         first = max(self.p.next_cluster_id(), int(self.p.cluster.max(initial=-1)) + 1)
         return list(range(first, first + n))
 
-    def merge(self, cluster_ids: list[int], into: int | None = None) -> int:
+    def merge(self, cluster_ids: list[int], into: int | None = None, **where) -> Change:
         """All segments of cluster_ids go into `into` (default: the largest); the rest vanish."""
         cluster_ids = [int(c) for c in dict.fromkeys(cluster_ids) if c != NOISE]
         if len(cluster_ids) < 2 and into is None:
@@ -200,9 +257,9 @@ class EditLog:
             clusters[target] = target_info
         names = ", ".join(self.p.cluster_name(c) for c in others)
         return self.commit("merge", f"merge {names} into {self.p.cluster_name(target)}", index,
-                           {"cluster": target, "human": True}, clusters)
+                           {"cluster": target, "human": True}, clusters, **where)
 
-    def split(self, cluster_id: int, labels: np.ndarray) -> int:
+    def split(self, cluster_id: int, labels: np.ndarray, **where) -> Change:
         """Split a cluster by `labels` (one per member, in member order); part 0 keeps the id."""
         index = self.members(cluster_id)
         labels = np.asarray(labels)
@@ -216,9 +273,9 @@ class EditLog:
         target = np.array([mapping[l] for l in labels], dtype=np.int32)
         clusters = {c: {"name": "", "color": color_for(c), "notes": ""} for c in new_ids}
         return self.commit("split", f"split {self.p.cluster_name(cluster_id)} into {len(parts)}", index,
-                           {"cluster": target, "human": True}, clusters)
+                           {"cluster": target, "human": True}, clusters, **where)
 
-    def move(self, index, target: int | None = None, name: str = "") -> int:
+    def move(self, index, target: int | None = None, name: str = "", **where) -> Change:
         """Move segments (array positions) to cluster `target`, or to a new cluster."""
         index = np.asarray(index, dtype=np.int64)
         clusters = {}
@@ -228,37 +285,43 @@ class EditLog:
         elif target not in self.p.clusters and target != NOISE:
             clusters[target] = {"name": name, "color": color_for(target), "notes": ""}
         label = name or self.p.cluster_name(target)
-        return self.commit("move", f"move {plural(len(index), 'segment')} to {label}", index, {"cluster": target, "noise": target == NOISE, "human": True}, clusters)
+        return self.commit("move", f"move {plural(len(index), 'segment')} to {label}", index, {"cluster": target, "noise": target == NOISE, "human": True}, clusters, **where)
 
-    def rename(self, cluster_id: int, name: str) -> int:
+    def rename(self, cluster_id: int, name: str, **where) -> Change:
         info = dict(self.p.clusters.get(cluster_id) or {"name": "", "color": color_for(cluster_id), "notes": ""})
         old = self.p.cluster_name(cluster_id)
         info["name"] = name.strip()
         return self.commit("rename", f"rename {old} to {name.strip() or f'S{cluster_id}'}",
-                           np.zeros(0, dtype=np.int64), {}, {cluster_id: info})
+                           np.zeros(0, dtype=np.int64), {}, {cluster_id: info}, **where)
 
-    def verify(self, index, value: bool = True) -> int:
+    def recolour(self, cluster_id: int, color: str, **where) -> Change:
+        info = dict(self.p.clusters.get(cluster_id) or {"name": "", "color": color_for(cluster_id), "notes": ""})
+        info["color"] = color
+        return self.commit("colour", f"colour {self.p.cluster_name(cluster_id)} {color}",
+                           np.zeros(0, dtype=np.int64), {}, {cluster_id: info}, **where)
+
+    def verify(self, index, value: bool = True, **where) -> Change:
         index = np.asarray(index, dtype=np.int64)
         return self.commit("verify", f"{'verify' if value else 'unverify'} {plural(len(index), 'segment')}", index,
-                           {"verified": value, "human": True, **({"confidence": 1.0} if value else {})})
+                           {"verified": value, "human": True, **({"confidence": 1.0} if value else {})}, **where)
 
-    def verify_cluster(self, cluster_id: int, value: bool = True) -> int:
-        return self.verify(self.members(cluster_id), value)
+    def verify_cluster(self, cluster_id: int, value: bool = True, **where) -> Change:
+        return self.verify(self.members(cluster_id), value, **where)
 
-    def mark_noise(self, index, value: bool = True) -> int:
+    def mark_noise(self, index, value: bool = True, **where) -> Change:
         """Noise segments leave their cluster (undo brings them back)."""
         index = np.asarray(index, dtype=np.int64)
         if value:
             return self.commit("noise", f"mark {plural(len(index), 'segment')} as noise", index,
-                               {"cluster": NOISE, "noise": True, "human": True})
-        return self.commit("noise", f"unmark {plural(len(index), 'segment')}", index, {"noise": False})
+                               {"cluster": NOISE, "noise": True, "human": True}, **where)
+        return self.commit("noise", f"unmark {plural(len(index), 'segment')}", index, {"noise": False}, **where)
 
     def relabel(self, kind: str, description: str, index, clusters: np.ndarray, confidence: np.ndarray,
-                cluster_rows: dict[int, dict | None] | None = None) -> int:
+                cluster_rows: dict[int, dict | None] | None = None, **where) -> Change:
         """Machine relabelling (clustering, propagation) of unverified segments, undoable."""
         index = np.asarray(index, dtype=np.int64)
         keep = ~self.p.verified[index] & ~self.p.noise[index]  # a reviewer's verdicts stay
         return self.commit(kind, description, index[keep],
                            {"cluster": np.asarray(clusters)[keep], "confidence": np.asarray(confidence)[keep],
                             "noise": False, "human": False},
-                           cluster_rows)
+                           cluster_rows, **where)

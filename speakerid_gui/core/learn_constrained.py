@@ -116,7 +116,8 @@ def relearn(project: Project, embeddings: np.ndarray, log=None, space: np.ndarra
     edit = log.relabel(kind, f"{kind} from {int(p.verified.sum())} verified segments and the answers "
                        f"({what}{int(result.unknown.sum())} unknown)",
                        result.index[changed], result.clusters[changed], result.confidence[changed], rows)
-    return Relearned(t, merges, result.index[changed], int(result.unknown.sum()), edit)
+    return Relearned(t, merges, result.index[changed], int(result.unknown.sum()),
+                     None if edit is None else edit.edit_id)  # a DeferredLog (GUI worker) returns None
 
 
 def respect(project: Project, X: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -361,7 +361,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
                              f"({settings.method}, {'given' if settings.speakers else 'estimated'} count)",
                              np.arange(project.n_segments), labels, conf, rows)
     project.set_meta("cluster_key", key)
-    project.set_meta("cluster_edit", edit)
+    project.set_meta("cluster_edit", edit.edit_id)
     yield Event("cluster", 1, 1, f"{len(np.unique(labels))} clusters")
 
 

@@ -1,7 +1,8 @@
 """The project on disk: project.sqlite (WAL) plus .npy arrays beside it.
 
 Tables: recordings, segments, clusters, assignments (one row per segment), edits (the
-undo log), arrays (stage caches keyed by a hash of inputs and settings) and meta.
+undo log) with edit_selections (where the reviewer's selection was), arrays (stage caches
+keyed by a hash of inputs and settings) and meta.
 The Project object keeps the per-segment assignment columns as numpy arrays in memory,
 in segment-id order, and every write goes to both, so readers (GUI, CLI) never query
 per segment.
@@ -42,6 +43,8 @@ CREATE TABLE IF NOT EXISTS edits(
     forward TEXT NOT NULL, inverse TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'done');
 -- undo/redo look edits up by state: without this index each lookup walks every stored diff
 CREATE INDEX IF NOT EXISTS edits_by_state ON edits(state, id);
+-- where the reviewer's selection was before an edit and after it (edit_record.Selection, JSON)
+CREATE TABLE IF NOT EXISTS edit_selections(edit_id INTEGER PRIMARY KEY, before TEXT, after TEXT);
 CREATE TABLE IF NOT EXISTS arrays(name TEXT PRIMARY KEY, key TEXT NOT NULL, file TEXT NOT NULL,
     created REAL NOT NULL);
 """

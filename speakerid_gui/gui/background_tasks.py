@@ -4,7 +4,7 @@ results come back as signals.
 
 Uses from the window: session, pipeline, progress, scatter, evaluation, evaluation_dock,
 start_page, statusBar(), show_error(), start_job(), _open_dialog(), new_project(),
-_load_project_view(), _refresh_clusters(), select_largest_cluster(), _update_actions().
+_load_project_view(), _update_actions(); the clustering reaches _on_edit as a Change.
 """
 from __future__ import annotations
 
@@ -98,13 +98,10 @@ class BackgroundTasks:
             self.progress.mark_done(payload[1])
             # Segments appear with the PCA preview that follows "analyse"; labels after "cluster".
             # The window never computes embeddings itself while the worker may be writing them.
+            # The clustering edit was written on the job's connection: reloading announces it as
+            # one Change, and the window's edit listener redraws from it like after any edit.
             if payload[1] == "cluster":
-                self.session.reload()
-                p = self.session.project
-                self.scatter.set_labels(p.cluster, p.verified, p.noise, self._colors())
-                self._refresh_clusters()
-                if self.current_cluster is None:
-                    self.select_largest_cluster()
+                self.session.reload(announce=True)
 
     def _pipeline_done(self, summary):
         skipped = len(getattr(summary, "skipped", []) or [])

@@ -52,8 +52,17 @@ class ClusterTableModel(QAbstractTableModel):
         self.display: list[tuple] = []
         self.sort_keys: list[tuple] = []
 
-    def refresh(self, stats, name_of, color_of):
+    def refresh(self, stats, name_of, color_of, change=None):
+        """Rows from `stats`. With the edit's Change (core edit_record), rows are removed and
+        added as it says and only the rows of the clusters it concerns are computed again."""
         new_ids = [int(c) for c in stats.ids]
+        if change is not None and self.ids:
+            gone, present = set(change.removed), set(new_ids)
+            removed = [r for r, c in enumerate(self.ids) if c in gone]
+            known = set(self.ids) - gone
+            added = [c for c in change.added if c in present and c not in known]
+            if known | set(added) == present:  # else the record and the statistics differ: compare all rows
+                return self._apply(stats, name_of, color_of, removed, added, change.clusters())
         new_set, old_set = set(new_ids), set(self.ids)
         removed = [r for r, c in enumerate(self.ids) if c not in new_set]
         added = [c for c in new_ids if c not in old_set]
@@ -82,6 +91,54 @@ class ClusterTableModel(QAbstractTableModel):
                    if r < len(before) and row != before[r]]
         for first, last in _runs(changed):
             self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+
+    def _apply(self, stats, name_of, color_of, removed: list[int], added: list[int], touched: set[int]):
+        """An edit's rows: `removed` (row numbers) go, `added` (ids) come, the rows of `touched`
+        (cluster ids) are computed again; dataChanged only for those whose text or colour changed."""
+        if len(removed) + len(added) > BULK:
+            self.beginResetModel()
+            self.ids = [int(c) for c in stats.ids]
+            self._fill(stats, name_of, color_of)
+            self.endResetModel()
+            return
+        for first, last in reversed(_runs(removed)):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for column in (self.ids, self.names, self.colors, self.display, self.sort_keys):
+                del column[first:last + 1]
+            self.endRemoveRows()
+        where = {int(c): i for i, c in enumerate(stats.ids)}
+        rows = [r for r, c in enumerate(self.ids) if c in touched]
+        before = [(self.display[r], self.colors[r].rgba()) for r in rows]
+        for r in rows:
+            self._fill_row(r, stats, where[self.ids[r]], name_of, color_of)
+        if added:
+            first = len(self.ids)
+            self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
+            for c in added:
+                for column in (self.names, self.colors, self.display, self.sort_keys):
+                    column.append(None)
+                self.ids.append(int(c))
+                self._fill_row(len(self.ids) - 1, stats, where[int(c)], name_of, color_of)
+            self._rank()
+            self.endInsertRows()
+        else:
+            self._rank()
+        changed = [r for r, was in zip(rows, before) if (self.display[r], self.colors[r].rgba()) != was]
+        for first, last in _runs(changed):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+
+    def _fill_row(self, r: int, stats, i: int, name_of, color_of):
+        c = self.ids[r]
+        size, conf, ver = int(stats.size[i]), float(stats.confidence[i]), float(stats.verified[i])
+        self.names[r] = name = name_of(c)
+        self.colors[r] = QColor(color_of(c) or color_for(c))
+        self.display[r] = (name, f"{size:,}", f"{conf:.2f}", f"{ver:.0%}")
+        self.sort_keys[r] = (0, size, conf, ver)  # the name's rank: _rank()
+
+    def _rank(self):
+        """Names sort naturally (S1, S2, S10, S100): by rank in natural order, an int the proxy compares fast."""
+        rank = {name: r for r, name in enumerate(sorted(set(self.names), key=natural_key))}
+        self.sort_keys = [(rank[n], *key[1:]) for n, key in zip(self.names, self.sort_keys)]
 
     def _fill(self, stats, name_of, color_of):
         """Row values for self.ids (in model order) from stats (in id order)."""
@@ -186,14 +243,15 @@ class ClusterPanel(QWidget):
         layout.addWidget(self.table, 1)
         self._quiet = False
 
-    def refresh(self, stats, name_of, color_of):
-        """Update rows; the current and selected clusters stay selected where they still exist.
-        current_changed fires once afterwards if the current cluster went away."""
+    def refresh(self, stats, name_of, color_of, change=None):
+        """Update rows (after an edit: as its Change says); the current and selected clusters stay
+        selected where they still exist. current_changed fires once afterwards if the current
+        cluster went away."""
         before = current = self.current_id()
         selected = self.selected_ids()
         self._quiet = True
         try:
-            self.model.refresh(stats, name_of, color_of)
+            self.model.refresh(stats, name_of, color_of, change)
             alive = [c for c in selected if self.model.row_of(c) >= 0]
             if current is not None and self.model.row_of(current) < 0:
                 current = None  # Qt moved "current" to a neighbour: not a choice the reviewer made

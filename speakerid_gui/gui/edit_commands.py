@@ -1,13 +1,18 @@
 """Edit commands of the main window (a mixin): every label change goes through the
-project's EditLog, whose listener (MainWindow._on_edit) redraws what changed.
+project's EditLog, whose listener (_on_edit) redraws what the edit's Change says changed and,
+after undo or redo, puts the selection back where the Change says.
 
 Uses from the window: session, clusters, scatter, queue, current_cluster,
-current_segment, statusBar(), show_error(), start_job(), _open_dialog(), _colors().
+current_segment, statusBar(), show_error(), start_job(), _open_dialog(), _colors(),
+_refresh_clusters(), _show_cluster(), select_largest_cluster(), show_segment(), _update_actions().
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from ..core.edit_record import Change, Selection
 from ..core.palette import color_for
 from ..core.text import plural
 from . import jobs
@@ -16,6 +21,54 @@ from .workers import Job
 
 
 class EditCommands:
+    # ---- what an edit changed, and the selection ------------------------------------------------------
+    def _on_edit(self, change: Change):
+        """EditLog listener: the scatter and the cluster list follow the Change; after undo / redo
+        the selection goes where it says; the inspector is redrawn only if its cluster gained or
+        lost segments, a turn of it moved, or a cluster row changed."""
+        p = self.session.project
+        self.scatter.apply_change(change, p.cluster, p.verified, p.noise, self._colors())
+        stats = self._refresh_clusters(change=change)
+        restore = change.selection if change.action != "do" else None
+        if not self._restore_clusters(restore, stats):
+            current = self.current_cluster
+            if current is not None and current in stats.ids:
+                if (not len(change.positions) and not len(change.bounds)) or change.touches(current) or \
+                        (p.cluster[change.bounds] == current).any():
+                    self._show_cluster(current, keep_segment=True)
+            elif self.clusters.current_id() is None:
+                self.select_largest_cluster()
+        if restore is not None:
+            self._restore_segments(restore)
+        self._update_actions()
+
+    def _selection_now(self) -> Selection:
+        """The reviewer's place, stored with every edit (EditLog.selection_source)."""
+        return Selection(tuple(int(c) for c in self.clusters.selected_ids()), self.current_cluster,
+                         tuple(int(i) for i in self.scatter.selection), self.current_segment)
+
+    def _restore_clusters(self, selection: Selection | None, stats=None) -> bool:
+        """Select the clusters of `selection` that still exist; True if that made another cluster
+        current (whose handlers then redrew the inspector)."""
+        if selection is None or selection.current is None:
+            return False
+        alive = set((stats if stats is not None else self.session.cluster_stats()).ids.tolist())
+        if selection.current not in alive:
+            return False
+        ids = [c for c in selection.clusters if c in alive] or [selection.current]
+        if ids == self.clusters.selected_ids() and selection.current == self.clusters.current_id():
+            return False
+        switched = selection.current != self.current_cluster
+        self.clusters.select_ids(ids, selection.current)
+        return switched
+
+    def _restore_segments(self, selection: Selection):
+        n = self.session.project.n_segments
+        self.scatter.set_selection([i for i in selection.segments if i < n], emit=False)
+        segment = selection.segment
+        if segment is not None and segment != self.current_segment and segment in self.queue:
+            self.show_segment(segment)
+
     # ---- edits ---------------------------------------------------------------------------------------
     def _edit(self, fn, *args, **kwargs):
         """Run one EditLog command; a refused edit becomes a status message, not a crash."""
@@ -73,13 +126,17 @@ class EditCommands:
         self._merge([cid, other], f" (cosine similarity {similarity:.2f})")
 
     def _merge(self, ids: list[int], note: str = ""):
-        sizes = self.session.project.cluster_sizes()
-        target = max(ids, key=lambda c: sizes.get(c, 0))
-        names = ", ".join(self.session.project.cluster_name(c) for c in ids if c != target)
-        if self._edit(self.session.log.merge, ids) is not None:
-            self.clusters.select_cluster(target)
-            self.statusBar().showMessage(f"Merged {names} into {self.session.project.cluster_name(target)}{note}. "
-                                         "Ctrl+Z undoes.", 8000)
+        p = self.session.project
+        names = {c: p.cluster_name(c) for c in ids}
+        change = self._edit(self.session.log.merge, ids)
+        if change is None:
+            return
+        self._restore_clusters(change.selection)  # the selection followed the merged clusters into the target
+        into = change.destinations()  # merged cluster -> the cluster it went into
+        if into:
+            merged = ", ".join(names[c] for c in ids if c in into)
+            self.statusBar().showMessage(f"Merged {merged} into {p.cluster_name(next(iter(into.values())))}"
+                                         f"{note}. Ctrl+Z undoes.", 8000)
 
     def ask_split(self):
         cid = self._need_cluster()
@@ -166,12 +223,15 @@ class EditCommands:
 
     def move_segments(self, index, target: int | None, name: str = ""):
         index = np.asarray(index, np.int64)
-        if self._edit(self.session.log.move, index, target, name) is None:
+        log = self.session.log
+        target = log.new_cluster_ids(1)[0] if target is None else int(target)  # a new cluster: its id now
+        after = replace(self._selection_now(), clusters=(target,), current=target, segments=())
+        change = self._edit(log.move, index, target, name, after=after)
+        if change is None:
             return
-        new_cluster = int(self.session.project.cluster[index[0]])
-        self.scatter.clear_selection()
-        self.clusters.select_cluster(new_cluster)
-        self.statusBar().showMessage(f"Moved {plural(len(index), 'segment')} to {self.session.project.cluster_name(new_cluster)}. "
+        self._restore_segments(change.selection)
+        self._restore_clusters(change.selection)
+        self.statusBar().showMessage(f"Moved {plural(len(index), 'segment')} to {self.session.project.cluster_name(target)}. "
                                      "Ctrl+Z undoes.", 8000)
 
     def ask_rename(self):
@@ -201,12 +261,13 @@ class EditCommands:
         # the segment after the current one, so the review goes on where it was
         where = np.flatnonzero(self.queue == self.current_segment)
         following = [int(i) for i in self.queue[int(where[0]) + 1:]] if len(where) else []
-        if self._edit(self.session.log.mark_noise, index) is None:
+        marked = set(index.tolist())
+        nxt = next((i for i in following if i not in marked), None)
+        after = replace(self._selection_now(), segments=(), segment=nxt)
+        change = self._edit(self.session.log.mark_noise, index, after=after)
+        if change is None:
             return
-        self.scatter.clear_selection()
-        nxt = next((i for i in following if int(self.session.project.cluster[i]) == self.current_cluster), None)
-        if nxt is not None:
-            self.show_segment(nxt)
+        self._restore_segments(change.selection)
         self.statusBar().showMessage(f"Marked {plural(len(index), 'segment')} as noise. Ctrl+Z undoes.", 5000)
 
     # ---- re-clustering (a command of its own, not an edit) ----------------------------------------------

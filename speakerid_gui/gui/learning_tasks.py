@@ -161,10 +161,10 @@ class LearningTasks:
         n_ver = int((p.verified & ~p.noise).sum())
         moved = 0
         if call is not None and len(call[2]):
-            kind, description, index, clusters, confidence, rows = call
-            moved = int((p.cluster[index] != clusters).sum())
-            if self._edit(self.session.log.relabel, kind, description, index, clusters, confidence, rows) is None:
+            change = self._edit(self.session.log.relabel, *call)
+            if change is None:
                 return ""
+            moved = len(change.moved)
         report = (f"{what}: {r.considered:,} unverified segments reassigned from {n_ver:,} verified ones; "
                   f"{moved:,} changed speaker, {r.unknown:,} unknown (far from every verified speaker: kept in "
                   f"their own cluster with low confidence). Verified labels unchanged.{kept} Ctrl+Z undoes.")

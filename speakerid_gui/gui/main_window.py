@@ -1,6 +1,7 @@
 """The main window: start page or review page (cluster list | scatter | inspector), menus
 and shortcuts, and the glue between widgets, the ReviewSession, the player and jobs.
-Every label change goes through the EditLog; its listener redraws what changed."""
+Every label change goes through the EditLog; its listener (EditCommands._on_edit) redraws
+what the edit's Change says changed."""
 from __future__ import annotations
 
 import numpy as np
@@ -278,29 +279,12 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
     def _colors(self) -> dict[int, str]:
         return {cid: info.get("color") or color_for(cid) for cid, info in self.session.project.clusters.items()}
 
-    def _refresh_clusters(self, stats=None):
+    def _refresh_clusters(self, stats=None, change=None):
         p = self.session.project
         colors = self._colors()
         stats = stats if stats is not None else self.session.cluster_stats()
-        self.clusters.refresh(stats, p.cluster_name, lambda c: colors.get(c) or color_for(c))
+        self.clusters.refresh(stats, p.cluster_name, lambda c: colors.get(c) or color_for(c), change)
         return stats
-
-    def _on_edit(self, kind: str, touched):
-        """EditLog listener: restyle the points the edit changed, refresh the list, and the
-        inspector only if its cluster gained or lost segments, or a cluster row changed."""
-        p = self.session.project
-        touched = np.asarray(touched, dtype=np.int64)
-        was = self.scatter.shown_clusters(touched)  # the clusters before the edit
-        self.scatter.update_labels(touched, p.cluster, p.verified, p.noise, self._colors())
-        stats = self._refresh_clusters()
-        current = self.current_cluster
-        if current is not None and current in stats.ids:
-            if not len(touched) or len(was) != len(touched) or (was == current).any() or \
-                    (p.cluster[touched] == current).any():
-                self._show_cluster(current, keep_segment=True)
-        elif self.clusters.current_id() is None:
-            self.select_largest_cluster()
-        self._update_actions()
 
     def _describe_segment(self, index: int) -> str:
         if self.session is None:

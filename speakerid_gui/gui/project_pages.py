@@ -4,7 +4,7 @@ writer lock the window holds on its project (project_access.py).
 Uses from the window: session, pipeline, jobs, player, recent, start_page, review_page, stack,
 clusters, evaluation, evaluation_dock, read_only_banner, project_lock, current_cluster,
 current_segment, queue, recent_menu, statusBar(), show_error(), start_pipeline(), _open_dialog(),
-_on_edit(), _learning_project_opened(), _load_project_view(), evaluate(), show_analysis_state(),
+_on_edit(), _selection_now(), _learning_project_opened(), _load_project_view(), evaluate(), show_analysis_state(),
 _update_actions().
 """
 from __future__ import annotations
@@ -98,6 +98,7 @@ class ProjectPages:
         self.session = ReviewSession(project)
         self.player.warm_up()  # the output stream runs before the first key
         self.session.log.listeners.append(self._on_edit)
+        self.session.log.selection_source = self._selection_now  # stored with every edit, for undo / redo
         self._learning_project_opened()
         self.recent.add(folder)
         self.setWindowTitle(f"{folder.name}{' (read-only)' if locked else ''} — {APP_NAME}")

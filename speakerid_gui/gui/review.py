@@ -37,19 +37,27 @@ class ReviewSession:
         self._paths: dict[int, str] | None = None
         self._root: Path | None = None
         self._prosody: OrderedDict[int, object] = OrderedDict()
-        self.log.listeners.append(lambda kind, touched: self.invalidate())
+        self.log.listeners.append(lambda change: len(change.moved) and self.invalidate())
 
     # ---- caches ---------------------------------------------------------------------------
     def invalidate(self):
         """Labels changed: centroids must be recomputed."""
         self._centroids = None
 
-    def reload(self):
-        """The project changed under us (pipeline stages): re-read everything."""
-        self.project.reload()
-        self._X, self._X_failed, self._centroids, self._paths, self._root = None, False, None, None, None
-        self._sums = ClusterSums()
-        self._prosody.clear()
+    def reload(self, announce: bool = False):
+        """The project changed under us (pipeline stages): re-read everything. announce: the
+        labels another connection wrote (the pipeline's clustering) reach the log's listeners as
+        one Change, as if this window had made the edit (EditLog.reloaded); returns it."""
+        def read():
+            self.project.reload()
+            self._X, self._X_failed, self._centroids, self._paths, self._root = None, False, None, None, None
+            self._sums = ClusterSums()
+            self._prosody.clear()
+
+        if announce:
+            return self.log.reloaded(read)
+        read()
+        return None
 
     @property
     def X(self) -> np.ndarray | None:

@@ -145,10 +145,9 @@ class ReviewAnswers:
             return
         if r.call is None:
             return
-        kind, description, index, clusters, confidence, rows = r.call
-        moved = int((self.session.project.cluster[index] != clusters).sum())
-        if self._edit(self.session.log.relabel, kind, description, index, clusters, confidence, rows) is not None:
-            self.statusBar().showMessage(f"Relearnt from your answers: {moved:,} unverified segments changed "
+        change = self._edit(self.session.log.relabel, *r.call)
+        if change is not None:
+            self.statusBar().showMessage(f"Relearnt from your answers: {len(change.moved):,} unverified segments changed "
                                          f"speaker ({r.note}). Ctrl+Z undoes it.", 8000)
 
 

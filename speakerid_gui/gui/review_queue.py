@@ -107,8 +107,8 @@ class ReviewQueue:
         self._suggestions_dirty = True
         self._schedule_suggestions()
 
-    def _learning_on_edit(self, kind, touched):
-        self._answers_on_edit(kind)
+    def _learning_on_edit(self, change):
+        self._answers_on_edit(change.tag)  # "undo:merge" is no answer
         self._label_serial += 1
         self._suggestions_dirty = True
         self._schedule_suggestions()

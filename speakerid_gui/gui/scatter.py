@@ -5,7 +5,8 @@ Measured rules (DESIGN.md): pxMode=True, one shared QBrush per cluster, never Sp
 selection and other small sets drawn on their own items.
 
 Points are restyled by integer codes (scatter_items.ClusterScatter: a recolour costs a few
-milliseconds); after an edit only the points it changed are restyled (update_labels).
+milliseconds); after an edit only the points its Change moved are restyled (apply_change),
+from the Change's old and new labels: nothing is read back from what is drawn.
 """
 from __future__ import annotations
 
@@ -47,11 +48,6 @@ class ScatterPanel(QWidget):
         self.selection = np.zeros(0, np.int64)
         self.current: int | None = None
         self._preview = None
-        # what is drawn now, so an edit restyles only the points it changed
-        self._codes = np.zeros(0, np.int64)          # base item: cluster id + 1 per point (0: noise)
-        self._shown_lut = np.zeros(0, dtype=object)  # the brushes those codes were drawn with
-        self._shown_verified = np.zeros(0, bool)     # points on the verified overlay
-        self._shown_noise = np.zeros(0, bool)        # points on the noise overlay
         self._build()
 
     # ---- construction ---------------------------------------------------------------------------
@@ -153,43 +149,36 @@ class ScatterPanel(QWidget):
             return  # labels for segments whose layout is not there yet
         self._redraw_all(rebuild_base=len(self.base.data) != len(self.xy))
 
-    def update_labels(self, touched, cluster: np.ndarray, verified: np.ndarray, noise: np.ndarray,
-                      colors: dict[int, str]):
-        """After an edit: restyle only the points it changed (`touched`: their positions) and
-        redraw an overlay (verified, noise, focus) only if one of those points is or was on it."""
+    def apply_change(self, change, cluster: np.ndarray, verified: np.ndarray, noise: np.ndarray,
+                     colors: dict[int, str]):
+        """After an edit: restyle only the points whose cluster the Change moved, from the
+        Change's own old and new labels, and redraw an overlay (verified, noise, focus) only if
+        one of the changed points is or was on it. A cluster with points that changed colour
+        (or points not drawn yet) redraws everything."""
         self._take_labels(cluster, verified, noise, colors)
         n = len(self.xy)
         if len(self.cluster) != n:
-            return
+            return  # labels for segments whose layout is not there yet
         lut = self._lut()
-        if len(self.base.data) != n or len(self._codes) != n or \
-                any(a is not b for a, b in zip(lut, self._shown_lut)):  # a cluster changed colour
+        recoloured = np.asarray(change.recoloured, dtype=np.int64)
+        if len(self.base.data) != n or (len(recoloured) and np.isin(recoloured, self.cluster).any()):
             self._redraw_all(rebuild_base=len(self.base.data) != n)
             return
-        touched = np.asarray(touched, dtype=np.int64)
-        codes = self.cluster[touched].astype(np.int64) + 1
-        codes[codes < 0] = 0
-        old = self._codes[touched]
-        moved = old != codes
+        positions, old, new = change.positions, change.old, change.new
+        if len(positions) and positions[-1] >= n:  # a change of segments this layout does not have
+            self._redraw_all(rebuild_base=False)
+            return
+        moved = old["cluster"] != new["cluster"]
         if moved.any():
-            self.base.restyle(touched[moved], codes[moved], lut)
-            self._codes[touched[moved]] = codes[moved]
-        self._shown_lut = lut
+            self.base.restyle(positions[moved], np.maximum(new["cluster"][moved].astype(np.int64) + 1, 0), lut)
         x, y = self.xy[:, 0], self.xy[:, 1]
-        if (self._shown_verified[touched] | (self.verified[touched] & ~self.noise[touched])).any():
+        if ((old["verified"] & ~old["noise"]) | (new["verified"] & ~new["noise"])).any():
             self._draw_verified(x, y, lut)
-        if (self._shown_noise[touched] | self.noise[touched] | (self.cluster[touched] < 0)).any():
+        if (old["noise"] | new["noise"] | (old["cluster"] < 0) | (new["cluster"] < 0)).any():
             self._draw_noise(x, y)
-        focus = None if self.focus is None else self.focus + 1
-        if self._preview is not None or (focus is not None and ((old == focus).any() or (codes == focus).any())):
+        if self._preview is not None or (self.focus is not None and
+                                         ((old["cluster"] == self.focus) | (new["cluster"] == self.focus)).any()):
             self._draw_focus(lut)
-
-    def shown_clusters(self, index) -> np.ndarray:
-        """The cluster ids the points at `index` are drawn with (before update_labels: their old ones)."""
-        index = np.asarray(index, dtype=np.int64)
-        if len(self._codes) == len(self.xy) and len(self._codes):
-            return self._codes[index] - 1
-        return np.asarray(self.cluster)[index] if len(self.cluster) == len(self.xy) else np.zeros(0, np.int64)
 
     def _take_labels(self, cluster, verified, noise, colors):
         self.cluster = np.asarray(cluster)
@@ -217,7 +206,6 @@ class ScatterPanel(QWidget):
             self.base.set_points(x, y, codes, lut)
         else:
             self.base.set_codes(codes, lut)
-        self._codes, self._shown_lut = codes, lut
         self._draw_verified(x, y, lut)
         self._draw_noise(x, y)
         self._draw_focus(lut)
@@ -225,15 +213,13 @@ class ScatterPanel(QWidget):
         self._draw_current()
 
     def _draw_verified(self, x, y, lut):
-        self._shown_verified = self.verified & ~self.noise
-        ver = np.flatnonzero(self._shown_verified)
+        ver = np.flatnonzero(self.verified & ~self.noise)
         codes = self.cluster[ver].astype(np.int64) + 1
         codes[codes < 0] = 0
         self.verified_item.set_points(x[ver], y[ver], codes, lut)
 
     def _draw_noise(self, x, y):
-        self._shown_noise = self.noise | (self.cluster < 0)
-        noi = np.flatnonzero(self._shown_noise)
+        noi = np.flatnonzero(self.noise | (self.cluster < 0))
         self.noise_item.set_points(x[noi], y[noi], np.zeros(len(noi), np.int64), self.noise_brush)
 
     def _draw_focus(self, lut=None):

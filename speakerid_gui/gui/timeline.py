@@ -93,7 +93,7 @@ class TimelineWindow(QWidget):
         self._load_audio()
         self.redraw()
         self.show_all()
-        self._listener = lambda kind, touched: self.redraw()
+        self._listener = lambda change: self.redraw()
         session.log.listeners.append(self._listener)
         self.resize(1200, 420)
 

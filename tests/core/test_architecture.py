@@ -47,9 +47,9 @@ def test_store_methods_that_replaced_raw_sql(tmp_path):
     assert p.recordings()[0].status == "pending" and p.segment_key() is None
     log = EditLog(p)
     edit = log.rename(0, "Ann")
-    assert p.edit_state(edit) == "done"
+    assert p.edit_state(edit.edit_id) == "done"
     log.undo()
-    assert p.edit_state(edit) == "undone"
+    assert p.edit_state(edit.edit_id) == "undone"
     assert p.edit_state(None) is None and p.edit_state(10_000) is None
     p.save_array("x", "k", np.ones(3))
     p.drop_array("x")

@@ -111,7 +111,7 @@ def test_new_edits_are_stored_as_compact_blobs_and_undo_after_a_restart(project_
     edit = log.merge([a, b])
     s1 = state(project)
     kind, fwd, inv = project.db.execute("SELECT typeof(forward), forward, inverse FROM edits WHERE id=?",
-                                        (edit,)).fetchone()
+                                        (edit.edit_id,)).fetchone()
     assert kind == "blob" and fwd.startswith(diffs.MAGIC) and inv.startswith(diffs.MAGIC)
     assert len(fwd) < 8 * moved + 400
     project.close()
@@ -172,7 +172,7 @@ def test_only_changed_rows_are_recorded_and_notified(project_copy):
     project = Project.open(project_copy)
     log = EditLog(project)
     heard = []
-    log.listeners.append(lambda kind, touched: heard.append(np.asarray(touched).copy()))
+    log.listeners.append(lambda change: heard.append(np.asarray(change.positions).copy()))
     a, b = two_clusters(project)
     in_a, in_b = np.flatnonzero(project.cluster == a), np.flatnonzero(project.cluster == b)
     log.move(in_b, a)  # b's segments become human-labelled members of a

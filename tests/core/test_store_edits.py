@@ -41,11 +41,11 @@ def check_undo_redo(project, log, before, after):
     assert_same(state(project), after)
     assert_persisted(project)
     edit = log.undo()
-    assert edit is not None and edit.state == "undone"
+    assert edit is not None and edit.action == "undo" and project.edit_state(edit.edit_id) == "undone"
     assert_same(state(project), before)
     assert_persisted(project)
     edit = log.redo()
-    assert edit is not None and edit.state == "done"
+    assert edit is not None and edit.action == "redo" and project.edit_state(edit.edit_id) == "done"
     assert_same(state(project), after)
     assert_persisted(project)
 
@@ -213,12 +213,12 @@ def test_undo_redo_survive_a_restart(project_copy):
 def test_new_edit_after_undo_discards_redo_stack_and_history_lists_edits(opened):
     project, log = opened
     a, b = two_clusters(project)
-    first = log.rename(a, "Ann")
-    second = log.rename(b, "Bob")
+    first = log.rename(a, "Ann").edit_id
+    second = log.rename(b, "Bob").edit_id
     assert [e.id for e in log.history()[:2]] == [second, first]
     log.undo()
     assert log.can_redo()
-    third = log.verify(log.members(a)[:2])
+    third = log.verify(log.members(a)[:2]).edit_id
     assert not log.can_redo() and log.redo() is None
     history = log.history()
     ids = [e.id for e in history]
@@ -236,7 +236,7 @@ def test_new_edit_after_undo_discards_redo_stack_and_history_lists_edits(opened)
 def test_listeners_hear_every_change(opened):
     project, log = opened
     heard = []
-    log.listeners.append(lambda kind, touched: heard.append((kind, len(touched))))
+    log.listeners.append(lambda change: heard.append((change.tag, len(change.positions))))
     a, _ = two_clusters(project)
     log.verify(log.members(a)[:3])
     log.undo()
