@@ -6,8 +6,13 @@ utterance, cut as in accuracy.py); its clusters are named as a reviewer would (e
 true speaker of most of its segments) and enrolled into a fresh library. A second project
 holds the known speakers' other files plus every file of the strangers; it is analysed with
 the defaults (count estimated) and named from the library. Printed per set:
-  named right = share of known speakers' segments whose cluster got their name (target >= 95 %)
-  strangers named = share of strangers' segments whose cluster got any enrolled name (<= 2 %)
+  named right = share of known speakers' segments that end up with their name (target >= 95 %)
+  strangers named = share of strangers' segments given any enrolled name (<= 2 %)
+Two rules: "clusters" (each cluster's score alone names all its segments: the rule before
+issue 14's per-segment naming) and "segments" (open_set.plan_names: a named cluster names only
+the segments whose own best speaker agrees, a segment whose own score clears the segment threshold
+is pulled to its speaker; what match_project + apply_matches do, checked end to end on a copy of
+the query project at the library's defaults).
 Every set is centred on a reference mean computed WITHOUT it (the mean of the other sets'
 embeddings), to show the fixed reference transfers to speech it has not seen. Then the
 score distributions (same / different speaker, cluster level) and the clip export speed.
@@ -148,6 +153,7 @@ def score_set(name, projects, ref_mean, mode):
 
     from speakerid_gui.core import open_set as osd
     from speakerid_gui.core.library import Library
+    from speakerid_gui.core.pipeline import embeddings
 
     enrol_p, query_p, speaker_of, known = projects
     reviewed = review(enrol_p.folder, mode, speaker_of)
@@ -159,9 +165,58 @@ def score_set(name, projects, ref_mean, mode):
     reviewed.close()
     truth = truth_of(query_p, speaker_of)
     same, diff = osd.cluster_score_pairs(query_p, lib, truth)
-    return dict(set=name, mode=mode, enrolled=len(lib.speakers()), matches=osd.match_project(query_p, lib, -1.0),
+    speakers, V = osd.voiceprints(lib)
+    X = osd.centre(embeddings(query_p), lib.reference_mean())
+    applied = end_to_end(query_p, lib, truth, known)
+    return dict(set=name, mode=mode, enrolled=len(lib.speakers()), matches=cluster_matches(query_p, lib),
                 truth=truth, known=known, cluster=query_p.cluster.copy(), same=same, diff=diff,
-                clusters=len(query_p.cluster_sizes()))
+                clusters=len(query_p.cluster_sizes()), X=X, V=V, names=np.array([s.name for s in speakers], object),
+                seg_cluster=np.where(query_p.noise, -1, query_p.cluster), verified=query_p.verified.copy(),
+                applied=applied, lib_threshold=lib.threshold, lib_segment_threshold=lib.segment_threshold)
+
+
+def cluster_matches(project, lib):
+    """Every cluster's best speaker and score (the old per-cluster rule, at any threshold)."""
+    from speakerid_gui.core import open_set as osd
+
+    speakers, V = osd.voiceprints(lib)
+    ids, P, _ = osd.cluster_prints(project, embeddings_of(project), lib.reference_mean())
+    S = P @ V.T
+    return [osd.Match(int(c), speakers[int(S[r].argmax())].name, "", float(S[r].max()), -1.0, 0.0, True, 0)
+            for r, c in enumerate(ids.tolist())]
+
+
+def embeddings_of(project):
+    from speakerid_gui.core.pipeline import embeddings
+
+    return embeddings(project)
+
+
+def end_to_end(query_p, lib, truth, known):
+    """The real path on a copy of the query project: match_project + apply_matches at the library's
+    defaults, then each segment's cluster name read back from the store."""
+    import shutil
+
+    from speakerid_gui.core import open_set as osd
+    from speakerid_gui.core.store import Project
+
+    folder = query_p.folder.parent / "query-applied"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(query_p.folder, folder)
+    project = Project.open(folder)
+    osd.apply_matches(project, osd.match_project(project, lib))
+    enrolled = {s.name for s in lib.speakers()}
+    given = np.array([project.cluster_name(int(c)) if project.cluster_name(int(c)) in enrolled else None
+                      for c in project.cluster], dtype=object)
+    project.close()
+    return rates(given, truth, known)
+
+
+def rates(given, truth, known):
+    is_known = np.array([t in known for t in truth])
+    right = float(np.mean(given[is_known] == truth[is_known])) if is_known.any() else float("nan")
+    strangers = float(np.mean([g is not None for g in given[~is_known]])) if (~is_known).any() else float("nan")
+    return right, strangers
 
 
 def stranger_best(r) -> np.ndarray:
@@ -175,14 +230,48 @@ def stranger_best(r) -> np.ndarray:
 
 
 def decide(r, threshold):
-    """(share of known speakers' segments named right, share of strangers' segments named)."""
+    """Per-cluster rule: (share of known speakers' segments named right, share of strangers'
+    segments named, known segments, stranger segments)."""
     named = {m.cluster: m.name for m in r["matches"] if m.score >= threshold}
     given = np.array([named.get(int(c)) for c in r["cluster"]], dtype=object)
-    truth = r["truth"]
-    is_known = np.array([t in r["known"] for t in truth])
-    right = float(np.mean(given[is_known] == truth[is_known])) if is_known.any() else float("nan")
-    strangers = float(np.mean([g is not None for g in given[~is_known]])) if (~is_known).any() else float("nan")
-    return right, strangers, int(is_known.sum()), int((~is_known).sum())
+    is_known = np.array([t in r["known"] for t in r["truth"]])
+    return (*rates(given, r["truth"], r["known"]), int(is_known.sum()), int((~is_known).sum()))
+
+
+def decide_segments(r, threshold, segment_threshold):
+    """Per-segment rule (open_set.plan_names): (named right, strangers named)."""
+    from speakerid_gui.core.open_set import plan_names
+
+    plan = plan_names(r["X"], r["seg_cluster"], r["V"], threshold, segment_threshold, r["verified"])
+    given = np.where(plan["speaker"] >= 0, r["names"][np.maximum(plan["speaker"], 0)], None)
+    return rates(given, r["truth"], r["known"])
+
+
+THRESHOLDS = np.round(np.arange(0.40, 0.801, 0.025), 3)
+SEGMENT_THRESHOLDS = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 1.01]  # 1.01: no segment named on its own
+
+
+def leave_one_out(results, target=0.02):
+    """Per held-out set: the (threshold, segment threshold) pair that keeps every other set's strangers
+    named at or below `target` with the most known segments named right on the worst of them."""
+    rows = []
+    for r in results:
+        train = [o for o in results if o["set"] != r["set"] and o["mode"] == r["mode"]]
+        if not train:
+            continue
+        best = None
+        for t in THRESHOLDS:
+            for ts in SEGMENT_THRESHOLDS:
+                cells = [decide_segments(o, t, ts) for o in train]
+                if all(st <= target for _, st in cells):
+                    key = (min(a for a, _ in cells), np.mean([a for a, _ in cells]))
+                    if best is None or key > best[0]:
+                        best = (key, t, ts)
+        if best is None:
+            rows.append((r, None, None, (float("nan"), float("nan"))))
+        else:
+            rows.append((r, best[1], best[2], decide_segments(r, best[1], best[2])))
+    return rows
 
 
 def clip_speed(work: Path, minutes: float = 10.0):
@@ -231,16 +320,21 @@ def main():
             results.append(score_set(name, projects[name], ref.astype(np.float32), mode))
     print(f"\nthreshold {threshold:.3f} (cosine of centred cluster and speaker means); each set centred on "
           "the mean of the other sets\n")
-    print("| set | enrolment | enrolled / known speakers | query clusters | known segs | stranger segs | named right | "
-          "strangers named | same-speaker score (min / 5 % / median) | different-speaker score (median / 99 % / max) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+    print("| set | enrolment | enrolled / known speakers | query clusters | known segs | stranger segs | named right "
+          "(clusters) | strangers named (clusters) | named right (segments) | strangers named (segments) | "
+          "end to end (app path) | same-speaker score (min / 5 % / median) | different-speaker score "
+          "(median / 99 % / max) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in results:
         right, strangers, n_known, n_strange = decide(r, threshold)
+        seg_right, seg_strangers = decide_segments(r, threshold, r["lib_segment_threshold"])
+        e_right, e_strangers = r["applied"]
         same, diff = np.array(r["same"]), np.array(r["diff"])
         sq = f"{same.min():.3f} / {np.quantile(same, 0.05):.3f} / {np.median(same):.3f}" if len(same) else "-"
         dq = f"{np.median(diff):.3f} / {np.quantile(diff, 0.99):.3f} / {diff.max():.3f}" if len(diff) else "-"
         print(f"| {r['set']} | {r['mode']} | {r['enrolled']} / {len(r['known'])} | {r['clusters']} | {n_known} | "
-              f"{n_strange} | {right:.1%} | {strangers:.1%} | {sq} | {dq} |", flush=True)
+              f"{n_strange} | {right:.1%} | {strangers:.1%} | {seg_right:.1%} | {seg_strangers:.1%} | "
+              f"{e_right:.1%} / {e_strangers:.1%} | {sq} | {dq} |", flush=True)
     # the rule the default comes from, on the other sets only: the score that CALIBRATION_QUANTILE of
     # the strangers' clusters stay below with their best-matching enrolled speaker
     print(f"\nthreshold calibrated on the other three sets ({CALIBRATION_QUANTILE:.1%} of their strangers' "
@@ -256,8 +350,22 @@ def main():
     pooled = np.concatenate([stranger_best(r) for r in results if r["mode"] == "reviewed"])
     print(f"\nall sets pooled: {CALIBRATION_QUANTILE:.1%} of {len(pooled)} stranger clusters' best scores are "
           f"below {np.quantile(pooled, CALIBRATION_QUANTILE):.3f} (the shipped default is {DEFAULT_THRESHOLD})")
+    print("\nper-segment rule, both thresholds chosen on the other three sets (the pair that keeps each of "
+          "them at <= 2 % strangers named with the most named right on the worst of them):\n")
+    print("| set | enrolment | threshold | segment threshold | named right | strangers named |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r, t, ts, (a, b) in leave_one_out(results):
+        cells = "- | - | -" if t is None else f"{t:.3f} | {ts:.2f} | {a:.1%}"
+        print(f"| {r['set']} | {r['mode']} | {cells} | {b:.1%} |")
+    print("\nper-segment rule at the shipped segment threshold, named right / strangers named by threshold:\n")
+    print("| set | enrolment | " + " | ".join(f"{t:.2f}" for t in THRESHOLDS[::2]) + " |")
+    print("|---|---|" + "---|" * len(THRESHOLDS[::2]))
+    for r in results:
+        cells = [f"{a:.1%} / {b:.1%}" for a, b in (decide_segments(r, t, r["lib_segment_threshold"])
+                                                  for t in THRESHOLDS[::2])]
+        print(f"| {r['set']} | {r['mode']} | " + " | ".join(cells) + " |")
     grid = [0.40, 0.45, 0.50, 0.55, 0.60, 0.65]
-    print("\nnamed right / strangers named at other thresholds:\n")
+    print("\nper-cluster rule, named right / strangers named at other thresholds:\n")
     print("| set | enrolment | " + " | ".join(f"{t:.2f}" for t in grid) + " |")
     print("|---|---|" + "---|" * len(grid))
     for r in results:

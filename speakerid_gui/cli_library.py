@@ -34,6 +34,8 @@ def add_commands(sub):
     m = lsub.add_parser("match", help="name a project's clusters from the library (what run --library does)")
     m.add_argument("project", type=Path)
     m.add_argument("--threshold", type=float, help="acceptance score (default: the library's)")
+    m.add_argument("--segment-threshold", type=float,
+                   help="a segment's own score from which it joins its speaker's cluster (default: the library's)")
     m.add_argument("--dry-run", action="store_true", help="show the matches, rename nothing")
     _library_option(m)
     m.set_defaults(func=cmd_library_match, writes=True, command_name="library match")
@@ -89,12 +91,13 @@ def after_run(args, project) -> None:
 
 def print_matches(project, matches) -> None:
     named = sum(m.status == "named" for m in matches)
-    print(f"library: {named} of {len(matches)} clusters named (threshold {matches[0].threshold:.2f})"
-          if matches else "library: no enrolled speakers")
+    moved = len(getattr(matches, "index", ()))
+    print(f"library: {named} of {len(matches)} clusters named (threshold {matches[0].threshold:.2f}), "
+          f"{moved} segments moved" if matches else "library: no enrolled speakers")
     for m in sorted(matches, key=lambda m: -m.score):
         verdict = {"named": "named", "rejected": "rejected before"}.get(m.status, "anonymous")
         print(f"  {m.cluster:5d} {project.cluster_name(m.cluster):20s} best {m.name!r} score {m.score:.3f} "
-              f"({m.segments} segments): {verdict}")
+              f"({m.segments} segments{f', {m.moved} moved in' if m.moved else ''}): {verdict}")
 
 
 def export_other(args, project, rows) -> int | None:
@@ -177,7 +180,7 @@ def cmd_library_match(args) -> int:
     from .core.store import Project
 
     project = Project.open(args.project)
-    matches = match_project(project, _open(args), args.threshold)
+    matches = match_project(project, _open(args), args.threshold, args.segment_threshold)
     if not args.dry_run:
         matches = apply_matches(project, matches)
     print_matches(project, matches)

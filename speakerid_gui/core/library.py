@@ -30,6 +30,11 @@ from .user_data import user_data_dir
 # one-utterance speakers, command words and 8 kHz digits (199 stranger clusters); computed on
 # three sets and tried on the fourth, the same rule gives 0.53-0.64 (benchmarks/library.py).
 DEFAULT_THRESHOLD = 0.55
+# A segment's own score (its centred embedding against a voiceprint) from which it takes that
+# speaker's name on its own: pulled out of a cluster that matched someone else or no one. Segment
+# scores run lower than cluster scores (one segment, not a mean), so this is kept above the best
+# score of nearly every stranger's segment on the four sets (benchmarks/library.py).
+DEFAULT_SEGMENT_THRESHOLD = 0.6
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 
 
@@ -98,7 +103,7 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "reference_mean.npy", model_reference_mean(backend))
         lib = cls(folder, {"version": VERSION, "backend": backend, "threshold": DEFAULT_THRESHOLD,
-                           "created": time.time(), "speakers": {}})
+                           "segment_threshold": DEFAULT_SEGMENT_THRESHOLD, "created": time.time(), "speakers": {}})
         lib.save()
         return lib
 
@@ -119,6 +124,10 @@ class Library:
     @property
     def threshold(self) -> float:
         return float(self.data["threshold"])
+
+    @property
+    def segment_threshold(self) -> float:
+        return float(self.data.get("segment_threshold", DEFAULT_SEGMENT_THRESHOLD))
 
     def reference_mean(self) -> np.ndarray:
         return np.load(self.folder / "reference_mean.npy").astype(np.float32)

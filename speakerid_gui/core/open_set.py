@@ -1,12 +1,21 @@
-"""Naming a project's clusters from a speaker library, with an open-set decision.
+"""Naming a project's segments from a speaker library, with an open-set decision.
 
-Scores are cosines between centred means: every segment embedding is centred on the library's
+Scores are cosines between centred prints: every segment embedding is centred on the library's
 fixed reference mean (CAM++'s common direction, see DESIGN.md) and L2-normalised; a cluster's
 print is the normalised mean of its segments, a speaker's the normalised mean of its enrolled
 segments. Centring on one fixed vector, not on each project's own mean, keeps scores
 comparable across projects, and a project holding a single speaker is not centred onto itself.
-A cluster takes the name of its best-scoring speaker only when the score clears the library's
-threshold; otherwise it stays anonymous (a stranger must not get an enrolled name).
+
+The decision is made per segment, from its cluster's score and its own (plan_names):
+- a cluster whose best speaker scores at least the library's threshold is that speaker's, but
+  only for the segments whose own best enrolled speaker is the same one (a cluster mixing
+  speakers does not pass one name to all of them);
+- a segment that disagrees with its cluster, or sits in a cluster that matched no one, takes
+  the name of its own best speaker when its own score reaches the library's segment threshold
+  (higher than the cluster threshold relative to what one segment scores), and is moved to that
+  speaker's cluster; otherwise it stays anonymous (a disagreeing segment of a named cluster
+  leaves it for an anonymous cluster). A stranger must not get an enrolled name.
+Verified segments and clusters a reviewer named otherwise are never moved.
 """
 from __future__ import annotations
 
@@ -14,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .library import DEFAULT_THRESHOLD, model_reference_mean  # noqa: F401  (the library's defaults)
+from .library import DEFAULT_SEGMENT_THRESHOLD, DEFAULT_THRESHOLD, model_reference_mean  # noqa: F401
 
 
 @dataclass
@@ -25,9 +34,10 @@ class Match:
     score: float
     second: float            # score of the next-best speaker (-1 when there is none)
     threshold: float
-    accepted: bool           # score >= threshold
+    accepted: bool           # the rule names this cluster (score >= threshold, or segments pulled in)
     segments: int
     status: str = "proposed"  # proposed | named | accepted | rejected
+    moved: int = 0           # segments the match moves into this cluster (pulled out of others)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,8 +73,61 @@ def cluster_prints(project, emb: np.ndarray, mean: np.ndarray) -> tuple[np.ndarr
     return ids, P.astype(np.float32), counts
 
 
-def match_project(project, library, threshold: float | None = None) -> list[Match]:
-    """The best enrolled speaker of every cluster, with its score and the open-set decision."""
+def plan_names(X: np.ndarray, cluster: np.ndarray, V: np.ndarray, threshold: float, segment_threshold: float,
+               fixed: np.ndarray | None = None, rejected: set | frozenset = frozenset(),
+               locked: set | frozenset = frozenset()) -> dict:
+    """The naming rule on arrays. X: centred unit segment embeddings; cluster: their clusters (-1:
+    none, never named); V: unit voiceprints. `fixed` segments (verified) keep their cluster and its
+    verdict; clusters in `locked` (named by a reviewer) are neither named nor changed; `rejected`
+    holds (cluster, speaker index) pairs a reviewer turned down. Returns cluster ids, each
+    cluster's best speaker and score, each segment's own best speaker and score, and `speaker`:
+    the enrolled index each segment ends up named after (-1: anonymous)."""
+    n = len(X)
+    fixed = np.zeros(n, bool) if fixed is None else np.asarray(fixed, bool)
+    ids = np.unique(cluster[cluster >= 0])
+    sums = np.zeros((len(ids), X.shape[1]), np.float64)
+    rows = np.searchsorted(ids, cluster)
+    has = cluster >= 0
+    np.add.at(sums, rows[has], X[has])
+    P = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+    Sc = P @ V.T
+    c_best, c_score = Sc.argmax(1), Sc.max(1)
+    Ss = X @ V.T
+    s_best, s_score = Ss.argmax(1), Ss.max(1)
+    named = np.array([c_score[r] >= threshold and int(c) not in locked and (int(c), int(c_best[r])) not in rejected
+                      for r, c in enumerate(ids)], bool)
+    seg_named = np.zeros(n, bool)
+    seg_named[has] = named[rows[has]]
+    seg_cluster_best = np.full(n, -1)
+    seg_cluster_best[has] = c_best[rows[has]]
+    in_locked = np.isin(cluster, list(locked)) if locked else np.zeros(n, bool)
+    speaker = np.full(n, -1)
+    agree = seg_named & (s_best == seg_cluster_best)
+    speaker[agree] = s_best[agree]
+    # the segment's own score decides where its cluster does not name it with its own best speaker
+    pair_rejected = np.array([(int(c), int(b)) in rejected for c, b in zip(cluster, s_best)], bool) if rejected \
+        else np.zeros(n, bool)
+    alone = ~agree & (s_score >= segment_threshold) & ~pair_rejected & has
+    speaker[alone] = s_best[alone]
+    stay = fixed | in_locked | ~has
+    speaker[stay] = np.where(seg_named[stay], seg_cluster_best[stay], -1)
+    return {"ids": ids, "cluster_best": c_best, "cluster_score": c_score, "named": named,
+            "segment_best": s_best, "segment_score": s_score, "speaker": speaker, "stay": stay}
+
+
+class Matches(list):
+    """The matches of a project's clusters, and the segment moves that naming them needs
+    (`index`: positions, `target`: their new clusters, `rows`: new clusters' rows)."""
+    index: np.ndarray
+    target: np.ndarray
+    rows: dict
+
+
+def match_project(project, library, threshold: float | None = None,
+                  segment_threshold: float | None = None) -> Matches:
+    """The library's names for a project: one match per cluster as it will be after the moves
+    (its best enrolled speaker, score and the open-set decision), and the moves themselves."""
+    from .palette import color_for
     from .pipeline import Settings, embeddings
 
     backend = Settings(**project.get_meta("settings", {})).backend
@@ -72,19 +135,61 @@ def match_project(project, library, threshold: float | None = None) -> list[Matc
         raise ValueError(f"{project.folder} was embedded with {backend}; the library {library.folder} "
                          f"holds {library.backend} voiceprints")
     threshold = library.threshold if threshold is None else threshold
+    segment_threshold = library.segment_threshold if segment_threshold is None else segment_threshold
     speakers, V = voiceprints(library)
+    out = Matches()
+    out.index, out.target, out.rows = np.zeros(0, np.int64), np.zeros(0, np.int32), {}
     if not speakers or project.n_segments == 0:
-        return []
-    ids, P, counts = cluster_prints(project, embeddings(project), library.reference_mean())
-    S = P @ V.T
-    order = np.argsort(-S, axis=1)
-    out = []
-    for row, cid in enumerate(ids.tolist()):
-        best = order[row, 0]
-        second = float(S[row, order[row, 1]]) if len(speakers) > 1 else -1.0
-        score = float(S[row, best])
-        out.append(Match(int(cid), speakers[best].name, speakers[best].id, round(score, 4), round(second, 4),
-                         threshold, score >= threshold, int(counts[row])))
+        return out
+    X = centre(embeddings(project), library.reference_mean())
+    cluster = np.where(project.noise, -1, project.cluster)
+    sid = {s.id: k for k, s in enumerate(speakers)}
+    rejected = {(m["cluster"], sid[m["speaker_id"]]) for m in stored_matches(project)
+                if m["status"] == "rejected" and m["speaker_id"] in sid}
+    names = {s.name for s in speakers}
+    locked = {c for c, info in project.clusters.items()
+              if (info.get("name") or "").strip() and info["name"].strip() not in names}
+    plan = plan_names(X, cluster, V, threshold, segment_threshold, project.verified, rejected, locked)
+    new = cluster.copy()
+    speaker = plan["speaker"]
+    home = {}  # speaker index -> the cluster its segments go to: the named cluster holding most of them
+    for r, c in enumerate(plan["ids"].tolist()):
+        if plan["named"][r]:
+            j = int(plan["cluster_best"][r])
+            mine = int(np.sum((cluster == c) & (speaker == j)))
+            if j not in home or mine > home[j][1]:
+                home[j] = (c, mine)
+    home = {j: c for j, (c, _) in home.items()}
+    next_id = max(project.next_cluster_id(), int(project.cluster.max(initial=-1)) + 1)
+    movable = ~plan["stay"]
+    for j in np.unique(speaker[movable & (speaker >= 0)]).tolist():
+        go = movable & (speaker == j)
+        named_j = np.isin(cluster, [c for r, c in enumerate(plan["ids"].tolist())
+                                    if plan["named"][r] and plan["cluster_best"][r] == j])
+        go &= ~named_j  # already in a cluster of this speaker
+        if not go.any():
+            continue
+        if j not in home:
+            home[j], next_id = next_id, next_id + 1
+            out.rows[home[j]] = {"name": "", "color": color_for(home[j]), "notes": ""}
+        new[go] = home[j]
+    for r, c in enumerate(plan["ids"].tolist()):  # segments a named cluster does not name: out, anonymous
+        leave = movable & (cluster == c) & (speaker < 0) & plan["named"][r]
+        if leave.any():
+            new[leave], next_id = next_id, next_id + 1
+            out.rows[int(new[leave][0])] = {"name": "", "color": color_for(int(new[leave][0])), "notes": ""}
+    changed = np.flatnonzero((new != cluster) & (cluster >= 0))
+    out.index, out.target = changed.astype(np.int64), new[changed].astype(np.int32)
+    named_to = {int(c): int(plan["cluster_best"][r]) for r, c in enumerate(plan["ids"].tolist()) if plan["named"][r]}
+    named_to.update({c: j for j, c in home.items()})
+    for c in np.unique(new[new >= 0]).tolist():
+        members = new == c
+        scores = V @ _unit(X[members].sum(axis=0))
+        best = named_to.get(c, int(scores.argmax()))
+        others = np.delete(scores, best)
+        out.append(Match(int(c), speakers[best].name, speakers[best].id, round(float(scores[best]), 4),
+                         round(float(others.max()), 4) if len(others) else -1.0, threshold, c in named_to,
+                         int(members.sum()), moved=int(np.sum(members & (cluster != c)))))
     return out
 
 
@@ -109,26 +214,30 @@ def cluster_score_pairs(project, library, truth: np.ndarray) -> tuple[list, list
 
 # ---- applying matches to a project ----------------------------------------------------------
 def apply_matches(project, matches: list[Match], overwrite: bool = False, log=None) -> list[Match]:
-    """Name the clusters whose match is accepted (one undoable edit, through `log` if given: the
-    app's own EditLog tells its views). A cluster a reviewer named, or whose match with this
-    speaker was rejected before, keeps its name."""
+    """Name the clusters whose match is accepted, moving the segments the rule pulls out of other
+    clusters (one undoable edit, through `log` if given: the app's own EditLog tells its views). A
+    cluster a reviewer named, or whose match with this speaker was rejected before, keeps its name."""
     from .edits import EditLog
 
     rejected = {(m["cluster"], m["speaker_id"]) for m in stored_matches(project) if m["status"] == "rejected"}
-    rows = {}
+    rows = dict(getattr(matches, "rows", {}) or {})
     for m in matches:
         if (m.cluster, m.speaker_id) in rejected:
             m.status = "rejected"
             continue
-        info = project.clusters.get(m.cluster) or {}
+        info = rows.get(m.cluster) or project.clusters.get(m.cluster) or {}
         current = (info.get("name") or "").strip()
         if m.accepted and (overwrite or not current or current == m.name):
             m.status = "named"
             if current != m.name:
                 rows[m.cluster] = {**info, "name": m.name}
-    if rows:
-        (log or EditLog(project)).commit("rename", f"name {len(rows)} clusters from the speaker library",
-                                np.zeros(0, dtype=np.int64), {}, rows)
+    index = getattr(matches, "index", np.zeros(0, np.int64))
+    if rows or len(index):
+        moving = f", {len(index)} segments moved" if len(index) else ""
+        named = sum(m.status == "named" for m in matches)
+        (log or EditLog(project)).commit("library", f"name {named} clusters from the speaker library{moving}",
+                                         index, {"cluster": getattr(matches, "target", np.zeros(0, np.int32)),
+                                                 "human": False}, rows)
     save_matches(project, matches)
     return matches
 

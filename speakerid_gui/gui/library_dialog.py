@@ -70,7 +70,9 @@ class LibraryDialog(QDialog):
                               "“Add named speakers to the library”; later projects are named from it.")
         else:
             self.info.setText(f"Library {lib.folder}: {len(lib.speakers())} speakers ({lib.backend}); a cluster "
-                              f"takes a speaker's name when their score reaches {lib.threshold:.2f}.")
+                              f"takes a speaker's name when their score reaches {lib.threshold:.2f}, for the "
+                              "segments whose own best match agrees; a segment scoring "
+                              f"{lib.segment_threshold:.2f} on its own joins its speaker's cluster.")
         project = self.session.project
         matches = stored_matches(project)
         self.table.setRowCount(len(matches))
@@ -107,7 +109,10 @@ class LibraryDialog(QDialog):
             self.message.setText(str(exc))
             return
         named = sum(m.status == "named" for m in matches)
-        self.message.setText(f"{named} of {len(matches)} clusters carry a library name.")
+        moved = len(getattr(matches, "index", ()))
+        self.message.setText(f"{named} of {len(matches)} clusters carry a library name"
+                             + (f"; {moved} segments moved to the cluster of their speaker or out of a "
+                                "cluster they do not match (one edit: Undo reverts it)." if moved else "."))
         self.refresh()
 
     def decide(self, status: str):

@@ -190,3 +190,91 @@ def test_library_help():
         assert "usage: speakerid" in proc.stdout
     assert "--library" in run_cli("run", "--help").stdout and "--labels" in run_cli("run", "--help").stdout
     assert "clips" in run_cli("export", "--help").stdout
+
+
+# ---- naming per segment (open_set.plan_names and what match_project / apply_matches do with it) ----
+def _unit_rows(X):
+    X = np.asarray(X, dtype=np.float64)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _voices(seed=0, dim=32):
+    """Unit voiceprints of 3 enrolled speakers and one stranger, mutually orthogonal."""
+    rng = np.random.default_rng(seed)
+    return np.linalg.qr(rng.normal(size=(dim, 4)))[0].T
+
+
+def _segments(voice, n, noise, rng):
+    return _unit_rows(voice[None, :] + noise * rng.normal(size=(n, len(voice))))
+
+
+def test_a_mixed_cluster_names_only_the_segments_that_agree_with_it():
+    from speakerid_gui.core.open_set import plan_names
+
+    rng = np.random.default_rng(1)
+    voices = _voices()
+    V, stranger = voices[:3], voices[3]
+    # cluster 0: 6 segments of speaker 0 and 2 of the stranger; cluster 1: 3 of speaker 1 and 1 of speaker 2
+    leaning = _unit_rows([stranger + 0.4 * V[1]])[0]  # a stranger who sounds a little like speaker 1
+    X = np.concatenate([_segments(V[0], 6, 0.15, rng), _segments(leaning, 2, 0.1, rng),
+                        _segments(V[1], 3, 0.15, rng), _segments(V[2], 1, 0.15, rng)])
+    cluster = np.array([0] * 8 + [1] * 4)
+    plan = plan_names(X, cluster, V, threshold=0.55, segment_threshold=0.6)
+    assert plan["named"].tolist() == [True, True]  # both clusters clear the threshold as a whole
+    # the per-cluster rule would name the stranger's 2 segments after speaker 0; per segment they stay anonymous
+    assert plan["speaker"].tolist() == [0] * 6 + [-1, -1] + [1, 1, 1] + [2]
+    # without the segment threshold, the speaker 2 segment of cluster 1 is only taken out, not named
+    alone = plan_names(X, cluster, V, threshold=0.55, segment_threshold=1.01)
+    assert alone["speaker"][-1] == -1 and alone["speaker"][:6].tolist() == [0] * 6
+
+
+def test_segments_of_an_anonymous_cluster_are_pulled_to_their_speaker_only_on_a_strong_score():
+    from speakerid_gui.core.open_set import plan_names
+
+    rng = np.random.default_rng(2)
+    voices = _voices(3)
+    V, stranger = voices[:3], voices[3]
+    # a stranger's cluster holding one clear segment of speaker 1 and one weak (noisy) one of speaker 2
+    weak = _unit_rows([0.5 * V[2] + 0.9 * _unit_rows(rng.normal(size=(1, V.shape[1])))[0]])
+    X = np.concatenate([_segments(stranger, 6, 0.15, rng), _segments(V[1], 1, 0.1, rng), weak])
+    cluster = np.zeros(len(X), int)
+    plan = plan_names(X, cluster, V, threshold=0.55, segment_threshold=0.6)
+    assert not plan["named"][0]
+    assert plan["segment_score"][6] >= 0.6 > plan["segment_score"][7]
+    assert plan["speaker"].tolist() == [-1] * 6 + [1, -1]
+    # a verified segment keeps its cluster's verdict; a rejected (cluster, speaker) pair is never re-proposed
+    fixed = np.zeros(len(X), bool)
+    fixed[6] = True
+    assert plan_names(X, cluster, V, 0.55, 0.6, fixed=fixed)["speaker"][6] == -1
+    assert plan_names(X, cluster, V, 0.55, 0.6, rejected={(0, 1)})["speaker"][6] == -1
+    assert plan_names(X, cluster, V, 0.55, 0.6, locked={0})["speaker"][6] == -1
+
+
+def test_matching_splits_a_merged_cluster_back_into_its_enrolled_speakers(enrolled, session_project, tmp_path):
+    """Constrained assignment end to end: two enrolled speakers merged into one cluster come out
+    as two clusters with their own names, in one undoable edit."""
+    import shutil
+
+    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.library import Library
+    from speakerid_gui.core.open_set import apply_matches, match_project
+    from speakerid_gui.core.store import Project
+
+    _, library, _ = enrolled
+    shutil.copytree(session_project.folder, tmp_path / "p")
+    project = Project.open(tmp_path / "p")
+    truth = majority_names(project, session_project.truth)
+    first, second = sorted(project.cluster_sizes())[:2]
+    log = EditLog(project)
+    log.merge([first, second])
+    merged = project.cluster.copy()
+    assert len(project.cluster_sizes()) == 3
+    lib = Library.open(library)
+    matches = apply_matches(project, match_project(project, lib), log=log)
+    names = np.array([project.cluster_name(int(c)) for c in project.cluster], dtype=object)
+    assert np.mean(names == np.array(["reader " + t for t in truth])) >= 0.95
+    assert len(project.cluster_sizes()) >= 4 and len(matches) == len(project.cluster_sizes())
+    assert sum(m.moved for m in matches) > 0 and all(m.status == "named" for m in matches)
+    log.undo()  # the moves and the names are one edit
+    assert np.array_equal(project.cluster, merged)
+    project.close()
