@@ -110,7 +110,7 @@ class SoundDevicePlayer(Player):
         self._sd = None
         self.unavailable: str | None = None
         self.device = device
-        self.latency = latency if latency is not None else self.LATENCY
+        self.latency = latency if latency is not None else _latency_setting(self.LATENCY)
         self._stream = None
         self._asked = self._rate = 0  # the rate spans come at, the stream's rate
         self._opened_at = 0.0
@@ -237,6 +237,19 @@ class SoundDevicePlayer(Player):
         if "PortAudio" in type(exc).__name__ or "device" in text.lower():
             return f"No audio output device: playback disabled ({text}). Everything else works."
         return f"Playback unavailable: {text}"
+
+
+def _latency_setting(default):
+    """SPEAKERID_AUDIO_LATENCY: seconds of output buffer (or PortAudio's "low" / "high")."""
+    import os
+
+    value = os.environ.get("SPEAKERID_AUDIO_LATENCY", "").strip()
+    if value in ("low", "high"):
+        return value
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default
 
 
 class NullPlayer(Player):
