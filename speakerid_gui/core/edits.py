@@ -259,8 +259,9 @@ class EditLog:
         return self.commit("merge", f"merge {names} into {self.p.cluster_name(target)}", index,
                            {"cluster": target, "human": True}, clusters, **where)
 
-    def split(self, cluster_id: int, labels: np.ndarray, **where) -> Change:
-        """Split a cluster by `labels` (one per member, in member order); part 0 keeps the id."""
+    def split(self, cluster_id: int, labels: np.ndarray, colors: list[str] | None = None, **where) -> Change:
+        """Split a cluster by `labels` (one per member, in member order); part 0 keeps the id.
+        colors: one per new part (the colours the reviewer saw proposed), else the palette's."""
         index = self.members(cluster_id)
         labels = np.asarray(labels)
         if len(labels) != len(index):
@@ -271,7 +272,9 @@ class EditLog:
         new_ids = self.new_cluster_ids(len(parts) - 1)
         mapping = {parts[0]: cluster_id, **{p: c for p, c in zip(parts[1:], new_ids)}}
         target = np.array([mapping[l] for l in labels], dtype=np.int32)
-        clusters = {c: {"name": "", "color": color_for(c), "notes": ""} for c in new_ids}
+        colors = list(colors or [])[:len(new_ids)]
+        colors += [color_for(c) for c in new_ids[len(colors):]]
+        clusters = {c: {"name": "", "color": col, "notes": ""} for c, col in zip(new_ids, colors)}
         return self.commit("split", f"split {self.p.cluster_name(cluster_id)} into {len(parts)}", index,
                            {"cluster": target, "human": True}, clusters, **where)
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..core.edit_record import Change, Selection
-from ..core.palette import color_for
+from ..core.palette import color_for, contrasting
 from ..core.text import plural
 from . import jobs
 from .edit_dialogs import MoveDialog, RenameDialog, SplitDialog
@@ -155,8 +155,20 @@ class EditCommands:
         dialog.accepted.connect(lambda: self._apply_split(dialog, cid))
         dialog.finished.connect(lambda _: self.scatter.clear_preview())
         self._open_dialog(dialog)
+        self._beside_scatter(dialog)
         self._propose_split(dialog, cid, members, None)
         return dialog
+
+    def _beside_scatter(self, dialog):
+        """Put the dialog right of the scatter (over the inspector): the proposal it describes is
+        coloured in the scatter, which a centred dialog covered."""
+        from PySide6.QtCore import QPoint
+
+        left = self.scatter.mapToGlobal(QPoint(self.scatter.width(), 0))
+        right = self.mapToGlobal(QPoint(self.width(), 0)).x()
+        width = max(dialog.minimumSizeHint().width(), min(480, right - left.x() - 8))
+        dialog.resize(width, dialog.height())
+        dialog.move(max(self.mapToGlobal(QPoint(0, 0)).x(), min(left.x() + 8, right - width)), left.y())
 
     def _propose_split(self, dialog: SplitDialog, cid: int, members: np.ndarray, k):
         dialog.set_busy("Estimating the parts…" if k is None else f"Splitting into {k}…")
@@ -170,9 +182,11 @@ class EditCommands:
                 return
             parts, inverse = np.unique(labels, return_inverse=True)
             ids = np.array([cid] + self.session.log.new_cluster_ids(len(parts) - 1))
-            colors = [self._colors().get(int(c)) or color_for(int(c)) for c in ids]
-            self.scatter.show_preview(members, ids[inverse])
+            base = self._colors().get(cid) or color_for(cid)
+            colors = [base] + contrasting(base, len(parts) - 1)
+            self.scatter.show_preview(members, ids[inverse], dict(zip(ids[1:].tolist(), colors[1:])))
             dialog.set_proposal(labels, colors)
+            dialog.part_colors = colors[1:]
 
         job.succeeded.connect(done)
         job.failed.connect(lambda msg: dialog.isVisible() and dialog.set_failed(f"Split failed: {msg}"))
@@ -201,7 +215,7 @@ class EditCommands:
         self.scatter.clear_preview()
         if dialog.labels is None:
             return
-        if self._edit(self.session.log.split, cid, dialog.labels) is not None:
+        if self._edit(self.session.log.split, cid, dialog.labels, getattr(dialog, "part_colors", None)) is not None:
             self.statusBar().showMessage(f"Split {self.session.project.cluster_name(cid)} into "
                                          f"{plural(len(np.unique(dialog.labels)), 'cluster')}. Ctrl+Z undoes.", 8000)
 

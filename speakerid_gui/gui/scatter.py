@@ -48,6 +48,7 @@ class ScatterPanel(QWidget):
         self.selection = np.zeros(0, np.int64)
         self.current: int | None = None
         self._preview = None
+        self._preview_colors: dict = {}
         self._build()
 
     # ---- construction ---------------------------------------------------------------------------
@@ -190,7 +191,8 @@ class ScatterPanel(QWidget):
         max_id = int(self.cluster.max(initial=-1))
         if self._preview is not None:
             max_id = max(max_id, int(self._preview[1].max(initial=-1)))
-        return self.brushes.lut(self.colors, max(max_id, 0), self.focus, self.dim_others)
+        colors = {**self._preview_colors, **self.colors} if self._preview is not None else self.colors
+        return self.brushes.lut(colors, max(max_id, 0), self.focus, self.dim_others)
 
     def _redraw_all(self, rebuild_base: bool = True):
         n = len(self.xy)
@@ -275,9 +277,11 @@ class ScatterPanel(QWidget):
         if len(self.selection):
             self.set_selection(np.zeros(0, np.int64))
 
-    def show_preview(self, members: np.ndarray, cluster_ids: np.ndarray):
-        """Colour a cluster's members by the cluster ids a proposed split would give them."""
+    def show_preview(self, members: np.ndarray, cluster_ids: np.ndarray, colors: dict | None = None):
+        """Colour a cluster's members by the cluster ids a proposed split would give them
+        (colors: id -> colour for ids that have no colour yet)."""
         self._preview = (np.asarray(members, dtype=np.int64), np.asarray(cluster_ids, dtype=np.int64))
+        self._preview_colors = dict(colors or {})
         self._draw_focus()
 
     def clear_preview(self):

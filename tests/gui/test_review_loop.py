@@ -14,6 +14,7 @@ from PySide6.QtTest import QTest
 from guidata import key
 from speakerid_gui.core import cluster as clu
 from speakerid_gui.core.audio import read_span
+from speakerid_gui.core.palette import color_for
 from speakerid_gui.core.pipeline import embeddings
 from speakerid_gui.core.store import NOISE
 from speakerid_gui.gui.edit_dialogs import MoveDialog, RenameDialog, SplitDialog
@@ -416,3 +417,28 @@ def test_a_vanished_audio_file_is_named_and_the_review_goes_on(make_window, proj
     assert player.calls == []
     key(w, Qt.Key.Key_Right)  # next segment
     assert w.current_segment != first and w.inspector.spectrogram.image.image is not None
+
+
+def test_split_proposal_stays_in_view_with_parts_told_apart(make_window, project_dir, qtbot):
+    """The proposal is coloured in the scatter: the dialog must not cover it, and the parts'
+    colours must differ clearly (two new ids' palette colours could be near twins)."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QColor
+
+    w = make_window(project_dir)
+    w.resize(1024, 700)
+    p = w.session.project
+    a, b = sorted(sizes(w))[:2]
+    w.session.log.merge([a, b], into=a)
+    w.clusters.select_cluster(a)
+    dialog = w.ask_split()
+    qtbot.waitUntil(lambda: dialog.labels is not None, timeout=30000)
+    scatter = QRect(w.scatter.mapToGlobal(QPoint(0, 0)), w.scatter.size())
+    assert dialog.frameGeometry().intersected(scatter).width() < 0.2 * scatter.width()
+    colors = [QColor(c) for c in [w._colors().get(a) or color_for(a)] + dialog.part_colors]
+    assert len(colors) == 2
+    hue_gap = abs(colors[0].hslHueF() - colors[1].hslHueF())
+    assert min(hue_gap, 1 - hue_gap) > 0.3
+    dialog.accept()
+    new = [c for c in sizes(w) if c != a and np.any(p.cluster == c)]
+    assert w._colors().get(max(new)) == dialog.part_colors[0]  # the colour seen is the colour kept
