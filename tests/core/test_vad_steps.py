@@ -10,7 +10,8 @@ from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
 
 
 def streamed(wave: np.ndarray) -> np.ndarray:
-    """The reference: silero's streaming ONNX model stepped frame by frame from the file's start."""
+    """The reference: silero's streaming ONNX model stepped frame by frame from the file's start,
+    after the pre-roll of silence."""
     import torch
 
     model = vad._silero().load_silero_vad(onnx=True)
@@ -18,8 +19,9 @@ def streamed(wave: np.ndarray) -> np.ndarray:
     padded = np.zeros(n * vad.CHUNK, np.float32)
     padded[: len(wave)] = wave
     model.reset_states()
+    padded = np.concatenate([np.zeros(vad.PREROLL_FRAMES * vad.CHUNK, np.float32), padded])
     return np.array([float(model(torch.from_numpy(padded[i * vad.CHUNK:(i + 1) * vad.CHUNK]), SAMPLE_RATE))
-                     for i in range(n)], np.float32)
+                     for i in range(vad.PREROLL_FRAMES + n)], np.float32)[vad.PREROLL_FRAMES:]
 
 
 @pytest.mark.slow
