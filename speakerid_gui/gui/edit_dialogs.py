@@ -94,7 +94,8 @@ class SplitDialog(QDialog):
         self.setWindowTitle(f"Split {cluster_name}")
         self.labels: np.ndarray | None = None
         self.played: dict[int, int] = {}  # part -> how many of its segments were played
-        self.estimate = QRadioButton("Estimate the number of parts (as speakers are counted)")
+        self.estimate = QRadioButton("Estimate the number of parts")
+        self.estimate.setToolTip("Counted as the corpus's speakers are: one part means one speaker")
         self.fixed = QRadioButton("Split into")
         self.estimate.setChecked(True)
         group = QButtonGroup(self)
@@ -110,6 +111,7 @@ class SplitDialog(QDialog):
         row.addWidget(QLabel("parts"))
         row.addStretch(1)
         self.status = QLabel("")
+        self.status.setWordWrap(True)  # long messages wrap: the dialog stays beside the scatter
         self.parts = QListWidget()
         self.parts.setMinimumHeight(120)
         self.parts.setToolTip("Double-click (or Enter) a part to hear it; again for its next segment")
@@ -124,7 +126,9 @@ class SplitDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{cluster_name}: {plural(n_members, 'segment')}. The proposal is coloured in the scatter."))
+        intro = QLabel(f"{cluster_name}: {plural(n_members, 'segment')}. The proposal is coloured in the scatter.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
         layout.addWidget(self.estimate)
         layout.addLayout(row)
         layout.addWidget(self.propose_button)
