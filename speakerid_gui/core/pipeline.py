@@ -22,7 +22,7 @@ from .cluster_ids import stable_ids
 from .store import Project, settings_hash
 
 
-CLUSTER_VERSION = 5  # bumped when the clustering itself changes, so stored clusterings are redone
+CLUSTER_VERSION = 6  # bumped when the clustering itself changes, so stored clusterings are redone
 
 
 @dataclass
