@@ -453,15 +453,11 @@ def split_estimate(X: np.ndarray, labels: np.ndarray, members: np.ndarray,
         value = score(parts)
         if value > best_score:
             best, best_score = parts, value
-    if best.max() > 0:
-        # The silhouette favours any tight group, such as the windows of one file; parts that the
-        # one-speaker test calls one voice are joined again. In the corpus-centred space two
-        # different speakers' segments score about the corpus's mean cosine, its "impostor" level.
-        from .same_speaker import merge_same_speaker
+    # The silhouette favours any tight group (one file's windows): parts the one-speaker test calls
+    # one voice are joined again; centred, two speakers score about the corpus's mean cosine.
+    from .same_speaker import merge_same_speaker
 
-        impostor = float(np.square(X.mean(axis=0)).sum())
-        best = merge_same_speaker(X[members], best, impostor)
-    return best
+    return merge_same_speaker(X[members], best, float(np.square(X.mean(axis=0)).sum())) if best.max() else best
 
 
 def _member_cuts(Xm: np.ndarray):

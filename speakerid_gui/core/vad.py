@@ -34,35 +34,51 @@ def _model():
 CHUNK = 512          # samples per model frame at 16 kHz
 SHORT_CLIP = 3.0     # files shorter than this are short clips (see speech_regions)
 SHORT_CLIP_PROB = 0.2
-# Silence streamed before each file (15 frames, 0.48 s), its probabilities dropped: the model's
-# state settles on it, so speech at a file's very start is found (without it 3 of fsdd's 240
-# short clips had no speech at all, and accuracy fell on every set).
-PREROLL_FRAMES = 15
+STREAM = 10.0        # seconds per stream: a long file is cut into streams run in parallel
+PREROLL = 0.5        # seconds before each stream (silence before a file's first), discarded
+
+
+def streams(n_samples: int) -> list[tuple[int, int, int]]:
+    """A file's streams as (first sample of the pre-roll, may be negative, first frame it
+    yields, frames it yields). Each starts PREROLL before its STREAM seconds, so the model's state
+    has settled on real audio (or, at the file's start, on silence: without it 3 of fsdd's 240
+    short clips had no speech at all). The project's speech regions have always been cut this way:
+    streaming a whole file in one piece moved ami-debug's segments and cost 0.07 accuracy there."""
+    per, pre = int(STREAM * SAMPLE_RATE) // CHUNK, int(PREROLL * SAMPLE_RATE) // CHUNK
+    n_frames = int(np.ceil(n_samples / CHUNK))
+    return [((f - pre) * CHUNK, f, min(per, n_frames - f)) for f in range(0, max(n_frames, 1), per)]
 
 
 def speech_probabilities(waves: list[np.ndarray], workers: int | None = None) -> list[np.ndarray]:
-    """Silero speech probability per 32 ms frame, for each wave: each file streamed from its
-    start as silero streams it (after PREROLL_FRAMES of silence), files shared among `workers`
-    threads (the ONNX session releases the GIL; default: the cores), longest first so the
-    threads finish together."""
+    """Silero speech probability per 32 ms frame, for each wave. Every stream (see `streams`) is
+    one sequence-model call; streams of all files are shared among `workers` threads (the ONNX
+    session releases the GIL; default: the cores), longest first so the threads finish together."""
     from concurrent.futures import ThreadPoolExecutor
 
     model = _model()
-    order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))
-    out: list[np.ndarray] = [np.zeros(0, np.float32)] * len(waves)
-    workers = min(int(workers or default_workers()), max(1, len(waves)))
+    pre = int(PREROLL * SAMPLE_RATE) // CHUNK
+    jobs = [(i, *s) for i, w in enumerate(waves) for s in streams(len(w))]
+    pieces: dict[tuple[int, int], np.ndarray] = {}
 
-    def one(i):
-        padded = np.concatenate([np.zeros(PREROLL_FRAMES * CHUNK, np.float32), np.asarray(waves[i], np.float32)])
-        out[i] = np.asarray(model.audio_forward(padded), np.float32)[PREROLL_FRAMES:]
+    def one(job):
+        i, first, frame, count = job
+        wave = np.asarray(waves[i], np.float32)
+        piece = np.zeros((pre + count) * CHUNK, np.float32)
+        lo, hi = max(first, 0), min(len(wave), first + len(piece))
+        if hi > lo:
+            piece[lo - first: hi - first] = wave[lo:hi]
+        pieces[i, frame] = np.asarray(model.audio_forward(piece), np.float32)[pre: pre + count]
 
+    jobs.sort(key=lambda j: -j[3])
+    workers = min(int(workers or default_workers()), max(1, len(jobs)))
     if workers <= 1:
-        for i in order:
-            one(i)
+        for job in jobs:
+            one(job)
     else:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, order))
-    return out
+            list(pool.map(one, jobs))
+    return [np.concatenate([pieces[i, f] for _, f, _ in streams(len(w))])[: int(np.ceil(len(w) / CHUNK))]
+            if len(w) else np.zeros(0, np.float32) for i, w in enumerate(waves)]
 
 
 def speech_regions(waves: list[np.ndarray], threshold: float = 0.5, min_speech: float = 0.25,
