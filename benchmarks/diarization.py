@@ -7,7 +7,7 @@ with overlap per 10 s chunk (pyannote segmentation-3.0), linked across the corpu
 (core/conversation.py); its overlapping turns are scored as the RTTM export writes them. For
 every mode the script prints DER and its parts per recording and corpus-wide, and the speed
 (seconds of audio per second of pipeline time, float32 everywhere: CAM++ runs with
-precision=fp32, as on CPUs without bf16). Timings mean something on a quiet machine only.
+precision=float32, as on CPUs without bf16). Timings mean something on a quiet machine only.
 
 The 14 AMI clips (30 s, 1-4 speakers) go through the real pipeline twice: (a) fixed
 3 s / 1.5 s windows inside speech, (b) the same windows with speech first cut at the
@@ -122,7 +122,7 @@ def conversation_results(args, reference, uem):
     same local analyses linked within each recording alone; per-recording DER of the former."""
     from speakerid_gui.cli import diarization_errors
     from speakerid_gui.core import conversation as cv
-    from speakerid_gui.core.conversation_stage import _local_file
+    from speakerid_gui.core.conversation_stage import _local_file, backend_impostor
     from speakerid_gui.core.formats import load_reference
     from speakerid_gui.core.pipeline import Settings, run
     from speakerid_gui.core.store import Project
@@ -145,7 +145,7 @@ def conversation_results(args, reference, uem):
     hyp = {}
     for r in project.recordings("ok"):
         loc = cv.Local.load(_local_file(project, settings, r.id))
-        turns, _ = cv.diarize([loc], cv.ConversationSettings())
+        turns, _ = cv.diarize([loc], cv.ConversationSettings(), impostor=backend_impostor(settings.backend))
         hyp[Path(r.path).stem] = [(a, b, f"S{g}") for a, b, g in turns[0]]
     from speakerid_gui.core.metrics import der
 
@@ -169,7 +169,7 @@ def single_file_der(project, recording, reference, uem) -> dict:
 
 def fp32(backend: str) -> str:
     """CAM++ forced to float32, so the speed is what CPUs without bf16 get."""
-    return f"{backend}:precision=fp32" if backend == "campp" else backend
+    return f"{backend}:precision=float32" if backend == "campp" else backend
 
 
 # ---- sensitivity, outside the pipeline --------------------------------------------------------
