@@ -7,7 +7,7 @@ with overlap per 10 s chunk (pyannote segmentation-3.0), linked across the corpu
 (core/conversation.py); its overlapping turns are scored as the RTTM export writes them. For
 every mode the script prints DER and its parts per recording and corpus-wide, and the speed
 (seconds of audio per second of pipeline time, float32 everywhere: CAM++ runs with
-precision=fp32, as on CPUs without bf16). Timings mean something on a quiet machine only.
+precision=float32, as on CPUs without bf16). Timings mean something on a quiet machine only.
 
 The 14 AMI clips (30 s, 1-4 speakers) go through the real pipeline twice: (a) fixed
 3 s / 1.5 s windows inside speech, (b) the same windows with speech first cut at the
@@ -122,7 +122,7 @@ def conversation_results(args, reference, uem):
     same local analyses linked within each recording alone; per-recording DER of the former."""
     from speakerid_gui.cli import diarization_errors
     from speakerid_gui.core import conversation as cv
-    from speakerid_gui.core.conversation_stage import _local_file
+    from speakerid_gui.core.conversation_stage import _local_file, backend_impostor
     from speakerid_gui.core.formats import load_reference
     from speakerid_gui.core.pipeline import Settings, run
     from speakerid_gui.core.store import Project
@@ -145,14 +145,79 @@ def conversation_results(args, reference, uem):
     hyp = {}
     for r in project.recordings("ok"):
         loc = cv.Local.load(_local_file(project, settings, r.id))
-        turns, _ = cv.diarize([loc], cv.ConversationSettings())
+        turns, _ = cv.diarize([loc], cv.ConversationSettings(), impostor=backend_impostor(settings.backend))
         hyp[Path(r.path).stem] = [(a, b, f"S{g}") for a, b, g in turns[0]]
     from speakerid_gui.core.metrics import der
 
     per_rec = der(reference, {k: hyp.get(k, []) for k in uem}, uem, collar=COLLAR)
+    if args.audio == AMI:  # the telephone copy is scored against the same reference: report once
+        args.conversation_oracle = conversation_oracle(project, settings, reference, uem)
     n = project.n_segments
     project.close()
     return per_rec, corpus, seconds, n, per_file
+
+
+def oracle_labels(loc, turns) -> np.ndarray:
+    """Each (chunk, local speaker) given the reference speaker it overlaps most in that chunk
+    (one-to-one within a chunk); a local speaker overlapping none is a speaker of its own."""
+    from scipy.optimize import linear_sum_assignment
+
+    ch = loc.chunks
+    speakers = sorted({spk for _, _, spk in turns})
+    labels = np.full((ch.activity.shape[0], ch.activity.shape[2]), -1, np.int32)
+    for c in range(ch.activity.shape[0]):
+        t = ch.starts[c] + ch.frame_times()
+        ref = np.zeros((len(t), len(speakers)))
+        for a, b, spk in turns:
+            ref[(t >= a) & (t < b), speakers.index(spk)] = 1
+        act = ch.activity[c].astype(float)
+        overlap = act.T @ ref
+        for k, j in zip(*linear_sum_assignment(-overlap)):
+            if act[:, k].any():
+                labels[c, k] = j if overlap[k, j] > 0 else len(speakers) + k
+    for k in range(ch.activity.shape[2]):  # local speakers the assignment left out
+        labels[:, k] = np.where((labels[:, k] < 0) & ch.activity.any(axis=1)[:, k], len(speakers) + k, labels[:, k])
+    return labels
+
+
+def conversation_oracle(project, settings, reference, uem) -> dict:
+    """DER when the local speakers are linked by the reference (the best any linking of this
+    segmentation can do), and the pipeline's missed speech by how many people the reference
+    has talking at once."""
+    from speakerid_gui.core import conversation as cv
+    from speakerid_gui.core.conversation_stage import _local_file, is_conversation
+    from speakerid_gui.core.formats import rows_to_turns
+    from speakerid_gui.cli import label_rows
+    from speakerid_gui.core.metrics import der
+
+    hyp, missed = {}, np.zeros(4)
+    turns_of = rows_to_turns(label_rows(project), overlapping=is_conversation(project))
+    for r in project.recordings("ok"):
+        key = Path(r.path).stem
+        loc = cv.Local.load(_local_file(project, settings, r.id))
+        labels = oracle_labels(loc, reference.get(key, []))
+        binary, _ = cv.reconstruct(loc, labels, int(labels.max(initial=0)) + 1)
+        hyp[key] = [(a, b, f"S{g}") for a, b, g in cv.turns(binary, loc)]
+        for people in range(1, 5):  # missed seconds where the reference has this many speakers
+            frames = reference_count(reference.get(key, []), uem[key], people)
+            part = {key: turns_of.get(r.path, [])}
+            missed[people - 1] += der({key: frames}, part, {key: uem[key]}, collar=0.0)["missed"]
+    return {"oracle": der(reference, {k: hyp.get(k, []) for k in uem}, uem, collar=COLLAR), "missed": missed}
+
+
+def reference_count(turns, regions, people: int) -> list:
+    """The reference turns cut to where exactly `people` (4: 4 or more) speak at once."""
+    t = np.arange(0, max([e for _, e, _ in turns] + [e for _, e in regions] + [0.0]), 0.01)
+    talking = np.zeros(len(t), int)
+    for a, b, _ in turns:
+        talking[(t >= a) & (t < b)] += 1
+    keep = talking >= 4 if people == 4 else talking == people
+    out = []
+    for a, b, spk in turns:
+        inside = keep & (t >= a) & (t < b)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(int), [0]])))
+        out += [(t[i], t[j - 1] + 0.01, spk) for i, j in zip(edges[::2], edges[1::2])]
+    return out
 
 
 def single_file_der(project, recording, reference, uem) -> dict:
@@ -169,7 +234,7 @@ def single_file_der(project, recording, reference, uem) -> dict:
 
 def fp32(backend: str) -> str:
     """CAM++ forced to float32, so the speed is what CPUs without bf16 get."""
-    return f"{backend}:precision=fp32" if backend == "campp" else backend
+    return f"{backend}:precision=float32" if backend == "campp" else backend
 
 
 # ---- sensitivity, outside the pipeline --------------------------------------------------------
@@ -342,6 +407,11 @@ def main():
         print(f"{label:48s}" + "  ".join(f"{100 * per[k]['der'] if k in per else float('nan'):6.1f}"
                                           for k in sorted(uem)))
     print(f"recordings scored: {', '.join(f'{label[:3]} {len(res[4])}' for label, res in modes)} of {len(uem)}")
+    oracle = args.conversation_oracle
+    print("\n(c) conversation mode, where its error comes from (collar 0 for the missed split)")
+    print(line("  local speakers linked by the reference", oracle["oracle"]))
+    print("  missed speech where the reference has 1 / 2 / 3 / 4+ people talking: "
+          + " / ".join(f"{m:.1f}" for m in oracle["missed"]) + " s (the model marks at most 2 per frame)")
     if args.no_sensitivity:
         return
     results = sensitivity(args, reference, uem)

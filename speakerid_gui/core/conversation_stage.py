@@ -114,7 +114,7 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     if not recs:
         yield Event("cluster", 1, 1, "no recordings with speech to diarize", level="warning")
         return
-    key = settings_hash(cs.key(), settings.backend, settings.cluster_key(),
+    key = settings_hash(cs.key(), "one-speaker-test", settings.backend, settings.cluster_key(),
                         [(r.id, f.stat().st_mtime_ns) for r, f in zip(recs, files)])
     edit = project.get_meta("cluster_edit")
     live = project.edit_state(edit) == "done"
@@ -127,7 +127,8 @@ def diarize(project: Project, settings, cancel) -> Iterator:
         return
     yield Event("cluster", 0, 1, f"linking local speakers of {len(recs)} recordings")
     locals_ = [Local.load(f) for f in files]
-    all_turns, labels = run_diarize(locals_, cs, settings.speakers, settings.method, settings.threshold)
+    all_turns, labels = run_diarize(locals_, cs, settings.speakers, settings.method, settings.threshold,
+                                    impostor=backend_impostor(settings.backend))
     seg_key = settings.segments.key()
     speaker_of = []
     with project.transaction():
@@ -159,6 +160,15 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     project.set_meta("cluster_edit", edit.edit_id)
     project.set_meta(MODE_KEY, "conversation")
     yield Event("cluster", 1, 1, f"{len(np.unique(new))} speakers, {project.n_segments} turns")
+
+
+def backend_impostor(backend: str) -> float | None:
+    """The backend's mean cosine between different speakers (None when not calibrated), looked
+    up by its name so that options such as campp:precision=float32 keep it."""
+    from .embed import parse_spec
+    from .same_speaker import IMPOSTOR_COSINE
+
+    return IMPOSTOR_COSINE.get(parse_spec(backend)[0])
 
 
 def is_conversation(project: Project) -> bool:

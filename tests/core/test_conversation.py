@@ -62,6 +62,53 @@ def test_two_local_speakers_heard_together_never_share_a_speaker():
     assert apart.tolist() == [0, 0]  # never overlapping: may be one person split in two
 
 
+def _voices(seed=0, dim=32):
+    """Raw embeddings of two people, one per chunk: A's in two tight groups (say, two
+    microphones) close to each other, B's in one; all share the model's common direction."""
+    rng = np.random.default_rng(seed)
+    common, a, b, shift = (v / np.linalg.norm(v) for v in rng.standard_normal((4, dim)))
+
+    def group(centre, n):
+        return centre[None] + 0.08 * rng.standard_normal((n, dim))
+
+    raw = np.concatenate([group(common + a, 8), group(common + a + shift, 8), group(common + b, 8)])
+    return raw.astype(np.float32), np.array([0] * 16 + [1] * 8)
+
+
+def _one_speaker_chunks(raw):
+    locs = []
+    for v in raw:
+        act = np.zeros((1, 20, 3))
+        act[0, :, 0] = 1
+        loc = _local(act, [0.0], 10.0, dim=raw.shape[1])
+        loc.embeddings[0, 0] = v
+        loc.clean[0, 0] = loc.active[0, 0] = 10.0
+        locs.append(loc)
+    return locs
+
+
+def test_one_speaker_test_keeps_a_voice_the_silhouette_splits_in_one_speaker():
+    raw, truth = _voices()
+    locs = _one_speaker_chunks(raw)
+    settings = cv.ConversationSettings()
+    split = np.array([lab[0, 0] for lab in cv.link_speakers(locs, settings)])
+    assert len(np.unique(split)) == 3  # the silhouette cut alone: A's two groups apart
+    joined = np.array([lab[0, 0] for lab in cv.link_speakers(locs, settings, impostor=0.37)])
+    assert len(np.unique(joined)) == 2
+    for person in (0, 1):  # and each person is one speaker, different from the other
+        assert len(np.unique(joined[truth == person])) == 1
+    assert joined[0] != joined[-1]
+
+
+def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
+    from speakerid_gui.core.conversation_stage import backend_impostor
+    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE
+
+    assert backend_impostor("campp:precision=float32") == IMPOSTOR_COSINE["campp"]
+    assert backend_impostor("campp") == IMPOSTOR_COSINE["campp"]
+    assert backend_impostor("mfcc") is None
+
+
 # ---------------------------------------------------------------- the real model
 
 @pytest.fixture(scope="module")
