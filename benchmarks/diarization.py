@@ -122,7 +122,8 @@ def conversation_results(args, reference, uem):
     same local analyses linked within each recording alone; per-recording DER of the former."""
     from speakerid_gui.cli import diarization_errors
     from speakerid_gui.core import conversation as cv
-    from speakerid_gui.core.conversation_stage import _local_file, backend_impostor
+    from speakerid_gui.core.conversation_stage import _local_file
+    from speakerid_gui.core.same_speaker import backend_impostor
     from speakerid_gui.core.formats import load_reference
     from speakerid_gui.core.pipeline import Settings, run
     from speakerid_gui.core.store import Project

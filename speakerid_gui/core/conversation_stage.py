@@ -125,6 +125,8 @@ def diarize(project: Project, settings, cancel) -> Iterator:
         yield Event("cluster", 1, 1, "turns carry reviewed labels: not re-diarizing (start a new project "
                     "to diarize again)", level="warning")
         return
+    from .same_speaker import backend_impostor
+
     yield Event("cluster", 0, 1, f"linking local speakers of {len(recs)} recordings")
     locals_ = [Local.load(f) for f in files]
     all_turns, labels = run_diarize(locals_, cs, settings.speakers, settings.method, settings.threshold,
@@ -162,13 +164,6 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     yield Event("cluster", 1, 1, f"{len(np.unique(new))} speakers, {project.n_segments} turns")
 
 
-def backend_impostor(backend: str) -> float | None:
-    """The backend's mean cosine between different speakers (None when not calibrated), looked
-    up by its name so that options such as campp:precision=float32 keep it."""
-    from .embed import parse_spec
-    from .same_speaker import IMPOSTOR_COSINE
-
-    return IMPOSTOR_COSINE.get(parse_spec(backend)[0])
 
 
 def is_conversation(project: Project) -> bool:

@@ -314,7 +314,7 @@ def embeddings(project: Project, backend: str | None = None, seg_key: str | None
 def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     from . import cluster as clu
     from .edits import EditLog
-    from .same_speaker import IMPOSTOR_COSINE
+    from .same_speaker import backend_impostor
     from .palette import color_for
 
     if project.n_segments == 0:
@@ -342,7 +342,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     else:
         labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
                              durations=project.seg_end - project.seg_start, raw=emb,
-                             impostor=IMPOSTOR_COSINE.get(settings.backend))
+                             impostor=backend_impostor(settings.backend))
     check(cancel)
     conf = clu.confidence(X, labels)
     codes = labels

@@ -36,6 +36,14 @@ PRIOR_PAIRS = 20.0
 Z_ONE = 0.6
 
 
+def backend_impostor(backend: str) -> float | None:
+    """The backend's mean cosine between different speakers (None when not calibrated), looked
+    up by its name so that options such as campp:precision=float32 keep it."""
+    from .embed import parse_spec
+
+    return IMPOSTOR_COSINE.get(parse_spec(backend)[0])
+
+
 def unit(emb: np.ndarray) -> np.ndarray:
     emb = np.asarray(emb, dtype=np.float64)
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)

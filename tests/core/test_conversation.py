@@ -101,7 +101,7 @@ def test_one_speaker_test_keeps_a_voice_the_silhouette_splits_in_one_speaker():
 
 
 def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
-    from speakerid_gui.core.conversation_stage import backend_impostor
+    from speakerid_gui.core.same_speaker import backend_impostor
     from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE
 
     assert backend_impostor("campp:precision=float32") == IMPOSTOR_COSINE["campp"]
