@@ -45,7 +45,7 @@ class EditCommands:
     def _selection_now(self) -> Selection:
         """The reviewer's place, stored with every edit (EditLog.selection_source)."""
         return Selection(tuple(int(c) for c in self.clusters.selected_ids()), self.current_cluster,
-                         tuple(int(i) for i in self.scatter.selection), self.current_segment)
+                         tuple(np.asarray(self.scatter.selection, np.int64).tolist()), self.current_segment)
 
     def _restore_clusters(self, selection: Selection | None, stats=None) -> bool:
         """Select the clusters of `selection` that still exist; True if that made another cluster

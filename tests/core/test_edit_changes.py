@@ -197,3 +197,13 @@ def test_an_edit_of_another_connection_is_announced_when_reloaded(opened):
     check(change, before, project.cluster, heard, "merge")
     np.testing.assert_array_equal(project.cluster, expected)
     assert change.removed == (b,)
+
+
+def test_large_selections_are_stored_compactly_and_come_back_whole():
+    from speakerid_gui.core.edit_record import _pack, _unpack
+
+    ids = np.random.default_rng(0).choice(200_000, 43_000, replace=False)
+    packed = _pack(ids)
+    assert isinstance(packed, str) and len(packed) < 43_000 * 6  # a JSON list took ~7 bytes an id
+    assert np.array_equal(_unpack(packed), np.sort(ids))
+    assert _pack([5, 3]) == [3, 5] and np.array_equal(_unpack([3, 5]), [3, 5])  # few: readable
