@@ -67,3 +67,14 @@ def test_a_second_backend_reuses_the_exported_graph(backends):
     again = CamppBackend(precision="float32", runtime="onnx")
     assert again.frames_onnx.path == onnx_b.frames_onnx.path
     assert again.frames_onnx.path.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_no_cache_folder_to_export_into_falls_back_to_torch(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SPEAKERID_GUI_CACHE", str(blocker / "cache"))
+    with pytest.warns(RuntimeWarning, match="CAM\\+\\+ runs in torch"):
+        backend = CamppBackend(precision="float32", runtime="onnx")
+    assert backend.frames_onnx is None
+    assert backend.embed([np.zeros(SAMPLE_RATE, np.float32) + 0.01]).shape == (1, 192)

@@ -43,7 +43,12 @@ class CamppBackend:
         from . import campp_onnx
 
         if campp_onnx.wanted(runtime, self.bf16):
-            self.frames_onnx = campp_onnx.FrameSession(self.model, weights)
+            try:
+                self.frames_onnx = campp_onnx.FrameSession(self.model, weights)
+            except Exception as exc:  # no cache folder to export into, a broken install: torch works
+                import warnings
+
+                warnings.warn(f"CAM++ runs in torch (ONNX Runtime unavailable: {exc})", RuntimeWarning)
         # seconds of speech whose windows share one pass of the frame network (campp_frames.py);
         # 0 embeds every window on its own
         self.context = float(context)
