@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .palette import color_for
+from .palette import cluster_color
 from .store import NOISE
 
 FLAGS = ("cluster", "verified", "noise")  # the columns a Change carries before and after, per position
@@ -47,9 +47,7 @@ class Selection:
     def encode(self, segment_ids: np.ndarray) -> str:
         """JSON with segment ids, not positions (a re-analysis may renumber positions)."""
         def ids(positions):
-            positions = np.asarray(positions, dtype=np.int64)
-            positions = positions[(positions >= 0) & (positions < len(segment_ids))]
-            return segment_ids[positions].tolist()
+            return segment_ids[_valid(positions, len(segment_ids))].tolist()
 
         return json.dumps({"clusters": list(self.clusters), "current": self.current,
                            "segments": _pack(segment_ids[_valid(self.segments, len(segment_ids))]),
@@ -203,7 +201,7 @@ class Recorder:
             now = p.clusters.get(c)
             if (was or {}).get("name", "") != (now or {}).get("name", ""):
                 renamed.append(c)
-            if ((was or {}).get("color") or color_for(c)) != ((now or {}).get("color") or color_for(c)):
+            if cluster_color(c, {c: was}) != cluster_color(c, {c: now}):
                 recoloured.append(c)
         return Change(kind, int(edit_id), action, description, _frozen(positions[order]), old, new,
                       added, removed, tuple(renamed), tuple(recoloured), tuple(sorted(self.rows)))

@@ -9,6 +9,12 @@ GOLDEN = 0.618033988749895
 TIERS = [(0.55, 0.85), (0.42, 0.95), (0.68, 0.75), (0.35, 0.70), (0.60, 0.55)]
 
 
+def cluster_color(cluster_id: int, clusters: dict) -> str:
+    """The one colour rule: the colour stored in the cluster's row (clusters: id -> row), else
+    the palette's for its id."""
+    return (clusters.get(cluster_id) or {}).get("color") or color_for(cluster_id)
+
+
 def contrasting(base: str, n: int) -> list[str]:
     """n colours for the new parts of a split, told apart from `base` and each other at a glance:
     hues spread evenly around the circle away from the base's hue, bright and saturated (the

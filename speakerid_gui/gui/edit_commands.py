@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..core.edit_record import Change, Selection
-from ..core.palette import color_for, contrasting
+from ..core.palette import cluster_color, contrasting
 from ..core.text import plural
 from . import jobs
 from .edit_dialogs import MoveDialog, RenameDialog, SplitDialog
@@ -182,7 +182,7 @@ class EditCommands:
                 return
             parts, inverse = np.unique(labels, return_inverse=True)
             ids = np.array([cid] + self.session.log.new_cluster_ids(len(parts) - 1))
-            base = self._colors().get(cid) or color_for(cid)
+            base = cluster_color(cid, self.session.project.clusters)
             colors = [base] + contrasting(base, len(parts) - 1)
             self.scatter.show_preview(members, ids[inverse], dict(zip(ids[1:].tolist(), colors[1:])))
             dialog.set_proposal(labels, colors)
@@ -226,9 +226,8 @@ class EditCommands:
             return None
         p = self.session.project
         stats = self.session.cluster_stats()
-        colors = self._colors()
         order = np.argsort(-stats.size)
-        clusters = [(int(c), f"{p.cluster_name(int(c))} ({plural(int(n), 'segment')})", colors.get(int(c)) or color_for(int(c)))
+        clusters = [(int(c), f"{p.cluster_name(int(c))} ({plural(int(n), 'segment')})", cluster_color(int(c), p.clusters))
                     for c, n in zip(stats.ids[order], stats.size[order])]
         dialog = MoveDialog(len(index), clusters, self)
         dialog.accepted.connect(lambda: self.move_segments(index, dialog.target_id(), dialog.new_name.text().strip()))

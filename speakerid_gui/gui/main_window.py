@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QS
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from ..core.audio import AudioError
-from ..core.palette import color_for
+from ..core.palette import cluster_color
 from ..core.store import NOISE
 from ..core.text import plural
 from .cluster_list import ClusterPanel
@@ -277,13 +277,13 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
 
     # ---- drawing from the project ----------------------------------------------------------------
     def _colors(self) -> dict[int, str]:
-        return {cid: info.get("color") or color_for(cid) for cid, info in self.session.project.clusters.items()}
+        clusters = self.session.project.clusters
+        return {cid: cluster_color(cid, clusters) for cid in clusters}
 
     def _refresh_clusters(self, stats=None, change=None):
         p = self.session.project
-        colors = self._colors()
         stats = stats if stats is not None else self.session.cluster_stats()
-        self.clusters.refresh(stats, p.cluster_name, lambda c: colors.get(c) or color_for(c), change)
+        self.clusters.refresh(stats, p.cluster_name, lambda c: cluster_color(c, p.clusters), change)
         return stats
 
     def _describe_segment(self, index: int) -> str:
@@ -310,7 +310,7 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
                     f"{p.verified[members].mean():.0%} verified" if n else "empty")
         reps = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[:8]]
         outliers = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[::-1][:min(8, n // 2)]]
-        color = self._colors().get(cluster_id) or color_for(cluster_id)
+        color = cluster_color(cluster_id, self.session.project.clusters)
         self.inspector.set_cluster(title, subtitle, color, reps, outliers)
         if keep_segment and self.current_segment is not None and self.current_segment in self.queue:
             self.show_segment(self.current_segment)

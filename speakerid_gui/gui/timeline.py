@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, Q
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
 from ..core.audio import load_audio, read_span
-from ..core.palette import color_for
+from ..core.palette import cluster_color
 from ..core.store import NOISE
 
 CONTEXT = 1.0          # seconds played before and after a turn
@@ -142,7 +142,7 @@ class TimelineWindow(QWidget):
         n = max(len(lanes), 1)
         for k, c in enumerate(lanes):
             members = idx[p.cluster[idx] == c]
-            color = "#999999" if c == NOISE else (p.clusters.get(c, {}).get("color") or color_for(c))
+            color = "#999999" if c == NOISE else cluster_color(c, p.clusters)
             bars = pg.BarGraphItem(x0=p.seg_start[members], x1=p.seg_end[members], y0=n - 1 - k + 0.1,
                                    height=0.8, brush=pg.mkBrush(color), pen=pg.mkPen("#333", width=0.5))
             self.lanes_plot.addItem(bars)
