@@ -40,7 +40,7 @@ FOLDERS_PER_SIZE = 12
 def analysed(name, backend, work, precision="auto"):
     """(project, reference path) of a set, analysed with the default settings."""
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     audio, reference = corpus(name, work)
     folder = work / (f"proj-{name}-{backend}" + ("" if precision == "auto" else f"-{precision}"))
@@ -52,7 +52,7 @@ def analysed(name, backend, work, precision="auto"):
 
 def truth(project, reference) -> np.ndarray:
     """True speaker per segment (None: unscored), exactly as cli.evaluate_project builds it."""
-    from speakerid_gui.core.formats import load_reference
+    from speakerid_gui.core.formats.common import load_reference
 
     ref = load_reference(reference)
     paths = {r.id: r.path for r in project.recordings()}
@@ -64,8 +64,8 @@ def truth(project, reference) -> np.ndarray:
 
 def clustered(emb, durations, backend, k=None):
     """Labels and confidences as the pipeline's cluster stage computes them."""
-    from speakerid_gui.core import cluster as clu
-    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE
+    from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE
 
     X = clu.prepare(emb)
     labels = clu.cluster(X, k, "ahc", None, durations=durations, raw=emb,
@@ -74,7 +74,7 @@ def clustered(emb, durations, backend, k=None):
 
 
 def wrong(true, labels) -> np.ndarray:
-    from speakerid_gui.core import metrics
+    from speakerid_gui.core.evaluate import metrics
 
     mapping = metrics.hungarian_mapping(true, labels)
     return np.array([mapping.get(p) != t for t, p in zip(true, labels)])
@@ -95,7 +95,7 @@ def folders(true, rng):
 
 
 def calibration(name, emb, true):
-    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE, pair_scores, unit
+    from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE, pair_scores, unit
 
     R = unit(emb)
     impostor = IMPOSTOR_COSINE.get("campp")
@@ -119,8 +119,8 @@ def calibration(name, emb, true):
 
 
 def timing(n):
-    from speakerid_gui.core import cluster as clu
-    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE
+    from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE
 
     rng = np.random.default_rng(0)
     speakers = rng.normal(size=(300, 192))
@@ -151,7 +151,7 @@ def main():
     if not available():
         print("../shared/data not found: skipped")
         return
-    from speakerid_gui.core import metrics
+    from speakerid_gui.core.evaluate import metrics
     from speakerid_gui.core.pipeline import embeddings
 
     args.work.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ DEFAULT = ROOT.parent / "shared" / "data" / "librispeech-test-other"
 
 
 def audio_seconds(folder: Path) -> float:
-    from speakerid_gui.core.audio import find_audio_files, probe
+    from speakerid_gui.core.audio.decode import find_audio_files, probe
 
     total = 0.0
     for path in find_audio_files(folder):

@@ -173,7 +173,7 @@ def store_prosody_stats(project, curves) -> float:
     backend's per-recording embeddings; returns the seconds it took (curves excluded)."""
     from speakerid_gui.core.embed.prosody_rnn import STEP
     from speakerid_gui.core.pipeline import Settings, embedding_file
-    from speakerid_gui.core.prosody import Prosody, prosody_stats
+    from speakerid_gui.core.audio.prosody import Prosody, prosody_stats
 
     t0 = time.perf_counter()
     stats = np.array([prosody_stats(Prosody(np.arange(len(p)) * STEP, p, e)) for p, e in curves])
@@ -208,7 +208,7 @@ def hf_status() -> dict[str, str]:
 def compare_set(name: str, args, hf_ok: list[str]) -> tuple[list[Row], str]:
     from speakerid_gui.core.embed import prosody_rnn as pr
     from speakerid_gui.core.embed.joint import parts_of
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     audio, reference = corpus(name, args.work)
     audio = subset(audio, args.work / f"subset{args.every}-{name}", args.every)

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import corpus  # noqa: E402
 
-from speakerid_gui.core import cluster as clu  # noqa: E402
+from speakerid_gui.core.cluster import agglomerative as clu  # noqa: E402
 
 SETS = ["test-other", "tc100-cut", "fsdd", "ami"]
 
@@ -28,9 +28,9 @@ SETS = ["test-other", "tc100-cut", "fsdd", "ami"]
 # ---- data -----------------------------------------------------------------------------------
 def load(folder: Path, reference: Path | None):
     """(prepared embeddings, durations, true label per segment or None)."""
-    from speakerid_gui.core.formats import load_reference
+    from speakerid_gui.core.formats.common import load_reference
     from speakerid_gui.core.pipeline import embeddings
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(folder)
     X = clu.prepare(embeddings(project))
@@ -222,7 +222,7 @@ def micro(method, X, durations):
 
 # ---- run ------------------------------------------------------------------------------------
 def score(true, labels):
-    from speakerid_gui.core import metrics
+    from speakerid_gui.core.evaluate import metrics
 
     keep = np.array([t is not None for t in true])
     t, p = true[keep], labels[keep]

@@ -59,7 +59,7 @@ def cut_tc100(out: Path) -> tuple[Path, Path]:
 def subset(audio: Path, out: Path, every: int) -> Path:
     """A folder of symlinks to every `every`-th audio file of a set (same relative paths, so the
     set's reference still applies): a quick check of a benchmark on a fraction of the data."""
-    from speakerid_gui.core.audio import find_audio_files
+    from speakerid_gui.core.audio.decode import find_audio_files
 
     if every <= 1:
         return audio

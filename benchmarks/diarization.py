@@ -4,17 +4,17 @@
 
 (c) conversation mode (Settings.conversation, `speakerid run --conversation`): local speakers
 with overlap per 10 s chunk (pyannote segmentation-3.0), linked across the corpus
-(core/conversation.py); its overlapping turns are scored as the RTTM export writes them. For
+(core/conversation/linking.py); its overlapping turns are scored as the RTTM export writes them. For
 every mode the script prints DER and its parts per recording and corpus-wide, and the speed
 (seconds of audio per second of pipeline time, float32 everywhere: CAM++ runs with
 precision=float32, as on CPUs without bf16). Timings mean something on a quiet machine only.
 
 The 14 AMI clips (30 s, 1-4 speakers) go through the real pipeline twice: (a) fixed
 3 s / 1.5 s windows inside speech, (b) the same windows with speech first cut at the
-speaker turns found by core/change.py (Settings.change_detection). The segments are
+speaker turns found by core/conversation/change.py (Settings.change_detection). The segments are
 clustered into speakers with the count estimated (1) within each recording and (2)
 over the whole corpus, as the pipeline does; turns per recording go out as RTTM
-through core/formats.py and are scored against reference.rttm inside reference.uem,
+through core/formats/common.py and are scored against reference.rttm inside reference.uem,
 with a 0.25 s collar on each side of every reference boundary and overlapped speech
 scored (core/metrics.der).
 
@@ -44,7 +44,7 @@ K_GRID = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
 # ---- scoring ----------------------------------------------------------------------------------
 def rttm_hypothesis(rows, work: Path) -> dict:
     """Per-recording turns, through the RTTM writer and reader the product uses."""
-    from speakerid_gui.core.formats import read_rttm, write_rttm
+    from speakerid_gui.core.formats.common import read_rttm, write_rttm
 
     path = work / "hypothesis.rttm"
     write_rttm(rows, path)
@@ -52,14 +52,14 @@ def rttm_hypothesis(rows, work: Path) -> dict:
 
 
 def label_rows(names, spans, labels):
-    from speakerid_gui.core.formats import LabelRow
+    from speakerid_gui.core.formats.common import LabelRow
 
     return [LabelRow(names[r], a, b, int(c), f"S{c}", 1.0, False) for (r, a, b), c in zip(spans, labels)]
 
 
 def per_recording_labels(emb: np.ndarray, owners: np.ndarray) -> np.ndarray:
     """Speakers estimated within each recording (embeddings centred on the corpus mean)."""
-    from speakerid_gui.core.cluster import cluster, prepare
+    from speakerid_gui.core.cluster.agglomerative import cluster, prepare
 
     X = prepare(emb)
     labels = np.zeros(len(X), dtype=np.int64)
@@ -70,13 +70,13 @@ def per_recording_labels(emb: np.ndarray, owners: np.ndarray) -> np.ndarray:
 
 
 def corpus_labels(emb: np.ndarray) -> np.ndarray:
-    from speakerid_gui.core.cluster import cluster, prepare
+    from speakerid_gui.core.cluster.agglomerative import cluster, prepare
 
     return cluster(prepare(emb))
 
 
 def score(rows, reference, uem, work) -> dict:
-    from speakerid_gui.core.metrics import der
+    from speakerid_gui.core.evaluate.metrics import der
 
     return der(reference, rttm_hypothesis(rows, work), uem, collar=COLLAR)
 
@@ -93,7 +93,7 @@ HEADER = f"{'':52s} {'missed':>7s} {'FA':>6s} {'conf':>6s} {'DER%':>6s}"
 def pipeline_results(change: bool, args, reference, uem) -> tuple[dict, dict, float, int]:
     from speakerid_gui.cli import label_rows as project_rows
     from speakerid_gui.core.pipeline import Settings, embeddings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     folder = args.work / f"{args.audio.name}-{'change' if change else 'fixed'}-{args.backend}"
     project = Project.create(folder, args.audio)
@@ -121,12 +121,12 @@ def conversation_results(args, reference, uem):
     """Conversation mode through the pipeline: corpus-wide linking (the pipeline's), and the
     same local analyses linked within each recording alone; per-recording DER of the former."""
     from speakerid_gui.cli import diarization_errors
-    from speakerid_gui.core import conversation as cv
-    from speakerid_gui.core.conversation_stage import _local_file
-    from speakerid_gui.core.same_speaker import backend_impostor
-    from speakerid_gui.core.formats import load_reference
+    from speakerid_gui.core.conversation import linking as cv
+    from speakerid_gui.core.conversation.stage import _local_file
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor
+    from speakerid_gui.core.formats.common import load_reference
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     folder = args.work / f"{args.audio.name}-conversation-{args.backend}"
     project = Project.create(folder, args.audio)
@@ -148,7 +148,7 @@ def conversation_results(args, reference, uem):
         loc = cv.Local.load(_local_file(project, settings, r.id))
         turns, _ = cv.diarize([loc], cv.ConversationSettings(), impostor=backend_impostor(settings.backend))
         hyp[Path(r.path).stem] = [(a, b, f"S{g}") for a, b, g in turns[0]]
-    from speakerid_gui.core.metrics import der
+    from speakerid_gui.core.evaluate.metrics import der
 
     per_rec = der(reference, {k: hyp.get(k, []) for k in uem}, uem, collar=COLLAR)
     if args.audio == AMI:  # the telephone copy is scored against the same reference: report once
@@ -185,11 +185,11 @@ def conversation_oracle(project, settings, reference, uem) -> dict:
     """DER when the local speakers are linked by the reference (the best any linking of this
     segmentation can do), and the pipeline's missed speech by how many people the reference
     has talking at once."""
-    from speakerid_gui.core import conversation as cv
-    from speakerid_gui.core.conversation_stage import _local_file, is_conversation
-    from speakerid_gui.core.formats import rows_to_turns
+    from speakerid_gui.core.conversation import linking as cv
+    from speakerid_gui.core.conversation.stage import _local_file, is_conversation
+    from speakerid_gui.core.formats.common import rows_to_turns
     from speakerid_gui.cli import label_rows
-    from speakerid_gui.core.metrics import der
+    from speakerid_gui.core.evaluate.metrics import der
 
     hyp, missed = {}, np.zeros(4)
     turns_of = rows_to_turns(label_rows(project), overlapping=is_conversation(project))
@@ -223,9 +223,9 @@ def reference_count(turns, regions, people: int) -> list:
 
 def single_file_der(project, recording, reference, uem) -> dict:
     from speakerid_gui.cli import label_rows
-    from speakerid_gui.core.conversation_stage import is_conversation
-    from speakerid_gui.core.formats import rows_to_turns
-    from speakerid_gui.core.metrics import der
+    from speakerid_gui.core.conversation.stage import is_conversation
+    from speakerid_gui.core.formats.common import rows_to_turns
+    from speakerid_gui.core.evaluate.metrics import der
 
     key = Path(recording.path).stem
     rows = [r for r in label_rows(project) if r.recording == recording.path]
@@ -282,11 +282,11 @@ def reference_turns(reference, names) -> list[list[float]]:
 
 
 def sensitivity(args, reference, uem):
-    from speakerid_gui.core.audio import load_audio
-    from speakerid_gui.core.change import ChangeSettings, confirm, curves, pick_turns, threshold
+    from speakerid_gui.core.audio.decode import load_audio
+    from speakerid_gui.core.conversation.change import ChangeSettings, confirm, curves, pick_turns, threshold
     from speakerid_gui.core.embed import get_backend
-    from speakerid_gui.core.segment import SegmentSettings, merge_regions, windows
-    from speakerid_gui.core.vad import speech_regions
+    from speakerid_gui.core.audio.segment import SegmentSettings, merge_regions, windows
+    from speakerid_gui.core.audio.vad import speech_regions
 
     paths = sorted(AMI.glob("*.wav"))
     names = [p.name for p in paths]
@@ -376,7 +376,7 @@ def main():
         return
     import torch
 
-    from speakerid_gui.core.formats import read_rttm, read_uem
+    from speakerid_gui.core.formats.common import read_rttm, read_uem
 
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)

@@ -39,10 +39,10 @@ def rss_mb() -> float:
 
 def build_project(folder: Path, n: int, k: int, dim: int = 192, seed: int = 0):
     """A Project with n segments (3 s windows, 1.5 s hop, 100 per recording) in k clusters."""
-    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.project.edits import EditLog
     from speakerid_gui.core.palette import color_for
     from speakerid_gui.core.pipeline import Settings
-    from speakerid_gui.core.store import Project, settings_hash
+    from speakerid_gui.core.project.store import Project, settings_hash
 
     rng = np.random.default_rng(seed)
     audio = folder / "audio"
@@ -166,7 +166,7 @@ def ms(times) -> str:
 
 def click_to_sound():
     """read_span + player start on a real file (the call into sounddevice; no device here is fine)."""
-    from speakerid_gui.core.audio import read_span
+    from speakerid_gui.core.audio.decode import read_span
     from speakerid_gui.gui.player import SoundDevicePlayer
 
     import soundfile as sf

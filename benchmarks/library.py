@@ -78,7 +78,7 @@ def link_folder(audio: Path, files: list[str], out: Path) -> Path:
 
 def build(folder: Path, audio: Path):
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.create(folder, audio)
     for ev in run(project, Settings(layout="pca", prosody=False)):
@@ -99,8 +99,8 @@ def review(enrol_folder: Path, mode: str, speaker_of: dict) -> "Project":  # noq
     and verified (what a full review gives)."""
     import shutil
 
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
 
     folder = enrol_folder.parent / f"enrol-{mode}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -151,8 +151,8 @@ def score_set(name, projects, ref_mean, mode):
     (scores only: the decision at each threshold is made in decide())."""
     import shutil
 
-    from speakerid_gui.core import open_set as osd
-    from speakerid_gui.core.library import Library
+    from speakerid_gui.core.library import open_set as osd
+    from speakerid_gui.core.library.enrolled import Library
     from speakerid_gui.core.pipeline import embeddings
 
     enrol_p, query_p, speaker_of, known = projects
@@ -177,7 +177,7 @@ def score_set(name, projects, ref_mean, mode):
 
 def cluster_matches(project, lib):
     """Every cluster's best speaker and score (the old per-cluster rule, at any threshold)."""
-    from speakerid_gui.core import open_set as osd
+    from speakerid_gui.core.library import open_set as osd
 
     speakers, V = osd.voiceprints(lib)
     ids, P, _ = osd.cluster_prints(project, embeddings_of(project), lib.reference_mean())
@@ -197,8 +197,8 @@ def end_to_end(query_p, lib, truth, known):
     defaults, then each segment's cluster name read back from the store."""
     import shutil
 
-    from speakerid_gui.core import open_set as osd
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.library import open_set as osd
+    from speakerid_gui.core.project.store import Project
 
     folder = query_p.folder.parent / "query-applied"
     shutil.rmtree(folder, ignore_errors=True)
@@ -240,7 +240,7 @@ def decide(r, threshold):
 
 def decide_segments(r, threshold, segment_threshold):
     """Per-segment rule (open_set.plan_names): (named right, strangers named)."""
-    from speakerid_gui.core.open_set import plan_names
+    from speakerid_gui.core.library.open_set import plan_names
 
     plan = plan_names(r["X"], r["seg_cluster"], r["V"], threshold, segment_threshold, r["verified"])
     given = np.where(plan["speaker"] >= 0, r["names"][np.maximum(plan["speaker"], 0)], None)
@@ -276,8 +276,8 @@ def leave_one_out(results, target=0.02):
 
 def clip_speed(work: Path, minutes: float = 10.0):
     from speakerid_gui.cli import label_rows
-    from speakerid_gui.core.clips import ClipOptions, export_clips
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.formats.clips import ClipOptions, export_clips
+    from speakerid_gui.core.project.store import Project
 
     folder = work / "test-other" / "query-project"
     project = Project.open(folder)
@@ -310,7 +310,7 @@ def main():
     for name in names:
         print(f"building {name} ...", file=sys.stderr)
         projects[name] = open_set(name, args.work, raw)
-    from speakerid_gui.core.open_set import DEFAULT_THRESHOLD
+    from speakerid_gui.core.library.open_set import DEFAULT_THRESHOLD
 
     threshold = args.threshold if args.threshold is not None else DEFAULT_THRESHOLD
     results = []

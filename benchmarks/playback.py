@@ -38,7 +38,7 @@ def speech_spans(n: int, seconds: tuple[float, ...] = (0.6, 1.5, 3.0)) -> list[n
     """n spans from different LibriSpeech files, each starting at a speech onset."""
     from desktop import loudest_start
 
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
 
     files = sorted((DATA / "librispeech-test-other").glob("*/*.flac"))
     if not files:

@@ -3,7 +3,7 @@
     python benchmarks/review.py [--sets tc100-cut speech-commands-100 fsdd-subset ami-debug]
                                 [--budget 0.05] [--work DIR] [--plot resources/screenshots/review_curve.png]
 Per set: segment accuracy versus share of segments heard and versus reviewer minutes (each
-action charged the cost stated in learn_simulate.COSTS), through the tool's suggestions and
+action charged the cost stated in evaluate.simulate.COSTS), through the tool's suggestions and
 through random segments (each on a copy of the project); the precision of the first 10 and
 50 suggestions (share pointing at a real error); a PNG of the curves; then propagation and
 refinement times on 100,000 synthetic 192-dim embeddings.
@@ -23,7 +23,7 @@ from datasets import available, corpus  # noqa: E402
 
 
 def speed(n=100_000, k=300, n_verified=3000):
-    from speakerid_gui.core import learn
+    from speakerid_gui.core.learn import reviewer as learn
 
     class FakeProject:  # only the assignment arrays are read
         pass
@@ -56,9 +56,9 @@ def relearn_speed(n: int = 10_000, k: int = 150, repeat: int = 3):
     project, load the embeddings, learnt-threshold merging + propagation), timed end to end."""
     from gui_scale import build_project
 
-    from speakerid_gui.core import constraints
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project import constraints
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
     from speakerid_gui.gui.learning_jobs import relearn_job
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +84,7 @@ def relearn_speed(n: int = 10_000, k: int = 150, repeat: int = 3):
 def build(name: str, work: Path) -> tuple[Path, Path]:
     """The set's project (CAM++, estimated count), analysed once and cached under `work`."""
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     audio, reference = corpus(name, work)
     folder = work / f"proj-{name}"
@@ -99,10 +99,10 @@ def build(name: str, work: Path) -> tuple[Path, Path]:
 def precision(folder: Path, reference: Path) -> tuple[float, float]:
     """Share of the first 10 and 50 suggestions claiming an error (same speaker split, two speakers in
     one, misplaced segment, wide cluster) that point at a real one, in the starting queue."""
-    from speakerid_gui.core.learn import suggestions
-    from speakerid_gui.core.learn_simulate import points_at_error, true_labels
+    from speakerid_gui.core.learn.reviewer import suggestions
+    from speakerid_gui.core.evaluate.simulate import points_at_error, true_labels
     from speakerid_gui.core.pipeline import embeddings
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     p = Project.open(folder)
     try:
@@ -163,7 +163,7 @@ def main():
                     default=Path(__file__).resolve().parents[1] / "resources" / "screenshots" / "review_curve.png")
     ap.add_argument("--no-speed", action="store_true", help="skip the 100k propagation/refinement timings")
     args = ap.parse_args()
-    from speakerid_gui.core.learn_simulate import COSTS, format_curves, simulate_copy
+    from speakerid_gui.core.evaluate.simulate import COSTS, format_curves, simulate_copy
 
     if available():
         print("reviewer costs (s): " + ", ".join(f"{k} {v:g}" for k, v in COSTS.items()) +

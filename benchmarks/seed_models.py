@@ -26,7 +26,7 @@ from datasets import available, corpus  # noqa: E402
 
 
 def segment_waves(project):
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
 
     waves = [None] * project.n_segments
     for rid in np.unique(project.seg_recording):
@@ -47,17 +47,17 @@ def main():
         return
     import torch
 
-    from speakerid_gui.core import cluster as clu
-    from speakerid_gui.core import learn_classifier as lc
-    from speakerid_gui.core import metrics
-    from speakerid_gui.core import seq_classifiers as sc
-    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.classify import classifier as lc
+    from speakerid_gui.core.evaluate import metrics
+    from speakerid_gui.core.classify import sequence as sc
+    from speakerid_gui.core.project.edits import EditLog
     from speakerid_gui.core.embed import get_backend
     from speakerid_gui.core.embed import prosody_rnn as pr
-    from speakerid_gui.core.learn_simulate import true_labels
+    from speakerid_gui.core.evaluate.simulate import true_labels
     from speakerid_gui.core.pipeline import Settings, embeddings, run
-    from speakerid_gui.core.prosody import Prosody, prosody_stats
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.audio.prosody import Prosody, prosody_stats
+    from speakerid_gui.core.project.store import Project
 
     torch.set_num_threads(1)
     audio, reference = corpus("test-other", args.work)

@@ -117,7 +117,7 @@ def short_corpora(work: Path, quick: bool) -> dict[str, Path]:
 
 
 def audio_seconds(folder: Path) -> float:
-    from speakerid_gui.core.audio import find_audio_files
+    from speakerid_gui.core.audio.decode import find_audio_files
 
     return sum(sf.info(str(p)).duration for p in find_audio_files(folder))
 
@@ -219,9 +219,9 @@ def compare_busy(quiet: dict, busy: dict):
 
 def part_classify(work, long: dict, minutes: float):
     """`speakerid classify` of new audio with a classifier trained on the long run's clusters."""
-    from speakerid_gui.core import learn_classifier as lc
+    from speakerid_gui.core.classify import classifier as lc
     from speakerid_gui.core.pipeline import embeddings
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(work / "proj-long-float32")
     clf = lc.train(project, embeddings(project), "logreg")

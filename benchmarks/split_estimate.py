@@ -27,7 +27,7 @@ SETS = ("test-other", "tc100-cut", "fsdd", "ami")
 
 def project_for(name: str, work: Path):
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     audio, ref = corpus(name, work)
     folder = work / f"project-{name}"
@@ -40,7 +40,7 @@ def project_for(name: str, work: Path):
 
 
 def truth(project, ref_path) -> np.ndarray:
-    from speakerid_gui.core.formats import load_reference
+    from speakerid_gui.core.formats.common import load_reference
 
     ref = load_reference(ref_path)
     paths = {r.id: r.path for r in project.recordings()}
@@ -54,7 +54,7 @@ def truth(project, ref_path) -> np.ndarray:
 def evaluate(name: str, work: Path, pairs: int) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
-    from speakerid_gui.core import cluster as clu
+    from speakerid_gui.core.cluster import agglomerative as clu
     from speakerid_gui.core.pipeline import embeddings
 
     project, ref = project_for(name, work)

@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from .core.evaluate import diarization_errors, evaluate_project, label_rows  # noqa: F401  (also used by benchmarks)
-from . import cli_library
-from .core.project_lock import ProjectLock, ProjectLocked
+from speakerid_gui.core.evaluate.reference import diarization_errors, evaluate_project, label_rows  # noqa: F401  (also used by benchmarks)
+from speakerid_gui import cli_library
+from speakerid_gui.core.project.lock import ProjectLock, ProjectLocked
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
 
-    from .cli_learn import add_commands  # suggest, propagate, refine, classify, simulate-review
+    from speakerid_gui.cli_learn import add_commands  # suggest, propagate, refine, classify, simulate-review
 
     add_commands(sub)
     cli_library.add_commands(sub)  # library add|list|remove|rename|match
@@ -174,8 +174,8 @@ class ProgressPrinter:
 
 # ---- commands ----------------------------------------------------------------------------------
 def cmd_run(args) -> int:
-    from .core.pipeline import Settings
-    from .core.store import Project
+    from speakerid_gui.core.pipeline import Settings
+    from speakerid_gui.core.project.store import Project
 
     if not args.audio_dir.exists():
         print(f"error: {args.audio_dir}: folder not found", file=sys.stderr)
@@ -194,7 +194,7 @@ def cmd_run(args) -> int:
 
 
 def _run(args, settings, project) -> int:
-    from .core.pipeline import Summary, run
+    from speakerid_gui.core.pipeline import Summary, run
 
     cli_library.prepare_run(args, project, settings)  # --labels
     printer = ProgressPrinter(args.quiet)
@@ -220,9 +220,9 @@ def format_summary(s, total: float) -> str:
 
 
 def cmd_export(args) -> int:
-    from .core.conversation_stage import is_conversation
-    from .core.export import export
-    from .core.store import Project
+    from speakerid_gui.core.conversation.stage import is_conversation
+    from speakerid_gui.core.formats.export import export
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
     rows = label_rows(project, args.include_noise)
@@ -237,8 +237,8 @@ def cmd_export(args) -> int:
 def cmd_evaluate(args) -> int:
     import json
 
-    from .core.metrics import format_report
-    from .core.store import Project
+    from speakerid_gui.core.evaluate.metrics import format_report
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
     result = evaluate_project(project, args.reference, args.uem)
@@ -250,7 +250,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
     recs = project.recordings()
@@ -272,7 +272,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .core.demo import make_demo_corpus
+    from speakerid_gui.core.demo import make_demo_corpus
 
     c = make_demo_corpus(args.dir, n_speakers=args.speakers, seed=args.seed)
     print(f"wrote {len(c.files)} files to {c.folder}; truth: {c.manifest}, {c.rttm}")
@@ -281,8 +281,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_undo_redo(args) -> int:
-    from .core.edits import EditLog
-    from .core.store import Project
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
 
     log = EditLog(Project.open(args.project))
     edit = log.undo() if args.action == "undo" else log.redo()
@@ -297,10 +297,10 @@ def cmd_undo_redo(args) -> int:
 def cmd_edit(args) -> int:
     import numpy as np
 
-    from .core import cluster as clu
-    from .core.edits import EditLog
-    from .core.pipeline import embeddings
-    from .core.store import Project
+    from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.pipeline import embeddings
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
     log = EditLog(project)

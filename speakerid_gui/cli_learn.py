@@ -84,15 +84,15 @@ def _share(text: str) -> float:
 
 
 def _open(folder):
-    from .core.pipeline import embeddings
-    from .core.store import Project
+    from speakerid_gui.core.pipeline import embeddings
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(folder)
     return project, embeddings(project)
 
 
 def cmd_suggest(args) -> int:
-    from .core.learn import suggestions
+    from speakerid_gui.core.learn.reviewer import suggestions
 
     project, emb = _open(args.project)
     items = suggestions(project, emb, n=args.n)
@@ -103,7 +103,7 @@ def cmd_suggest(args) -> int:
 
 
 def cmd_propagate(args) -> int:
-    from .core.learn import propagate
+    from speakerid_gui.core.learn.reviewer import propagate
 
     project, emb = _open(args.project)
     if not project.verified.any():
@@ -117,7 +117,7 @@ def cmd_propagate(args) -> int:
 
 
 def cmd_refine(args) -> int:
-    from .core.learn import refine_run
+    from speakerid_gui.core.learn.reviewer import refine_run
 
     project, emb = _open(args.project)
     t0 = time.perf_counter()
@@ -136,7 +136,7 @@ def cmd_refine(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .core import learn_classifier as lc
+    from speakerid_gui.core.classify import classifier as lc
 
     if args.kind != "embedding":
         return cmd_train_sequence(args)
@@ -156,8 +156,8 @@ def cmd_train(args) -> int:
 
 def cmd_train_sequence(args) -> int:
     """train-classifier --kind lstm|resnet: trained on verified segments unless --source clusters."""
-    from .core import learn_classifier as lc
-    from .core import seq_classifiers as sc
+    from speakerid_gui.core.classify import classifier as lc
+    from speakerid_gui.core.classify import sequence as sc
 
     project, emb = _open(args.project)
     source = args.source or "verified"
@@ -184,8 +184,8 @@ def cmd_train_sequence(args) -> int:
 
 
 def cmd_train_prosody(args) -> int:
-    from .core.embed import prosody_rnn
-    from .core.store import Project
+    from speakerid_gui.core.embed import prosody_rnn
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
 
@@ -202,9 +202,9 @@ def cmd_train_prosody(args) -> int:
 
 
 def cmd_classify(args) -> int:
-    from .core import learn_classifier as lc
-    from .core.audio import find_audio_files
-    from .core.store import Project
+    from speakerid_gui.core.classify import classifier as lc
+    from speakerid_gui.core.audio.decode import find_audio_files
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
     clf = lc.load(project)
@@ -226,7 +226,7 @@ def cmd_classify(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from .core import learn_simulate as ls
+    from speakerid_gui.core.evaluate import simulate as ls
 
     budget, step = _share(args.budget), _share(args.step)
     t0 = time.perf_counter()

@@ -71,7 +71,7 @@ def add_export_options(e):
 def prepare_run(args, project, settings) -> None:
     """--labels: read them into the project before the pipeline runs."""
     if getattr(args, "labels", None):
-        from .core.labels_in import store_labels
+        from speakerid_gui.core.formats.labels_in import store_labels
 
         settings.labels = store_labels(project, args.labels)
 
@@ -81,8 +81,8 @@ def after_run(args, project) -> None:
     spec = getattr(args, "library", None)
     if not spec:
         return
-    from .core.library import Library
-    from .core.open_set import apply_matches, match_project
+    from speakerid_gui.core.library.enrolled import Library
+    from speakerid_gui.core.library.open_set import apply_matches, match_project
 
     library = Library.open(None if spec == DEFAULT else Path(spec))
     matches = apply_matches(project, match_project(project, library))
@@ -104,7 +104,7 @@ def export_other(args, project, rows) -> int | None:
     """Clips and the per-recording formats; None when cmd_export's own writers apply."""
     fmt = args.format
     if fmt == "clips":
-        from .core.clips import ClipOptions, export_clips
+        from speakerid_gui.core.formats.clips import ClipOptions, export_clips
 
         options = ClipOptions(unit=args.unit, sample_rate=args.sample_rate, mono=args.mono,
                               min_length=args.min_length, max_length=args.max_length, padding=args.padding,
@@ -119,7 +119,7 @@ def export_other(args, project, rows) -> int | None:
               f"to {args.out} in {took:.1f}s; metadata in {Path(args.out) / 'metadata.csv'}")
         return EXIT_OK if report.clips or not rows else EXIT_NOTHING
     if fmt in ("textgrid", "eaf", "vtt"):
-        from .core.export import export
+        from speakerid_gui.core.formats.export import export
 
         durations = {r.path: r.duration for r in project.recordings() if r.duration}
         files = export(rows, fmt, args.out, durations=durations, media_root=project.audio_root)
@@ -130,14 +130,14 @@ def export_other(args, project, rows) -> int | None:
 
 # ---- library commands ---------------------------------------------------------------------
 def _open(args, create=False, backend="campp"):
-    from .core.library import Library
+    from speakerid_gui.core.library.enrolled import Library
 
     return Library.open(args.library, create=create, backend=backend)
 
 
 def cmd_library_add(args) -> int:
-    from .core.pipeline import Settings
-    from .core.store import Project
+    from speakerid_gui.core.pipeline import Settings
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
     backend = Settings(**project.get_meta("settings", {})).backend
@@ -176,8 +176,8 @@ def cmd_library_rename(args) -> int:
 
 
 def cmd_library_match(args) -> int:
-    from .core.open_set import apply_matches, match_project
-    from .core.store import Project
+    from speakerid_gui.core.library.open_set import apply_matches, match_project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
     matches = match_project(project, _open(args), args.threshold, args.segment_threshold)

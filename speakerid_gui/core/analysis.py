@@ -10,8 +10,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioError, load_audio
-from .segment import windows
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, AudioError, load_audio
+from speakerid_gui.core.audio.segment import windows
 
 # Windows embedded per model call: between two calls the stage checks Cancel, reports progress
 # and stores every recording whose windows are all embedded. 30 s of windows take about 1 s at
@@ -31,7 +31,7 @@ def _timed(timing: dict, key: str):
 def decode(path: Path) -> np.ndarray:
     """A file as 16 kHz mono float32; AudioError (naming the file and the reason) when it cannot be
     used, also for a silent file and for any decoder crash, which must not stop a corpus."""
-    from .vad import is_silent
+    from speakerid_gui.core.audio.vad import is_silent
 
     try:
         wave = load_audio(path)
@@ -49,7 +49,7 @@ def find_segments(waves: list[np.ndarray], settings, backend, given_regions: lis
     """Speech regions and segment spans of decoded recordings: windows inside speech (cut at
     speaker turns when asked; a short clip with speech is one segment), or the imported turns
     themselves (given_regions: one list of (start, end) per recording)."""
-    from .vad import speech_regions
+    from speakerid_gui.core.audio.vad import speech_regions
 
     timing = {} if timing is None else timing
     seg_settings = settings.segments
@@ -57,7 +57,7 @@ def find_segments(waves: list[np.ndarray], settings, backend, given_regions: lis
         regions = given_regions if given_regions is not None else speech_regions(waves)
     turns = [()] * len(waves)
     if settings.change_detection and given_regions is None:  # windows never straddle a turn
-        from .change import batch_turns
+        from speakerid_gui.core.conversation.change import batch_turns
 
         turns = batch_turns(waves, regions, backend, settings.backend, seg_settings.merge_gap)
     spans = []
@@ -78,7 +78,7 @@ def embed_in_chunks(backend, waves: list[np.ndarray], spans: list[list], clean: 
     the caller can store finished recordings and check Cancel between calls. A recording is cut
     only where its own spans say (_pieces), so the project, a resumed run and new audio
     (classify) get the same embeddings."""
-    from .embed import embed_segments
+    from speakerid_gui.core.embed import embed_segments
 
     timing = {} if timing is None else timing
     got: list[list[np.ndarray]] = [[] for _ in waves]

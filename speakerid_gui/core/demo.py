@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from speakerid_gui.core.audio.decode import SAMPLE_RATE
 
 SR = SAMPLE_RATE
 BLOCK = 80  # samples per filter-coefficient update (5 ms): formants glide smoothly

@@ -13,13 +13,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioError, find_audio_files
-from .analysis import _timed, decode, embed_in_chunks, find_segments
-from .cache import array_name, embedding_file, load_prosody, save_prosody  # noqa: F401  (load_prosody: importable here)
-from .progress import Cancelled, Event, check  # noqa: F401  (Cancelled, Event: importable here)
-from .segment import SegmentSettings
-from .cluster_ids import stable_ids
-from .store import Project, settings_hash
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, AudioError, find_audio_files
+from speakerid_gui.core.analysis import _timed, decode, embed_in_chunks, find_segments
+from speakerid_gui.core.project.cache import array_name, embedding_file, load_prosody, save_prosody  # noqa: F401  (load_prosody: importable here)
+from speakerid_gui.core.progress import Cancelled, Event, check  # noqa: F401  (Cancelled, Event: importable here)
+from speakerid_gui.core.audio.segment import SegmentSettings
+from speakerid_gui.core.cluster.ids import stable_ids
+from speakerid_gui.core.project.store import Project, settings_hash
 
 
 CLUSTER_VERSION = 6  # bumped when the clustering itself changes, so stored clusterings are redone
@@ -46,11 +46,11 @@ class Settings:
 
     @property
     def segments(self) -> SegmentSettings:
-        from .change import ChangeSettings
+        from speakerid_gui.core.conversation.change import ChangeSettings
 
         change = ChangeSettings().key() if self.change_detection else ""  # part of the segment cache key
         if self.conversation:
-            from .conversation import ConversationSettings
+            from speakerid_gui.core.conversation.linking import ConversationSettings
 
             change = ConversationSettings().key()
         return SegmentSettings(self.window, self.hop, self.min_segment, change=change, source=self.labels)
@@ -84,7 +84,7 @@ def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambd
     summary = summary if summary is not None else Summary()
     stages = [("scan", scan), ("analyse", analyse), ("cluster", cluster_stage), ("layout", layout_stage)]
     if settings.conversation:  # turns come from linking local speakers across the corpus
-        from . import conversation_stage as conv
+        from speakerid_gui.core.conversation import stage as conv
 
         stages[1:3] = [("analyse", conv.analyse), ("cluster", conv.diarize)]
     project.set_meta("mode", "conversation" if settings.conversation else "windows")
@@ -130,7 +130,7 @@ def _embedding_file(project: Project, settings: Settings, rid: int) -> Path:
 
 def _todo(project: Project, settings: Settings) -> list[tuple[int, str]]:
     """Recordings whose segments or embeddings are missing or stale."""
-    from .cache import prosody_file
+    from speakerid_gui.core.project.cache import prosody_file
 
     seg_key = settings.segments.key()
     todo = []
@@ -148,7 +148,7 @@ def _todo(project: Project, settings: Settings) -> list[tuple[int, str]]:
 def analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     """Analyse what is missing; a backend whose weights are not here is replaced by the default
     one with a warning (settings.backend changes, so later stages and the saved settings follow)."""
-    from .embed import DEFAULT_BACKEND, BackendUnavailable
+    from speakerid_gui.core.embed import DEFAULT_BACKEND, BackendUnavailable
 
     try:
         yield from _analyse(project, settings, cancel)
@@ -164,7 +164,7 @@ def analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
 def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     from dataclasses import replace
 
-    from .embed import get_backend, parts
+    from speakerid_gui.core.embed import get_backend, parts
 
     combined = parts(settings.backend)
     if combined:  # a combination is assembled from its parts' own caches (embed.corpus_embeddings)
@@ -178,7 +178,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     timing: dict[str, float] = {}  # seconds per step, reported at the end (benchmarks/speed.py reads it)
     with _timed(timing, "model"):  # the project goes only to backends trained per project
         backend = get_backend(settings.backend, project=project, **backend_options(settings))
-    from .layout import prefetch
+    from speakerid_gui.core.layout import prefetch
 
     prefetch(settings.layout)  # umap's imports overlap the model calls (after the model's own imports)
     root = project.audio_root
@@ -216,7 +216,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
 
 def backend_options(settings: Settings) -> dict:
     """Options the settings give the backend: CAM++'s precision."""
-    from .embed import parse_spec
+    from speakerid_gui.core.embed import parse_spec
 
     options = {}
     if parse_spec(settings.backend)[0] == "campp" and settings.precision != "auto":
@@ -243,7 +243,7 @@ class _Count:
 
 def _header_seconds(path: Path) -> float:
     """A file's duration from its header (0 when unreadable: decoding will say why)."""
-    from .audio import probe
+    from speakerid_gui.core.audio.decode import probe
 
     try:
         return float(probe(path).duration)
@@ -260,7 +260,7 @@ def _analyse_batch(project, settings, backend, batch, count: _Count, cancel, tim
     as its embeddings are in, and Cancel is checked between model calls (a cancel keeps them)."""
     imported = given = None
     if settings.labels:  # the imported turns are the speech and the segments
-        from .labels_in import ImportedLabels
+        from speakerid_gui.core.formats.labels_in import ImportedLabels
 
         imported = ImportedLabels(project, settings.window)
         given = [[(s, e) for s, e, _ in imported.spans_for(rel, len(w) / SAMPLE_RATE)] for _, rel, w in batch]
@@ -303,7 +303,7 @@ def embeddings(project: Project, backend: str | None = None, seg_key: str | None
                clean: str | None = None) -> np.ndarray:
     """(n_segments, dim) embeddings in segment order, assembled from the per-recording caches
     (cache.py); backend, segment key and cleaning default to the project's last run."""
-    from .embed import corpus_embeddings
+    from speakerid_gui.core.embed import corpus_embeddings
 
     settings = Settings(**project.get_meta("settings", {})) if project.get_meta("settings") else Settings()
     return corpus_embeddings(project, backend or settings.backend, seg_key or settings.segments.key(),
@@ -312,10 +312,10 @@ def embeddings(project: Project, backend: str | None = None, seg_key: str | None
 
 # ---- cluster --------------------------------------------------------------------------------
 def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Event]:
-    from . import cluster as clu
-    from .edits import EditLog
-    from .same_speaker import backend_impostor
-    from .palette import color_for
+    from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor
+    from speakerid_gui.core.palette import color_for
 
     if project.n_segments == 0:
         yield Event("cluster", 1, 1, "no segments to cluster", level="warning")
@@ -331,7 +331,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     X = clu.prepare(emb)
     names = None
     if settings.labels:  # imported labels: one cluster per labelled speaker, named after it
-        from .labels_in import ImportedLabels
+        from speakerid_gui.core.formats.labels_in import ImportedLabels
 
         names, labels = np.unique(ImportedLabels(project, settings.window).segment_speakers(project).astype(str),
                                   return_inverse=True)
@@ -348,7 +348,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
     codes = labels
     labels, rows = stable_ids(project, labels)
     if names is None:
-        from .learn_constrained import respect
+        from speakerid_gui.core.learn.constrained import respect
 
         labels = respect(project, X, labels)  # verified stay, "different speakers" answers stay apart
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
@@ -367,7 +367,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
 
 # ---- layout ---------------------------------------------------------------------------------
 def layout_stage(project: Project, settings: Settings, cancel) -> Iterator[Event]:
-    from .layout import layout
+    from speakerid_gui.core.layout import layout
 
     if project.n_segments == 0:
         return
@@ -376,7 +376,7 @@ def layout_stage(project: Project, settings: Settings, cancel) -> Iterator[Event
         yield Event("layout", 1, 1, "layout up to date")
         return
     yield Event("layout", 0, 1, f"{settings.layout} layout of {project.n_segments} segments")
-    from .cluster import prepare
+    from speakerid_gui.core.cluster.agglomerative import prepare
 
     coords = layout(prepare(embeddings(project, settings.backend, settings.segments.key(), settings.clean)),
                     settings.layout)

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setStyle("Fusion")
     pg.setConfigOptions(antialias=False, imageAxisOrder="row-major")
 
-    from .main_window import MainWindow
-    from .player import NullPlayer
+    from speakerid_gui.gui.main_window import MainWindow
+    from speakerid_gui.gui.player import NullPlayer
 
     window = MainWindow(player=NullPlayer() if (args.no_audio or args.screenshot) else None)
     if args.screenshot:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 def open_path(window, path: Path):
     """A project opens; a folder of recordings opens its project if one was made before
     (resuming an interrupted analysis is one click), else asks for a new project."""
-    from .new_project import default_project_dir
+    from speakerid_gui.gui.new_project import default_project_dir
 
     if is_project(path):
         window.open_project(path)
@@ -87,7 +87,7 @@ def screenshot(app, window, project: Path | None, out: Path, timeline: str | Non
             time.sleep(0.02)
     target = window
     if timeline is not None and project is not None:
-        from .timeline import find_recording
+        from speakerid_gui.gui.timeline import find_recording
 
         rid = find_recording(window.session.project, timeline)
         if rid is None:

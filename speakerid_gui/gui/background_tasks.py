@@ -12,11 +12,11 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
-from . import jobs
-from ..core.text import plural
-from .export_dialog import ExportDialog
-from .new_project import data_dir
-from .workers import Job
+from speakerid_gui.gui import jobs
+from speakerid_gui.core.text import plural
+from speakerid_gui.gui.export_dialog import ExportDialog
+from speakerid_gui.gui.new_project import data_dir
+from speakerid_gui.gui.workers import Job
 
 DEMO_SETTINGS = None  # pipeline settings for the demo (None: the defaults); tests make it fast
 
@@ -49,7 +49,7 @@ class BackgroundTasks:
         command-line run's), else the defaults."""
         from dataclasses import fields
 
-        from ..core.pipeline import Settings
+        from speakerid_gui.core.pipeline import Settings
 
         if self.session is None:
             return None
@@ -145,7 +145,7 @@ class BackgroundTasks:
         return job
 
     def _demo_ready(self, folder: Path):
-        from ..core.pipeline import Settings
+        from speakerid_gui.core.pipeline import Settings
 
         self.start_page.demo_status.setText("")
         self.start_page.demo_button.setEnabled(True)
@@ -189,7 +189,7 @@ class BackgroundTasks:
 
     def ask_library(self, folder=None):
         """The speaker library dialog (matches, accept / reject, add named speakers)."""
-        from .library_dialog import LibraryDialog
+        from speakerid_gui.gui.library_dialog import LibraryDialog
 
         dialog = LibraryDialog(self.session, folder, self)
         self._open_dialog(dialog)

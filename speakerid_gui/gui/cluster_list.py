@@ -8,8 +8,8 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelection, QItemSelectionMo
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
-from ..core.palette import color_for
-from ..core.text import natural_key, plural
+from speakerid_gui.core.palette import color_for
+from speakerid_gui.core.text import natural_key, plural
 
 COLUMNS = ("Name", "Size", "Conf.", "Verified")
 HEADER_TIPS = ("Cluster name (S<id> until named)", "Segments in the cluster",

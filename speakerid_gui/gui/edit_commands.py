@@ -12,12 +12,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..core.edit_record import Change, Selection
-from ..core.palette import cluster_color, contrasting
-from ..core.text import plural
-from . import jobs
-from .edit_dialogs import MoveDialog, RenameDialog, SplitDialog
-from .workers import Job
+from speakerid_gui.core.project.edit_record import Change, Selection
+from speakerid_gui.core.palette import cluster_color, contrasting
+from speakerid_gui.core.text import plural
+from speakerid_gui.gui import jobs
+from speakerid_gui.gui.edit_dialogs import MoveDialog, RenameDialog, SplitDialog
+from speakerid_gui.gui.workers import Job
 
 
 class EditCommands:
@@ -285,7 +285,7 @@ class EditCommands:
 
     # ---- re-clustering (a command of its own, not an edit) ----------------------------------------------
     def ask_recluster(self):
-        from .recluster import ReclusterDialog, project_settings, start_recluster, undoable_edits
+        from speakerid_gui.gui.recluster import ReclusterDialog, project_settings, start_recluster, undoable_edits
 
         if self.session is None or self.pipeline is not None:
             return None

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QCompleter, QDialog, QDi
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
                                QRadioButton, QSpinBox, QVBoxLayout)
 
-from ..core.text import plural
+from speakerid_gui.core.text import plural
 
 
 def _completer(names: list[str], parent) -> QCompleter:

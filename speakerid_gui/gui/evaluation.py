@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
-from ..core import metrics
+from speakerid_gui.core.evaluate import metrics
 
 # The core's own one-line explanations, when it has them.
 DESCRIPTIONS = dict(getattr(metrics, "_REPORT", []))

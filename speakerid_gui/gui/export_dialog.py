@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout)
 
-from ..core.formats import FOLDER_FORMATS, FORMATS
+from speakerid_gui.core.formats.common import FOLDER_FORMATS, FORMATS
 
 EXPORTS = (*FORMATS, "clips")
 FOLDERS = (*FOLDER_FORMATS, "clips")  # written as a folder of files
@@ -110,7 +110,7 @@ class ExportDialog(QDialog):
         return self.clips_box
 
     def clip_options(self):
-        from ..core.clips import ClipOptions
+        from speakerid_gui.core.formats.clips import ClipOptions
 
         return ClipOptions(unit="segment" if self.clip_segments.isChecked() else "turn",
                            sample_rate=16000 if self.clip_16k.isChecked() else None, mono=self.clip_16k.isChecked(),

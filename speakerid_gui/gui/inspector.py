@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QCheckBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from . import melspec
+from speakerid_gui.gui import melspec
 
 PLOT_BG = "#1b1d22"
 AXIS_PEN = "#9aa0a6"

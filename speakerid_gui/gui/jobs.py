@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.progress import Event
+from speakerid_gui.core.progress import Event
 
 
 def pipeline_job(job, project_folder, settings):
     """Run the core pipeline; announce each finished stage, a PCA preview of the segments embedded
     so far every few seconds while it analyses, and a PCA layout of all of them once embedding is
     done (UMAP comes later), so the window shows results early."""
-    from ..core.pipeline import Summary, embeddings, run
-    from ..core.store import Project
+    from speakerid_gui.core.pipeline import Summary, embeddings, run
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(project_folder)
     summary = Summary()
@@ -52,7 +52,7 @@ def pipeline_job(job, project_folder, settings):
 
 def _name_from_library(project, warnings: list) -> int:
     """Clusters named from the user's speaker library, when there is one (0 otherwise)."""
-    from ..core.open_set import name_from_default_library
+    from speakerid_gui.core.library.open_set import name_from_default_library
 
     try:
         matches = name_from_default_library(project)
@@ -82,8 +82,8 @@ class Preview:
 
     def compute(self):
         """(coordinates, segment count) or None when nothing new is embedded (or it cannot be read)."""
-        from ..core.embed.joint import is_joint
-        from ..core.pipeline import embedding_file
+        from speakerid_gui.core.embed.joint import is_joint
+        from speakerid_gui.core.pipeline import embedding_file
 
         self.last = time.monotonic()
         if is_joint(self.settings.backend):
@@ -116,15 +116,15 @@ def _has_layout(project) -> bool:
 
 
 def _pca_layout(emb: np.ndarray) -> np.ndarray:
-    from ..core.cluster import prepare
-    from ..core.layout import pca2
+    from speakerid_gui.core.cluster.agglomerative import prepare
+    from speakerid_gui.core.layout import pca2
 
     return pca2(prepare(emb))
 
 
 def split_job(job, X: np.ndarray, labels: np.ndarray, members: np.ndarray, durations: np.ndarray, k: int | None):
     """Parts of a cluster: k given, or estimated as the corpus's speakers are (1 part: one speaker)."""
-    from ..core.cluster import split_estimate, split_labels
+    from speakerid_gui.core.cluster.agglomerative import split_estimate, split_labels
 
     job.report(Event("split", 0, 1, f"splitting {len(members)} segments"), force=True)
     if k:
@@ -133,9 +133,9 @@ def split_job(job, X: np.ndarray, labels: np.ndarray, members: np.ndarray, durat
 
 
 def evaluate_job(job, project_folder, reference):
-    from ..core.evaluate import evaluate_project
-    from ..core.formats import load_reference
-    from ..core.store import Project
+    from speakerid_gui.core.evaluate.reference import evaluate_project
+    from speakerid_gui.core.formats.common import load_reference
+    from speakerid_gui.core.project.store import Project
 
     load_reference(reference)  # a bad file fails here, with its name, before any work
     project = Project.open(project_folder)
@@ -150,11 +150,11 @@ def evaluate_job(job, project_folder, reference):
 
 
 def export_job(job, project_folder, fmt: str, out, include_noise: bool, clip_options=None):
-    from ..core.evaluate import label_rows
-    from ..core.export import export
-    from ..core.store import Project
+    from speakerid_gui.core.evaluate.reference import label_rows
+    from speakerid_gui.core.formats.export import export
+    from speakerid_gui.core.project.store import Project
 
-    from ..core.conversation_stage import is_conversation
+    from speakerid_gui.core.conversation.stage import is_conversation
 
     project = Project.open(project_folder)
     try:
@@ -165,7 +165,7 @@ def export_job(job, project_folder, fmt: str, out, include_noise: bool, clip_opt
     finally:
         project.close()
     if fmt == "clips":
-        from ..core.clips import export_clips
+        from speakerid_gui.core.formats.clips import export_clips
 
         report = export_clips(rows, root, out, clip_options,
                               progress=lambda done, total: job.report(Event("export", done, total, "clips")),
@@ -178,7 +178,7 @@ def export_job(job, project_folder, fmt: str, out, include_noise: bool, clip_opt
 
 
 def demo_job(job, folder):
-    from ..core.demo import make_demo_corpus
+    from speakerid_gui.core.demo import make_demo_corpus
 
     job.report(Event("demo", 0, 1, "synthesising the demo recordings"), force=True)
     return make_demo_corpus(folder)

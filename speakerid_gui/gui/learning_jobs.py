@@ -1,6 +1,6 @@
 """The functions background Jobs run for "learning from the reviewer": review suggestions,
-label propagation, refinement, the classifiers (core/learn.py, core/learn_classifier.py,
-core/seq_classifiers.py) and the prosody RNN (core/embed/prosody_rnn.py).
+label propagation, refinement, the classifiers (core/learn/reviewer.py, core/classify/classifier.py,
+core/classify/sequence.py) and the prosody RNN (core/embed/prosody_rnn.py).
 
 Like jobs.py, each opens its own Project (its own SQLite connection) and touches no widget.
 Relabelling jobs never write labels themselves: the core functions get a DeferredLog that
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.progress import Cancelled, Event
+from speakerid_gui.core.progress import Cancelled, Event
 
 
 class DeferredLog:
@@ -64,7 +64,7 @@ class ProsodyOutcome:
 class ClassifierOutcome:
     kind: str                   # logreg | rf | mlp (embedding classifiers), lstm | resnet (sequence)
     source: str
-    evaluation: dict | None     # learn_classifier / seq_classifiers .evaluate(): top1, top5, n_test, labels, ...
+    evaluation: dict | None     # classify.classifier / classify.sequence .evaluate(): top1, top5, n_test, labels, ...
     not_evaluated: str          # why there is no evaluation ("" when there is one)
     n_train: int
     n_speakers: int
@@ -75,8 +75,8 @@ class ClassifierOutcome:
 
 
 def _open(folder):
-    from ..core.pipeline import embeddings
-    from ..core.store import Project
+    from speakerid_gui.core.pipeline import embeddings
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(folder)
     try:
@@ -88,7 +88,7 @@ def _open(folder):
 
 def rank_suggestions(project_folder, n: int) -> list:
     """The core's review queue, ranked from the labels in the database now."""
-    from ..core.learn import suggestions
+    from speakerid_gui.core.learn.reviewer import suggestions
 
     project, emb = _open(project_folder)
     try:
@@ -104,7 +104,7 @@ def _relabelling(kind: str, result, log: DeferredLog, serial: int, **extra) -> R
 
 
 def propagate_job(job, project_folder, serial: int):
-    from ..core.learn import propagate
+    from speakerid_gui.core.learn.reviewer import propagate
 
     project, emb = _open(project_folder)
     try:
@@ -117,8 +117,8 @@ def propagate_job(job, project_folder, serial: int):
 
 
 def relearn_job(job, project_folder, serial: int):
-    """learn_constrained.relearn (constrained re-clustering + propagation) after an answer or edit."""
-    from ..core.learn_constrained import relearn
+    """learn.constrained.relearn (constrained re-clustering + propagation) after an answer or edit."""
+    from speakerid_gui.core.learn.constrained import relearn
 
     project, emb = _open(project_folder)
     try:
@@ -135,7 +135,7 @@ def relearn_job(job, project_folder, serial: int):
 
 def refine_job(job, project_folder, serial: int, options: dict):
     """core learn.refine driven to its end; per-epoch losses go out with every progress event."""
-    from ..core import learn
+    from speakerid_gui.core.learn import reviewer as learn
 
     project, emb = _open(project_folder)
     history: list[tuple[int, float, float]] = []
@@ -161,7 +161,7 @@ def refine_job(job, project_folder, serial: int, options: dict):
 
 def classifier_job(job, project_folder, kind: str, source: str):
     """Evaluate on held-out verified segments (when there are enough), then train on all and save."""
-    from ..core import learn_classifier as lc
+    from speakerid_gui.core.classify import classifier as lc
 
     project, emb = _open(project_folder)
     try:
@@ -186,9 +186,9 @@ def sequence_classifier_job(job, project_folder, kind: str, center_loss: float, 
     """A GRU-attention or ResNet classifier on verified labels: evaluated on held-out verified
     segments (beside logistic regression on the embeddings, same segments), then trained on
     every verified segment and saved. Progress per epoch; Cancel between batches."""
-    from ..core import learn_classifier as lc
-    from ..core import seq_classifiers as sc
-    from ..core.store import Project
+    from speakerid_gui.core.classify import classifier as lc
+    from speakerid_gui.core.classify import sequence as sc
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(project_folder)
     try:
@@ -225,7 +225,7 @@ def sequence_classifier_job(job, project_folder, kind: str, center_loss: float, 
 
 
 def _embeddings(project):
-    from ..core.pipeline import embeddings
+    from speakerid_gui.core.pipeline import embeddings
 
     return embeddings(project)
 
@@ -233,8 +233,8 @@ def _embeddings(project):
 def prosody_job(job, project_folder, epochs: int):
     """prosody_rnn.train driven to its end: the loss per epoch goes out with every progress event.
     Cancel stops between batches and writes nothing (the previous model, if any, stays)."""
-    from ..core.embed import prosody_rnn
-    from ..core.store import Project
+    from speakerid_gui.core.embed import prosody_rnn
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(project_folder)
     history: list[tuple[int, float]] = []

@@ -20,12 +20,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
-from ..core.store import NOISE
-from . import learning_jobs
-from .learning_dialogs import ClassifierDialog, ProsodyDialog, RefineDialog
-from .workers import Job
+from speakerid_gui.core.project.store import NOISE
+from speakerid_gui.gui import learning_jobs
+from speakerid_gui.gui.learning_dialogs import ClassifierDialog, ProsodyDialog, RefineDialog
+from speakerid_gui.gui.workers import Job
 
-SEQ_KINDS = ("lstm", "resnet")  # sequence classifiers (core seq_classifiers), trained on verified labels
+SEQ_KINDS = ("lstm", "resnet")  # sequence classifiers (core classify.sequence), trained on verified labels
 SEQ_MIN_VERIFIED = 3  # verified segments a speaker needs to count for a sequence classifier
 PROSODY_EPOCHS = 30
 PROSODY_USE = ("Once trained, the embeddings are stored like any backend's: analyse with the backend "
@@ -102,7 +102,7 @@ class LearningTasks:
         return int(ok.sum()), len(counts), int(counts.max(initial=0))
 
     def _start_learning_job(self, job: Job):
-        from ..core.rebase import Snapshot
+        from speakerid_gui.core.project.rebase import Snapshot
 
         self.learning_job = job
         # the labels the job starts from: its result is rebased on them if the reviewer edits meanwhile
@@ -144,7 +144,7 @@ class LearningTasks:
         p = self.session.project
         call, kept = r.call, ""
         if r.serial != self._label_serial and call is not None:  # the reviewer edited while it ran
-            from ..core.rebase import Snapshot, rebase
+            from speakerid_gui.core.project.rebase import Snapshot, rebase
 
             serial, before = getattr(self, "_learning_snapshot", (None, None))
             if serial != r.serial:
@@ -295,7 +295,7 @@ class LearningTasks:
         """The prosody RNN dialog: the last training's loss curve if there is one; Train starts a job."""
         if self.session is None:
             return None
-        from ..core.embed import prosody_rnn
+        from speakerid_gui.core.embed import prosody_rnn
 
         p = self.session.project
         intro = ("A small GRU over each segment's pitch and energy curves, trained on this project's own "

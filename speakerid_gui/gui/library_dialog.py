@@ -17,7 +17,7 @@ DECISIONS = {"named": "named from the library", "accepted": "accepted", "rejecte
 class LibraryDialog(QDialog):
     def __init__(self, session, library_folder: Path | None = None, parent=None):
         super().__init__(parent)
-        from ..core.library import default_library_dir
+        from speakerid_gui.core.library.enrolled import default_library_dir
 
         self.session = session
         self.folder = Path(library_folder) if library_folder else default_library_dir()
@@ -57,12 +57,12 @@ class LibraryDialog(QDialog):
 
     # ---- state ----------------------------------------------------------------------------------
     def library(self):
-        from ..core.library import Library
+        from speakerid_gui.core.library.enrolled import Library
 
         return Library.open(self.folder) if Library.exists(self.folder) else None
 
     def refresh(self):
-        from ..core.open_set import stored_matches
+        from speakerid_gui.core.library.open_set import stored_matches
 
         lib = self.library()
         if lib is None:
@@ -100,7 +100,7 @@ class LibraryDialog(QDialog):
 
     # ---- actions --------------------------------------------------------------------------------
     def match(self):
-        from ..core.open_set import apply_matches, match_project
+        from speakerid_gui.core.library.open_set import apply_matches, match_project
 
         try:
             matches = apply_matches(self.session.project, match_project(self.session.project, self.library()),
@@ -116,7 +116,7 @@ class LibraryDialog(QDialog):
         self.refresh()
 
     def decide(self, status: str):
-        from ..core.open_set import set_status
+        from speakerid_gui.core.library.open_set import set_status
 
         cluster = self.selected_cluster()
         if cluster is None:
@@ -128,8 +128,8 @@ class LibraryDialog(QDialog):
         self.select_cluster(cluster)
 
     def add_to_library(self):
-        from ..core.library import Library
-        from ..core.pipeline import Settings
+        from speakerid_gui.core.library.enrolled import Library
+        from speakerid_gui.core.pipeline import Settings
 
         project = self.session.project
         backend = Settings(**project.get_meta("settings", {})).backend

@@ -10,30 +10,30 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
-from ..core.audio import AudioError
-from ..core.palette import cluster_color
-from ..core.store import NOISE
-from ..core.text import plural
-from .cluster_list import ClusterPanel
-from .evaluation import EvaluationPanel
-from .inspector import Inspector
-from .keys import route_keys
-from .player import Player, SoundDevicePlayer
-from .progress_panel import ProgressPanel, ResumeBanner
-from .review import ReviewSession
-from .project_access import ReadOnlyBanner
-from .scatter import ScatterPanel
-from .shortcuts import ShortcutSheet
-from .small_screen import guard_review_split
-from .start_page import RecentProjects, StartPage
-from .background_tasks import BackgroundTasks
-from .edit_commands import EditCommands
-from .learning_tasks import LearningTasks
-from .project_pages import APP_NAME, ProjectPages
-from .review_queue import ReviewQueue
-from .timeline import TimelineTasks
-from .review_answers import ReviewAnswers
-from .workers import Job
+from speakerid_gui.core.audio.decode import AudioError
+from speakerid_gui.core.palette import cluster_color
+from speakerid_gui.core.project.store import NOISE
+from speakerid_gui.core.text import plural
+from speakerid_gui.gui.cluster_list import ClusterPanel
+from speakerid_gui.gui.evaluation import EvaluationPanel
+from speakerid_gui.gui.inspector import Inspector
+from speakerid_gui.gui.keys import route_keys
+from speakerid_gui.gui.player import Player, SoundDevicePlayer
+from speakerid_gui.gui.progress_panel import ProgressPanel, ResumeBanner
+from speakerid_gui.gui.review import ReviewSession
+from speakerid_gui.gui.project_access import ReadOnlyBanner
+from speakerid_gui.gui.scatter import ScatterPanel
+from speakerid_gui.gui.shortcuts import ShortcutSheet
+from speakerid_gui.gui.small_screen import guard_review_split
+from speakerid_gui.gui.start_page import RecentProjects, StartPage
+from speakerid_gui.gui.background_tasks import BackgroundTasks
+from speakerid_gui.gui.edit_commands import EditCommands
+from speakerid_gui.gui.learning_tasks import LearningTasks
+from speakerid_gui.gui.project_pages import APP_NAME, ProjectPages
+from speakerid_gui.gui.review_queue import ReviewQueue
+from speakerid_gui.gui.timeline import TimelineTasks
+from speakerid_gui.gui.review_answers import ReviewAnswers
+from speakerid_gui.gui.workers import Job
 
 PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 

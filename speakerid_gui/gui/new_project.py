@@ -8,8 +8,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDia
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ..core.pipeline import Settings
-from ..core.user_data import user_data_dir
+from speakerid_gui.core.pipeline import Settings
+from speakerid_gui.core.user_data import user_data_dir
 
 BACKEND_NOTES = {
     "campp": "CAM++ speaker embeddings (recommended)",
@@ -71,7 +71,7 @@ def project_dir_problem(project: Path, audio_folder: Path) -> str | None:
 
 def available_backends() -> list[str]:
     try:
-        from ..core.embed import backend_names
+        from speakerid_gui.core.embed import backend_names
 
         names = backend_names()
     except Exception:

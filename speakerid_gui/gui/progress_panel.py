@@ -13,7 +13,7 @@ import time
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
-from ..core.text import plural
+from speakerid_gui.core.text import plural
 
 STAGES = ("scan", "analyse", "cluster", "layout")
 TITLES = {"scan": "Find files", "analyse": "Speech, segments, embeddings", "cluster": "Cluster",

@@ -1,6 +1,6 @@
 """Which projects a window may change, and what Ctrl+O does with a folder that is none.
 
-A window holds its project's writer lock (core/project_lock.py) while it has it open. A
+A window holds its project's writer lock (core/project/lock.py) while it has it open. A
 project that another window or command holds opens read-only: the banner says who holds it,
 every edit is off, and "Try again" takes the lock once it is free (reloading what the other
 one changed meanwhile).
@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton
 
-from ..core.project_lock import ProjectLock, ProjectLocked
+from speakerid_gui.core.project.lock import ProjectLock, ProjectLocked
 
 WHAT = "another speakerid window"
 
@@ -39,7 +39,7 @@ def take_lock(folder) -> tuple[ProjectLock, ProjectLocked | None]:
 
 
 def count_audio(folder) -> int:
-    from ..core.audio import find_audio_files
+    from speakerid_gui.core.audio.decode import find_audio_files
 
     try:
         return len(find_audio_files(Path(folder)))

@@ -15,10 +15,10 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from ..core.store import Project
-from . import project_access
-from .new_project import NewProjectDialog, data_dir, default_project_dir
-from .review import ReviewSession
+from speakerid_gui.core.project.store import Project
+from speakerid_gui.gui import project_access
+from speakerid_gui.gui.new_project import NewProjectDialog, data_dir, default_project_dir
+from speakerid_gui.gui.review import ReviewSession
 
 APP_NAME = "speakerid"
 

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBo
 
 def project_settings(project):
     """The pipeline settings the project was analysed with (defaults for what is missing)."""
-    from ..core.pipeline import Settings
+    from speakerid_gui.core.pipeline import Settings
 
     stored = project.get_meta("settings") or {}
     known = {f.name for f in fields(Settings)}

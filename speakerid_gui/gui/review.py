@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import cluster as clu
-from ..core.audio import read_span
-from ..core.edits import EditLog
-from ..core.store import NOISE, Project
+from speakerid_gui.core.cluster import agglomerative as clu
+from speakerid_gui.core.audio.decode import read_span
+from speakerid_gui.core.project.edits import EditLog
+from speakerid_gui.core.project.store import NOISE, Project
 
 
 @dataclass
@@ -63,7 +63,7 @@ class ReviewSession:
     def X(self) -> np.ndarray | None:
         """Prepared (centred, unit-norm) embeddings in segment order, or None if not computed yet."""
         if self._X is None and not self._X_failed:
-            from ..core.pipeline import embeddings
+            from speakerid_gui.core.pipeline import embeddings
 
             if self.project.n_segments == 0:
                 return None  # nothing analysed yet (and nothing worth caching)
@@ -191,8 +191,8 @@ class ReviewSession:
     def segment_prosody(self, index: int, wave: np.ndarray | None = None):
         """Pitch/energy of a segment, times from 0: sliced from the stored recording curves,
         or computed from the audio when the pipeline stored none."""
-        from ..core.cache import load_prosody
-        from ..core.prosody import prosody_curves, slice_prosody
+        from speakerid_gui.core.project.cache import load_prosody
+        from speakerid_gui.core.audio.prosody import prosody_curves, slice_prosody
 
         p = self.project
         rid = int(p.seg_recording[index])
@@ -213,7 +213,7 @@ class ReviewSession:
             return np.asarray(stored, dtype=np.float32), "layout"
         X = self.X
         if X is not None:
-            from ..core.layout import pca2
+            from speakerid_gui.core.layout import pca2
 
             return pca2(X), "pca"
         return np.zeros((n, 2), np.float32), "none"

@@ -2,9 +2,9 @@
 "different speakers" (Shift+Y), skips that stay skipped, and relearning in the background
 after every answer or correction.
 
-What is said is kept by the core (core/constraints.py) in the project, so it survives a
+What is said is kept by the core (core/project/constraints.py) in the project, so it survives a
 restart and every learner respects it. After each human edit or answer the unverified rest
-is relabelled by learn_constrained.relearn in a worker thread on its own connection (under a
+is relabelled by learn.constrained.relearn in a worker thread on its own connection (under a
 second at 10k segments; benchmarks/review.py prints it); the result
 comes back as one EditLog.relabel through the window's log (one undoable edit) and the queue
 re-ranks after it, as after any edit.
@@ -19,9 +19,9 @@ from concurrent.futures import Future
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..core import constraints
-from . import learning_jobs
-from .workers import describe, plain_thread
+from speakerid_gui.core.project import constraints
+from speakerid_gui.gui import learning_jobs
+from speakerid_gui.gui.workers import describe, plain_thread
 
 RELEARN_AFTER_MS = 300                      # after the last of a burst of edits
 HUMAN_EDITS = {"merge", "split", "move", "verify", "noise", "rename", "answer"}
@@ -153,7 +153,7 @@ class ReviewAnswers:
 
 def _distance(session, s) -> float | None:
     """Average-linkage distance of the suggestion's two clusters (or groups), for the learnt threshold."""
-    from ..core.cluster_constrained import group_distance
+    from speakerid_gui.core.cluster.constrained import group_distance
 
     X = session.X
     if X is None:

@@ -16,10 +16,10 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QSplitter
 
-from ..core.store import NOISE
-from . import learning_jobs
-from .suggestions_panel import KIND_TITLES, SuggestionsPanel, suggestion_key
-from .workers import describe, plain_thread
+from speakerid_gui.core.project.store import NOISE
+from speakerid_gui.gui import learning_jobs
+from speakerid_gui.gui.suggestions_panel import KIND_TITLES, SuggestionsPanel, suggestion_key
+from speakerid_gui.gui.workers import describe, plain_thread
 
 SUGGESTIONS = 50      # length of the review queue
 DEBOUNCE_MS = 400     # re-rank this long after the last edit (a burst of edits costs one job)

@@ -17,10 +17,10 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
 
-from ..core.text import plural
-from .hittest import PointIndex, simplify_path
-from .scatter_items import BrushTable, ClusterScatter, QuietScatter, SelectViewBox
-from .scatter_items import cosmetic_pen as _pen
+from speakerid_gui.core.text import plural
+from speakerid_gui.gui.hittest import PointIndex, simplify_path
+from speakerid_gui.gui.scatter_items import BrushTable, ClusterScatter, QuietScatter, SelectViewBox
+from speakerid_gui.gui.scatter_items import cosmetic_pen as _pen
 
 BACKGROUND = "#1b1d22"
 PICK_RADIUS_PX = 8

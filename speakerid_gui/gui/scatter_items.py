@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
-from ..core.palette import color_for
+from speakerid_gui.core.palette import color_for
 
 
 class QuietScatter(pg.ScatterPlotItem):

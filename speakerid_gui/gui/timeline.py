@@ -5,7 +5,7 @@ Click to set the cursor and play from there; Space plays the selected turn with 
 on each side; Left/Right (or , .) step through the turns; 1-9 give the selected turn to the
 speaker of that lane, 0 to a new speaker; [ and ] move its start / end to the cursor (or drag
 its edges); Ctrl+Z / Ctrl+Shift+Z undo and redo (the edits are
-the project's ordinary undoable commands, core/edits.py). The recording list (RecordingPicker)
+the project's ordinary undoable commands, core/project/edits.py). The recording list (RecordingPicker)
 opens it by name; the main window opens it from the current segment.
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
-from ..core.audio import load_audio, read_span
-from ..core.palette import cluster_color
-from ..core.store import NOISE
+from speakerid_gui.core.audio.decode import load_audio, read_span
+from speakerid_gui.core.palette import cluster_color
+from speakerid_gui.core.project.store import NOISE
 
 CONTEXT = 1.0          # seconds played before and after a turn
 MIN_RANGE = 1.0        # the closest zoom, seconds

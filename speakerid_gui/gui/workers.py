@@ -12,7 +12,7 @@ from typing import Callable
 
 from PySide6.QtCore import QThread, Signal
 
-from ..core.progress import Cancelled
+from speakerid_gui.core.progress import Cancelled
 
 _THREADS: dict[str, ThreadPoolExecutor] = {}
 

@@ -26,7 +26,7 @@ def libri_audio(tmp_path_factory) -> tuple[Path, dict]:
 def session_project(libri_audio, tmp_path_factory) -> BuiltProject:
     """The real pipeline (CAM++, estimated count, PCA layout) run once, in process."""
     from speakerid_gui.core.pipeline import Settings, Summary, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     audio, truth = libri_audio
     folder = tmp_path_factory.mktemp("session") / "project"

@@ -82,7 +82,7 @@ def state(project) -> dict:
     """Everything an edit may change, from memory."""
     import copy
 
-    from speakerid_gui.core.store import COLUMNS
+    from speakerid_gui.core.project.store import COLUMNS
 
     out = {name: getattr(project, name).copy() for name in COLUMNS}
     out["clusters"] = copy.deepcopy(project.clusters)

@@ -34,8 +34,8 @@ def test_backends_declare_what_they_need():
 
 
 def test_store_methods_that_replaced_raw_sql(tmp_path):
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
 
     p = Project.create(tmp_path / "p", tmp_path)
     rid, changed = p.upsert_recording("a.wav", 10, 1.0)

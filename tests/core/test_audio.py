@@ -8,10 +8,10 @@ import pytest
 import soundfile as sf
 
 from coredata import LIBRI, libri_rows, need, pick_libri, run_cli
-from speakerid_gui.core import audio
-from speakerid_gui.core.audio import SAMPLE_RATE, AudioError, find_audio_files, load_audio, probe, resample
+from speakerid_gui.core.audio import decode as audio
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, AudioError, find_audio_files, load_audio, probe, resample
 from speakerid_gui.core.pipeline import Settings, analyse, scan
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.store import Project
 
 
 # ---------------------------------------------------------------- load_audio

@@ -8,7 +8,7 @@ import pytest
 
 from coredata import LIBRI, pick_libri
 from speakerid_gui.core import embed
-from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
 from speakerid_gui.core.embed import BackendUnavailable, backend_names, get_backend
 from speakerid_gui.core.embed import campp as campp_module
 from speakerid_gui.core.embed import weights

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from coredata import LIBRI, pick_libri
-from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
 from speakerid_gui.core.embed import campp as campp_module
 from speakerid_gui.core.embed import embed_segments
 from speakerid_gui.core.embed.campp_frames import chunks, frame_range
-from speakerid_gui.core.segment import SegmentSettings, windows
+from speakerid_gui.core.audio.segment import SegmentSettings, windows
 
 
 def test_chunks_hold_their_windows_and_respect_the_length():
@@ -117,6 +117,6 @@ def test_shared_frames_do_not_depend_on_batching_or_other_files(backend, recordi
 def test_cleaned_segments_are_cut_and_embedded_one_by_one(backend, recordings):
     waves, spans, _ = recordings
     got = embed_segments(backend, waves[:1], spans[:1], clean="trim")
-    from speakerid_gui.core.clean import segment_waves
+    from speakerid_gui.core.audio.clean import segment_waves
 
     assert np.abs(got - backend.embed(segment_waves(waves[0], spans[0], "trim"))).max() < 1e-4

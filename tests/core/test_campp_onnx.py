@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from coredata import LIBRI, pick_libri
-from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
 from speakerid_gui.core.embed import campp_onnx, embed_segments
 from speakerid_gui.core.embed.campp import CamppBackend
-from speakerid_gui.core.segment import SegmentSettings, windows
+from speakerid_gui.core.audio.segment import SegmentSettings, windows
 
 pytestmark = pytest.mark.skipif(not campp_onnx.available(), reason="onnxruntime is not installed")
 

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from coredata import LIBRI, need, run_cli
-from speakerid_gui.core.metrics import der
+from speakerid_gui.core.evaluate.metrics import der
 
 SR = 16000
 JUNCTION = 12.0
@@ -26,8 +26,8 @@ SINGLE = ("3080", "3331", "367")     # one speaker each
 
 def _speech(speaker: str, seconds: float, skip: int = 0) -> np.ndarray:
     """seconds of one speaker: utterances back to back, each cut to its speech."""
-    from speakerid_gui.core.audio import load_audio
-    from speakerid_gui.core.vad import speech_regions
+    from speakerid_gui.core.audio.decode import load_audio
+    from speakerid_gui.core.audio.vad import speech_regions
 
     with open(need(LIBRI / "manifest.csv"), newline="") as f:
         rows = sorted((r for r in csv.DictReader(f) if r["speaker"] == speaker), key=lambda r: r["path"])
@@ -46,8 +46,8 @@ def _speech(speaker: str, seconds: float, skip: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def batch():
     """(waves, speech regions, detected turns) of the batch described above."""
-    from speakerid_gui.core.change import batch_turns
-    from speakerid_gui.core.vad import speech_regions
+    from speakerid_gui.core.conversation.change import batch_turns
+    from speakerid_gui.core.audio.vad import speech_regions
 
     two = np.concatenate([_speech(TWO[0], JUNCTION), _speech(TWO[1], JUNCTION)])
     waves = [two] + [_speech(s, 2 * JUNCTION, skip=3) for s in SINGLE]
@@ -57,7 +57,7 @@ def batch():
 
 # ---- detection ---------------------------------------------------------------------------------
 def test_turn_found_at_the_junction_of_two_speakers(batch):
-    from speakerid_gui.core.segment import merge_regions
+    from speakerid_gui.core.audio.segment import merge_regions
 
     _, regions, turns = batch
     # the junction lies inside speech (as segmentation merges it), so only change detection finds it
@@ -73,7 +73,7 @@ def test_no_turn_in_single_speaker_recordings(batch):
 
 
 def test_segments_never_straddle_a_detected_turn(batch):
-    from speakerid_gui.core.segment import SegmentSettings, windows
+    from speakerid_gui.core.audio.segment import SegmentSettings, windows
 
     _, regions, turns = batch
     fixed = windows(regions[0], SegmentSettings())
@@ -87,7 +87,7 @@ def test_segments_never_straddle_a_detected_turn(batch):
 
 
 def test_pick_turns_on_a_known_curve():
-    from speakerid_gui.core.change import ChangeSettings, Curve, pick_turns, threshold
+    from speakerid_gui.core.conversation.change import ChangeSettings, Curve, pick_turns, threshold
 
     cs = ChangeSettings(hop=0.25, min_gap=1.0, k=2.0)
     rng = np.random.default_rng(0)
@@ -110,7 +110,7 @@ def test_pick_turns_on_a_known_curve():
 @pytest.mark.slow
 def test_run_with_change_detection_cuts_segments_at_the_turn(batch, tmp_path):
     from speakerid_gui.core.pipeline import Settings
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     waves, _, turns = batch
     audio = tmp_path / "audio"

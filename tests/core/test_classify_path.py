@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from speakerid_gui.core import learn_classifier as lc
+from speakerid_gui.core.classify import classifier as lc
 from speakerid_gui.core.pipeline import Settings, embeddings, run
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.store import Project
 
 # Not the defaults (3 s / 1.5 s, no cleaning): a classifier that cut new audio its own way
 # would produce other spans and other embeddings.
@@ -51,3 +51,19 @@ def test_the_stored_settings_are_the_ones_used(trained):
     # an old classifier without stored settings falls back to the pipeline defaults
     old = replace(clf, info={k: v for k, v in clf.info.items() if k != "segment_settings"})
     assert lc.classifier_settings(old).segments == Settings().segments
+
+
+def test_a_classifier_saved_under_the_old_module_path_loads(trained, monkeypatch):
+    # before the core became sub-packages the class lived in speakerid_gui.core.learn_classifier;
+    # joblib files saved then name that module
+    import sys
+
+    project, clf = trained
+    monkeypatch.setattr(lc.SpeakerClassifier, "__module__", "speakerid_gui.core.learn_classifier")
+    monkeypatch.setitem(sys.modules, "speakerid_gui.core.learn_classifier", lc)
+    lc.save(project, clf)
+    monkeypatch.delitem(sys.modules, "speakerid_gui.core.learn_classifier")
+    monkeypatch.undo()
+    assert "speakerid_gui.core.learn_classifier" not in sys.modules
+    back = lc.load(project)
+    assert isinstance(back, lc.SpeakerClassifier) and back.names == clf.names

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from coredata import LIBRI, pick_libri
-from speakerid_gui.core import clean
+from speakerid_gui.core.audio import clean
 
 SR = 16000
 
 
 @pytest.fixture(scope="module")
 def utterances():
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
 
     return [load_audio(LIBRI / row["path"]) for row in pick_libri(n_speakers=4, per_speaker=1)]
 
@@ -101,7 +101,7 @@ def test_clean_setting_has_its_own_embedding_cache(project_copy):
     "none" finds the old caches and embeds nothing."""
     from speakerid_gui.core import embed
     from speakerid_gui.core.pipeline import Settings, embeddings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(project_copy)
     try:

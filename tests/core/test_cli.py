@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from coredata import AMI, LIBRI, need, run_cli
-from speakerid_gui.core.edits import EditLog
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.edits import EditLog
+from speakerid_gui.core.project.store import Project
 
 pytestmark = pytest.mark.slow
 

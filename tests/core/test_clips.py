@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from coredata import LIBRI, need
-from speakerid_gui.core.clips import METADATA_HEADER, ClipOptions, export_clips, plan_clips
-from speakerid_gui.core.formats import LabelRow, rows_to_turns
+from speakerid_gui.core.formats.clips import METADATA_HEADER, ClipOptions, export_clips, plan_clips
+from speakerid_gui.core.formats.common import LabelRow, rows_to_turns
 
 
 def row(rec, start, end, speaker, confidence=0.9, verified=False, noise=False):
@@ -40,7 +40,7 @@ def stereo(tmp_path) -> Path:
 
 def test_project_clips_hold_exactly_the_source_audio_of_each_turn(session_project, tmp_path):
     from speakerid_gui.cli import label_rows
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(session_project.folder)
     rows = label_rows(project)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speakerid_gui.core import cluster as clu
+from speakerid_gui.core.cluster import agglomerative as clu
 from speakerid_gui.core.layout import layout, pca2
-from speakerid_gui.core.metrics import hungarian_accuracy, purity
+from speakerid_gui.core.evaluate.metrics import hungarian_accuracy, purity
 from speakerid_gui.core.pipeline import Settings, cluster_stage, embeddings, load_prosody
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.store import Project
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from coredata import AMI, need, run_cli
-from speakerid_gui.core import conversation as cv
-from speakerid_gui.core.segmentation import Chunks, chunk_starts
+from speakerid_gui.core.conversation import linking as cv
+from speakerid_gui.core.conversation.segmentation import Chunks, chunk_starts
 
 
 # ---------------------------------------------------------------- pure parts
@@ -101,8 +101,8 @@ def test_one_speaker_test_keeps_a_voice_the_silhouette_splits_in_one_speaker():
 
 
 def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
-    from speakerid_gui.core.same_speaker import backend_impostor
-    from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor
+    from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE
 
     assert backend_impostor("campp:precision=float32") == IMPOSTOR_COSINE["campp"]
     assert backend_impostor("campp") == IMPOSTOR_COSINE["campp"]
@@ -113,13 +113,13 @@ def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from speakerid_gui.core.segmentation import get_segmenter
+    from speakerid_gui.core.conversation.segmentation import get_segmenter
 
     return get_segmenter(5.0)
 
 
 def test_segmentation_model_finds_speech_and_overlap_on_a_meeting(segmenter):
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
 
     wave = load_audio(need(AMI / "tst00.wav"))
     chunks = segmenter(wave)
@@ -153,8 +153,8 @@ def conversation_project(tmp_path_factory):
 
 
 def test_conversation_run_writes_overlapping_turns_linked_across_recordings(conversation_project):
-    from speakerid_gui.core.formats import read_rttm
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.formats.common import read_rttm
+    from speakerid_gui.core.project.store import Project
 
     folder, proc = conversation_project
     assert "broken.wav" in proc.stderr  # named, and the rest went on
@@ -195,7 +195,7 @@ def test_conversation_run_writes_overlapping_turns_linked_across_recordings(conv
 
 
 def test_conversation_rttm_keeps_overlaps_and_evaluate_reports_der_parts(conversation_project, tmp_path):
-    from speakerid_gui.core.formats import read_rttm
+    from speakerid_gui.core.formats.common import read_rttm
 
     folder, _ = conversation_project
     out = tmp_path / "turns.rttm"
@@ -221,7 +221,7 @@ def test_a_spoken_digit_still_gets_a_speaker(segmenter):
     """Sub-second clips (8 kHz digits) have no speaker with 0.5 s of speech: they are embedded
     from what there is rather than dropped."""
     from coredata import FSDD
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
     from speakerid_gui.core.embed import get_backend
 
     settings = cv.ConversationSettings()

@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 
 from speakerid_gui.core.demo import make_demo_corpus, voices
-from speakerid_gui.core.formats import load_reference
-from speakerid_gui.core.prosody import STAT_NAMES, prosody_curves, prosody_stats
+from speakerid_gui.core.formats.common import load_reference
+from speakerid_gui.core.audio.prosody import STAT_NAMES, prosody_curves, prosody_stats
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Every edit, undo and redo returns and announces one Change (core/edit_record.py) that says
+"""Every edit, undo and redo returns and announces one Change (core/project/edit_record.py) that says
 exactly what it did: positions, old and new clusters, clusters added / removed / renamed /
 recoloured, bounds, and the selection to restore. Checked against the project's own arrays
 before and after, on the real session project."""
@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speakerid_gui.core.edit_record import Change, Selection
-from speakerid_gui.core.edits import EditLog
-from speakerid_gui.core.store import NOISE, Project
+from speakerid_gui.core.project.edit_record import Change, Selection
+from speakerid_gui.core.project.edits import EditLog
+from speakerid_gui.core.project.store import NOISE, Project
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_bounds_change_times_only(opened):
 
 
 def test_relabel_from_propagation(opened):
-    from speakerid_gui.core.learn import propagate
+    from speakerid_gui.core.learn.reviewer import propagate
     from speakerid_gui.core.pipeline import embeddings
 
     project, log, heard = opened
@@ -200,7 +200,7 @@ def test_an_edit_of_another_connection_is_announced_when_reloaded(opened):
 
 
 def test_large_selections_are_stored_compactly_and_come_back_whole():
-    from speakerid_gui.core.edit_record import _pack, _unpack
+    from speakerid_gui.core.project.edit_record import _pack, _unpack
 
     ids = np.random.default_rng(0).choice(200_000, 43_000, replace=False)
     packed = _pack(ids)

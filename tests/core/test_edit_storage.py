@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from coredata import assert_same, state
-from speakerid_gui.core import diffs
-from speakerid_gui.core.edits import DTYPES, EditLog
-from speakerid_gui.core.store import Project, _value_groups
+from speakerid_gui.core.project import diffs
+from speakerid_gui.core.project.edits import DTYPES, EditLog
+from speakerid_gui.core.project.store import Project, _value_groups
 
 
 def reopened_state(folder) -> dict:
@@ -222,8 +222,8 @@ def test_kill_after_edits_loses_nothing(project_copy):
     before = reopened_state(project_copy)
     code = (
         "import sys, numpy as np\n"
-        "from speakerid_gui.core.store import Project\n"
-        "from speakerid_gui.core.edits import EditLog\n"
+        "from speakerid_gui.core.project.store import Project\n"
+        "from speakerid_gui.core.project.edits import EditLog\n"
         "p = Project.open(sys.argv[1]); log = EditLog(p)\n"
         "sizes = sorted(p.cluster_sizes().items(), key=lambda kv: -kv[1])\n"
         "log.merge([sizes[0][0], sizes[-1][0]])\n"

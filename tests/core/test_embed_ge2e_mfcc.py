@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speakerid_gui.core.audio import SAMPLE_RATE, load_audio, resample
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio, resample
 from speakerid_gui.core.embed import BackendUnavailable, backend_names, get_backend
 from speakerid_gui.core.embed import ge2e, mfcc
 from testdata import need

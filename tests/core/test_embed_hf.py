@@ -175,7 +175,7 @@ def test_unavailable_model_says_how_to_get_it(kind, tmp_path):
 @pytest.mark.slow
 def test_pipeline_falls_back_to_campp_with_a_warning(project_copy, session_project, tmp_path):
     from speakerid_gui.core.pipeline import Settings, embeddings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     (tmp_path / "no-model").mkdir()
     settings = Settings(backend=f"whisper:model={tmp_path / 'no-model'}", layout="pca")

@@ -45,7 +45,7 @@ def test_combine_blocks():
 
 @pytest.fixture(scope="module")
 def speech_windows():
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
 
     waves = []
     for row in pick_libri(n_speakers=3, per_speaker=2):
@@ -68,7 +68,7 @@ def test_joint_backend_on_real_speech(speech_windows, campp):
 
 
 def _cos(X: np.ndarray) -> np.ndarray:
-    from speakerid_gui.core.cluster import prepare
+    from speakerid_gui.core.cluster.agglomerative import prepare
 
     P = prepare(X)
     return P @ P.T
@@ -77,7 +77,7 @@ def _cos(X: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 def test_joint_in_the_pipeline(project_copy):
     from speakerid_gui.core.pipeline import Settings, embeddings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     campp_cache = sorted((project_copy / "cache" / "emb-campp").glob("*.npy"))
     before = {f: f.stat().st_mtime_ns for f in campp_cache}
@@ -124,7 +124,7 @@ def test_joint_in_the_pipeline(project_copy):
 
 @pytest.mark.slow
 def test_cli_joint_and_clean(project_copy, session_project):
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     proc = run_cli("run", session_project.audio, "--project", project_copy, "--backend", "joint:campp=1,mfcc=0.5",
                    "--clean", "trim", "--layout", "pca", "--quiet", check=True)

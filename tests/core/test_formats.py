@@ -7,8 +7,8 @@ import pytest
 
 from testdata import need  # skips without the data, fails in CI
 
-from speakerid_gui.core.export import export
-from speakerid_gui.core.formats import (
+from speakerid_gui.core.formats.export import export
+from speakerid_gui.core.formats.common import (
     LabelRow,
     Reference,
     load_reference,

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from speakerid_gui.core.export import export
-from speakerid_gui.core.formats import LabelRow, read_rttm, rows_to_turns, rttm_file_ids
-from speakerid_gui.core.formats_tiers import read_eaf, read_textgrid, read_tier_files, read_vtt
+from speakerid_gui.core.formats.export import export
+from speakerid_gui.core.formats.common import LabelRow, read_rttm, rows_to_turns, rttm_file_ids
+from speakerid_gui.core.formats.tiers import read_eaf, read_textgrid, read_tier_files, read_vtt
 
 READ = {"textgrid": (read_textgrid, ".TextGrid"), "eaf": (read_eaf, ".eaf"), "vtt": (read_vtt, ".vtt")}
 
@@ -83,7 +83,7 @@ def test_vtt_cues_carry_voice_tags(tmp_path):
 
 def test_overlapping_turns_of_two_speakers_survive(tmp_path):
     # conversation mode may give overlapping speech: tiers and cues may overlap in time
-    from speakerid_gui.core.formats_tiers import write_eaf, write_textgrid, write_vtt
+    from speakerid_gui.core.formats.tiers import write_eaf, write_textgrid, write_vtt
 
     turns = {"m.wav": [(0.0, 4.0, "A"), (3.0, 5.5, "B"), (6.0, 7.0, "A")]}
     write_textgrid(turns, tmp_path / "tg")
@@ -95,7 +95,7 @@ def test_overlapping_turns_of_two_speakers_survive(tmp_path):
 
 def test_real_project_round_trip(session_project, tmp_path):
     from speakerid_gui.cli import label_rows
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(session_project.folder)
     rows = label_rows(project)

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 
 from coredata import run_cli
-from speakerid_gui.core.export import export
-from speakerid_gui.core.formats import read_rttm
-from speakerid_gui.core.labels_in import read_labels, tile_turns
+from speakerid_gui.core.formats.export import export
+from speakerid_gui.core.formats.common import read_rttm
+from speakerid_gui.core.formats.labels_in import read_labels, tile_turns
 
 
 def close_turns(a: dict, b: dict, tol=1.5e-3):
@@ -21,7 +21,7 @@ def close_turns(a: dict, b: dict, tol=1.5e-3):
 def original(session_project, tmp_path_factory):
     """The session project's labels, with named speakers, in every input format."""
     from speakerid_gui.cli import label_rows
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(session_project.folder)
     rows = label_rows(project)
@@ -38,9 +38,9 @@ def original(session_project, tmp_path_factory):
 
 def import_and_export(audio, labels, folder, out_rttm):
     from speakerid_gui.cli import label_rows
-    from speakerid_gui.core.labels_in import store_labels
+    from speakerid_gui.core.formats.labels_in import store_labels
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.create(folder, audio)
     settings = Settings(layout="pca", prosody=False, labels=store_labels(project, labels))

@@ -26,7 +26,7 @@ def source(tmp_path_factory) -> Path:
     something for suggestions and the simulated reviewer to fix.
     """
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     folder = tmp_path_factory.mktemp("learn") / "p1"
     project = Project.create(folder, DATA)
@@ -38,9 +38,9 @@ def source(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def proj(tmp_path, source):
-    from speakerid_gui.core.learn_simulate import _checkpoint_into
+    from speakerid_gui.core.evaluate.simulate import _checkpoint_into
     from speakerid_gui.core.pipeline import embeddings
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     shutil.copytree(source, tmp_path / "p", ignore=shutil.ignore_patterns("*-wal", "*-shm"))
     _checkpoint_into(source, tmp_path / "p")
@@ -50,7 +50,7 @@ def proj(tmp_path, source):
 
 
 def _truth(p):
-    from speakerid_gui.core.learn_simulate import true_labels
+    from speakerid_gui.core.evaluate.simulate import true_labels
 
     return true_labels(p, DATA / "manifest.csv")
 
@@ -61,7 +61,7 @@ def _verify_some(p, log, per_cluster=3):
 
 
 def test_suggestions_ranked_with_reasons(proj):
-    from speakerid_gui.core.learn import suggestions
+    from speakerid_gui.core.learn.reviewer import suggestions
 
     p, emb = proj
     items = suggestions(p, emb, n=20)
@@ -71,7 +71,7 @@ def test_suggestions_ranked_with_reasons(proj):
     for s in items:
         assert s.kind in {"pair", "mixed", "segment", "spread", "name"} and s.reason and s.segment_positions
     # one speaker split in two (as an over-eager cut would): the top pair suggestion is that merge
-    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.project.edits import EditLog
 
     truth = _truth(p)
     biggest = max(p.cluster_sizes(), key=p.cluster_sizes().get)
@@ -84,8 +84,8 @@ def test_suggestions_ranked_with_reasons(proj):
 
 
 def test_propagation_keeps_verified_and_is_undoable(proj):
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.learn import propagate, refine_run
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.learn.reviewer import propagate, refine_run
 
     p, emb = proj
     log = EditLog(p)
@@ -108,8 +108,8 @@ def test_propagation_keeps_verified_and_is_undoable(proj):
 
 def test_far_segment_stays_unknown(proj):
     """Only two speakers are known: segments of the others are not forced into them."""
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.learn import assign
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.learn.reviewer import assign
 
     p, emb = proj
     log = EditLog(p)
@@ -120,7 +120,7 @@ def test_far_segment_stays_unknown(proj):
     # segments are then often the known speakers, so the threshold must do the work
     others = [c for c in p.cluster_sizes() if c not in big]
     log.merge(others)
-    r = assign(p, __import__("speakerid_gui.core.learn", fromlist=["prepare"]).prepare(emb))
+    r = assign(p, __import__("speakerid_gui.core.learn.reviewer", fromlist=["prepare"]).prepare(emb))
     outsiders = ~np.isin(p.cluster[r.index], big)
     moved_in = np.isin(r.clusters[outsiders], big)
     assert moved_in.mean() < 0.1
@@ -129,7 +129,7 @@ def test_far_segment_stays_unknown(proj):
 
 def test_propagation_at_100k_segments():
     # Its speed is measured by benchmarks/review.py; here: at scale, unverified segments go to their speaker.
-    from speakerid_gui.core import learn
+    from speakerid_gui.core.learn import reviewer as learn
 
     class P:
         pass
@@ -152,8 +152,8 @@ def test_propagation_at_100k_segments():
 
 def test_classifier_top1_and_unknown_speaker(proj, tmp_path):
     """Enrol on 8 speakers (verified), classify files of a held-out speaker: 'unknown'."""
-    from speakerid_gui.core import learn_classifier as lc
-    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.classify import classifier as lc
+    from speakerid_gui.core.project.edits import EditLog
 
     p, emb = proj
     truth = _truth(p)
@@ -205,7 +205,7 @@ def test_classifier_top1_and_unknown_speaker(proj, tmp_path):
 
 
 def test_simulated_review_improves(proj):
-    from speakerid_gui.core.learn_simulate import accuracy, simulate
+    from speakerid_gui.core.evaluate.simulate import accuracy, simulate
 
     p, emb = proj
     truth = _truth(p)
@@ -219,10 +219,10 @@ def test_simulated_review_improves(proj):
 def test_refine_held_out_loss_is_real(project_copy):
     """The held-out loss moves from epoch to epoch and never reads 0.000 (the triplet hinge did on
     well-separated readers), so early stopping acts on something: it stops before the last epoch."""
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.learn import refine
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.learn.reviewer import refine
     from speakerid_gui.core.pipeline import embeddings
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     p = Project.open(project_copy)
     try:
@@ -250,7 +250,7 @@ def test_refine_held_out_loss_is_real(project_copy):
 # ---- what the reviewer says: answers, skips, constrained relearning (issues 10.5, 12) ----------------
 def _two_clusters_of_one_speaker(p, truth):
     """Split the biggest cluster in two by hand (as an over-eager cut would): (kept id, new id)."""
-    from speakerid_gui.core.edits import EditLog
+    from speakerid_gui.core.project.edits import EditLog
 
     biggest = max(p.cluster_sizes(), key=p.cluster_sizes().get)
     members = np.flatnonzero(p.cluster == biggest)
@@ -259,11 +259,11 @@ def _two_clusters_of_one_speaker(p, truth):
 
 
 def test_different_speakers_answer_is_kept_and_obeyed(proj, tmp_path):
-    from speakerid_gui.core import constraints
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.learn import propagate, suggestions
-    from speakerid_gui.core.learn_constrained import relearn
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project import constraints
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.learn.reviewer import propagate, suggestions
+    from speakerid_gui.core.learn.constrained import relearn
+    from speakerid_gui.core.project.store import Project
 
     p, emb = proj
     a, b = _two_clusters_of_one_speaker(p, _truth(p))
@@ -297,9 +297,9 @@ def test_different_speakers_answer_is_kept_and_obeyed(proj, tmp_path):
 
 
 def test_skipped_suggestion_stays_skipped_after_restart(proj):
-    from speakerid_gui.core import constraints
-    from speakerid_gui.core.learn import suggestions
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project import constraints
+    from speakerid_gui.core.learn.reviewer import suggestions
+    from speakerid_gui.core.project.store import Project
 
     p, emb = proj
     first = suggestions(p, emb, n=20)[0]
@@ -317,9 +317,9 @@ def test_skipped_suggestion_stays_skipped_after_restart(proj):
 
 def test_split_is_never_proposed_back_as_a_merge(proj):
     """The simulated reviewer splits a mixed cluster (a person's act): its parts never come back as a pair."""
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.learn import prepare, suggestions
-    from speakerid_gui.core.learn_simulate import Reviewer
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.learn.reviewer import prepare, suggestions
+    from speakerid_gui.core.evaluate.simulate import Reviewer
 
     p, emb = proj
     truth = _truth(p)
@@ -339,10 +339,10 @@ def test_split_is_never_proposed_back_as_a_merge(proj):
 
 
 def test_recluster_keeps_verified_and_cannot_links(proj):
-    from speakerid_gui.core import constraints
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.learn import prepare
-    from speakerid_gui.core.learn_constrained import respect
+    from speakerid_gui.core.project import constraints
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.learn.reviewer import prepare
+    from speakerid_gui.core.learn.constrained import respect
 
     p, emb = proj
     X = prepare(emb)

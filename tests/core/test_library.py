@@ -19,8 +19,8 @@ def enrolled(session_project, tmp_path_factory):
     """The session project's 4 speakers named as a reviewer would, enrolled in a fresh library."""
     import shutil
 
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
 
     root = tmp_path_factory.mktemp("lib")
     folder = root / "project"
@@ -53,7 +53,7 @@ def second_project(session_project, tmp_path_factory):
 
 
 def test_add_and_list(enrolled):
-    from speakerid_gui.core.library import Library
+    from speakerid_gui.core.library.enrolled import Library
 
     _, folder, proc = enrolled
     assert proc.stdout.count("added") == 4
@@ -69,7 +69,7 @@ def test_add_and_list(enrolled):
 
 
 def test_run_with_library_names_known_speakers_and_leaves_strangers(enrolled, second_project, tmp_path):
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     _, library, _ = enrolled
     root, truth, known, strangers = second_project
@@ -91,9 +91,9 @@ def test_run_with_library_names_known_speakers_and_leaves_strangers(enrolled, se
 def test_reject_makes_a_cluster_anonymous_and_it_stays_so(enrolled, session_project, tmp_path):
     import shutil
 
-    from speakerid_gui.core.library import Library
-    from speakerid_gui.core.open_set import apply_matches, match_project, set_status
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.library.enrolled import Library
+    from speakerid_gui.core.library.open_set import apply_matches, match_project, set_status
+    from speakerid_gui.core.project.store import Project
 
     _, library, _ = enrolled
     shutil.copytree(session_project.folder, tmp_path / "p")
@@ -103,7 +103,7 @@ def test_reject_makes_a_cluster_anonymous_and_it_stays_so(enrolled, session_proj
     assert all(m.status == "named" and m.score > lib.threshold for m in matches)
     cid = matches[0].cluster
     # names the library gave are not a reviewer's: they are not enrolled again until accepted/verified
-    from speakerid_gui.core.library import reviewed_named_clusters
+    from speakerid_gui.core.library.enrolled import reviewed_named_clusters
 
     assert reviewed_named_clusters(project) == []
     set_status(project, cid, "rejected")
@@ -119,7 +119,7 @@ def test_reject_makes_a_cluster_anonymous_and_it_stays_so(enrolled, session_proj
 def test_rename_remove_and_merge_by_name(enrolled, tmp_path):
     import shutil
 
-    from speakerid_gui.core.library import Library
+    from speakerid_gui.core.library.enrolled import Library
 
     folder, library, _ = enrolled
     lib_copy = tmp_path / "lib"
@@ -153,7 +153,7 @@ def test_bad_libraries_are_named(tmp_path, session_project):
 
 
 def test_default_library_follows_the_data_folders(monkeypatch, tmp_path):
-    from speakerid_gui.core.library import default_library_dir
+    from speakerid_gui.core.library.enrolled import default_library_dir
 
     monkeypatch.delenv("SPEAKERID_GUI_DATA", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -170,9 +170,9 @@ def test_library_json_is_plain(enrolled):
     assert all({"name", "segments", "seconds", "projects", "clips"} <= set(s) for s in data["speakers"].values())
 
 
-@pytest.mark.parametrize("module", ["speakerid_gui.core.library", "speakerid_gui.core.open_set",
-                                    "speakerid_gui.core.clips", "speakerid_gui.core.labels_in",
-                                    "speakerid_gui.core.formats_tiers", "speakerid_gui.cli_library"])
+@pytest.mark.parametrize("module", ["speakerid_gui.core.library.enrolled", "speakerid_gui.core.library.open_set",
+                                    "speakerid_gui.core.formats.clips", "speakerid_gui.core.formats.labels_in",
+                                    "speakerid_gui.core.formats.tiers", "speakerid_gui.cli_library"])
 def test_new_modules_import_light(module):
     import subprocess
     import sys
@@ -209,7 +209,7 @@ def _segments(voice, n, noise, rng):
 
 
 def test_a_mixed_cluster_names_only_the_segments_that_agree_with_it():
-    from speakerid_gui.core.open_set import plan_names
+    from speakerid_gui.core.library.open_set import plan_names
 
     rng = np.random.default_rng(1)
     voices = _voices()
@@ -229,7 +229,7 @@ def test_a_mixed_cluster_names_only_the_segments_that_agree_with_it():
 
 
 def test_segments_of_an_anonymous_cluster_are_pulled_to_their_speaker_only_on_a_strong_score():
-    from speakerid_gui.core.open_set import plan_names
+    from speakerid_gui.core.library.open_set import plan_names
 
     rng = np.random.default_rng(2)
     voices = _voices(3)
@@ -255,10 +255,10 @@ def test_matching_splits_a_merged_cluster_back_into_its_enrolled_speakers(enroll
     as two clusters with their own names, in one undoable edit."""
     import shutil
 
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.library import Library
-    from speakerid_gui.core.open_set import apply_matches, match_project
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.library.enrolled import Library
+    from speakerid_gui.core.library.open_set import apply_matches, match_project
+    from speakerid_gui.core.project.store import Project
 
     _, library, _ = enrolled
     shutil.copytree(session_project.folder, tmp_path / "p")

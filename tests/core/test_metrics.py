@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speakerid_gui.core.formats import read_rttm, read_uem
-from speakerid_gui.core.metrics import (
+from speakerid_gui.core.formats.common import read_rttm, read_uem
+from speakerid_gui.core.evaluate.metrics import (
     ari,
     coverage,
     der,

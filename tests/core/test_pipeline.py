@@ -16,7 +16,7 @@ import pytest
 from coredata import run_cli
 from speakerid_gui.core import analysis, embed, pipeline
 from speakerid_gui.core.pipeline import Cancelled, Settings, Summary, embeddings, run
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.store import Project
 
 
 

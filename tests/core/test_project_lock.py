@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from speakerid_gui import cli
-from speakerid_gui.core.edits import EditLog, ReadOnlyProject
-from speakerid_gui.core.project_lock import ProjectLock, ProjectLocked
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.edits import EditLog, ReadOnlyProject
+from speakerid_gui.core.project.lock import ProjectLock, ProjectLocked
+from speakerid_gui.core.project.store import Project
 
 ROOT = Path(__file__).resolve().parents[2]
-HOLD = "import sys, time; from speakerid_gui.core.project_lock import ProjectLock\n" \
+HOLD = "import sys, time; from speakerid_gui.core.project.lock import ProjectLock\n" \
        "lock = ProjectLock(sys.argv[1], 'a test window').acquire(); print('held', flush=True); time.sleep(60)"
 
 
@@ -91,7 +91,7 @@ def test_the_cli_refuses_to_change_a_project_another_process_holds(tmp_path, cap
 
 
 def test_a_read_only_project_refuses_writes_below_the_edit_log_too(tmp_path):
-    from speakerid_gui.core import constraints
+    from speakerid_gui.core.project import constraints
 
     project = Project.create(tmp_path / "p", tmp_path)
     project.read_only = True

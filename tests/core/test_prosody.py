@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speakerid_gui.core import prosody
-from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
-from speakerid_gui.core.prosody import (STAT_NAMES, Prosody, prosody_curves, prosody_stats,
+from speakerid_gui.core.audio import prosody
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
+from speakerid_gui.core.audio.prosody import (STAT_NAMES, Prosody, prosody_curves, prosody_stats,
                                         recording_prosody, slice_prosody)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # trains networks
 def trained(session_project, tmp_path_factory):
     """(project, TrainResult, events) after training on a private copy of the session project."""
     from speakerid_gui.core.embed import prosody_rnn
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     folder = tmp_path_factory.mktemp("prosody") / "project"
     shutil.copytree(session_project.folder, folder)
@@ -74,7 +74,7 @@ def test_embeddings_deterministic_and_batch_independent(trained):
 
 
 def test_backend_embeds_new_audio_close_to_the_stored_vectors(trained):
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
     from speakerid_gui.core.embed import BackendUnavailable, backend_names, get_backend
 
     project, result, _ = trained
@@ -93,7 +93,7 @@ def test_backend_embeds_new_audio_close_to_the_stored_vectors(trained):
 
 def test_prosody_carries_some_speaker_information(trained, session_project):
     """Weak, as expected from pitch and energy alone, but far from chance."""
-    from speakerid_gui.core.metrics import eer
+    from speakerid_gui.core.evaluate.metrics import eer
 
     project, result, _ = trained
     assert eer(result.embeddings, _true(project, session_project)) < 0.35
@@ -102,7 +102,7 @@ def test_prosody_carries_some_speaker_information(trained, session_project):
 def test_cancel_stops_training_and_writes_nothing(project_copy):
     from speakerid_gui.core.embed import prosody_rnn as pr
     from speakerid_gui.core.pipeline import Cancelled
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(project_copy)
     seen = []
@@ -129,7 +129,7 @@ def test_cli_train_prosody_prints_loss_per_epoch(project_copy):
 def test_retraining_replaces_the_stored_embeddings(project_copy):
     from speakerid_gui.core.embed import prosody_rnn as pr
     from speakerid_gui.core.pipeline import embeddings
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.open(project_copy)
     first = pr.train_run(project, epochs=2, seed=0)

@@ -1,9 +1,9 @@
-"""A relabelling computed from older labels, applied after the reviewer edited (core/rebase.py)."""
+"""A relabelling computed from older labels, applied after the reviewer edited (core/project/rebase.py)."""
 from __future__ import annotations
 
 import numpy as np
 
-from speakerid_gui.core.rebase import Snapshot, rebase
+from speakerid_gui.core.project.rebase import Snapshot, rebase
 
 
 def snap(cluster, verified=None, noise=None):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from coredata import LIBRI, libri_rows
-from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
-from speakerid_gui.core.segment import SegmentSettings, merge_regions, windows
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
+from speakerid_gui.core.audio.segment import SegmentSettings, merge_regions, windows
+from speakerid_gui.core.project.store import Project
 
 S = SegmentSettings()  # 3 s windows every 1.5 s, min 0.5 s, regions merged across gaps <= 0.5 s
 
@@ -88,7 +88,7 @@ def speech_waves():
 
 
 def test_vad_finds_speech_in_real_utterances(speech_waves):
-    from speakerid_gui.core.vad import speech_regions
+    from speakerid_gui.core.audio.vad import speech_regions
 
     for wave, regions in zip(speech_waves, speech_regions(speech_waves)):
         duration = len(wave) / SAMPLE_RATE
@@ -101,7 +101,7 @@ def test_vad_finds_speech_in_real_utterances(speech_waves):
 
 
 def test_vad_finds_nothing_in_digital_silence():
-    from speakerid_gui.core.vad import is_silent, speech_regions
+    from speakerid_gui.core.audio.vad import is_silent, speech_regions
 
     waves = [np.zeros(5 * SAMPLE_RATE, np.float32), np.zeros(SAMPLE_RATE, np.float32),
              np.zeros(25 * SAMPLE_RATE, np.float32)]
@@ -111,7 +111,7 @@ def test_vad_finds_nothing_in_digital_silence():
 
 def test_vad_batches_do_not_change_results(speech_waves):
     """All files are stepped as one batch of streams; a file's regions must not depend on its neighbours."""
-    from speakerid_gui.core.vad import speech_regions
+    from speakerid_gui.core.audio.vad import speech_regions
 
     together = speech_regions(speech_waves + [np.zeros(3 * SAMPLE_RATE, np.float32)])
     alone = [speech_regions([w])[0] for w in speech_waves]
@@ -122,7 +122,7 @@ def test_vad_batches_do_not_change_results(speech_waves):
 
 
 def test_vad_silence_inserted_in_speech_is_not_speech(speech_waves):
-    from speakerid_gui.core.vad import speech_regions
+    from speakerid_gui.core.audio.vad import speech_regions
 
     wave = speech_waves[0]
     gap = np.zeros(4 * SAMPLE_RATE, np.float32)
@@ -135,7 +135,7 @@ def test_vad_silence_inserted_in_speech_is_not_speech(speech_waves):
 
 
 def test_is_silent_thresholds():
-    from speakerid_gui.core.vad import is_silent
+    from speakerid_gui.core.audio.vad import is_silent
 
     assert is_silent(np.zeros(100, np.float32)) and is_silent(np.zeros(0, np.float32))
     assert is_silent(np.full(100, 1e-4, np.float32))       # -80 dBFS
@@ -172,7 +172,7 @@ def test_speech_detection_leaves_torch_threads_alone():
     import sys
 
     code = ("import numpy as np, torch; torch.set_num_threads(2); "
-            "from speakerid_gui.core.vad import speech_regions; "
+            "from speakerid_gui.core.audio.vad import speech_regions; "
             "speech_regions([np.zeros(16000, np.float32)]); print(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "2"

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow  # trains networks
 @pytest.fixture(scope="module")
 def verified(session_project, tmp_path_factory):
     """A project copy with every segment moved to its true speaker's cluster and verified."""
-    from speakerid_gui.core.edits import EditLog
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
 
     folder = tmp_path_factory.mktemp("seq") / "project"
     shutil.copytree(session_project.folder, folder)
@@ -34,7 +34,7 @@ def verified(session_project, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def features(verified):
-    from speakerid_gui.core.seq_classifiers import segment_features
+    from speakerid_gui.core.classify.sequence import segment_features
 
     project, _ = verified
     return segment_features(project)
@@ -42,8 +42,8 @@ def features(verified):
 
 @pytest.mark.parametrize("kind, options", [("lstm", {}), ("resnet", {"center_loss": 0.1})])
 def test_held_out_accuracy_well_above_chance(verified, kind, options):
-    from speakerid_gui.core import learn_classifier as lc
-    from speakerid_gui.core import seq_classifiers as sc
+    from speakerid_gui.core.classify import classifier as lc
+    from speakerid_gui.core.classify import sequence as sc
 
     project, true = verified
     res = sc.evaluate(project, kind, **options)
@@ -62,17 +62,17 @@ def test_held_out_accuracy_well_above_chance(verified, kind, options):
 
 
 def test_held_out_segments_match_the_embedding_classifiers(verified):
-    from speakerid_gui.core import seq_classifiers as sc
+    from speakerid_gui.core.classify import sequence as sc
 
     project, _ = verified
     test = sc.held_out(project)
-    rng = np.random.default_rng(0)  # learn_classifier.evaluate's draw
+    rng = np.random.default_rng(0)  # classify.classifier.evaluate's draw
     ver = np.flatnonzero(project.verified)
     assert np.array_equal(test, rng.choice(ver, int(len(ver) * 0.3), replace=False))
 
 
 def test_cluster_labels_switch_and_save_load_round_trip(verified, features):
-    from speakerid_gui.core import seq_classifiers as sc
+    from speakerid_gui.core.classify import sequence as sc
 
     project, true = verified
     clf = sc.fit_run(project, kind="lstm", source="clusters", features=features, epochs=4)
@@ -90,7 +90,7 @@ def test_cluster_labels_switch_and_save_load_round_trip(verified, features):
 
 
 def test_cancel_stops_between_batches(verified, features):
-    from speakerid_gui.core import seq_classifiers as sc
+    from speakerid_gui.core.classify import sequence as sc
     from speakerid_gui.core.pipeline import Cancelled
 
     project, _ = verified
@@ -103,7 +103,7 @@ def test_cancel_stops_between_batches(verified, features):
 
 
 def test_needs_two_speakers(verified):
-    from speakerid_gui.core import seq_classifiers as sc
+    from speakerid_gui.core.classify import sequence as sc
 
     project, true = verified
     one = np.flatnonzero(true == true[0])
@@ -120,7 +120,7 @@ def test_cli_train_classifier_kind_lstm(verified, tmp_path):
     assert "trained lstm on" in proc.stdout and "verified segments of 4 speakers" in proc.stdout
     assert "(3 epochs)" in proc.stdout and proc.stderr.count("epoch ") == 3
     assert (folder / "models" / "seq-lstm.pt").exists()
-    from speakerid_gui.core.seq_classifiers import held_out
+    from speakerid_gui.core.classify.sequence import held_out
 
     n_test = len(held_out(project))  # the draw the CLI's --evaluate makes on the same project
     line = next(l for l in proc.stdout.splitlines() if l.startswith(f"held-out verified ({n_test} segments)"))

@@ -57,7 +57,7 @@ HEAVY = ["torch", "umap", "sklearn", "numba", "transformers", "parselmouth", "si
 
 
 @pytest.mark.parametrize("module", ["speakerid_gui.core.pipeline", "speakerid_gui.cli",
-                                    "speakerid_gui.core.store", "speakerid_gui.core.embed"])
+                                    "speakerid_gui.core.project.store", "speakerid_gui.core.embed"])
 def test_importing_the_core_does_not_import_heavy_libraries(module):
     code = (f"import json, sys, {module}\n"
             f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from coredata import DATA, LIBRI, MINI
-from speakerid_gui.core import cluster as clu
-from speakerid_gui.core.metrics import hungarian_accuracy
-from speakerid_gui.core.same_speaker import IMPOSTOR_COSINE, merge_same_speaker, pair_scores, unit
+from speakerid_gui.core.cluster import agglomerative as clu
+from speakerid_gui.core.evaluate.metrics import hungarian_accuracy
+from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE, merge_same_speaker, pair_scores, unit
 
 pytestmark = pytest.mark.slow
 COMMANDS = DATA / "speech-commands-100"
@@ -56,7 +56,7 @@ def linked(rows, source: Path, dest: Path) -> dict[str, str]:
 
 def analyse(audio: Path, folder: Path):
     from speakerid_gui.core.pipeline import Settings, embeddings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     project = Project.create(folder, audio)
     try:
@@ -234,7 +234,7 @@ def test_one_speakers_single_segment_files_give_one_cluster(single_segment_files
 def test_the_nearest_neighbour_prior_stands_in_only_for_singletons():
     """Three single segments: the prior is their mean nearest-neighbour cosine; any cluster of two
     or more, or only two segments: no stand-in (the data's own within pairs decide)."""
-    from speakerid_gui.core.same_speaker import nearest_prior
+    from speakerid_gui.core.cluster.same_speaker import nearest_prior
 
     R = unit(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
     G = R @ R.T
@@ -249,7 +249,7 @@ def test_whole_folder_one_speaker_test(analysed):
     are one voice; any two speakers, each whole, are not (on read speech and one-second words).
     Measured limit: in thirds (3-4 one-second words a part) one commands speaker of five fails
     (a part that small is noise at Z_ONE 0.6)."""
-    from speakerid_gui.core.same_speaker import one_speaker_folder
+    from speakerid_gui.core.cluster.same_speaker import one_speaker_folder
 
     emb, _, true = analysed
     speakers = sorted(set(true.tolist()))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from coredata import assert_same, state
-from speakerid_gui.core.edits import EditLog
+from speakerid_gui.core.project.edits import EditLog
 from speakerid_gui.core.pipeline import Settings, run
-from speakerid_gui.core.store import COLUMNS, NOISE, Project
+from speakerid_gui.core.project.store import COLUMNS, NOISE, Project
 
 def db_state(project: Project) -> dict:
     """The same, read back from the database by a fresh connection (a restart)."""
@@ -325,8 +325,8 @@ def test_recluster_is_its_own_command_and_keeps_reviewed_labels(project_copy):
 def test_an_old_project_whose_clustering_was_undone_clusters_again(project_copy):
     """Projects from before the clustering stopped being undoable may hold an undone
     clustering (every segment unlabelled): running the pipeline again labels them."""
-    from speakerid_gui.core import diffs
-    from speakerid_gui.core.edits import DTYPES
+    from speakerid_gui.core.project import diffs
+    from speakerid_gui.core.project.edits import DTYPES
 
     project = Project.open(project_copy)
     log = EditLog(project)

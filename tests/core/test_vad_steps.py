@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from coredata import LIBRI, pick_libri
-from speakerid_gui.core import vad
-from speakerid_gui.core.audio import SAMPLE_RATE, load_audio
+from speakerid_gui.core.audio import vad
+from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
 
 
 def stepped(wave: np.ndarray) -> np.ndarray:

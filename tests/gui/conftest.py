@@ -57,7 +57,7 @@ def built_project(tmp_path_factory):
     """A real project: core pipeline (CAM++, 3 speakers given, PCA layout) on 3 x 3 LibriSpeech files."""
     from speakerid_gui.core.embed import BackendUnavailable
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     root = tmp_path_factory.mktemp("built")
     audio = _libri_subset(root / "audio")

@@ -104,7 +104,7 @@ def test_playback_without_a_device_reports_and_everything_else_works(make_window
 
 
 def test_audio_folder_argument_asks_for_a_new_project_or_reopens_it(make_window, tmp_path):
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
     from speakerid_gui.gui.app import open_path
     from speakerid_gui.gui.new_project import NewProjectDialog, default_project_dir
 

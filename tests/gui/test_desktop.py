@@ -88,7 +88,7 @@ def test_the_window_maps_on_an_x_display_and_shows_the_project(project_dir, tmp_
 
 def expected_first_segment(project_dir: Path) -> tuple[int, np.ndarray]:
     """What Space plays right after opening: the first segment of the largest cluster."""
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
     from speakerid_gui.gui.review import ReviewSession
 
     project = Project.open(project_dir)
@@ -161,7 +161,7 @@ def test_the_player_delivers_every_sample_of_every_span(tmp_path):
     """Short and long spans starting at speech onsets (a lost start cannot hide in silence),
     one of them interrupted by the next play: each complete play arrives whole."""
     desktop.require("pulseaudio", "pactl", "parec")
-    from speakerid_gui.core.audio import load_audio
+    from speakerid_gui.core.audio.decode import load_audio
 
     data = ROOT.parent / "shared" / "data" / "librispeech-test-other"
     files = sorted(data.glob("*/*.flac"))

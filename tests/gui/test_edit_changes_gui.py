@@ -1,4 +1,4 @@
-"""The window consumes each edit's Change (core/edit_record.py): undo puts the selection back
+"""The window consumes each edit's Change (core/project/edit_record.py): undo puts the selection back
 where it was when the edit was made, redo where it went after it; the cluster list gets its
 rows back; the scatter restyles what the Change says, with the Change's labels, not what it
 had drawn."""

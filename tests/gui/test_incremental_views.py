@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.store import Project
 from speakerid_gui.gui.review import ReviewSession
 
 

@@ -229,7 +229,7 @@ def test_refine_is_non_modal_and_its_result_respects_edits_made_meanwhile(make_w
 
     from PySide6.QtWidgets import QApplication
 
-    from speakerid_gui.core import learn
+    from speakerid_gui.core.learn import reviewer as learn
 
     gate, training = threading.Event(), threading.Event()
     real = learn.refine_run

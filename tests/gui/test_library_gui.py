@@ -13,7 +13,7 @@ def name_clusters(w, prefix="reader"):
 
 
 def test_add_match_accept_reject_in_the_app(make_window, project_dir):
-    from speakerid_gui.core.library import Library, default_library_dir
+    from speakerid_gui.core.library.enrolled import Library, default_library_dir
 
     w = make_window(project_dir)
     dialog = w.ask_library()
@@ -56,7 +56,7 @@ def test_analysis_names_clusters_from_the_default_library(make_window, project_d
     w.ask_library().add_to_library()
     audio = libri_subset(tmp_path / "again", speakers=3, files=2)
     w.close_project()
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     Project.create(tmp_path / "new-project", audio).close()
     assert w.open_project(tmp_path / "new-project")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from speakerid_gui.core.pipeline import Settings
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.store import Project
 
 
 FAST = dict(backend="mfcc", layout="pca")  # no model weights, no numba: the GUI mechanics are the subject

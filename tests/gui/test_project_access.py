@@ -11,7 +11,7 @@ from pathlib import Path
 from speakerid_gui.gui.new_project import NewProjectDialog
 
 ROOT = Path(__file__).resolve().parents[2]
-HOLD = "import sys, time; from speakerid_gui.core.project_lock import ProjectLock\n" \
+HOLD = "import sys, time; from speakerid_gui.core.project.lock import ProjectLock\n" \
        "lock = ProjectLock(sys.argv[1], 'another speakerid window').acquire(); print('held', flush=True); time.sleep(60)"
 
 
@@ -61,7 +61,7 @@ def test_ctrl_o_on_a_folder_of_recordings_keeps_the_project_and_offers_its_analy
 
 
 def test_the_window_holds_the_lock_while_open_and_lets_go_on_close(make_window, project_dir):
-    from speakerid_gui.core.project_lock import ProjectLock, ProjectLocked
+    from speakerid_gui.core.project.lock import ProjectLock, ProjectLocked
 
     w = make_window(project_dir)
     assert w.project_lock.held and not w.session.project.read_only
@@ -75,7 +75,7 @@ def test_the_window_holds_the_lock_while_open_and_lets_go_on_close(make_window, 
 
 
 def test_the_new_project_dialog_chooses_where_the_project_goes(make_window, tmp_path, monkeypatch):
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
     from speakerid_gui.gui.new_project import default_project_dir
 
     monkeypatch.setenv("SPEAKERID_GUI_DATA", str(tmp_path / "data"))

@@ -8,8 +8,8 @@ import numpy as np
 from guidata import key
 from PySide6.QtCore import Qt
 
-from speakerid_gui.core import constraints
-from speakerid_gui.core.constraints import suggestion_key
+from speakerid_gui.core.project import constraints
+from speakerid_gui.core.project.constraints import suggestion_key
 
 
 def ranked(qtbot, w):

@@ -12,11 +12,11 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from guidata import key
-from speakerid_gui.core import cluster as clu
-from speakerid_gui.core.audio import read_span
+from speakerid_gui.core.cluster import agglomerative as clu
+from speakerid_gui.core.audio.decode import read_span
 from speakerid_gui.core.palette import color_for
 from speakerid_gui.core.pipeline import embeddings
-from speakerid_gui.core.store import NOISE
+from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.gui.edit_dialogs import MoveDialog, RenameDialog, SplitDialog
 from speakerid_gui.gui.export_dialog import ExportDialog
 from speakerid_gui.gui.player import NullPlayer

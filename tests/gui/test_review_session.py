@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from speakerid_gui.core import cluster as clu
+from speakerid_gui.core.cluster import agglomerative as clu
 from speakerid_gui.core.pipeline import embeddings
-from speakerid_gui.core.store import Project
+from speakerid_gui.core.project.store import Project
 from speakerid_gui.gui.review import ReviewSession
 
 

@@ -18,7 +18,7 @@ AMI = DATA / "ami-debug"
 @pytest.fixture(scope="module")
 def conversation_project(tmp_path_factory):
     from speakerid_gui.core.pipeline import Settings, run
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     if not (AMI / "tst00.wav").exists():
         pytest.skip(f"{AMI} not available")
@@ -150,7 +150,7 @@ def test_new_project_dialog_offers_conversation_mode(qtbot, tmp_path):
 
 
 def test_turn_boundaries_move_by_key_and_drag_and_undo_survives_reopening(timeline, qtbot):
-    from speakerid_gui.core.store import Project
+    from speakerid_gui.core.project.store import Project
 
     w, t, rid, _ = timeline
     p = w.session.project

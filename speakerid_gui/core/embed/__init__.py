@@ -11,7 +11,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..cache import backend_matrix, spec_slug  # noqa: F401  (spec_slug: cache names, importable here)
+from speakerid_gui.core.project.cache import backend_matrix, spec_slug  # noqa: F401  (spec_slug: cache names, importable here)
 
 
 class Backend(Protocol):
@@ -118,7 +118,7 @@ def embed_segments(backend: Backend, waves: list[np.ndarray], spans: list[list[t
     A backend that can share work between overlapping windows (CAM++: embed_spans) gets the
     whole recordings; otherwise, or when segments are cleaned, each segment is cut and embedded.
     """
-    from ..clean import segment_waves
+    from speakerid_gui.core.audio.clean import segment_waves
 
     if not any(spans):
         return np.zeros((0, backend.dim), np.float32)
@@ -129,10 +129,10 @@ def embed_segments(backend: Backend, waves: list[np.ndarray], spans: list[list[t
 
 def _load_builtin():
     # Importing the modules registers them; each keeps its torch/transformers imports lazy.
-    from . import campp, ge2e, mfcc  # noqa: F401
-    from . import prosody_rnn  # noqa: F401  (trained per project: get_backend(..., project=P))
-    from . import joint  # noqa: F401  (combines any registered backends)
+    from speakerid_gui.core.embed import campp, ge2e, mfcc  # noqa: F401
+    from speakerid_gui.core.embed import prosody_rnn  # noqa: F401  (trained per project: get_backend(..., project=P))
+    from speakerid_gui.core.embed import joint  # noqa: F401  (combines any registered backends)
     try:
-        from . import hf  # noqa: F401
+        from speakerid_gui.core.embed import hf  # noqa: F401
     except ImportError:
         pass

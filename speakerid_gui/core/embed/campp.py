@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from ..cpu import default_workers
-from . import register
+from speakerid_gui.core.cpu import default_workers
+from speakerid_gui.core.embed import register
 
 WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 MAX_BATCH_FRAMES = 32 * 300  # fbank frames per forward call (32 windows of 3 s)
@@ -25,7 +25,7 @@ class CamppBackend:
                  context: float = 12.0, runtime: str = "auto"):
         import torch
 
-        from .weights import load_module_from_file, package_dir, shipped_file
+        from speakerid_gui.core.embed.weights import load_module_from_file, package_dir, shipped_file
 
         # threads: CAM++ runs that many batches at once, one torch thread each (default: the cores)
         self.workers = int(threads or default_workers())
@@ -40,7 +40,7 @@ class CamppBackend:
         self.bf16 = use_bf16(precision)
         # float32 frames from ONNX Runtime when it is installed (campp_onnx.py); None: torch
         self.frames_onnx = None
-        from . import campp_onnx
+        from speakerid_gui.core.embed import campp_onnx
 
         if campp_onnx.wanted(runtime, self.bf16):
             try:
@@ -60,7 +60,7 @@ class CamppBackend:
 
     def embed_spans(self, waves: list[np.ndarray], spans: list[list[tuple[float, float]]]) -> np.ndarray:
         """Embeddings of the windows spans[k] of waves[k], all files' windows in order."""
-        from .campp_frames import chunks
+        from speakerid_gui.core.embed.campp_frames import chunks
 
         n = sum(len(s) for s in spans)
         if not self.context:
@@ -94,8 +94,8 @@ class CamppBackend:
     def _batch(self, count: int, part, whole: bool):
         import torch
 
-        from .campp_frames import frame_network, frame_range, pool_and_project
-        from .fbank import fbank
+        from speakerid_gui.core.embed.campp_frames import frame_network, frame_range, pool_and_project
+        from speakerid_gui.core.embed.fbank import fbank
 
         length = (count - 1) * 160 + 400
         # inference mode and autocast are per thread: entered here, in the worker

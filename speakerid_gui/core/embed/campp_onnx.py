@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..user_data import user_cache_dir
+from speakerid_gui.core.user_data import user_cache_dir
 
 EXPORT_VERSION = 1  # bump when the exported graph changes
 RUNTIME_ENV = "SPEAKERID_CAMPP_RUNTIME"  # torch | onnx | auto (default)
@@ -57,7 +57,7 @@ def export(model, path: Path) -> Path:
     Written to a temporary file and renamed, so a second process never reads half a graph."""
     import torch
 
-    from .campp_frames import frame_network
+    from speakerid_gui.core.embed.campp_frames import frame_network
 
     class Frames(torch.nn.Module):
         def __init__(self, net):

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..audio import SAMPLE_RATE
+from speakerid_gui.core.audio.decode import SAMPLE_RATE
 
 SR = SAMPLE_RATE
 FRAME = 400

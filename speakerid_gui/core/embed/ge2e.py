@@ -20,8 +20,8 @@ import functools
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from . import register
+from speakerid_gui.core.audio.decode import SAMPLE_RATE
+from speakerid_gui.core.embed import register
 
 SR = SAMPLE_RATE
 N_FFT = 400  # 25 ms
@@ -54,7 +54,7 @@ def normalize_volume(wave: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.n
 
 def mel_spectrogram(wave: np.ndarray) -> np.ndarray:
     """(frames, 40) float32 power mel spectrogram, frames = 1 + len(wave) // 160."""
-    from .mfcc import mel_filterbank
+    from speakerid_gui.core.embed.mfcc import mel_filterbank
 
     padded = np.pad(np.asarray(wave, dtype=np.float64), N_FFT // 2)  # center=True, constant pad
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
@@ -100,7 +100,7 @@ class Ge2eBackend:
     def __init__(self, batch_size: int = 64, threads: int | None = None):
         import torch
 
-        from .weights import shipped_file
+        from speakerid_gui.core.embed.weights import shipped_file
 
         if threads:
             torch.set_num_threads(threads)

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from . import BackendUnavailable, register
+from speakerid_gui.core.audio.decode import SAMPLE_RATE
+from speakerid_gui.core.embed import BackendUnavailable, register
 
 SR = SAMPLE_RATE
 DEFAULT_MODELS = {

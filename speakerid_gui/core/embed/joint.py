@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cache import array_name
-from ..store import settings_hash
-from . import BackendUnavailable, corpus_embeddings, get_backend, parse_spec, register
+from speakerid_gui.core.project.cache import array_name
+from speakerid_gui.core.project.store import settings_hash
+from speakerid_gui.core.embed import BackendUnavailable, corpus_embeddings, get_backend, parse_spec, register
 
 NAME = "joint"
 

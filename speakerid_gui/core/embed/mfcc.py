@@ -14,8 +14,8 @@ import functools
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from . import register
+from speakerid_gui.core.audio.decode import SAMPLE_RATE
+from speakerid_gui.core.embed import register
 
 SR = SAMPLE_RATE
 FRAME = 400  # 25 ms

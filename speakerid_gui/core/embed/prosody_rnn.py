@@ -28,10 +28,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from ..cache import PROSODY_STEP, array_name, backend_matrix, load_prosody, save_prosody, save_recording_embeddings
-from ..progress import Cancelled, Event, run_to_end
-from . import BackendUnavailable, register
+from speakerid_gui.core.audio.decode import SAMPLE_RATE
+from speakerid_gui.core.project.cache import PROSODY_STEP, array_name, backend_matrix, load_prosody, save_prosody, save_recording_embeddings
+from speakerid_gui.core.progress import Cancelled, Event, run_to_end
+from speakerid_gui.core.embed import BackendUnavailable, register
 
 NAME = "prosody_rnn"
 WEIGHTS_FILE = "models/prosody_rnn.pt"
@@ -136,7 +136,7 @@ def _batch(feats: list[np.ndarray]):
 
 def nt_xent(z1, z2, tau: float = 0.2):
     """NT-Xent (SimCLR), as in the refinement head; a warmer temperature suits these views."""
-    from ..losses import nt_xent_loss
+    from speakerid_gui.core.embed.losses import nt_xent_loss
 
     return nt_xent_loss(z1, z2, tau)
 
@@ -164,8 +164,8 @@ def segment_curves(project) -> list[tuple[np.ndarray, np.ndarray]]:
     Recordings analysed without prosody (--no-prosody) get their curves computed and
     stored now, as the pipeline would have.
     """
-    from ..audio import load_audio
-    from ..prosody import slice_prosody
+    from speakerid_gui.core.audio.decode import load_audio
+    from speakerid_gui.core.audio.prosody import slice_prosody
 
     out: list = [None] * project.n_segments
     for rid in np.unique(project.seg_recording):
@@ -339,7 +339,7 @@ class ProsodyRnnBackend:
         self.dim = self.model.proj[-1].out_features
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
-        from ..prosody import prosody_curves
+        from speakerid_gui.core.audio.prosody import prosody_curves
 
         feats = []
         for wave in waves:

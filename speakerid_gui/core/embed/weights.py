@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from . import BackendUnavailable
+from speakerid_gui.core.embed import BackendUnavailable
 
 
 def package_dir(package: str) -> Path:

@@ -1,0 +1,1 @@
+"""Audio in: decoding, speech detection, windows, cleaning, pitch and energy."""

@@ -1,0 +1,106 @@
+"""Speech regions with silero-vad (its model ships inside the silero-vad wheel)."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from speakerid_gui.core.audio.decode import SAMPLE_RATE
+from speakerid_gui.core.cpu import default_workers
+
+
+@functools.lru_cache(maxsize=1)
+def _silero():
+    """The silero_vad package, imported without its side effect: its model module calls
+    torch.set_num_threads(1) for the whole process, which made CAM++ run on one core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    import silero_vad
+    import silero_vad.utils_vad  # noqa: F401
+
+    torch.set_num_threads(threads)
+    return silero_vad
+
+
+@functools.lru_cache(maxsize=1)
+def _model():
+    """silero's sequence model (ONNX, shipped in the wheel): one call runs up to 512 frames of
+    32 ms with the same per-frame probabilities as stepping the streaming model frame by frame,
+    so a file costs a few calls instead of one Python step per 32 ms."""
+    return _silero().load_silero_vad(sequence=True)
+
+
+CHUNK = 512          # samples per model frame at 16 kHz
+SHORT_CLIP = 3.0     # files shorter than this are short clips (see speech_regions)
+SHORT_CLIP_PROB = 0.2
+STREAM = 10.0        # seconds per stream: a long file is cut into streams run in parallel
+PREROLL = 0.5        # seconds before each stream (silence before a file's first), discarded
+
+
+def streams(n_samples: int) -> list[tuple[int, int, int]]:
+    """A file's streams as (first sample of the pre-roll, may be negative, first frame it
+    yields, frames it yields). Each starts PREROLL before its STREAM seconds, so the model's state
+    has settled on real audio (or, at the file's start, on silence: without it 3 of fsdd's 240
+    short clips had no speech at all). The project's speech regions have always been cut this way:
+    streaming a whole file in one piece moved ami-debug's segments and cost 0.07 accuracy there."""
+    per, pre = int(STREAM * SAMPLE_RATE) // CHUNK, int(PREROLL * SAMPLE_RATE) // CHUNK
+    n_frames = int(np.ceil(n_samples / CHUNK))
+    return [((f - pre) * CHUNK, f, min(per, n_frames - f)) for f in range(0, max(n_frames, 1), per)]
+
+
+def speech_probabilities(waves: list[np.ndarray], workers: int | None = None) -> list[np.ndarray]:
+    """Silero speech probability per 32 ms frame, for each wave. Every stream (see `streams`) is
+    one sequence-model call; streams of all files are shared among `workers` threads (the ONNX
+    session releases the GIL; default: the cores), longest first so the threads finish together."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = _model()
+    pre = int(PREROLL * SAMPLE_RATE) // CHUNK
+    jobs = [(i, *s) for i, w in enumerate(waves) for s in streams(len(w))]
+    pieces: dict[tuple[int, int], np.ndarray] = {}
+
+    def one(job):
+        i, first, frame, count = job
+        wave = np.asarray(waves[i], np.float32)
+        piece = np.zeros((pre + count) * CHUNK, np.float32)
+        lo, hi = max(first, 0), min(len(wave), first + len(piece))
+        if hi > lo:
+            piece[lo - first: hi - first] = wave[lo:hi]
+        pieces[i, frame] = np.asarray(model.audio_forward(piece), np.float32)[pre: pre + count]
+
+    jobs.sort(key=lambda j: -j[3])
+    workers = min(int(workers or default_workers()), max(1, len(jobs)))
+    if workers <= 1:
+        for job in jobs:
+            one(job)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, jobs))
+    return [np.concatenate([pieces[i, f] for _, f, _ in streams(len(w))])[: int(np.ceil(len(w) / CHUNK))]
+            if len(w) else np.zeros(0, np.float32) for i, w in enumerate(waves)]
+
+
+def speech_regions(waves: list[np.ndarray], threshold: float = 0.5, min_speech: float = 0.25,
+                   min_silence: float = 0.3, pad: float = 0.05) -> list[list[tuple[float, float]]]:
+    """For each 16 kHz mono wave, [(start, end)] in seconds of its speech."""
+    get_speech_timestamps_from_probs = _silero().utils_vad.get_speech_timestamps_from_probs
+    out = []
+    for wave, probs in zip(waves, speech_probabilities(waves)):
+        stamps = get_speech_timestamps_from_probs(
+            probs.tolist(), audio_length_samples=len(wave), threshold=threshold,
+            sampling_rate=SAMPLE_RATE, min_speech_duration_ms=int(min_speech * 1000),
+            min_silence_duration_ms=int(min_silence * 1000), speech_pad_ms=int(pad * 1000))
+        regions = [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+        if not regions and len(wave) < SHORT_CLIP * SAMPLE_RATE and probs.size and probs.max() >= SHORT_CLIP_PROB:
+            # Silero needs context: a clip of a word or two rarely passes the threshold, yet a
+            # short file cut around speech is speech. Keep it whole when the model leans that way.
+            regions = [(0.0, len(wave) / SAMPLE_RATE)]
+        out.append(regions)
+    return out
+
+
+def is_silent(wave: np.ndarray, floor_db: float = -60.0) -> bool:
+    """True for digital silence or near-silence (peak below floor_db dBFS)."""
+    peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
+    return peak <= 10 ** (floor_db / 20)

@@ -1,0 +1,1 @@
+"""Classifiers for new audio, trained on a reviewed project."""

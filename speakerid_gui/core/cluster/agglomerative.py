@@ -1,0 +1,500 @@
+"""Clustering speaker embeddings: agglomerative (default) or KMeans, count given or estimated."""
+from __future__ import annotations
+
+import numpy as np
+
+from speakerid_gui.core.cluster.same_speaker import _compact, centroids  # noqa: F401  (centroids: part of this module's API)
+
+# When the number of speakers is not given, the dendrogram is cut where the clusters
+# are best separated (highest mean silhouette) among cuts at these cosine distances.
+# No single distance threshold transfers between corpora: short or noisy segments
+# spread a speaker wider (benchmarks/accuracy.py prints the evidence).
+CUT_GRID = np.round(np.arange(0.40, 1.101, 0.02), 3)
+SILHOUETTE_SAMPLE = 3000
+MAX_DIRECT = 6000  # above this many points AHC runs on k-means micro-clusters
+# Less speech than this is too little voice to found a speaker: when the count is estimated,
+# a cluster holding less scores 0 in the silhouette that picks the cut (best_cut), and a
+# segment this short left alone by the cut joins its nearest cluster (its low confidence then
+# puts it in the reviewer's queue). On tc100-cut the latter turns 150 clusters (26 of them
+# lone sub-second pieces) into 124; benchmarks/accuracy.py.
+RELIABLE_SECONDS = 1.5
+
+
+def prepare(emb: np.ndarray) -> np.ndarray:
+    """Centre on the corpus mean and L2-normalise (cosine geometry without the shared direction)."""
+    X = np.asarray(emb, dtype=np.float32)
+    X = X - X.mean(axis=0, keepdims=True)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-8)
+
+
+def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
+            threshold: float | None = None, durations: np.ndarray | None = None,
+            raw: np.ndarray | None = None, impostor: float | None = None) -> np.ndarray:
+    """Labels 0..k-1 for prepared embeddings X.
+
+    Durations in seconds, if given, weigh in: a cluster of too little speech is no evidence of
+    a speaker (best_cut), and a lone short segment joins its nearest cluster. raw (the uncentred
+    embeddings) and impostor (the model's mean cosine between different speakers,
+    same_speaker.IMPOSTOR_COSINE) turn on the one-speaker test: clusters of the cut that score
+    as one speaker are merged, so one voice gives one cluster. Agglomerative labels are then
+    refined (each segment to its nearest centroid). A given count goes through the same steps
+    and ends with exactly that many clusters."""
+    if method != "ahc" or threshold is not None or len(X) < 3:
+        labels = _cluster(X, n_speakers, method, threshold, None if durations is None else
+                          np.asarray(durations, dtype=np.float64))
+        if n_speakers is None and durations is not None:
+            labels = attach_short_singletons(X, labels, np.asarray(durations) < RELIABLE_SECONDS)
+        return labels
+    labels = estimated(X, durations, raw, impostor)
+    if n_speakers is not None:
+        labels = given_count(X, labels, max(1, min(int(n_speakers), len(X))), durations, raw, impostor)
+    return labels
+
+
+def given_count(X, estimate, k, durations=None, raw=None, impostor=None) -> np.ndarray:
+    """k clusters, from the estimate whenever it can be brought to k by merging: k equal to the
+    estimated count gives the estimate itself, and fewer merge the estimate's clusters of least
+    speech first (to_count). Merging never re-cuts what the estimate got right: the dendrogram cut
+    at k lost on tc100-cut (0.922 against 0.978) and on speech-commands (0.688 against 0.758).
+    More clusters than estimated: the dendrogram cut at k (lone short segments attached, so k
+    clusters of real speech) or the estimate with its least one-speaker-like clusters split, both
+    refined; the better separated (silhouette) wins (ami-debug: the cut, 0.893 against 0.861)."""
+    from speakerid_gui.core.cluster.same_speaker import refine
+
+    estimate = _compact(estimate)
+    if estimate.max() + 1 >= k:
+        return to_count(X, estimate, k, raw, impostor, durations)
+    cut = _cluster(X, k, "ahc", None)
+    if durations is not None:
+        short = np.asarray(durations) < RELIABLE_SECONDS
+        cut = attach_short_singletons(X, cut, short)
+        more = k
+        while cut.max() + 1 < k and more < min(len(X), 3 * k) and len(X) <= MAX_DIRECT:
+            more += 1  # attached singletons do not count: cut finer until k clusters remain
+            cut = attach_short_singletons(X, _cluster(X, more, "ahc", None), short)
+    if cut.max() + 1 < k:
+        cut = _split_to(X, cut, k, raw, impostor)
+    refined = refine(X, cut)
+    candidates = [refined if refined.max() + 1 == k else cut, to_count(X, estimate, k, raw, impostor, durations)]
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(X), SILHOUETTE_SAMPLE, replace=False) if len(X) > SILHOUETTE_SAMPLE else np.arange(len(X))
+    D = np.clip(1.0 - X[sample] @ X[sample].T, 0.0, 2.0)
+    scores = [silhouette(D, c[sample]) if k > 1 else 0.0 for c in candidates]
+    return candidates[int(np.argmax(scores))]
+
+
+def estimated(X, durations=None, raw=None, impostor=None) -> np.ndarray:
+    """The estimated-count path: silhouette cut, lone short segments attached, clusters that
+    score as one speaker merged, then refined.
+
+    With the one-speaker test, the cut is then chosen again by the silhouette of what the merge
+    makes of it, among the coarser cuts too (up to MAX_DIRECT segments): on sub-second clips the
+    silhouettes of the cuts differ by less than embedding noise, and bf16 embeddings of fsdd
+    picked 60 clusters (against 6 in float32) which the merge only brought to 13 (0.779); scored
+    after the merge, both give 6. A single cluster has no silhouette: when the merge of the best
+    cut gives one, that stands (the test is there for one voice). After refinement the test runs
+    again: one-speaker folders of fsdd gave 1 cluster 4 times in 6 (bf16 5), then 5 (bf16 6);
+    speech-commands float32 lost 0.004 (0.712 to 0.708)."""
+    from speakerid_gui.core.cluster.same_speaker import merge_same_speaker, one_speaker_folder, refine
+
+    voice = None if durations is None else np.asarray(durations, dtype=np.float64)
+    test = raw is not None and impostor is not None
+    Z = None
+    if test and len(X) <= MAX_DIRECT:
+        from scipy.cluster.hierarchy import linkage
+
+        Z = linkage(X, method="average", metric="cosine")
+        first = _compact(best_cut(X, Z, voice))
+    else:
+        first = _cluster(X, None, "ahc", None, voice)
+
+    def merged(cut):
+        if voice is not None:
+            cut = attach_short_singletons(X, cut, voice < RELIABLE_SECONDS)
+        return merge_same_speaker(raw, cut, impostor) if test else cut
+
+    labels = merged(first)
+    if Z is not None and labels.max() > 0:
+        labels = _best_merged(X, Z, first.max() + 1, labels, merged, voice)
+    for _ in range(5):  # refinement moves members; clusters it leaves as one speaker merge again
+        if labels.max() < 1:
+            break
+        labels = refine(X, labels)
+        again = merge_same_speaker(raw, labels, impostor) if test else labels
+        if again.max() == labels.max():
+            break
+        labels = again
+    if test and labels.max() > 0 and one_speaker_folder(raw, labels, impostor):
+        labels = np.zeros_like(labels)
+    return labels
+
+
+def _best_merged(X, Z, k_first, labels, merged, voice) -> np.ndarray:
+    """Among the merged best cut (labels) and the merged coarser cuts of Z, the highest silhouette
+    (clusters of too little speech credited 0, as in best_cut); ties keep labels."""
+    from scipy.cluster.hierarchy import fcluster
+
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(X), SILHOUETTE_SAMPLE, replace=False) if len(X) > SILHOUETTE_SAMPLE else np.arange(len(X))
+    D = np.clip(1.0 - X[sample] @ X[sample].T, 0.0, 2.0)
+
+    def score(lab):
+        credited = None
+        if voice is not None:
+            credited = (np.bincount(lab, weights=voice) >= RELIABLE_SECONDS)[lab][sample]
+        return silhouette(D, lab[sample], credited)
+
+    best, best_score, seen = labels, score(labels), {k_first}
+    for t in CUT_GRID:
+        cut = _compact(fcluster(Z, t=t, criterion="distance"))
+        if cut.max() + 1 in seen or cut.max() + 1 > k_first or cut.max() < 1:
+            continue
+        seen.add(cut.max() + 1)
+        candidate = merged(cut)
+        value = score(candidate) if candidate.max() > 0 else -np.inf
+        if value > best_score:
+            best, best_score = candidate, value
+    return best
+
+
+def to_count(X, labels, k, raw=None, impostor=None, durations=None) -> np.ndarray:
+    """The estimated clusters brought to exactly k (unchanged when they are k already): merged
+    down, or the clusters least like one speaker split in two, then refined if that keeps k.
+
+    Merging takes, each time, the cluster of least speech (durations; without them, fewest
+    segments) into the cluster most like it (the one-speaker score when raw embeddings are given,
+    else centroid cosine). The small clusters of an over-estimate are mostly pieces of speakers
+    found whole elsewhere; merging the most alike pair instead joined whole speakers:
+    speech-commands 148 clusters to 100 went from 0.712 to 0.655, least speech first to 0.758."""
+    from speakerid_gui.core.cluster.same_speaker import merge_smallest, refine
+
+    labels = _compact(labels)
+    if labels.max() + 1 == k:
+        return labels
+    if labels.max() + 1 > k:
+        labels = merge_smallest(X, labels, k, raw, impostor, durations)
+    if labels.max() + 1 < k:
+        labels = _split_to(X, labels, k, raw, impostor)
+    refined = refine(X, labels)
+    return refined if refined.max() + 1 == k else labels
+
+
+def _split_to(X, labels, k, raw=None, impostor=None) -> np.ndarray:
+    """Split clusters in two until there are k: each time the one whose two halves look least
+    like one speaker (lowest one-speaker score; without raw embeddings, lowest centroid cosine)."""
+    from speakerid_gui.core.cluster.same_speaker import pair_scores, unit
+
+    R = None if raw is None or impostor is None else unit(raw)
+    labels = labels.copy()
+    options = {}  # cluster id -> (score, member indices, halves), kept until the cluster changes
+
+    def option(c):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < 2:
+            return None
+        halves = _ahc(X[idx], 2, None) if len(idx) <= MAX_DIRECT else _kmeans(X[idx], 2)
+        if halves.max() < 1:
+            return None
+        if R is not None:
+            sums = np.stack([R[idx[halves == h]].sum(axis=0) for h in (0, 1)])
+            score = pair_scores(sums @ sums.T, np.bincount(halves).astype(np.float64), impostor)[0, 1]
+        else:
+            score = float(np.prod(centroids(X[idx], halves)[1], axis=0).sum())
+        return score, idx, halves
+
+    for c in np.unique(labels):
+        options[c] = option(c)
+    while len(options) < k:
+        ready = {c: o for c, o in options.items() if o is not None}
+        if not ready:  # only single points left: nothing more to split
+            break
+        c = min(ready, key=lambda c: ready[c][0])
+        _, idx, halves = ready[c]
+        new = int(labels.max()) + 1
+        labels[idx[halves == 1]] = new
+        options[c], options[new] = option(c), option(new)
+    return _compact(labels)
+
+
+def _cluster(X, n_speakers, method, threshold, voice=None) -> np.ndarray:
+    n = len(X)
+    if n == 0:
+        return np.zeros(0, dtype=np.int32)
+    if n == 1:
+        return np.zeros(1, dtype=np.int32)
+    if n_speakers is not None:
+        n_speakers = max(1, min(int(n_speakers), n))
+    if method == "kmeans":
+        k = n_speakers or estimate_count(X, threshold)
+        return _kmeans(X, k)
+    if method != "ahc":
+        raise ValueError(f"unknown clustering method {method!r} (ahc, kmeans)")
+    if n > MAX_DIRECT:
+        return _ahc_large(X, n_speakers, threshold, voice)
+    return _ahc(X, n_speakers, threshold, voice)
+
+
+def _ahc(X, n_speakers, threshold, voice=None) -> np.ndarray:
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    Z = linkage(X, method="average", metric="cosine")
+    if n_speakers:
+        labels = fcluster(Z, t=n_speakers, criterion="maxclust")
+    elif threshold is not None:
+        labels = fcluster(Z, t=threshold, criterion="distance")
+    else:
+        labels = best_cut(X, Z, voice)
+    return _compact(labels)
+
+
+def best_cut(X: np.ndarray, Z: np.ndarray, voice: np.ndarray | None = None) -> np.ndarray:
+    """The dendrogram cut with the highest silhouette (cosine), on a sample of points.
+
+    voice: seconds of speech per point. A cluster holding less than RELIABLE_SECONDS of speech
+    is no evidence of a speaker, so its points score 0, as singletons do. Without this, sub-second
+    clips (whose embeddings spread wide) make many tiny clusters look well separated: fsdd digits
+    were cut into 75 clusters for 6 speakers (accuracy 0.142); with it, 6 clusters (0.892), while
+    test-other and tc100-cut are unchanged. ami-debug moves from 0.902 to 0.795: its two best cuts
+    (19 and 24 clusters) differ by 0.001 in silhouette, and the 24-cluster one now wins
+    (benchmarks/count_estimation.py)."""
+    from scipy.cluster.hierarchy import fcluster
+
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(X), SILHOUETTE_SAMPLE, replace=False) if len(X) > SILHOUETTE_SAMPLE else np.arange(len(X))
+    D = np.clip(1.0 - X[sample] @ X[sample].T, 0.0, 2.0)
+    best, best_score, seen = None, -np.inf, set()
+    for t in CUT_GRID:
+        labels = fcluster(Z, t=t, criterion="distance")
+        k = labels.max()
+        if k in seen:
+            continue
+        seen.add(k)
+        credited = None
+        if voice is not None:
+            _, inv = np.unique(labels, return_inverse=True)
+            credited = (np.bincount(inv, weights=voice) >= RELIABLE_SECONDS)[inv][sample]
+        score = silhouette(D, labels[sample], credited)
+        if score > best_score:
+            best, best_score = labels, score
+    return best
+
+
+def silhouette(D: np.ndarray, labels: np.ndarray, credited: np.ndarray | None = None) -> float:
+    """Mean silhouette from a distance matrix (singletons count 0, as in sklearn; so do points
+    whose `credited` is False)."""
+    return float(silhouette_values(D, labels, credited).mean())
+
+
+def silhouette_values(D: np.ndarray, labels: np.ndarray, credited: np.ndarray | None = None) -> np.ndarray:
+    """Per-point silhouette (all -1 when there are fewer than 2 clusters or only singletons)."""
+    ids, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if len(ids) < 2 or len(ids) >= len(labels):
+        return np.full(len(labels), -1.0)
+    onehot = np.zeros((len(labels), len(ids)), dtype=np.float32)
+    onehot[np.arange(len(labels)), inv] = 1.0
+    sums = D.astype(np.float32) @ onehot  # distance of each point to each cluster, summed
+    own = counts[inv]
+    rows = np.arange(len(labels))
+    a = sums[rows, inv] / np.maximum(own - 1, 1)
+    means = sums / counts[None, :]
+    means[rows, inv] = np.inf
+    b = means.min(axis=1)
+    keep = own > 1 if credited is None else (own > 1) & credited
+    return np.where(keep, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+
+
+def _ahc_large(X, n_speakers, threshold, voice=None) -> np.ndarray:
+    """AHC on k-means micro-cluster centres, so memory stays O(n) at 100k segments.
+
+    Micro-clusters are far finer than speakers (k = n/4, at most MAX_DIRECT/2), so
+    merging their centres approximates AHC on the points.
+    """
+    micro_labels, centres = _micro_clusters(X)
+    k = len(centres)
+    keep = np.bincount(micro_labels, minlength=k) > 0
+    # each centre carries its members' speech
+    sub_voice = None if voice is None else np.bincount(micro_labels, weights=voice, minlength=k)[keep]
+    sub = _ahc(centres[keep], n_speakers, threshold, sub_voice)
+    lookup = np.full(k, -1)
+    lookup[np.flatnonzero(keep)] = sub
+    return _compact(lookup[micro_labels])
+
+
+_MICRO: list = []  # the last (key, result): a given count cuts the same micro-clusters twice
+
+
+def _micro_clusters(X) -> tuple[np.ndarray, np.ndarray]:
+    """(micro-cluster per point, unit-norm centres) of k-means with k = n/4, at most MAX_DIRECT/2."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    key = (X.__array_interface__["data"][0], X.shape, float(X[::97].sum()))
+    if _MICRO and _MICRO[0][0] == key:
+        return _MICRO[0][1]
+    k = min(MAX_DIRECT // 2, len(X) // 4)
+    # Random initial centres: k-means++ seeding of 3000 centres took 15 of 25 s at 17k
+    # segments, and micro-clusters need no careful seeding (dense regions get more of them).
+    km = MiniBatchKMeans(n_clusters=k, init="random", random_state=0, batch_size=4096, n_init=1,
+                         max_iter=50).fit(X)
+    centres = km.cluster_centers_
+    result = km.labels_, centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-8)
+    _MICRO[:] = [(key, result)]
+    return result
+
+
+def attach_short_singletons(X: np.ndarray, labels: np.ndarray, short: np.ndarray) -> np.ndarray:
+    """Clusters of one short segment are dissolved into the nearest other cluster (by centroid)."""
+    ids, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    lone = (counts[inv] == 1) & short
+    if not lone.any() or lone.all():
+        return labels
+    keep_ids, C = centroids(X[~lone], labels[~lone])
+    labels = labels.copy()
+    labels[lone] = keep_ids[np.argmax(X[lone] @ C.T, axis=1)]
+    return _compact(labels)
+
+
+def _kmeans(X, k) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=4, random_state=0).fit_predict(X).astype(np.int32)
+
+
+def estimate_count(X: np.ndarray, threshold: float | None = None) -> int:
+    return int(len(np.unique(cluster(X, None, "ahc", threshold))))
+
+
+def confidence(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per segment: margin between the similarity to its own centroid and the best other one.
+
+    Mapped to [0, 1] as 0.5 + margin/2 (0.5: on the border; below 0.5: closer to another cluster).
+    """
+    if len(X) == 0:
+        return np.zeros(0, np.float32)
+    ids, C = centroids(X, labels)
+    if len(ids) == 1:
+        return np.ones(len(X), np.float32)
+    own = np.searchsorted(ids, labels)
+    out = np.empty(len(X), np.float32)
+    for start in range(0, len(X), 8192):  # bounded memory at 100k segments x 300 clusters
+        S = X[start:start + 8192] @ C.T
+        rows = np.arange(len(S))
+        mine = S[rows, own[start:start + 8192]].copy()
+        S[rows, own[start:start + 8192]] = -np.inf
+        out[start:start + 8192] = np.clip(0.5 + (mine - S.max(axis=1)) / 2, 0, 1)
+    return out
+
+
+def cluster_recordings(X: np.ndarray, recordings: np.ndarray, n_speakers=None, method="ahc",
+                       threshold=None) -> np.ndarray:
+    """One speaker per recording: cluster recording means, then every segment takes its file's label."""
+    rec_ids, inv = np.unique(recordings, return_inverse=True)
+    _, means = centroids(X, inv)
+    file_labels = cluster(means, n_speakers, method, threshold)
+    return file_labels[inv]
+
+
+def split_labels(X: np.ndarray, k: int | None = None, threshold: float | None = None) -> np.ndarray:
+    """Labels for splitting one cluster's members into k parts (or an estimated number >= 2)."""
+    if len(X) < 2:
+        return np.zeros(len(X), dtype=np.int32)
+    Xc = prepare(X)  # centre on the cluster itself: its internal differences become visible
+    if k:
+        return cluster(Xc, k, "ahc")
+    labels = cluster(Xc, None, "ahc", threshold)
+    if len(np.unique(labels)) < 2:
+        labels = cluster(Xc, 2, "ahc")
+    return labels
+
+
+def split_estimate(X: np.ndarray, labels: np.ndarray, members: np.ndarray,
+                   durations: np.ndarray | None = None) -> np.ndarray:
+    """How to split one cluster, by the logic that counts speakers in the corpus: among the cuts
+    of the members' dendrogram, and leaving the cluster whole, the one with the highest mean
+    silhouette of the whole corpus labelling (on a sample, the other clusters as they are).
+    Returns part labels 0..k-1 per member; all 0 means "looks like one speaker".
+
+    X: the corpus's prepared embeddings (cosine geometry of the whole corpus, not re-centred on the
+    cluster: centred on itself, a pure cluster's noise looked like structure and an 8-segment
+    cluster of one reader was cut in 4). labels: every segment's cluster (negative: none)."""
+    members = np.asarray(members, dtype=np.int64)
+    if len(members) < 2:
+        return np.zeros(len(members), dtype=np.int32)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(0)
+    own = members if len(members) <= SILHOUETTE_SAMPLE // 2 else np.sort(
+        rng.choice(members, SILHOUETTE_SAMPLE // 2, replace=False))
+    others = np.setdiff1d(np.flatnonzero(labels >= 0), members)
+    room = SILHOUETTE_SAMPLE - len(own)
+    if len(others) > room:
+        others = np.sort(rng.choice(others, room, replace=False))
+    sample = np.concatenate([own, others])
+    D = np.clip(1.0 - X[sample] @ X[sample].T, 0.0, 2.0)
+    sorter = np.argsort(members)
+    where = sorter[np.searchsorted(members, own, sorter=sorter)]  # positions of the sampled members
+    base = labels[others].astype(np.int64)
+    offset = int(labels.max(initial=0)) + 1
+    voice_all = None if durations is None else np.asarray(durations, dtype=np.float64)
+
+    def score(parts: np.ndarray) -> float:
+        combined = np.concatenate([offset + parts[where], base])
+        credited = None
+        if voice_all is not None:  # as in best_cut: a part with too little speech founds no speaker
+            full = labels.astype(np.int64).copy()
+            full[members] = offset + parts
+            ok = full >= 0
+            ids, inv = np.unique(full[ok], return_inverse=True)
+            seconds = dict(zip(ids.tolist(), np.bincount(inv, weights=voice_all[ok]).tolist()))
+            credited = np.array([seconds.get(int(c), 0.0) >= RELIABLE_SECONDS for c in combined])
+        return silhouette(D, combined, credited)
+
+    best = np.zeros(len(members), dtype=np.int32)  # whole: it wins ties
+    best_score = score(best)
+    for parts in _member_cuts(X[members]):
+        value = score(parts)
+        if value > best_score:
+            best, best_score = parts, value
+    # The silhouette favours any tight group (one file's windows): parts the one-speaker test calls
+    # one voice are joined again; centred, two speakers score about the corpus's mean cosine.
+    from speakerid_gui.core.cluster.same_speaker import merge_same_speaker
+
+    return merge_same_speaker(X[members], best, float(np.square(X.mean(axis=0)).sum())) if best.max() else best
+
+
+def _member_cuts(Xm: np.ndarray):
+    """Distinct cuts (2 parts or more) of the members' average-linkage dendrogram on CUT_GRID;
+    above MAX_DIRECT members, of the dendrogram of k-means micro-clusters (as _ahc_large)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    lookup = None
+    points = Xm
+    if len(Xm) > MAX_DIRECT:
+        from sklearn.cluster import MiniBatchKMeans
+
+        km = MiniBatchKMeans(n_clusters=MAX_DIRECT // 2, init="random", random_state=0, batch_size=4096,
+                             n_init=1, max_iter=50).fit(Xm)
+        keep = np.bincount(km.labels_, minlength=MAX_DIRECT // 2) > 0
+        points = km.cluster_centers_[keep]
+        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-8)
+        lookup = np.full(MAX_DIRECT // 2, -1)
+        lookup[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
+        lookup = lookup[km.labels_]
+    Z = linkage(points, method="average", metric="cosine")
+    seen = {1}
+    for t in CUT_GRID:
+        cut = fcluster(Z, t=t, criterion="distance")
+        if cut.max() in seen:
+            continue
+        seen.add(cut.max())
+        cut = _compact(cut)
+        yield cut if lookup is None else cut[lookup]
+
+
+def similar_pairs(X: np.ndarray, labels: np.ndarray, top: int = 20) -> list[tuple[int, int, float]]:
+    """The most similar cluster pairs (likely one speaker split in two): (a, b, cosine)."""
+    ids, C = centroids(X, labels)
+    if len(ids) < 2:
+        return []
+    S = C @ C.T
+    iu = np.triu_indices(len(ids), 1)
+    order = np.argsort(-S[iu])[:top]
+    return [(int(ids[iu[0][o]]), int(ids[iu[1][o]]), float(S[iu][o])) for o in order]

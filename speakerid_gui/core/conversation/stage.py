@@ -1,0 +1,174 @@
+"""Conversation mode in the pipeline: analyse (local speakers per chunk) and diarize stages.
+
+Turns live in the segments table: one row per speaker turn (start, end), rows of different
+speakers may overlap, and each row's assignment is its global speaker. The project's meta
+"mode" says "conversation" so exports and the app know that overlaps are real. The analyse
+stage caches each recording's local analysis (conversation.Local, an .npz); the diarize stage
+clusters all recordings' local speakers together and rewrites the turns, so another
+--speakers only re-runs the cheap part.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from speakerid_gui.core.audio.decode import AudioError, load_audio
+from speakerid_gui.core.conversation.linking import ConversationSettings, Local
+from speakerid_gui.core.project.cache import array_name, embedding_file, prosody_file, save_prosody
+from speakerid_gui.core.cluster.ids import stable_ids
+from speakerid_gui.core.progress import Event, check
+from speakerid_gui.core.project.store import Project, settings_hash
+
+MODE_KEY = "mode"
+
+
+def _local_file(project: Project, settings, rid: int):
+    from speakerid_gui.core.embed import spec_slug
+
+    return project.cache_dir(f"conv-{spec_slug(settings.backend)}") / f"{rid}-{settings.segments.key()}.npz"
+
+
+def _todo(project: Project, settings) -> list[tuple[int, str]]:
+    seg_key = settings.segments.key()
+    todo = []
+    for rec in project.recordings():
+        rid, rel, status, key = rec.id, rec.path, rec.status, rec.seg_key
+        if status == "skipped" and key == seg_key:
+            continue
+        fresh = status == "ok" and key == seg_key and _local_file(project, settings, rid).exists()
+        if settings.prosody and fresh:
+            fresh = prosody_file(project, rid).exists()
+        if not fresh:
+            todo.append((rid, rel))
+    return todo
+
+
+def analyse(project: Project, settings, cancel) -> Iterator:
+    """Per recording: segmentation-3.0 over sliding chunks, an embedding per local speaker."""
+    from speakerid_gui.core.embed import get_backend
+    from speakerid_gui.core.embed.joint import is_joint
+    from speakerid_gui.core.conversation.segmentation import get_segmenter
+    from speakerid_gui.core.audio.vad import is_silent
+
+    if is_joint(settings.backend) or settings.backend.startswith("prosody_rnn"):
+        raise ValueError(f"conversation mode needs one speaker-embedding backend (e.g. campp), "
+                         f"not {settings.backend}")
+    cs = ConversationSettings()
+    todo = _todo(project, settings)
+    if not todo:
+        yield Event("analyse", 1, 1, "all recordings already analysed")
+        return
+    backend = get_backend(settings.backend)
+    segmenter = get_segmenter(cs.step)
+    root = project.audio_root
+    yield Event("analyse", 0, len(todo), f"{len(todo)} recordings: local speakers with overlap, "
+                f"{settings.backend} embeddings")
+    for done, (rid, rel) in enumerate(todo, 1):
+        check(cancel)
+        path = root / rel
+        try:
+            wave = load_audio(path)
+            if is_silent(wave):
+                raise AudioError(path, "silent (no signal above -60 dBFS)")
+        except AudioError as exc:
+            _skip(project, settings, rid, exc.reason)
+            yield Event("analyse", done, len(todo), f"{rel}: {exc.reason}", level="warning")
+            continue
+        except Exception as exc:  # a decoder crash must not stop the corpus
+            _skip(project, settings, rid, f"unexpected error: {exc}")
+            yield Event("analyse", done, len(todo), f"{rel}: unexpected error: {exc}", level="warning")
+            continue
+        from speakerid_gui.core.conversation.linking import local_embeddings, speech_regions
+
+        local = local_embeddings(wave, segmenter(wave), backend, cs)
+        regions = speech_regions(local)
+        if not np.isfinite(local.embeddings[:, :, 0]).any():
+            reason = "no speech found" if not regions else f"speech too short (< {cs.min_short} s per speaker)"
+            _skip(project, settings, rid, reason)
+            yield Event("analyse", done, len(todo), f"{rel}: {reason}", level="warning")
+            continue
+        local.save(_local_file(project, settings, rid))
+        if settings.prosody:
+            save_prosody(project, rid, wave, regions)
+        project.set_recording_status(rid, "ok", None, seg_key=settings.segments.key(),
+                                     duration=len(wave) / 16000, speech=float(sum(b - a for a, b in regions)))
+        yield Event("analyse", done, len(todo), rel)
+    project.reload()
+
+
+def diarize(project: Project, settings, cancel) -> Iterator:
+    """Link local speakers across the whole corpus and write the turns (with overlaps)."""
+    from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.conversation.linking import diarize as run_diarize
+    from speakerid_gui.core.conversation.linking import turn_embeddings
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.embed import corpus_embeddings
+    from speakerid_gui.core.palette import color_for
+
+    cs = ConversationSettings()
+    recs = [r for r in project.recordings("ok")]
+    files = [_local_file(project, settings, r.id) for r in recs]
+    recs = [r for r, f in zip(recs, files) if f.exists()]
+    files = [f for f in files if f.exists()]
+    if not recs:
+        yield Event("cluster", 1, 1, "no recordings with speech to diarize", level="warning")
+        return
+    key = settings_hash(cs.key(), "one-speaker-test", settings.backend, settings.cluster_key(),
+                        [(r.id, f.stat().st_mtime_ns) for r, f in zip(recs, files)])
+    edit = project.get_meta("cluster_edit")
+    live = project.edit_state(edit) == "done"
+    if project.get_meta("cluster_key") == key and live:
+        yield Event("cluster", 1, 1, "speaker turns up to date")
+        return
+    if project.n_segments and project.human.any():
+        yield Event("cluster", 1, 1, "turns carry reviewed labels: not re-diarizing (start a new project "
+                    "to diarize again)", level="warning")
+        return
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor
+
+    yield Event("cluster", 0, 1, f"linking local speakers of {len(recs)} recordings")
+    locals_ = [Local.load(f) for f in files]
+    all_turns, labels = run_diarize(locals_, cs, settings.speakers, settings.method, settings.threshold,
+                                    impostor=backend_impostor(settings.backend))
+    seg_key = settings.segments.key()
+    speaker_of = []
+    with project.transaction():
+        for i, (rec, turns) in enumerate(zip(recs, all_turns)):
+            if not turns:
+                project.set_recording_status(rec.id, "skipped", "no speaker turns found", seg_key=seg_key)
+                project.delete_recording_segments(rec.id)
+                yield Event("cluster", message=f"{rec.path}: no speaker turns found", level="warning")
+                continue
+            np.save(embedding_file(project, settings.backend, seg_key, settings.clean, rec.id),
+                    turn_embeddings(locals_, labels, i, turns))
+            project.add_segments(rec.id, [(a, b) for a, b, _ in turns], seg_key,
+                                 duration=rec.duration, speech=rec.speech)
+            speaker_of += [g for _, _, g in turns]
+        # the stored matrix and layout belong to the old turns
+        project.drop_array(array_name(settings.backend))
+        project.drop_array("layout")
+    project.reload()
+    X = clu.prepare(corpus_embeddings(project, settings.backend, seg_key, settings.clean))
+    labels_ = np.asarray(speaker_of, dtype=np.int32)
+    conf = clu.confidence(X, labels_)
+    new, rows = stable_ids(project, labels_)
+    rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
+                 for c in np.unique(new).tolist() if c not in project.clusters and c not in rows})
+    edit = EditLog(project).relabel("cluster", f"diarize into {len(np.unique(new))} speakers "
+                                    f"({'given' if settings.speakers else 'estimated'} count)",
+                                    np.arange(project.n_segments), new, conf, rows)
+    project.set_meta("cluster_key", key)
+    project.set_meta("cluster_edit", edit.edit_id)
+    project.set_meta(MODE_KEY, "conversation")
+    yield Event("cluster", 1, 1, f"{len(np.unique(new))} speakers, {project.n_segments} turns")
+
+
+
+
+def is_conversation(project: Project) -> bool:
+    return project.get_meta(MODE_KEY) == "conversation"
+
+
+def _skip(project: Project, settings, rid: int, reason: str):
+    project.set_recording_status(rid, "skipped", reason, seg_key=settings.segments.key())

@@ -1,0 +1,1 @@
+"""Scores against a reference, and the simulated reviewer."""

@@ -1,0 +1,1 @@
+"""Label formats out and in, exports, clips for datasets."""

@@ -1,0 +1,1 @@
+"""The speaker library across projects and its open-set naming."""

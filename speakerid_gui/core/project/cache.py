@@ -1,0 +1,103 @@
+"""The project's analysis caches: per-recording embedding and prosody files, assembled matrices.
+
+Layout inside the project folder (store.Project.cache_dir and save_array):
+- cache/emb-BACKEND/RID-SEGKEY[-CLEAN].npy: one recording's embeddings, one row per segment;
+- cache/prosody/RID.npz: one recording's pitch and energy curves (PROSODY_STEP grid);
+- arrays/embeddings-BACKEND-KEY.npy: the corpus matrix in segment order, assembled from the
+  per-recording files and keyed by the segments, so clustering never re-reads them all.
+
+Everything here is below the embedding backends (a backend that trains on the project, such
+as the prosody RNN, writes its embeddings where any backend's are read), so nothing here may
+import embed, pipeline or anything above them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from speakerid_gui.core.project.store import Project, settings_hash
+
+PROSODY_STEP = 0.02  # 20 ms curves are plenty for the panels, and Praat's cost is per frame
+
+
+def spec_slug(spec: str) -> str:
+    """A file-name-safe name for a backend spec: the spec itself when it is a plain name
+    (`campp`), else the backend name and a hash of the spec (`whisper-3f2a9c1d0b`)."""
+    if re.fullmatch(r"[A-Za-z0-9_.-]+", spec):
+        return spec
+    name = spec.strip().partition(":")[0].strip()
+    return f"{name}-{hashlib.sha1(spec.encode()).hexdigest()[:10]}"
+
+
+# ---- embeddings ------------------------------------------------------------------------------
+def embedding_file(project: Project, backend: str, seg_key: str, clean: str | None, rid: int) -> Path:
+    """A recording's embedding cache. Cleaning is part of its name, not of the segment key, so
+    another cleaning re-embeds the same segments. A backend spec with options gets a safe name."""
+    suffix = "" if clean in (None, "none") else f"-{clean}"
+    return project.cache_dir(f"emb-{spec_slug(backend)}") / f"{rid}-{seg_key}{suffix}.npy"
+
+
+def array_name(backend: str) -> str:
+    """The name of a backend's assembled corpus matrix among the project's arrays."""
+    return f"embeddings-{spec_slug(backend)}"
+
+
+def save_recording_embeddings(project: Project, backend: str, seg_key: str, clean: str | None, rid: int,
+                              emb: np.ndarray):
+    path = embedding_file(project, backend, seg_key, clean, rid)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, emb)
+    os.replace(tmp, path)  # atomic: a kill never leaves half a file
+
+
+def backend_matrix(project: Project, backend: str, seg_key: str, clean: str | None = None,
+                   tag=None) -> np.ndarray:
+    """(n_segments, dim) embeddings of one backend in segment order, assembled from the
+    per-recording files and cached as an array. tag: anything else the numbers depend on
+    (a per-project model's training time), so a retrained model is never shadowed."""
+    clean = clean or "none"
+    key = settings_hash(backend, seg_key, project.segment_ids[:1].tolist(), project.segment_ids[-1:].tolist(),
+                        project.n_segments, *([clean] if clean != "none" else []),
+                        *([tag] if tag is not None else []))
+    cached = project.load_array(array_name(backend), key)
+    if cached is not None:
+        return cached
+    parts = []
+    rec_ids, starts = np.unique(project.seg_recording, return_index=True)
+    for rid in rec_ids[np.argsort(starts)]:
+        parts.append(np.load(embedding_file(project, backend, seg_key, clean, rid)))
+    matrix = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 1), np.float32)
+    if len(matrix) != project.n_segments:
+        raise RuntimeError("embedding cache out of step with segments: run the pipeline again")
+    project.save_array(array_name(backend), key, matrix)
+    return matrix
+
+
+# ---- prosody ---------------------------------------------------------------------------------
+def prosody_file(project: Project, rid: int) -> Path:
+    return project.cache_dir("prosody") / f"{rid}.npz"
+
+
+def save_prosody(project: Project, rid: int, wave: np.ndarray, spans):
+    """Compute and store a recording's pitch and energy curves (only inside `spans`)."""
+    from speakerid_gui.core.audio.prosody import recording_prosody
+
+    p = recording_prosody(wave, step=PROSODY_STEP, spans=spans)
+    tmp = prosody_file(project, rid).with_suffix(".tmp.npz")
+    np.savez(tmp, times=p.times, pitch=p.pitch, energy=p.energy)
+    os.replace(tmp, prosody_file(project, rid))
+
+
+def load_prosody(project: Project, recording_id: int):
+    """The stored pitch/energy curves of a whole recording (or None)."""
+    from speakerid_gui.core.audio.prosody import Prosody
+
+    path = prosody_file(project, recording_id)
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return Prosody(times=z["times"], pitch=z["pitch"], energy=z["energy"])

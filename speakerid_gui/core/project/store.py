@@ -1,0 +1,479 @@
+"""The project on disk: project.sqlite (WAL) plus .npy arrays beside it.
+
+Tables: recordings, segments, clusters, assignments (one row per segment), edits (the
+undo log) with edit_selections (where the reviewer's selection was), arrays (stage caches
+keyed by a hash of inputs and settings) and meta.
+The Project object keeps the per-segment assignment columns as numpy arrays in memory,
+in segment-id order, and every write goes to both, so readers (GUI, CLI) never query
+per segment.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS recordings(
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime REAL,
+    duration REAL, speech REAL, status TEXT NOT NULL DEFAULT 'pending', error TEXT,
+    seg_key TEXT);
+CREATE TABLE IF NOT EXISTS segments(
+    id INTEGER PRIMARY KEY, recording_id INTEGER NOT NULL REFERENCES recordings(id),
+    start REAL NOT NULL, end REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_by_recording ON segments(recording_id, start);
+CREATE TABLE IF NOT EXISTS clusters(
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '', color TEXT NOT NULL DEFAULT '',
+    notes TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS assignments(
+    segment_id INTEGER PRIMARY KEY REFERENCES segments(id), cluster_id INTEGER NOT NULL DEFAULT -1,
+    confidence REAL NOT NULL DEFAULT 0, verified INTEGER NOT NULL DEFAULT 0,
+    noise INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'auto');
+CREATE TABLE IF NOT EXISTS edits(
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, description TEXT NOT NULL,
+    forward TEXT NOT NULL, inverse TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'done');
+-- undo/redo look edits up by state: without this index each lookup walks every stored diff
+CREATE INDEX IF NOT EXISTS edits_by_state ON edits(state, id);
+-- where the reviewer's selection was before an edit and after it (edit_record.Selection, JSON)
+CREATE TABLE IF NOT EXISTS edit_selections(edit_id INTEGER PRIMARY KEY, before TEXT, after TEXT);
+CREATE TABLE IF NOT EXISTS arrays(name TEXT PRIMARY KEY, key TEXT NOT NULL, file TEXT NOT NULL,
+    created REAL NOT NULL);
+"""
+
+# Per-segment assignment columns held in memory (name -> numpy dtype).
+COLUMNS = {"cluster": np.int32, "confidence": np.float32, "verified": np.bool_, "noise": np.bool_,
+           "human": np.bool_}
+NOISE = -1  # cluster id of segments that belong to no cluster
+WAL_PAGES_BEFORE_SELF_CHECKPOINT = 20000  # 80 MB: only if the checkpoint thread cannot keep up
+SQL_COLUMN = {"cluster": "cluster_id", "confidence": "confidence", "verified": "verified", "noise": "noise",
+              "human": "source"}
+
+
+@dataclass
+class Recording:
+    id: int
+    path: str
+    duration: float | None
+    speech: float | None
+    status: str
+    error: str | None
+    seg_key: str | None = None  # the segment settings its segments (or its skip) were made with
+
+
+def settings_hash(*parts) -> str:
+    """Stable short hash of JSON-able parts (stage inputs and settings)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+class WalCheckpointer:
+    """Runs PRAGMA wal_checkpoint(PASSIVE) on its own connection and thread when asked.
+
+    A checkpoint after a 40k-segment edit copies ~700 pages and fsyncs twice (20-30 ms);
+    in the COMMIT (SQLite's default, every 1000 pages) it delayed every other edit. Crash
+    safety does not depend on it: a committed transaction is in the WAL either way. The
+    thread ends after a few idle seconds and starts again on the next request.
+    """
+
+    IDLE_SECONDS = 5.0
+
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def request(self):
+        with self._lock:
+            if self._closed:
+                return
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+                self._thread.start()
+            else:
+                self._wake.notify()
+
+    def close(self):
+        """Stop the thread (a checkpoint under way finishes first)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            self._wake.notify()
+        if thread is not None:
+            thread.join()
+
+    def _run(self):
+        db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                with self._lock:
+                    if not self._pending and not self._closed:
+                        self._wake.wait(self.IDLE_SECONDS)
+                    if self._closed or not self._pending:
+                        self._thread = None
+                        return
+                    self._pending = False
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:  # busy or locked: the next request (or SQLite itself) catches up
+                    pass
+        finally:
+            db.close()
+
+
+class ReadOnlyProject(ValueError):
+    """A change to a project opened read-only (another window holds it: core/project/lock.py)."""
+
+
+class Project:
+    """A project folder. Open with Project.create(...) or Project.open(...)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.db_path = self.folder / "project.sqlite"
+        self.read_only = False  # set by a window that opened it while another one holds the writer lock
+        self.db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        # SQLite's default page cache (2 MB) is smaller than the assignments table of a 100k-segment
+        # project, so a big edit re-read and spilled pages; 64 MB is an upper bound, used as needed.
+        self.db.execute("PRAGMA cache_size=-65536")
+        # Checkpoints (copying the WAL back into the database, with fsyncs) run on a thread of
+        # their own after each transaction, not inside an edit's COMMIT; this connection only
+        # checkpoints itself if that thread falls far behind.
+        self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES_BEFORE_SELF_CHECKPOINT}")
+        self.db.executescript(SCHEMA)
+        self._checkpointer = WalCheckpointer(self.db_path)
+        self._in_tx = False
+        self.reload()
+
+    # ---- creation -------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | os.PathLike, audio_root: str | os.PathLike) -> "Project":
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        project = cls(folder)
+        existing = project.get_meta("audio_root")
+        root = str(Path(audio_root).resolve())
+        if existing and existing != root:
+            raise ValueError(f"{folder} is a project of {existing}, not of {root}")
+        project.set_meta("audio_root", root)
+        return project
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> "Project":
+        if not (Path(folder) / "project.sqlite").exists():
+            raise FileNotFoundError(f"{folder}: no project here (project.sqlite missing)")
+        return cls(folder)
+
+    def close(self):
+        self._checkpointer.close()
+        self.db.close()  # the last connection to close checkpoints and removes the WAL
+
+    # ---- transactions ---------------------------------------------------------------
+    def _refuse_if_read_only(self):
+        if self.read_only:
+            raise ReadOnlyProject(f"{self.folder.name} is open read-only (another window changes it): "
+                                  "nothing was changed")
+
+    @contextmanager
+    def transaction(self):
+        """One SQLite transaction; nested uses join the outer one. None in a read-only project."""
+        self._refuse_if_read_only()
+        if self._in_tx:
+            yield self.db
+            return
+        self._in_tx = True
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+            self._checkpointer.request()
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self.reload()  # memory must match what the database kept
+            raise
+        finally:
+            self._in_tx = False
+
+    # ---- meta -----------------------------------------------------------------------
+    def get_meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value):
+        self._refuse_if_read_only()
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, json.dumps(value)))
+
+    @property
+    def audio_root(self) -> Path:
+        return Path(self.get_meta("audio_root", "."))
+
+    # ---- recordings and segments ------------------------------------------------------
+    def recordings(self, status: str | None = None) -> list[Recording]:
+        sql = "SELECT id, path, duration, speech, status, error, seg_key FROM recordings"
+        rows = self.db.execute(sql + (" WHERE status=?" if status else "") + " ORDER BY id",
+                               (status,) if status else ()).fetchall()
+        return [Recording(*r) for r in rows]
+
+    def recording_path(self, recording_id: int) -> Path:
+        (rel,) = self.db.execute("SELECT path FROM recordings WHERE id=?", (recording_id,)).fetchone()
+        return self.audio_root / rel
+
+    def upsert_recording(self, rel_path: str, size: int, mtime: float) -> tuple[int, bool]:
+        """(id, changed): changed when the file is new or differs from what was processed."""
+        row = self.db.execute("SELECT id, size, mtime FROM recordings WHERE path=?", (rel_path,)).fetchone()
+        if row is None:
+            cur = self.db.execute("INSERT INTO recordings(path, size, mtime) VALUES(?, ?, ?)",
+                                  (rel_path, size, mtime))
+            return cur.lastrowid, True
+        changed = row[1] != size or abs((row[2] or 0) - mtime) > 1e-3
+        return row[0], changed
+
+    def mark_recording_changed(self, recording_id: int, size: int, mtime: float):
+        """The file differs from what was analysed: remember its new size and time, analyse again."""
+        self.db.execute("UPDATE recordings SET size=?, mtime=?, status='pending' WHERE id=?",
+                        (size, mtime, recording_id))
+
+    def segment_key(self) -> str | None:
+        """The segment settings key most analysed recordings were cut with (None before analysis)."""
+        row = self.db.execute("SELECT seg_key FROM recordings WHERE status='ok' AND seg_key IS NOT NULL "
+                              "GROUP BY seg_key ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def set_recording_status(self, recording_id: int, status: str, error: str | None = None, **fields):
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self.db.execute(f"UPDATE recordings SET status=?, error=?{', ' + cols if cols else ''} WHERE id=?",
+                        (status, error, *fields.values(), recording_id))
+
+    def add_segments(self, recording_id: int, spans: list[tuple[float, float]], seg_key: str,
+                     **recording_fields):
+        """Replace a recording's segments (only while none of them carries human work).
+
+        Memory is not refreshed here (that would be quadratic over a corpus): call
+        reload() once the batch of recordings is done.
+        """
+        with self.transaction() as db:
+            old = [r[0] for r in db.execute("SELECT id FROM segments WHERE recording_id=?", (recording_id,))]
+            if old:
+                if self._human_count(old):
+                    raise ValueError("segments carry reviewed labels; not re-segmenting")
+                db.executemany("DELETE FROM assignments WHERE segment_id=?", [(i,) for i in old])
+                db.execute("DELETE FROM segments WHERE recording_id=?", (recording_id,))
+            db.executemany("INSERT INTO segments(recording_id, start, end) VALUES(?, ?, ?)",
+                           [(recording_id, a, b) for a, b in spans])
+            db.execute("""INSERT INTO assignments(segment_id)
+                          SELECT id FROM segments WHERE recording_id=?""", (recording_id,))
+            self.set_recording_status(recording_id, "ok", None, seg_key=seg_key, **recording_fields)
+
+    def _human_count(self, ids) -> int:
+        marks = ",".join("?" * len(ids))
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM assignments WHERE segment_id IN ({marks}) AND (verified=1 OR source='human')",
+            list(ids)).fetchone()[0]
+
+    def segment_table(self) -> dict[str, np.ndarray]:
+        """ids, recording ids, starts, ends of all segments, in id order."""
+        rows = self.db.execute("SELECT id, recording_id, start, end FROM segments ORDER BY id").fetchall()
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        return {"id": arr[:, 0].astype(np.int64), "recording": arr[:, 1].astype(np.int64),
+                "start": arr[:, 2], "end": arr[:, 3]}
+
+    # ---- in-memory assignment columns ---------------------------------------------------
+    def reload(self):
+        """Re-read segments, assignments and clusters into memory."""
+        seg = self.segment_table()
+        self.segment_ids = seg["id"]
+        self.seg_recording = seg["recording"]
+        self.seg_start = seg["start"]
+        self.seg_end = seg["end"]
+        rows = self.db.execute("""SELECT cluster_id, confidence, verified, noise, source='human'
+                                  FROM assignments ORDER BY segment_id""").fetchall()
+        cols = list(zip(*rows)) if rows else [[] for _ in COLUMNS]
+        for (name, dtype), values in zip(COLUMNS.items(), cols):
+            setattr(self, name, np.array(values, dtype=dtype))
+        self.clusters = {r[0]: {"name": r[1], "color": r[2], "notes": r[3]}
+                         for r in self.db.execute("SELECT id, name, color, notes FROM clusters ORDER BY id")}
+
+    def positions(self, segment_ids) -> np.ndarray:
+        """Array positions of segment ids (ids are sorted, so a binary search; when they have no
+        gaps, as in most projects, a subtraction)."""
+        ids = np.asarray(segment_ids, dtype=np.int64)
+        seg = self.segment_ids
+        if len(seg) and seg[-1] - seg[0] == len(seg) - 1:
+            return ids - seg[0]
+        return np.searchsorted(seg, ids)
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.segment_ids)
+
+    def cluster_name(self, cluster_id: int) -> str:
+        if cluster_id == NOISE:
+            return "noise"
+        info = self.clusters.get(int(cluster_id))
+        return (info["name"] if info and info["name"] else f"S{int(cluster_id)}")
+
+    def cluster_sizes(self) -> dict[int, int]:
+        ids, counts = np.unique(self.cluster[self.cluster != NOISE], return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts)}
+
+    def edit_state(self, edit_id: int | None) -> str | None:
+        """done | undone | discarded for an edit of the log (None if there is no such edit)."""
+        if edit_id is None:
+            return None
+        row = self.db.execute("SELECT state FROM edits WHERE id=?", (edit_id,)).fetchone()
+        return row[0] if row else None
+
+    def next_cluster_id(self) -> int:
+        """An id above every cluster id this project ever used (kept in meta "cluster_id_high"), so
+        an id freed by a merge is never given to another cluster: one "S118" per history."""
+        row = self.db.execute("SELECT MAX(id) FROM clusters").fetchone()
+        return max(row[0] if row[0] is not None else -1, self._cluster_id_high()) + 1
+
+    def _cluster_id_high(self) -> int:
+        high = self.get_meta("cluster_id_high")
+        if high is None:  # a project from before the mark: every id its edit log ever wrote
+            high = self._highest_id_in_log()
+            self.set_meta("cluster_id_high", high)
+        return int(high)
+
+    def _highest_id_in_log(self) -> int:
+        from speakerid_gui.core.project import diffs
+
+        dtypes = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
+        high = int(self.cluster.max(initial=-1)) if hasattr(self, "cluster") else -1
+        for fwd, inv in self.db.execute("SELECT forward, inverse FROM edits"):
+            for stored in (fwd, inv):
+                diff = diffs.decode(stored, dtypes)
+                high = max([high, *(int(c) for c in diff.clusters)])
+                cluster = diff.cols.get("cluster")
+                if cluster is not None:
+                    high = max(high, int(np.max(cluster)))
+        return high
+
+    # ---- low-level writes used by edits (memory and database together) -------------------
+    def write_assignments(self, index: np.ndarray, values: dict[str, object]):
+        """Set assignment columns for segments at `index` (array positions); each value is one
+        per segment or one for all. Only the given columns are written."""
+        index = np.asarray(index, dtype=np.int64)
+        if len(index) == 0 or not values:
+            return
+        for name, vals in values.items():
+            getattr(self, name)[index] = vals
+        names = list(values)
+        sets = ", ".join(f"{SQL_COLUMN[n]}=?" for n in names)
+        seg_ids = self.segment_ids[index]
+        cols = [getattr(self, n)[index] for n in names]  # what memory now holds
+        groups = _value_groups([c for c in cols if len(c) > 1 and not (c == c[0]).all()], len(index))
+        if groups is None:  # values vary too much (a relabelling): one statement per row
+            rows = zip(*[_sql_list(n, c) for n, c in zip(names, cols)], seg_ids.tolist())
+            self.db.executemany(f"UPDATE assignments SET {sets} WHERE segment_id=?", rows)
+            return
+        # few distinct combinations of values (a merge, a move, a verify): one UPDATE each, its
+        # ids passed as one JSON list, so SQLite does the per-row work (about 2x executemany)
+        for members in groups:
+            params = [_sql_list(n, c[members[:1]])[0] for n, c in zip(names, cols)]
+            self.db.execute(f"UPDATE assignments SET {sets} WHERE segment_id IN (SELECT value FROM json_each(?))",
+                            (*params, json.dumps(seg_ids[members].tolist())))
+
+    def write_cluster(self, cluster_id: int, info: dict | None):
+        """Create/replace a cluster row, or delete it when info is None."""
+        if info is None:
+            self.db.execute("DELETE FROM clusters WHERE id=?", (cluster_id,))
+            self.clusters.pop(cluster_id, None)
+        else:
+            info = {"name": "", "color": "", "notes": "", **info}
+            self.db.execute("INSERT OR REPLACE INTO clusters(id, name, color, notes) VALUES(?, ?, ?, ?)",
+                            (cluster_id, info["name"], info["color"], info["notes"]))
+            if cluster_id > self._cluster_id_high():
+                self.set_meta("cluster_id_high", int(cluster_id))
+            self.clusters[cluster_id] = {k: info[k] for k in ("name", "color", "notes")}
+
+    # ---- arrays (stage caches) -----------------------------------------------------------
+    def save_array(self, name: str, key: str, array: np.ndarray):
+        """Store an array under `name`, tagged with the hash `key` of what produced it."""
+        folder = self.folder / "arrays"
+        folder.mkdir(exist_ok=True)
+        file = f"{name}-{key}.npy"
+        tmp = folder / (file + ".tmp.npy")
+        np.save(tmp, array)
+        os.replace(tmp, folder / file)  # atomic: a kill never leaves half an array
+        old = self.db.execute("SELECT file FROM arrays WHERE name=?", (name,)).fetchone()
+        self.db.execute("INSERT OR REPLACE INTO arrays(name, key, file, created) VALUES(?, ?, ?, ?)",
+                        (name, key, file, time.time()))
+        if old and old[0] != file:
+            (folder / old[0]).unlink(missing_ok=True)
+
+    def load_array(self, name: str, key: str | None = None, mmap: bool = False) -> np.ndarray | None:
+        """The stored array, or None if missing or produced with another key."""
+        row = self.db.execute("SELECT key, file FROM arrays WHERE name=?", (name,)).fetchone()
+        if row is None or (key is not None and row[0] != key):
+            return None
+        path = self.folder / "arrays" / row[1]
+        if not path.exists():
+            return None
+        return np.load(path, mmap_mode="r" if mmap else None)
+
+    def delete_recording_segments(self, recording_id: int):
+        """Forget a recording's segments and their labels (its turns are being redone)."""
+        self.db.execute("DELETE FROM assignments WHERE segment_id IN "
+                        "(SELECT id FROM segments WHERE recording_id=?)", (recording_id,))
+        self.db.execute("DELETE FROM segments WHERE recording_id=?", (recording_id,))
+
+    def drop_array(self, name: str):
+        """Forget a stored array and delete its file (its producer will rebuild it)."""
+        row = self.db.execute("SELECT file FROM arrays WHERE name=?", (name,)).fetchone()
+        if row:
+            self.db.execute("DELETE FROM arrays WHERE name=?", (name,))
+            (self.folder / "arrays" / row[0]).unlink(missing_ok=True)
+
+    def array_key(self, name: str) -> str | None:
+        row = self.db.execute("SELECT key FROM arrays WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def cache_dir(self, name: str) -> Path:
+        path = self.folder / "cache" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _sql_list(name: str, values: np.ndarray) -> list:
+    """Memory values as SQLite stores them (bools as 0/1, human as source 'human'/'auto')."""
+    if name == "human":
+        return np.where(values, "human", "auto").tolist()
+    if values.dtype == np.bool_:
+        return values.astype(np.int64).tolist()
+    return values.tolist()  # float32 confidence becomes a Python float (REAL), as before
+
+
+def _value_groups(varying: list[np.ndarray], n: int) -> list[np.ndarray] | None:
+    """Positions 0..n-1 grouped by their combination of values in `varying` (arrays of n),
+    or None when there are too many groups for one statement per group to pay off."""
+    if not varying:
+        return [np.arange(n)]
+    key = np.zeros(n, np.int64)
+    for values in varying:  # one integer key per combination (mixed radix over each column's codes)
+        uniq, codes = np.unique(values, return_inverse=True)
+        if len(uniq) * 64 > n and len(uniq) > 8:
+            return None
+        key = key * len(uniq) + codes.ravel()
+    _, inverse = np.unique(key, return_inverse=True)
+    counts = np.bincount(inverse.ravel())
+    if len(counts) > 8 and len(counts) * 64 > n:
+        return None
+    order = np.argsort(inverse.ravel(), kind="stable")
+    return np.split(order, np.cumsum(counts)[:-1])
