@@ -69,8 +69,8 @@ def app_run(corpus: Path, project: Path, cancel_after: float | None = None, scre
     window.show()
     counts = {"events": 0, "previews": 0}
     cpu0, t0 = time.thread_time(), time.perf_counter()
-    assert window.new_project(corpus, Settings(), project_dir=project)
-    job = window.pipeline
+    assert window.pages.new_project(corpus, Settings(), project_dir=project)
+    job = window.state.pipeline
     job.progress.connect(lambda _ev: counts.__setitem__("events", counts["events"] + 1))
     job.partial_result.connect(lambda p: p[0] == "preview" and counts.__setitem__("previews", counts["previews"] + 1))
     state = {"cancelled_at": None}
@@ -78,12 +78,12 @@ def app_run(corpus: Path, project: Path, cancel_after: float | None = None, scre
     job.finished.connect(loop.quit)  # the real event loop, as in the app (exec), until the job ends
 
     def cancel():
-        if window.pipeline is not None:
+        if window.state.pipeline is not None:
             state["cancelled_at"] = time.perf_counter()
             window.progress.cancel_button.click()
 
     def grab():
-        if window.pipeline is not None:
+        if window.state.pipeline is not None:
             window.grab().save(str(screenshot))
             print(f"wrote {screenshot} at {time.perf_counter() - t0:.0f} s")
 
@@ -91,7 +91,7 @@ def app_run(corpus: Path, project: Path, cancel_after: float | None = None, scre
         QTimer.singleShot(int(cancel_after * 1000), cancel)
     if screenshot is not None:
         QTimer.singleShot(int((cancel_after or 30) * 500), grab)
-    if window.pipeline is not None:
+    if window.state.pipeline is not None:
         loop.exec()
     app.processEvents()  # the job's last signals (done, summary)
     cancelled_at = state["cancelled_at"]

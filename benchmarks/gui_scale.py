@@ -136,8 +136,8 @@ def rerank_gaps(app, window, repeat: int = 3) -> str:
         timer.timeout.connect(tick)
         timer.start()
         t0 = time.perf_counter()
-        window.refresh_suggestions()
-        while window.suggestions_job is not None:
+        window.review_queue.refresh_suggestions()
+        while window.review_queue.suggestions_job is not None:
             app.processEvents()
             time.sleep(0.001)
         walls.append(time.perf_counter() - t0)
@@ -221,7 +221,7 @@ def main():
     app.processEvents()
 
     def open_and_paint():
-        window.open_project(folder)
+        window.pages.open_project(folder)
         window.scatter.plot.viewport().repaint()  # the first frame with every point drawn
         app.processEvents()
 
@@ -241,19 +241,19 @@ def main():
     print(f"repaint after zoom (x2):                {ms(t_zoom)}")
     s.reset_view()
 
-    p = window.session.project
+    p = window.state.session.project
     sizes = p.cluster_sizes()
     big = sorted(sizes, key=sizes.get, reverse=True)
-    log = window.session.log
+    log = window.state.session.log
 
     def recolour_only():
-        s.set_labels(p.cluster, p.verified, p.noise, window._colors())
+        s.set_labels(p.cluster, p.verified, p.noise, window.review.colors())
 
     _, t_recolour = timed(recolour_only, repeat=5)
     print(f"scatter recolour (brush codes only):    {ms(t_recolour)}")
     R = args.repeat
     listener_times = []
-    original = window._on_edit
+    original = window.edits.on_edit
 
     def measured(change):
         t = time.perf_counter()
@@ -287,7 +287,7 @@ def main():
         s.set_selection(hit)
 
     # move the lassoed segments to another cluster (it becomes current), undo
-    moves, move_undos = edit_and_undo(lambda: window.move_segments(s.selection, big[5]), log.undo, R,
+    moves, move_undos = edit_and_undo(lambda: window.edits.move_segments(s.selection, big[5]), log.undo, R,
                                       before=before_move)
     print(f"move {len(hit):,} lassoed segments, edit + refresh:              {spread(*moves)}")
     print(f"undo that move, edit + refresh:                                   {spread(*move_undos)}")

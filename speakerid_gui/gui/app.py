@@ -62,11 +62,11 @@ def open_path(window, path: Path):
     from speakerid_gui.gui.new_project import default_project_dir
 
     if is_project(path):
-        window.open_project(path)
+        window.pages.open_project(path)
     elif is_project(default_project_dir(path)):
-        window.open_project(default_project_dir(path))
+        window.pages.open_project(default_project_dir(path))
     else:
-        window.ask_new_project(str(path))
+        window.pages.ask_new_project(str(path))
 
 
 def screenshot(app, window, project: Path | None, out: Path, timeline: str | None = None,
@@ -76,24 +76,24 @@ def screenshot(app, window, project: Path | None, out: Path, timeline: str | Non
     window.resize(*size)
     window.show()
     if project is not None:
-        if not window.open_project(project):
+        if not window.pages.open_project(project):
             print(f"error: {window.last_error}", file=sys.stderr)
             return 1
-        window.select_largest_cluster()
-        window.refresh_suggestions()  # the Review-next queue belongs in the picture
+        window.review.select_largest_cluster()
+        window.review_queue.refresh_suggestions()  # the Review-next queue belongs in the picture
         deadline = time.monotonic() + 60
-        while window.suggestions_job is not None and time.monotonic() < deadline:
+        while window.review_queue.suggestions_job is not None and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.02)
     target = window
     if timeline is not None and project is not None:
         from speakerid_gui.gui.timeline import find_recording
 
-        rid = find_recording(window.session.project, timeline)
+        rid = find_recording(window.state.session.project, timeline)
         if rid is None:
             print(f"error: no recording named {timeline!r} in {project}", file=sys.stderr)
             return 1
-        target = window.open_timeline(rid)
+        target = window.timelines.open_timeline(rid)
         target.resize(1400, 460)
         target.step_turn(1)
     for _ in range(5):  # let layouts settle before grabbing

@@ -1,15 +1,19 @@
-"""Background work started from the main window (a mixin): the pipeline with its
-progress panel, the demo, export and evaluation. Each runs as a Job in its own thread;
-results come back as signals.
+"""Background work controller of the main window: the pipeline with its progress panel and
+Resume banner, the demo, export, the speaker library and evaluation. Each runs as a Job in its
+own thread; results come back as signals.
 
-Uses from the window: session, pipeline, progress, scatter, evaluation, evaluation_dock,
-start_page, statusBar(), show_error(), start_job(), _open_dialog(), new_project(),
-_load_project_view(), _update_actions(); the clustering reaches _on_edit as a Change.
+Given: the ReviewState (session, the running analysis), the window (parent of dialogs), the
+progress panel, the Resume banner, the scatter (previews while the analysis runs), the
+evaluation panel and its dock, the start page (the demo's button), the status bar,
+`open_dialog`, `show_error`, `start_job`, the review-selection controller (colours, redrawing
+the project), `update_actions` and `new_project` (the demo opens one). The clustering reaches
+the edit listener as a Change.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from speakerid_gui.gui import jobs
@@ -21,27 +25,40 @@ from speakerid_gui.gui.workers import Job
 DEMO_SETTINGS = None  # pipeline settings for the demo (None: the defaults); tests make it fast
 
 
-class BackgroundTasks:
+class BackgroundTasks(QObject):
+    def __init__(self, state, window, progress, resume_banner, scatter, evaluation, evaluation_dock, start_page,
+                 status, open_dialog, show_error, start_job, review, update_actions, new_project):
+        super().__init__(window)
+        self.state, self.window, self.progress, self.resume_banner = state, window, progress, resume_banner
+        self.scatter, self.evaluation, self.evaluation_dock, self.start_page = scatter, evaluation, evaluation_dock, start_page
+        self.status, self.open_dialog, self.show_error, self.start_job = status, open_dialog, show_error, start_job
+        self.review, self.update_actions, self.new_project = review, update_actions, new_project
+        self.last_export = None  # the files of the last export
+        progress.cancel_requested.connect(self.cancel_pipeline)
+        resume_banner.resume_requested.connect(self.resume_pipeline)
+        evaluation.evaluate_requested.connect(self.evaluate)
+        evaluation.import_requested.connect(self.ask_import_reference)
+
     # ---- pipeline ----------------------------------------------------------------------------------------
     def start_pipeline(self, settings):
         from dataclasses import asdict
 
-        if self.pipeline is not None or self.session is None:
+        if self.state.pipeline is not None or self.state.session is None:
             return None
-        self.session.project.set_meta("gui_pending", asdict(settings))  # lets "Resume analysis" pick it up
+        self.state.session.project.set_meta("gui_pending", asdict(settings))  # lets "Resume analysis" pick it up
         self.progress.reset()
         self.progress.show()
         self.resume_banner.hide()
-        job = Job("analysis", jobs.pipeline_job, self.session.project.folder, settings, parent=self)
+        job = Job("analysis", jobs.pipeline_job, self.state.session.project.folder, settings, parent=self)
         job.progress.connect(self.progress.update_event)
         job.partial_result.connect(self._pipeline_partial)
         job.succeeded.connect(self._pipeline_done)
         job.failed.connect(lambda msg: self._pipeline_ended(f"Analysis failed: {msg}", error=True))
         job.was_cancelled.connect(lambda: self._pipeline_ended("Analysis cancelled: Resume analysis continues "
                                                                "where it stopped."))
-        self.pipeline = job
+        self.state.pipeline = job
         self.start_job(job)
-        self._update_actions()
+        self.update_actions()
         return job
 
     def resume_pipeline(self):
@@ -51,48 +68,48 @@ class BackgroundTasks:
 
         from speakerid_gui.core.pipeline import Settings
 
-        if self.session is None:
+        if self.state.session is None:
             return None
-        p = self.session.project
+        p = self.state.session.project
         saved = p.get_meta("gui_pending") or p.get_meta("settings") or {}
         known = {f.name for f in fields(Settings)}
         return self.start_pipeline(Settings(**{k: v for k, v in saved.items() if k in known}))
 
     def pending_recordings(self) -> tuple[int, int]:
         """(recordings not analysed yet, all recordings) of the open project."""
-        if self.session is None:
+        if self.state.session is None:
             return 0, 0
-        recs = self.session.project.recordings()
+        recs = self.state.session.project.recordings()
         return sum(r.status == "pending" for r in recs), len(recs)
 
     def show_analysis_state(self):
         """The Resume banner when the open project's analysis is partial (and nothing runs)."""
-        if self.session is None or self.pipeline is not None:
+        if self.state.session is None or self.state.pipeline is not None:
             self.resume_banner.hide()
             return
         pending, total = self.pending_recordings()
-        unfinished = self.session.project.get_meta("gui_pending") is not None  # stopped before its end
+        unfinished = self.state.session.project.get_meta("gui_pending") is not None  # stopped before its end
         self.resume_banner.show_partial(pending, total, unfinished)
 
     def cancel_pipeline(self):
-        if self.pipeline is not None:
-            self.pipeline.cancel()
+        if self.state.pipeline is not None:
+            self.state.pipeline.cancel()
 
     def _pipeline_partial(self, payload):
-        if self.session is None:
+        if self.state.session is None:
             return
         kind = payload[0]
         if kind == "preview":  # PCA of the segments embedded so far, while the analysis goes on
             xy, count = payload[1], payload[2]
-            self.session.reload()  # the segments the points stand for (clicks, hover)
-            p = self.session.project
+            self.state.session.reload()  # the segments the points stand for (clicks, hover)
+            p = self.state.session.project
             m = min(len(xy), p.n_segments)
-            self.scatter.set_data(xy[:m], p.cluster[:m], p.verified[:m], p.noise[:m], self._colors(),
+            self.scatter.set_data(xy[:m], p.cluster[:m], p.verified[:m], p.noise[:m], self.review.colors(),
                                   f"PCA preview of {count:,} embedded so far")
         elif kind == "layout":  # PCA preview while the real layout is computed
-            self.session.reload()
-            p = self.session.project
-            self.scatter.set_data(payload[1], p.cluster, p.verified, p.noise, self._colors(),
+            self.state.session.reload()
+            p = self.state.session.project
+            self.scatter.set_data(payload[1], p.cluster, p.verified, p.noise, self.review.colors(),
                                   "PCA preview, UMAP layout follows")
         elif kind == "stage_done":
             self.progress.mark_done(payload[1])
@@ -101,7 +118,7 @@ class BackgroundTasks:
             # The clustering edit was written on the job's connection: reloading announces it as
             # one Change, and the window's edit listener redraws from it like after any edit.
             if payload[1] == "cluster":
-                self.session.reload(announce=True)
+                self.state.session.reload(announce=True)
 
     def _pipeline_done(self, summary):
         skipped = len(getattr(summary, "skipped", []) or [])
@@ -114,19 +131,19 @@ class BackgroundTasks:
             self.show_error(f"{plural(skipped, 'file')} could not be used:\n{details}", title="Skipped files")
 
     def _pipeline_ended(self, message: str, error: bool = False):
-        job, self.pipeline = self.pipeline, None
-        if self.session is not None:
+        job, self.state.pipeline = self.state.pipeline, None
+        if self.state.session is not None:
             if job is not None and job.outcome == "ok":
-                self.session.project.set_meta("gui_pending", None)
-            self.session.reload()
-            self._load_project_view()
+                self.state.session.project.set_meta("gui_pending", None)
+            self.state.session.reload()
+            self.review.load_project_view()
         self.progress.hide()
         self.show_analysis_state()
-        self._update_actions()
+        self.update_actions()
         if error:
             self.show_error(message)
         else:
-            self.statusBar().showMessage(message, 15000)
+            self.status.showMessage(message, 15000)
 
     # ---- demo ----------------------------------------------------------------------------------------
     def start_demo(self, folder: str | Path | None = None):
@@ -150,37 +167,37 @@ class BackgroundTasks:
         self.start_page.demo_status.setText("")
         self.start_page.demo_button.setEnabled(True)
         if self.new_project(folder, DEMO_SETTINGS or Settings()):
-            self.session.project.set_meta("reference", str(Path(folder) / "reference.rttm"))
+            self.state.session.project.set_meta("reference", str(Path(folder) / "reference.rttm"))
             self.evaluation.set_reference(str(Path(folder) / "reference.rttm"))
-            self.statusBar().showMessage("Demo: 5 synthetic speakers. Its true labels are loaded as the reference: "
+            self.status.showMessage("Demo: 5 synthetic speakers. Its true labels are loaded as the reference: "
                                          "Evaluate once the analysis is done.", 15000)
 
     # ---- export, reference, evaluation ---------------------------------------------------------------------
     def ask_export(self):
-        project = self.session.project
-        dialog = ExportDialog(project.folder / "exports", self, last=project.get_meta("export_last"))
+        project = self.state.session.project
+        dialog = ExportDialog(project.folder / "exports", self.window, last=project.get_meta("export_last"))
 
         def accepted():
-            if self.session is not None:  # the folder and format come back next time (also after a restart)
-                self.session.project.set_meta("export_last", dialog.choices())
+            if self.state.session is not None:  # the folder and format come back next time (also after a restart)
+                self.state.session.project.set_meta("export_last", dialog.choices())
             self.export(dialog.fmt(), dialog.out_path(), dialog.include_noise.isChecked(),
                         dialog.clip_options() if dialog.fmt() == "clips" else None)
 
         dialog.accepted.connect(accepted)
-        self._open_dialog(dialog)
+        self.open_dialog(dialog)
         return dialog
 
     def export(self, fmt: str, out: Path, include_noise: bool = False, clip_options=None):
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        job = Job("export", jobs.export_job, self.session.project.folder, fmt, out, include_noise, clip_options,
+        job = Job("export", jobs.export_job, self.state.session.project.folder, fmt, out, include_noise, clip_options,
                   parent=self)
 
         def done(result):
             count, files = result
             self.last_export = files
             what = plural(len(files), "clip") if fmt == "clips" else f"{plural(count, 'segment')} as {fmt}"
-            self.statusBar().showMessage(f"Exported {what} to {out}.", 10000)
+            self.status.showMessage(f"Exported {what} to {out}.", 10000)
 
         job.succeeded.connect(done)
         job.failed.connect(lambda msg: self.show_error(f"Export to {out} failed: {msg}"))
@@ -191,12 +208,12 @@ class BackgroundTasks:
         """The speaker library dialog (matches, accept / reject, add named speakers)."""
         from speakerid_gui.gui.library_dialog import LibraryDialog
 
-        dialog = LibraryDialog(self.session, folder, self)
-        self._open_dialog(dialog)
+        dialog = LibraryDialog(self.state.session, folder, self.window)
+        self.open_dialog(dialog)
         return dialog
 
     def ask_import_reference(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Reference labels", str(self.session.project.audio_root),
+        path, _ = QFileDialog.getOpenFileName(self.window, "Reference labels", str(self.state.session.project.audio_root),
                                               "Reference labels (*.csv *.rttm);;All files (*)")
         if path:
             self.import_reference(path)
@@ -206,18 +223,18 @@ class BackgroundTasks:
         return self.evaluate(str(path), remember=True)
 
     def evaluate(self, reference: str | None = None, remember: bool = False):
-        if self.session is None:
+        if self.state.session is None:
             return None
-        reference = reference or self.session.project.get_meta("reference")
+        reference = reference or self.state.session.project.get_meta("reference")
         if not reference:
             return None
         self.evaluation.set_busy()
         self.evaluation_dock.show()
-        job = Job("evaluate", jobs.evaluate_job, self.session.project.folder, reference, parent=self)
+        job = Job("evaluate", jobs.evaluate_job, self.state.session.project.folder, reference, parent=self)
 
         def done(result):
-            if remember and self.session is not None:
-                self.session.project.set_meta("reference", str(reference))
+            if remember and self.state.session is not None:
+                self.state.session.project.set_meta("reference", str(reference))
             self.evaluation.set_reference(str(reference))
             self.evaluation.set_result(result)
 

@@ -1,24 +1,22 @@
-"""Learning from the reviewer, in the main window (a mixin): the Learn menu's label
-propagation, refinement, the speaker classifiers (embedding or sequence) and the prosody RNN;
-the "Review next" queue it builds is review_queue.py.
+"""Learning jobs controller of the main window: the Learn menu's label propagation,
+refinement, the speaker classifiers (embedding or sequence) and the prosody RNN; the
+"Review next" queue is review_queue.py.
 
 Heavy work runs off the GUI thread on its own Project connection (learning_jobs.py): the
-user's propagate / refine / classifier / prosody training as Jobs. A relabelling comes back as one EditLog.relabel call and is applied here
-through the window's own log, so undo, the redraw listener and the window's arrays stay in
-step. Every edit bumps a label version (`_label_serial`); a result computed from an older
-version is not applied.
+user's propagate / refine / classifier / prosody training as Jobs. A relabelling comes back as
+one EditLog.relabel call and is applied here through the window's own log (`edit`), so undo,
+the redraw listener and the window's arrays stay in step. Every edit bumps the label version
+(ReviewState.label_serial); a result computed from an older version is rebased or not applied.
 
-Uses from the window: session, pipeline, current_cluster, clusters, scatter, inspector, player,
-stack, review_page, splitter, actions_by_name, menu_groups, project_actions, menuBar(),
-statusBar(), start_job(), _open_dialog(), show_error(), show_segment(), _on_current_cluster(),
-_merge(), move_segments(), _edit(), _update_actions().
+Given: the ReviewState (session, label version, the running analysis and learning job), the
+window (parent of dialogs), the status bar, `open_dialog`, `show_error`, `start_job`, `edit`
+(the edit controller's guarded EditLog call), `update_actions` and `on_idle` (called when a
+learning job ends: the answers' relearning waits for it).
 """
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import QObject, Qt
 
 from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.gui import learning_jobs
@@ -33,70 +31,27 @@ PROSODY_USE = ("Once trained, the embeddings are stored like any backend's: anal
                "(<tt>speakerid run AUDIO --project PROJECT --backend joint:campp=1,prosody_rnn=0.5</tt>).")
 
 
-class LearningTasks:
-    # ---- construction (called from MainWindow.__init__ after _make_actions) -------------------------------
-    def _build_learning(self):
-        self.learning_job: Job | None = None       # the running propagate / refine / classifier job
+class LearningTasks(QObject):
+    def __init__(self, state, window, status, open_dialog, show_error, start_job, edit, update_actions, on_idle):
+        super().__init__(window)
+        self.state, self.window, self.status = state, window, status
+        self.open_dialog, self.show_error, self.start_job, self.edit = open_dialog, show_error, start_job, edit
+        self.update_actions, self.on_idle = update_actions, on_idle
         self.last_relabelling: tuple | None = None  # (Relabelling, report) of the last propagate/refine
-        self._build_review_queue()
-        self._make_learning_actions()
-
-    def _make_learning_actions(self):
-        """Review menu: the suggestion keys; a Learn menu before View; the panel in View."""
-        menus = {a.text(): a.menu() for a in self.menuBar().actions() if a.menu() is not None}
-        groups = dict(self.menu_groups)
-
-        add = self.add_action
-
-        review, rgroup = menus["&Review"], groups["&Review"]
-        review.addSeparator()
-        add(review, rgroup, "next_suggestion", "Next suggestion (review next)", ["G"], self.next_suggestion)
-        add(review, rgroup, "prev_suggestion", "Previous suggestion", ["Shift+G"], lambda: self.next_suggestion(-1))
-        add(review, rgroup, "accept_suggestion", "Accept suggestion (merge the pair / split / move)", ["Y"],
-            self.accept_suggestion)
-
-        learn = QMenu("&Learn", self)
-        lgroup: list[QAction] = []
-        self.menuBar().insertMenu(menus["&View"].menuAction(), learn)
-        titles = [t for t, _ in self.menu_groups]
-        self.menu_groups.insert(titles.index("&View"), ("&Learn", lgroup))
-        add(learn, lgroup, "propagate", "Propagate labels from verified segments", ["Ctrl+P"], self.propagate_labels)
-        add(learn, lgroup, "refine", "Refine embeddings…", ["Ctrl+R"], self.ask_refine)
-        add(learn, lgroup, "train_classifier", "Train / evaluate classifier…", ["Ctrl+T"], self.ask_classifier)
-        add(learn, lgroup, "train_prosody", "Train prosody RNN…", [], self.ask_prosody)
-        learn.addSeparator()
-        add(learn, lgroup, "refresh_suggestions", "Refresh suggestions", ["F5"], self.refresh_suggestions)
-        self._make_answer_actions(review, rgroup, learn, lgroup)
-
-        view = menus["&View"]
-        panel = add(view, groups["&View"], "show_review_next", "Review next panel", ["Ctrl+Shift+N"], None)
-        panel.setCheckable(True)
-        panel.setChecked(True)
-        panel.toggled.connect(self.review_next.setVisible)
-
-    def _update_learning_actions(self, has: bool, busy: bool):
-        """From _update_actions: the Learn actions wait for the pipeline and for each other."""
-        running = self.learning_job is not None
-        for name in ("propagate", "refine", "train_classifier", "train_prosody"):
-            self.action(name).setEnabled(has and not busy and not running)
-        self.action("accept_suggestion").setEnabled(has and not busy)
-        if busy:  # the pipeline relabels: the queue must be ranked again when it is done
-            self._suggestions_dirty = True
-        elif has and self._suggestions_dirty and self.suggestions_job is None:
-            self._schedule_suggestions()
+        self._learning_snapshot = (None, None)      # (label version, Snapshot) the running job started from
 
     # ---- propagation and refinement -------------------------------------------------------------------
     def _learning_ready(self) -> bool:
-        if self.session is None:
+        if self.state.session is None:
             return False
-        if self.pipeline is not None or self.learning_job is not None:
-            self.statusBar().showMessage("Wait for the running analysis or learning job to finish.", 5000)
+        if self.state.pipeline is not None or self.state.learning_job is not None:
+            self.status.showMessage("Wait for the running analysis or learning job to finish.", 5000)
             return False
         return True
 
     def _verified_speakers(self) -> tuple[int, int, int]:
         """(verified segments, speakers among them, largest speaker's verified count)."""
-        p = self.session.project
+        p = self.state.session.project
         ok = p.verified & ~p.noise & (p.cluster != NOISE)
         _, counts = np.unique(p.cluster[ok], return_counts=True)
         return int(ok.sum()), len(counts), int(counts.max(initial=0))
@@ -104,20 +59,19 @@ class LearningTasks:
     def _start_learning_job(self, job: Job):
         from speakerid_gui.core.project.rebase import Snapshot
 
-        self.learning_job = job
+        self.state.learning_job = job
         # the labels the job starts from: its result is rebased on them if the reviewer edits meanwhile
-        self._learning_snapshot = (self._label_serial, Snapshot.of(self.session.project))
+        self._learning_snapshot = (self.state.label_serial, Snapshot.of(self.state.session.project))
         job.finished.connect(lambda: self._learning_job_done(job))
         self.start_job(job)
-        self._update_actions()
+        self.update_actions()
 
     def _learning_job_done(self, job):
-        if self.learning_job is job:
-            self.learning_job = None
-            if self._relearn_pending:  # an answer came while it ran
-                self._relearn_timer.start()
-        if self.session is not None:
-            self._update_actions()
+        if self.state.learning_job is job:
+            self.state.learning_job = None
+            self.on_idle()  # an answer that came while it ran relearns now
+        if self.state.session is not None:
+            self.update_actions()
 
     def propagate_labels(self):
         """Relabel every unverified segment from the verified ones (a worker; one undoable edit)."""
@@ -125,31 +79,31 @@ class LearningTasks:
             return None
         n_ver, n_spk, _ = self._verified_speakers()
         if n_ver == 0:
-            self.statusBar().showMessage("Nothing verified yet: verify segments or clusters first (V, Shift+V), "
+            self.status.showMessage("Nothing verified yet: verify segments or clusters first (V, Shift+V), "
                                          "then propagate.", 8000)
             return None
-        job = Job("propagate", learning_jobs.propagate_job, self.session.project.folder, self._label_serial,
+        job = Job("propagate", learning_jobs.propagate_job, self.state.session.project.folder, self.state.label_serial,
                   parent=self)
         job.succeeded.connect(self._apply_relabelling)
         job.failed.connect(lambda msg: self.show_error(f"Propagation failed: {msg}"))
-        self.statusBar().showMessage(f"Propagating labels from {n_ver:,} verified segments of {n_spk} speakers…")
+        self.status.showMessage(f"Propagating labels from {n_ver:,} verified segments of {n_spk} speakers…")
         self._start_learning_job(job)
         return job
 
     def _apply_relabelling(self, r) -> str:
         """Apply a job's relabel through the window's EditLog and say what changed."""
-        if self.session is None:
+        if self.state.session is None:
             return ""
         what = {"propagate": "Propagation", "refine": "Refinement"}.get(r.kind, r.kind)
-        p = self.session.project
+        p = self.state.session.project
         call, kept = r.call, ""
-        if r.serial != self._label_serial and call is not None:  # the reviewer edited while it ran
+        if r.serial != self.state.label_serial and call is not None:  # the reviewer edited while it ran
             from speakerid_gui.core.project.rebase import Snapshot, rebase
 
-            serial, before = getattr(self, "_learning_snapshot", (None, None))
+            serial, before = self._learning_snapshot
             if serial != r.serial:
                 report = f"{what}: the labels changed while it ran, so nothing was applied. Run it again."
-                self.statusBar().showMessage(report, 10000)
+                self.status.showMessage(report, 10000)
                 self.last_relabelling = (r, report)
                 return report
             kind, description, index, clusters, confidence, rows = call
@@ -161,7 +115,7 @@ class LearningTasks:
         n_ver = int((p.verified & ~p.noise).sum())
         moved = 0
         if call is not None and len(call[2]):
-            change = self._edit(self.session.log.relabel, *call)
+            change = self.edit(self.state.session.log.relabel, *call)
             if change is None:
                 return ""
             moved = len(change.moved)
@@ -170,7 +124,7 @@ class LearningTasks:
                   f"their own cluster with low confidence). Verified labels unchanged.{kept} Ctrl+Z undoes.")
         if r.note:
             report = f"{r.note}. {report}"
-        self.statusBar().showMessage(report, 15000)
+        self.status.showMessage(report, 15000)
         self.last_relabelling = (r, report)
         return report
 
@@ -180,34 +134,34 @@ class LearningTasks:
             return None
         n_ver, n_spk, most = self._verified_speakers()
         if n_spk < 2 or most < 2:
-            self.statusBar().showMessage("Refinement learns from verified segments of at least two speakers: "
+            self.status.showMessage("Refinement learns from verified segments of at least two speakers: "
                                          "verify some first (V, Shift+V).", 8000)
             return None
         options = {"epochs": 200, **options}
-        p = self.session.project
+        p = self.state.session.project
         n_todo = int((~p.verified & ~p.noise & (p.cluster != NOISE)).sum())
         intro = (f"Training a small projection head on {n_ver:,} verified segments of {n_spk} speakers (batch-hard "
                  f"triplet loss, NT-Xent on augmented views), then reassigning the {n_todo:,} unverified segments "
                  "in the refined space. It stops when the loss on held-out verified segments stops falling. "
                  "Verified labels never change; Ctrl+Z undoes the result.")
-        dialog = RefineDialog(intro, options["epochs"], self)
-        job = Job("refine", learning_jobs.refine_job, p.folder, self._label_serial, options, parent=self)
+        dialog = RefineDialog(intro, options["epochs"], self.window)
+        job = Job("refine", learning_jobs.refine_job, p.folder, self.state.label_serial, options, parent=self)
         dialog.job = job
         dialog.cancel_requested.connect(job.cancel)
         job.progress.connect(dialog.update_progress)
         job.succeeded.connect(lambda r: dialog.finish(self._apply_relabelling(r)))
         job.was_cancelled.connect(lambda: (dialog.finish("Cancelled: nothing was changed."),
-                                           self.statusBar().showMessage("Refinement cancelled: nothing changed.",
+                                           self.status.showMessage("Refinement cancelled: nothing changed.",
                                                                         8000)))
         job.failed.connect(lambda msg: (dialog.finish(f"Refinement failed: {msg}"),
                                         self.show_error(f"Refinement failed: {msg}")))
-        self._open_dialog(dialog)
+        self.open_dialog(dialog)
         self._start_learning_job(job)
         return dialog
 
     # ---- the classifiers for new audio --------------------------------------------------------------------
     def ask_classifier(self):
-        if self.session is None:
+        if self.state.session is None:
             return None
         n_ver, n_spk, _ = self._verified_speakers()
         summary = ("A speaker classifier trained on this project's labels and saved in it. The embedding classifier "
@@ -215,7 +169,7 @@ class LearningTasks:
                    "ResNet) read the log-mel frames themselves and learn from verified segments only. Part of the "
                    f"verified segments ({n_ver:,} segments of {n_spk} speakers) is held out to measure them: "
                    "top-1 / top-5 accuracy and the confusion matrix below.")
-        p = self.session.project
+        p = self.state.session.project
         notes = []
         saved = p.get_meta("classifier")
         if saved:
@@ -226,18 +180,18 @@ class LearningTasks:
             if seq:
                 notes.append(f"Saved {kind} classifier: {seq.get('n_train', 0) + seq.get('n_val', 0):,} verified "
                              f"segments of {len(seq.get('speakers', []))} speakers, {seq.get('epochs', '?')} epochs.")
-        dialog = ClassifierDialog(summary, " ".join(notes), self)
+        dialog = ClassifierDialog(summary, " ".join(notes), self.window)
         dialog.job = None
         dialog.train_requested.connect(lambda o: self.train_classifier(
             o["model"] if o["kind"] == "embedding" else o["kind"], o["source"], dialog,
             center_loss=o["center_loss"], epochs=o["epochs"]))
         dialog.cancel_requested.connect(lambda: dialog.job is not None and dialog.job.cancel())
-        self._open_dialog(dialog)
+        self.open_dialog(dialog)
         return dialog
 
     def _too_few_verified(self) -> str:
         """Why a sequence classifier cannot be trained yet ("" when it can)."""
-        p = self.session.project
+        p = self.state.session.project
         ok = p.verified & ~p.noise & (p.cluster != NOISE)
         _, counts = np.unique(p.cluster[ok], return_counts=True)
         enough = int((counts >= SEQ_MIN_VERIFIED).sum())
@@ -254,11 +208,11 @@ class LearningTasks:
         classifiers on log-mel frames, verified labels only; center_loss and epochs are theirs)."""
         if not self._learning_ready():
             return None
-        folder = self.session.project.folder
+        folder = self.state.session.project.folder
         if kind in SEQ_KINDS:
             why = self._too_few_verified()
             if why:
-                self.statusBar().showMessage(why, 15000)
+                self.status.showMessage(why, 15000)
                 if dialog is not None:
                     dialog.set_failed(why)
                 else:
@@ -280,10 +234,10 @@ class LearningTasks:
             ev = outcome.evaluation
             score = (f"top-1 {ev['top1']:.1%}, top-5 {ev['top5']:.1%} on {ev['n_test']} held-out verified segments"
                      if ev else f"not evaluated ({outcome.not_evaluated})")
-            self.statusBar().showMessage(f"Classifier ({kind}) trained and saved: {score}.", 15000)
+            self.status.showMessage(f"Classifier ({kind}) trained and saved: {score}.", 15000)
 
         job.succeeded.connect(done)
-        job.was_cancelled.connect(lambda: self.statusBar().showMessage(
+        job.was_cancelled.connect(lambda: self.status.showMessage(
             f"Classifier ({kind}) training cancelled: nothing saved.", 8000))
         if dialog is None:
             job.failed.connect(lambda msg: self.show_error(f"Training the classifier failed: {msg}"))
@@ -293,11 +247,11 @@ class LearningTasks:
     # ---- the prosody RNN (an embedding backend trained on this project) ------------------------------------
     def ask_prosody(self):
         """The prosody RNN dialog: the last training's loss curve if there is one; Train starts a job."""
-        if self.session is None:
+        if self.state.session is None:
             return None
         from speakerid_gui.core.embed import prosody_rnn
 
-        p = self.session.project
+        p = self.state.session.project
         intro = ("A small GRU over each segment's pitch and energy curves, trained on this project's own "
                  f"{p.n_segments:,} segments without labels: two randomly altered copies of a segment (noise, "
                  "masking, time warping, pitch shift) must come out close, other segments far (NT-Xent loss, "
@@ -307,24 +261,24 @@ class LearningTasks:
         last = (f"Last training: {len(losses)} epochs on {meta.get('n_segments', 0):,} segments in "
                 f"{meta.get('seconds', 0):.0f} s, final loss {losses[-1]:.3f}. Train again to replace it."
                 if losses else "")
-        dialog = ProsodyDialog(intro, PROSODY_EPOCHS, losses, last, self)
+        dialog = ProsodyDialog(intro, PROSODY_EPOCHS, losses, last, self.window)
         dialog.intro.setTextFormat(Qt.TextFormat.RichText)
         dialog.job = None
         dialog.train_requested.connect(lambda epochs: self.train_prosody(epochs, dialog))
         dialog.cancel_requested.connect(lambda: dialog.job is not None and dialog.job.cancel())
-        self._open_dialog(dialog)
+        self.open_dialog(dialog)
         return dialog
 
     def train_prosody(self, epochs: int = PROSODY_EPOCHS, dialog: ProsodyDialog | None = None):
         """Train the prosody RNN in a job (Cancel between batches writes nothing)."""
         if not self._learning_ready():
-            if dialog is not None and self.session is not None:
+            if dialog is not None and self.state.session is not None:
                 dialog.message.setText("Wait for the running analysis or learning job to finish.")
             return None
-        p = self.session.project
+        p = self.state.session.project
         if p.n_segments < 4:
             why = "The prosody RNN needs an analysed project (at least 4 segments)."
-            self.statusBar().showMessage(why, 8000)
+            self.status.showMessage(why, 8000)
             if dialog is not None:
                 dialog.message.setText(why)
             return None
@@ -333,12 +287,12 @@ class LearningTasks:
         def done(r):
             text = (f"Trained in {r.seconds:.0f} s: {r.dim}-dim prosody embeddings of {r.n_segments:,} segments "
                     f"stored (backend prosody_rnn); final loss {r.losses[-1]:.3f}.")
-            self.statusBar().showMessage(f"Prosody RNN: {text}", 15000)
+            self.status.showMessage(f"Prosody RNN: {text}", 15000)
             if dialog is not None:
                 dialog.finish(text)
 
         def cancelled():
-            self.statusBar().showMessage("Prosody RNN training cancelled: nothing was written.", 8000)
+            self.status.showMessage("Prosody RNN training cancelled: nothing was written.", 8000)
             if dialog is not None:
                 dialog.finish("Cancelled: nothing was written (a previous model, if any, is kept).")
 

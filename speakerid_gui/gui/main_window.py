@@ -1,72 +1,69 @@
 """The main window: start page or review page (cluster list | scatter | inspector), menus
-and shortcuts, and the glue between widgets, the ReviewSession, the player and jobs.
-Every label change goes through the EditLog; its listener (EditCommands._on_edit) redraws
-what the edit's Change says changed."""
+and shortcuts, composed of controllers that are each given what they use in their constructor:
+
+- ReviewState (review_state.py): the session, the current cluster (its one owner), segment and
+  the cluster's ranked members, the label version, the running analysis and learning job;
+- ReviewSelection (review_selection.py): drawing the project, following the current cluster;
+- Playback (playback.py): the current segment, playing, stepping, auto-advance;
+- EditCommands (edit_commands.py): every label change, through the EditLog; its listener
+  (EditCommands.on_edit) redraws what the edit's Change says changed;
+- BackgroundTasks (background_tasks.py): analysis, demo, export, evaluation;
+- ProjectPages (project_pages.py): start page, new / open / close, the writer lock;
+- ReviewQueue (review_queue.py) and ReviewAnswers (review_answers.py): Review next, answers,
+  relearning; LearningTasks (learning_tasks.py): the Learn menu's jobs;
+- TimelineTasks (timeline.py): a recording's timeline.
+
+The window itself keeps the widgets, the menus, the jobs list, dialogs and errors."""
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter,
                                QStackedWidget, QVBoxLayout, QWidget)
 
-from speakerid_gui.core.audio.decode import AudioError
-from speakerid_gui.core.palette import cluster_color
-from speakerid_gui.core.project.store import NOISE
-from speakerid_gui.core.text import plural
+from speakerid_gui.gui.background_tasks import BackgroundTasks
 from speakerid_gui.gui.cluster_list import ClusterPanel
+from speakerid_gui.gui.edit_commands import EditCommands
 from speakerid_gui.gui.evaluation import EvaluationPanel
 from speakerid_gui.gui.inspector import Inspector
 from speakerid_gui.gui.keys import route_keys
+from speakerid_gui.gui.learning_tasks import LearningTasks
+from speakerid_gui.gui.playback import Playback
 from speakerid_gui.gui.player import Player, SoundDevicePlayer
 from speakerid_gui.gui.progress_panel import ProgressPanel, ResumeBanner
-from speakerid_gui.gui.review import ReviewSession
 from speakerid_gui.gui.project_access import ReadOnlyBanner
+from speakerid_gui.gui.project_pages import APP_NAME, ProjectPages
+from speakerid_gui.gui.review_answers import ReviewAnswers
+from speakerid_gui.gui.review_queue import PANEL_HEIGHT, ReviewQueue
+from speakerid_gui.gui.review_selection import ReviewSelection
+from speakerid_gui.gui.review_state import ReviewState
 from speakerid_gui.gui.scatter import ScatterPanel
 from speakerid_gui.gui.shortcuts import ShortcutSheet
 from speakerid_gui.gui.small_screen import guard_review_split
 from speakerid_gui.gui.start_page import RecentProjects, StartPage
-from speakerid_gui.gui.background_tasks import BackgroundTasks
-from speakerid_gui.gui.edit_commands import EditCommands
-from speakerid_gui.gui.learning_tasks import LearningTasks
-from speakerid_gui.gui.project_pages import APP_NAME, ProjectPages
-from speakerid_gui.gui.review_queue import ReviewQueue
+from speakerid_gui.gui.suggestions_panel import SuggestionsPanel
 from speakerid_gui.gui.timeline import TimelineTasks
-from speakerid_gui.gui.review_answers import ReviewAnswers
 from speakerid_gui.gui.workers import Job
 
-PROSODY_CURVES = 6  # segments overlaid in the pitch/energy plots
 
-
-class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, ReviewAnswers, EditCommands, BackgroundTasks, QMainWindow):
+class MainWindow(QMainWindow):
     def __init__(self, player: Player | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("speakerid-gui", "speakerid-gui")
         self.recent = RecentProjects(self.settings)
         self.player = player or SoundDevicePlayer(self)
-        self.session: ReviewSession | None = None
+        self.state = ReviewState(self)
         self.jobs: list[Job] = []
-        self.pipeline: Job | None = None
-        self.current_cluster: int | None = None
-        self.current_segment: int | None = None
-        self.queue = np.zeros(0, np.int64)   # the current cluster's members, closest to its centre first
         self.active_dialog = None            # the open dialog (tests drive it)
         self.last_error: str | None = None
-        self.last_export = None
         self._close_when_idle = False
         self.setWindowTitle(APP_NAME)
         self._build()
+        self._make_controllers()
         self._make_actions()
-        self._build_answers()  # before the Learn menu: its actions join it (review_answers.py)
-        self._build_learning()  # Review-next panel, Learn menu (learning_tasks.py)
         self._split_guard = guard_review_split(self)  # a small window squeezes the panel, not the plots
         route_keys(self, self.clusters.table)  # shortcuts work whatever has focus (keys.py)
-        self.player.started.connect(lambda tag: self._playing_changed(True))
-        self.player.stopped.connect(self._playback_stopped)
-        self.player.failed.connect(self._playback_failed)
-        self._position_timer = QTimer(self, interval=30)
-        self._position_timer.timeout.connect(self._show_position)
-        self.show_start_page()
+        self.pages.show_start_page()
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -76,31 +73,14 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
     # ---- construction ---------------------------------------------------------------------------
     def _build(self):
         self.start_page = StartPage()
-        self.start_page.new_requested.connect(self.ask_new_project)
-        self.start_page.open_requested.connect(self.ask_open_project)
-        self.start_page.demo_requested.connect(self.start_demo)
-        self.start_page.recent_chosen.connect(self.open_project)
-
         self.clusters = ClusterPanel()
         self.clusters.restore_sort(self.settings)  # the reviewer's last sort, across restarts
-        self.clusters.current_changed.connect(self._on_current_cluster)
         self.scatter = ScatterPanel()
-        self.scatter.describe = self._describe_segment
-        self.scatter.point_clicked.connect(self._on_point_clicked)
-        self.scatter.selection_changed.connect(self._on_segment_selection)
         self.inspector = Inspector()
-        self.inspector.play_requested.connect(lambda i: self.show_segment(i, play=True))
-        self.inspector.segment_chosen.connect(lambda i: self.show_segment(i))
-        self.inspector.step_requested.connect(self.step_segment)
-        self.inspector.play_toggled.connect(self.toggle_play)
         self.progress = ProgressPanel()
-        self.progress.cancel_requested.connect(self.cancel_pipeline)
         self.progress.hide()
         self.resume_banner = ResumeBanner()
-        self.resume_banner.resume_requested.connect(self.resume_pipeline)
         self.read_only_banner = ReadOnlyBanner()
-        self.read_only_banner.retry_requested.connect(self.retry_writable)
-        self.project_lock = None  # this window's writer lock on its project (project_access.py)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.clusters)
@@ -110,13 +90,24 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setStretchFactor(2, 3)
         self.splitter.setSizes([320, 660, 500])
+        # The Review-next panel goes below the cluster list | scatter | inspector row, in a splitter of
+        # the review page (not a dock: it comes and goes with the page, and opening a project does not
+        # re-lay the window out).
+        self.review_next = SuggestionsPanel()
+        self.review_split = QSplitter(Qt.Orientation.Vertical)
+        self.review_split.addWidget(self.splitter)
+        self.review_split.addWidget(self.review_next)
+        self.review_split.setCollapsible(0, False)
+        self.review_split.setStretchFactor(0, 1)
+        self.review_split.setStretchFactor(1, 0)
+        self.review_split.setSizes([700, PANEL_HEIGHT])
         review = QWidget()
         layout = QVBoxLayout(review)
         layout.setContentsMargins(4, 4, 4, 0)
         layout.addWidget(self.progress)
         layout.addWidget(self.resume_banner)
         layout.addWidget(self.read_only_banner)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.review_split, 1)
         self.review_page = review
 
         self.stack = QStackedWidget()
@@ -125,8 +116,6 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
         self.setCentralWidget(self.stack)
 
         self.evaluation = EvaluationPanel()
-        self.evaluation.evaluate_requested.connect(self.evaluate)
-        self.evaluation.import_requested.connect(self.ask_import_reference)
         self.evaluation_dock = QDockWidget("Evaluation against reference labels", self)
         self.evaluation_dock.setObjectName("evaluation")
         self.evaluation_dock.setWidget(self.evaluation)
@@ -137,6 +126,41 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
 
         self.audio_status = QLabel("")
         self.statusBar().addPermanentWidget(self.audio_status)
+
+    def _make_controllers(self):
+        """Each controller gets what it uses; a callback into a controller made later is a lambda."""
+        st, status = self.state, self.statusBar()
+        services = dict(open_dialog=self._open_dialog, show_error=self.show_error, start_job=self.start_job)
+        self.playback = Playback(st, self.inspector, self.scatter, self.player, status, self.audio_status, self)
+        show = self.playback.show_segment
+        self.review = ReviewSelection(st, self.clusters, self.scatter, self.inspector, status, show, self)
+        self.background = BackgroundTasks(
+            st, self, self.progress, self.resume_banner, self.scatter, self.evaluation, self.evaluation_dock,
+            self.start_page, status, review=self.review, update_actions=self._update_actions,
+            new_project=lambda *args: self.pages.new_project(*args), **services)
+        self.edits = EditCommands(st, self, self.clusters, self.scatter, self.review, show, status,
+                                  update_actions=self._update_actions, start_pipeline=self.background.start_pipeline,
+                                  **services)
+        self.answers = ReviewAnswers(st, status, self.edits.edit, lambda: self._close_when_idle, self)
+        self.review_queue = ReviewQueue(st, self.review_next, self.clusters, self.scatter, self.player,
+                                        self.inspector.auto_advance.isChecked, show, self.edits, self.answers,
+                                        status, self)
+        self.learning = LearningTasks(st, self, status, edit=self.edits.edit, update_actions=self._update_actions,
+                                      on_idle=self.answers.learning_idle, **services)
+        self.timelines = TimelineTasks(st, self, self.player, self.edits.undo, self.edits.redo, status,
+                                       self._open_dialog)
+        bg = self.background
+        self.pages = ProjectPages(
+            st, self, self.recent, self.start_page, self.stack, self.review_page, self.clusters, self.evaluation,
+            self.evaluation_dock, self.read_only_banner, self.player, status, self._open_dialog, self.show_error,
+            jobs_running=lambda: any(j.isRunning() for j in self.jobs), start_pipeline=bg.start_pipeline,
+            evaluate=bg.evaluate, show_analysis_state=bg.show_analysis_state,
+            load_project_view=self.review.load_project_view, update_actions=self._update_actions)
+        self.pages.session_opened.connect(self.edits.attach)  # the redraw listener before the queue's
+        self.pages.session_opened.connect(self.review_queue.project_opened)
+        self.start_page.demo_requested.connect(bg.start_demo)
+        self.stack.currentChanged.connect(
+            lambda _: self.stack.currentWidget() is not self.review_page and self.review_queue.project_closed())
 
     def add_action(self, menu, group: list, name: str, text: str, keys: list[str], slot,
                    needs_project: bool = True) -> QAction:
@@ -158,45 +182,64 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
         """Menus; every action's shortcut works anywhere in the window (and is in the sheet)."""
         self.actions_by_name: dict[str, QAction] = {}
         self.menu_groups: list[tuple[str, list[QAction]]] = []
+        pages, bg, edits, play, queue, learn, tl = (self.pages, self.background, self.edits, self.playback,
+                                                    self.review_queue, self.learning, self.timelines)
         spec = {
             "&File": [
-                ("new", "New project from a folder…", ["Ctrl+N"], self.ask_new_project, False),
-                ("open", "Open project…", ["Ctrl+O"], self.ask_open_project, False),
-                ("demo", "Try the demo", [], self.start_demo, False),
-                ("resume", "Resume analysis", [], self.resume_pipeline, True),
+                ("new", "New project from a folder…", ["Ctrl+N"], pages.ask_new_project, False),
+                ("open", "Open project…", ["Ctrl+O"], pages.ask_open_project, False),
+                ("demo", "Try the demo", [], bg.start_demo, False),
+                ("resume", "Resume analysis", [], bg.resume_pipeline, True),
                 None,
-                ("export", "Export labels…", ["Ctrl+E"], self.ask_export, True),
-                ("import_reference", "Import reference labels…", ["Ctrl+I"], self.ask_import_reference, True),
+                ("export", "Export labels…", ["Ctrl+E"], bg.ask_export, True),
+                ("import_reference", "Import reference labels…", ["Ctrl+I"], bg.ask_import_reference, True),
                 None,
-                ("close_project", "Close project", ["Ctrl+W"], self.close_project, True),
+                ("close_project", "Close project", ["Ctrl+W"], pages.close_project, True),
                 ("quit", "Quit", ["Ctrl+Q"], self.close, False),
             ],
             "&Edit": [
-                ("undo", "Undo", ["Ctrl+Z"], self.undo, True),
-                ("redo", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo, True),
+                ("undo", "Undo", ["Ctrl+Z"], edits.undo, True),
+                ("redo", "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], edits.redo, True),
                 None,
-                ("merge_similar", "Merge with most similar cluster", ["M"], self.merge_with_most_similar, True),
-                ("merge_selected", "Merge selected clusters", ["Shift+M"], self.merge_selected, True),
-                ("split", "Split cluster…", ["S"], self.ask_split, True),
-                ("move", "Move selected segments…", ["Ctrl+M"], self.ask_move, True),
-                ("rename", "Name cluster…", ["N", "F2"], self.ask_rename, True),
-                ("verify", "Verify cluster", ["V"], self.verify_cluster, True),
-                ("verify_segments", "Verify selected segments", ["Shift+V"], self.verify_segments, True),
-                ("noise", "Mark as noise", ["X"], self.mark_noise, True),
+                ("merge_similar", "Merge with most similar cluster", ["M"], edits.merge_with_most_similar, True),
+                ("merge_selected", "Merge selected clusters", ["Shift+M"], edits.merge_selected, True),
+                ("split", "Split cluster…", ["S"], edits.ask_split, True),
+                ("move", "Move selected segments…", ["Ctrl+M"], edits.ask_move, True),
+                ("rename", "Name cluster…", ["N", "F2"], edits.ask_rename, True),
+                ("verify", "Verify cluster", ["V"], edits.verify_cluster, True),
+                ("verify_segments", "Verify selected segments", ["Shift+V"], edits.verify_segments, True),
+                ("noise", "Mark as noise", ["X"], edits.mark_noise, True),
                 ("clear_selection", "Clear segment selection", ["Esc"], self.scatter.clear_selection, True),
                 None,
-                ("recluster", "Re-cluster…", [], self.ask_recluster, True),
+                ("recluster", "Re-cluster…", [], edits.ask_recluster, True),
             ],
             "&Review": [
                 ("next_cluster", "Next cluster", ["J", "Down"], lambda: self.clusters.step(1), True),
                 ("prev_cluster", "Previous cluster", ["K", "Up"], lambda: self.clusters.step(-1), True),
-                ("play", "Play / stop", ["Space"], self.toggle_play, True),
-                ("next_segment", "Next segment", ["Right", "L"], lambda: self.step_segment(1), True),
-                ("prev_segment", "Previous segment", ["Left", "H"], lambda: self.step_segment(-1), True),
+                ("play", "Play / stop", ["Space"], play.toggle_play, True),
+                ("next_segment", "Next segment", ["Right", "L"], lambda: play.step_segment(1), True),
+                ("prev_segment", "Previous segment", ["Left", "H"], lambda: play.step_segment(-1), True),
                 ("auto_advance", "Auto-advance while listening", ["A"], None, True),
-                *self.timeline_actions(),
-                ("library", "Speaker library…", ["Ctrl+L"], self.ask_library, True),
+                ("timeline", "Timeline of this segment's recording", ["T"], tl.open_timeline, True),
+                ("recordings", "Recordings… (timeline by name)", ["Ctrl+Shift+R"], tl.ask_recording, True),
+                ("library", "Speaker library…", ["Ctrl+L"], bg.ask_library, True),
                 ("find_cluster", "Filter clusters by name (Esc leaves the box)", ["Ctrl+F"], self.focus_filter, True),
+                None,
+                ("next_suggestion", "Next suggestion (review next)", ["G"], queue.next_suggestion, True),
+                ("prev_suggestion", "Previous suggestion", ["Shift+G"], lambda: queue.next_suggestion(-1), True),
+                ("accept_suggestion", "Accept suggestion (merge the pair / split / move)", ["Y"],
+                 queue.accept_suggestion, True),
+                ("different_speakers", "Different speakers (answer the suggestion: no)", ["Shift+Y"],
+                 queue.answer_different, True),
+            ],
+            "&Learn": [
+                ("propagate", "Propagate labels from verified segments", ["Ctrl+P"], learn.propagate_labels, True),
+                ("refine", "Refine embeddings…", ["Ctrl+R"], learn.ask_refine, True),
+                ("train_classifier", "Train / evaluate classifier…", ["Ctrl+T"], learn.ask_classifier, True),
+                ("train_prosody", "Train prosody RNN…", [], learn.ask_prosody, True),
+                None,
+                ("refresh_suggestions", "Refresh suggestions", ["F5"], queue.refresh_suggestions, True),
+                ("auto_relearn", "Relearn after each answer or correction", [], None, True),
             ],
             "&View": [
                 ("dim", "Dim other clusters", ["D"], None, True),
@@ -205,6 +248,7 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
                 ("mode_rect", "Rectangle selection mode", ["Ctrl+2"], lambda: self.scatter.set_mode("rect"), True),
                 ("mode_lasso", "Lasso selection mode", ["Ctrl+3"], lambda: self.scatter.set_mode("lasso"), True),
                 ("show_evaluation", "Evaluation panel", ["Ctrl+Shift+E"], None, True),
+                ("show_review_next", "Review next panel", ["Ctrl+Shift+N"], None, True),
             ],
             "&Help": [
                 ("shortcuts", "Keyboard shortcuts", ["F1", "?"], self.show_shortcuts, False),
@@ -231,10 +275,16 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
         a["show_evaluation"].setCheckable(True)
         a["show_evaluation"].toggled.connect(self.evaluation_dock.setVisible)
         self.evaluation_dock.visibilityChanged.connect(a["show_evaluation"].setChecked)
+        a["auto_relearn"].setCheckable(True)
+        a["auto_relearn"].setChecked(self.answers.auto_relearn)
+        a["auto_relearn"].toggled.connect(self.answers.set_auto_relearn)
+        a["show_review_next"].setCheckable(True)
+        a["show_review_next"].setChecked(True)
+        a["show_review_next"].toggled.connect(self.review_next.setVisible)
         file_menu = self.menuBar().actions()[0].menu()
         self.recent_menu = file_menu.addMenu("Recent projects")
         file_menu.insertMenu(self.action("resume"), self.recent_menu)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu.aboutToShow.connect(lambda: self.pages.fill_recent_menu(self.recent_menu))
 
     def focus_filter(self):
         self.clusters.filter.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -244,177 +294,25 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
         return self.actions_by_name[name]
 
     def _update_actions(self):
-        has = self.session is not None
-        busy = self.pipeline is not None or (has and self.session.project.read_only)  # no edit either way
+        st = self.state
+        has = st.session is not None
+        busy = st.busy()  # the pipeline relabels while it runs; a read-only project is not edited
         for action in self.project_actions:
             action.setEnabled(has)
         edits = ["undo", "redo", "merge_similar", "merge_selected", "split", "move", "rename", "verify",
                  "verify_segments", "noise", "recluster"]
         for name in edits:
-            self.action(name).setEnabled(has and not busy)  # the pipeline relabels while it runs
+            self.action(name).setEnabled(has and not busy)
         if has and not busy:
-            log = self.session.log  # at the clustering Ctrl+Z still answers: it says why it stops
+            log = st.session.log  # at the clustering Ctrl+Z still answers: it says why it stops
             self.action("undo").setEnabled(log.can_undo() or log.base() is not None)
-            self.action("redo").setEnabled(self.session.log.can_redo())
+            self.action("redo").setEnabled(log.can_redo())
         self.action("resume").setEnabled(has and not busy and not self.resume_banner.isHidden())
-        self._update_learning_actions(has, busy)
-
-    # ---- pages and projects ---------------------------------------------------------------------
-    def _load_project_view(self):
-        """Draw everything from the session: layout, labels, cluster list, largest cluster."""
-        s = self.session
-        xy, source = s.layout()
-        self.scatter.set_data(xy, s.project.cluster, s.project.verified, s.project.noise, self._colors(),
-                              {"layout": "", "pca": "PCA layout", "none": ""}[source])
-        self._refresh_clusters()
-        if self.current_cluster is None or self.current_cluster not in s.project.cluster_sizes():
-            self.select_largest_cluster()
-
-    def select_largest_cluster(self):
-        sizes = self.session.project.cluster_sizes() if self.session else {}
-        if sizes:
-            self.clusters.select_cluster(max(sizes, key=sizes.get))
-
-    # ---- drawing from the project ----------------------------------------------------------------
-    def _colors(self) -> dict[int, str]:
-        clusters = self.session.project.clusters
-        return {cid: cluster_color(cid, clusters) for cid in clusters}
-
-    def _refresh_clusters(self, stats=None, change=None):
-        p = self.session.project
-        stats = stats if stats is not None else self.session.cluster_stats()
-        self.clusters.refresh(stats, p.cluster_name, lambda c: cluster_color(c, p.clusters), change)
-        return stats
-
-    def _describe_segment(self, index: int) -> str:
-        if self.session is None:
-            return ""
-        return f"{self.session.segment_label(index)}\n{self.session.project.cluster_name(int(self.session.project.cluster[index]))}"
-
-    def _on_current_cluster(self, cluster_id):
-        self.current_cluster = cluster_id
-        self.scatter.set_focus(cluster_id)
-        if cluster_id is None or self.session is None:
-            self.queue = np.zeros(0, np.int64)
-            self.inspector.clear()
-            return
-        self._show_cluster(cluster_id, keep_segment=False)
-
-    def _show_cluster(self, cluster_id: int, keep_segment: bool):
-        s, p = self.session, self.session.project
-        self.queue = s.ranked_members(cluster_id)
-        n = len(self.queue)
-        members = self.queue
-        title = p.cluster_name(cluster_id)
-        subtitle = (f"cluster {cluster_id} · {plural(n, 'segment')} · confidence {p.confidence[members].mean():.2f} · "
-                    f"{p.verified[members].mean():.0%} verified" if n else "empty")
-        reps = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[:8]]
-        outliers = [(int(i), s.segment_label(int(i), short=True)) for i in self.queue[::-1][:min(8, n // 2)]]
-        color = cluster_color(cluster_id, self.session.project.clusters)
-        self.inspector.set_cluster(title, subtitle, color, reps, outliers)
-        if keep_segment and self.current_segment is not None and self.current_segment in self.queue:
-            self.show_segment(self.current_segment)
-        elif n:
-            self.show_segment(int(self.queue[0]))
-        else:
-            self.show_segment(None)
-
-    # ---- segments and playback ------------------------------------------------------------------------
-    def show_segment(self, index: int | None, play: bool = False):
-        """Make a segment current: spectrogram, prosody overlay, marker; optionally play it."""
-        self.current_segment = None if index is None else int(index)
-        self.scatter.set_current(self.current_segment)
-        if index is None or self.session is None:
-            self.inspector.show_segment(None, "", None, [])
-            return
-        s = self.session
-        try:
-            wave = s.read_segment(index)
-        except AudioError as exc:  # moved, deleted or replaced audio: the message names the file
-            self.statusBar().showMessage(f"Cannot read {exc}", 8000)
-            wave = None
-        except Exception as exc:  # noqa: BLE001  (any decoder failure: say which file)
-            path, start, end = s.segment_span(index)
-            self.statusBar().showMessage(f"Cannot read {path}: {exc}", 8000)
-            wave = None
-        if play and wave is not None:  # sound first: the spectrogram and curves are drawn while it plays
-            self.play_wave(wave, index)
-        curves = [(self._prosody(index, wave), True)]
-        others = [int(i) for i in self.queue[:PROSODY_CURVES] if int(i) != index][:PROSODY_CURVES - 1]
-        curves += [(self._prosody(i), False) for i in others]
-        self.inspector.show_segment(index, s.segment_label(index), wave, curves)
-
-    def _prosody(self, index: int, wave=None):
-        try:
-            return self.session.segment_prosody(index, wave)
-        except Exception:  # curves are a help, not a requirement
-            return None
-
-    def play_segment(self, index: int):
-        self.show_segment(index, play=True)
-
-    def play_wave(self, wave: np.ndarray, index: int):
-        self.player.play(wave, 16000, index)
-
-    def toggle_play(self):
-        if self.player.is_playing():
-            self.player.stop()
-        elif self.current_segment is not None:
-            self.show_segment(self.current_segment, play=True)
-        elif len(self.queue):
-            self.show_segment(int(self.queue[0]), play=True)
-
-    def step_segment(self, delta: int):
-        if not len(self.queue):
-            return
-        where = np.flatnonzero(self.queue == self.current_segment)
-        pos = int(where[0]) + delta if len(where) else 0
-        if 0 <= pos < len(self.queue):
-            self.show_segment(int(self.queue[pos]), play=True)
-        else:
-            self.statusBar().showMessage("End of the cluster: J/K for the next/previous cluster.", 4000)
-
-    def _playing_changed(self, playing: bool):
-        self.inspector.set_playing(playing)
-        if playing:
-            self._position_timer.start()
-        else:
-            self._position_timer.stop()
-
-    def _playback_stopped(self, completed: bool):
-        self._playing_changed(False)
-        if completed and self.inspector.auto_advance.isChecked():
-            where = np.flatnonzero(self.queue == self.current_segment)
-            if len(where) and where[0] + 1 < len(self.queue):
-                QTimer.singleShot(150, self, lambda: self.step_segment(1))  # dropped if the window goes
-
-    def _playback_failed(self, message: str):
-        self.audio_status.setText("No audio output")
-        self.audio_status.setToolTip(message)
-        self.statusBar().showMessage(message, 10000)
-
-    def _show_position(self):
-        if self.player.tag == self.current_segment:
-            self.inspector.spectrogram.set_position(self.player.position())
-
-    # ---- scatter interaction ------------------------------------------------------------------------
-    def _on_point_clicked(self, index: int):
-        cluster_id = int(self.session.project.cluster[index])
-        if cluster_id != NOISE and cluster_id != self.current_cluster:
-            self.clusters.select_cluster(cluster_id)
-        self.scatter.clear_selection()
-        self.show_segment(index, play=True)
-
-    def _on_segment_selection(self, selection):
-        if len(selection):
-            self.statusBar().showMessage(f"{plural(len(selection), 'segment')} selected: Ctrl+M moves them, X marks them as "
-                                         "noise, Shift+V verifies them, Esc clears.")
-
-    def selected_segments(self) -> np.ndarray:
-        """What segment edits act on: the scatter selection, else the current segment."""
-        if len(self.scatter.selection):
-            return self.scatter.selection
-        return np.array([self.current_segment] if self.current_segment is not None else [], np.int64)
+        running = st.learning_job is not None  # the Learn actions wait for the pipeline and for each other
+        for name in ("propagate", "refine", "train_classifier", "train_prosody"):
+            self.action(name).setEnabled(has and not busy and not running)
+        self.action("accept_suggestion").setEnabled(has and not busy)
+        self.review_queue.labels_may_change(busy, has)
 
     # ---- jobs, dialogs, errors, closing ------------------------------------------------------------------
     def start_job(self, job: Job):
@@ -472,10 +370,9 @@ class MainWindow(ProjectPages, TimelineTasks, LearningTasks, ReviewQueue, Review
             return
         self.player.stop()
         self.settings.setValue("geometry", self.saveGeometry())
-        if self.session is not None:
-            self.session.project.close()
-            self.session = None
-        if self.project_lock is not None:
-            self.project_lock.release()
+        if self.state.session is not None:
+            self.state.session.project.close()
+            self.state.session = None
+        self.pages.release_lock()
         event.accept()
 

@@ -70,8 +70,7 @@ def undoable_edits(log) -> int:
     return int(row[0])
 
 
-def start_recluster(window, settings):
+def start_recluster(project, start_pipeline, settings):
     """Cluster again with `settings` (even when they equal the stored ones), in the pipeline job."""
-    project = window.session.project
     project.set_meta("cluster_key", None)  # the cluster stage must not answer "up to date"
-    return window.start_pipeline(settings)
+    return start_pipeline(settings)

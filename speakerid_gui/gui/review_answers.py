@@ -9,8 +9,10 @@ second at 10k segments; benchmarks/review.py prints it); the result
 comes back as one EditLog.relabel through the window's log (one undoable edit) and the queue
 re-ranks after it, as after any edit.
 
-Uses from the window: session, pipeline, learning_job, current_suggestion(), refresh_suggestions(),
-statusBar(), _edit(), _label_serial, action(), add_action().
+Given: the ReviewState (session, label version, the running analysis and learning job), the
+status bar, `edit` (the edit controller's guarded EditLog call) and `closing` (True once the
+window waits for its jobs to close). The suggestion answered is passed to each method by the
+review queue, which owns the suggestions.
 """
 from __future__ import annotations
 
@@ -39,80 +41,87 @@ def _relearn(delivery: _Delivery, folder, session, serial: int):
     delivery.done.emit(payload)
 
 
-class ReviewAnswers:
-    def _build_answers(self):
+class ReviewAnswers(QObject):
+    def __init__(self, state, status, edit, closing, parent=None):
+        super().__init__(parent)
+        self.state, self.status, self.edit, self.closing = state, status, edit, closing
+        self.auto_relearn = True                 # Learn ▸ Relearn after each answer or correction
         self.relearn_job: Future | None = None   # the running relearning (a plain worker thread)
         self.relearn_runs = 0                    # relearnings delivered (each at most one edit)
         self._answered: set[tuple] = set()       # suggestions acted on or answered this session
         self._relearn_pending = False
+        self._relearn_delivery = None
         self._relearn_timer = QTimer(self)
         self._relearn_timer.setSingleShot(True)
         self._relearn_timer.setInterval(RELEARN_AFTER_MS)
         self._relearn_timer.timeout.connect(self._start_relearn)
 
-    def _make_answer_actions(self, menu, group, learn, lgroup):
-        self.add_action(menu, group, "different_speakers", "Different speakers (answer the suggestion: no)",
-                        ["Shift+Y"], self.answer_different)
-        auto = self.add_action(learn, lgroup, "auto_relearn", "Relearn after each answer or correction", [], None)
-        auto.setCheckable(True)
-        auto.setChecked(True)
+    def set_auto_relearn(self, on: bool):
+        self.auto_relearn = bool(on)
 
-    def _answers_opened(self):
+    def project_opened(self):
         self._answered.clear()
         self._relearn_timer.stop()
         self._relearn_pending = False
 
+    def learning_idle(self):
+        """A learning job ended: an answer that came while it ran relearns now."""
+        if self._relearn_pending:
+            self._relearn_timer.start()
+
     # ---- answers -----------------------------------------------------------------------------------
-    def _key(self, s) -> tuple:
+    @staticmethod
+    def key(s) -> tuple:
         return s.kind, tuple(int(c) for c in s.cluster_ids), tuple(int(i) for i in s.segment_positions)
 
-    def answer_different(self):
-        """The two segments of the current pair (or of the two groups of a mixed cluster) are different
-        speakers: remembered in the project; the pair is never proposed again."""
-        s = self.current_suggestion()
+    def mark_answered(self, s):
+        self._answered.add(self.key(s))
+
+    def answer_different(self, s) -> bool:
+        """The two segments of the pair `s` (the current suggestion) are different speakers:
+        remembered in the project; the pair is never proposed again. True if noted."""
         if s is None or s.kind not in ("pair", "mixed") or len(s.segment_positions) < 2:
-            self.statusBar().showMessage("Shift+Y answers a \"same speaker?\" or \"two speakers?\" suggestion: "
+            self.status.showMessage("Shift+Y answers a \"same speaker?\" or \"two speakers?\" suggestion: "
                                          "press G to go to one first.", 6000)
-            return
-        p = self.session.project
+            return False
+        p = self.state.session.project
         if p.read_only:
-            self.statusBar().showMessage("This project is open read-only: answers are not kept.", 6000)
-            return
+            self.status.showMessage("This project is open read-only: answers are not kept.", 6000)
+            return False
         i, j = (int(x) for x in s.segment_positions[:2])
         if s.kind == "mixed":  # "two speakers in one?" answered no is "same speaker"; yes is Y (split)
-            self.statusBar().showMessage("For a mixed cluster, Y splits it (different speakers); G skips.", 6000)
-            return
-        constraints.add_cannot_link(p, i, j, _distance(self.session, s))
-        self._answered.add(self._key(s))
-        self.statusBar().showMessage(f"Noted: {p.cluster_name(s.cluster_ids[0])} and {p.cluster_name(s.cluster_ids[1])} "
+            self.status.showMessage("For a mixed cluster, Y splits it (different speakers); G skips.", 6000)
+            return False
+        constraints.add_cannot_link(p, i, j, _distance(self.state.session, s))
+        self._answered.add(self.key(s))
+        self.status.showMessage(f"Noted: {p.cluster_name(s.cluster_ids[0])} and {p.cluster_name(s.cluster_ids[1])} "
                                      "are different speakers (kept in the project; never proposed again).", 8000)
-        self._answers_on_edit("answer")
-        self.refresh_suggestions()
+        self.on_edit("answer")
+        return True
 
-    def _record_accept(self, s):
+    def record_accept(self, s):
         """Y on a suggestion is an answer too: a merge says "same speaker", a split "different"."""
-        p = self.session.project
-        self._answered.add(self._key(s))
+        p = self.state.session.project
+        self._answered.add(self.key(s))
         if s.kind in ("pair", "mixed") and len(s.segment_positions) >= 2:
             i, j = (int(x) for x in s.segment_positions[:2])
-            constraints.answer_pair(p, i, j, s.kind == "pair", _distance(self.session, s))
+            constraints.answer_pair(p, i, j, s.kind == "pair", _distance(self.state.session, s))
 
-    def _skip_current(self):
-        """Leaving a suggestion without answering it (G): it stays skipped, across restarts too."""
-        s = self.current_suggestion()
-        if (s is not None and self._key(s) not in self._answered and self.session is not None
-                and not self.session.project.read_only):
-            constraints.skip(self.session.project, s)
+    def skip(self, s):
+        """Leaving the suggestion `s` without answering it (G): it stays skipped, across restarts too."""
+        if (s is not None and self.key(s) not in self._answered and self.state.session is not None
+                and not self.state.session.project.read_only):
+            constraints.skip(self.state.session.project, s)
 
     # ---- relearning in the background ------------------------------------------------------------------
-    def _answers_on_edit(self, kind: str):
-        if kind in HUMAN_EDITS and self.action("auto_relearn").isChecked():
+    def on_edit(self, kind: str):
+        if kind in HUMAN_EDITS and self.auto_relearn:
             self._relearn_timer.start()
 
     def _start_relearn(self):
-        if self.session is None or getattr(self, "_close_when_idle", False):
+        if self.state.session is None or self.closing():
             return
-        if self.relearn_job is not None or self.pipeline is not None or self.learning_job is not None:
+        if self.relearn_job is not None or self.state.pipeline is not None or self.state.learning_job is not None:
             self._relearn_pending = True  # once the running one (or the analysis, or a learning job) is done
             return
         self._relearn_pending = False
@@ -121,33 +130,33 @@ class ReviewAnswers:
         delivery = _Delivery()
         delivery.done.connect(self._relearn_delivered)
         self._relearn_delivery = delivery
-        self.relearn_job = plain_thread("relearn").submit(_relearn, delivery, self.session.project.folder, self.session,
-                                               self._label_serial)
+        self.relearn_job = plain_thread("relearn").submit(_relearn, delivery, self.state.session.project.folder, self.state.session,
+                                               self.state.label_serial)
 
     def _relearn_delivered(self, payload):
         session, r, error = payload
         self.relearn_job = None
-        if session is not self.session:
+        if session is not self.state.session:
             return  # the project was closed (or another opened) meanwhile
         if error:
-            self.statusBar().showMessage(f"Relearning failed: {error}", 8000)
+            self.status.showMessage(f"Relearning failed: {error}", 8000)
         else:
             self._relearn_done(r)
         if self._relearn_pending:
             self._relearn_timer.start()
 
     def _relearn_done(self, r):
-        if self.session is None:
+        if self.state.session is None:
             return
         self.relearn_runs += 1
-        if r.serial != self._label_serial:  # labels changed while it ran: run again on the new ones
+        if r.serial != self.state.label_serial:  # labels changed while it ran: run again on the new ones
             self._relearn_pending = True
             return
         if r.call is None:
             return
-        change = self._edit(self.session.log.relabel, *r.call)
+        change = self.edit(self.state.session.log.relabel, *r.call)
         if change is not None:
-            self.statusBar().showMessage(f"Relearnt from your answers: {len(change.moved):,} unverified segments changed "
+            self.status.showMessage(f"Relearnt from your answers: {len(change.moved):,} unverified segments changed "
                                          f"speaker ({r.note}). Ctrl+Z undoes it.", 8000)
 
 

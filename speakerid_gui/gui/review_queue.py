@@ -5,20 +5,21 @@ The queue is ranked in a plain worker thread on its own Project connection after
 of edits (debounced); every edit bumps a label version (`_label_serial`) and a ranking made
 from an older version is shown as out of date, then ranked again.
 
-Uses from the window: session, pipeline, current_cluster, clusters, scatter, inspector, player,
-stack, review_page, splitter, statusBar(), show_segment(), _on_current_cluster(), _merge(),
-move_segments(), _edit(), ask_rename(), and ReviewAnswers (_answers_opened, _answers_on_edit,
-_record_accept, _skip_current, _answered, _key).
+Given: the ReviewState (session, label version, current cluster, the running analysis), the
+Review-next panel, the cluster list, the scatter, the player (a suggestion's playlist follows
+its `stopped`), `auto_advance` (is the inspector's auto-advance on), `show_segment`, the edit
+controller (merge, split, move, rename through its guarded `edit`), the answers controller and
+the status bar. A suggestion's cluster is made current through the state when the list does
+not switch to it (filtered out).
 """
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QSplitter
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.gui import learning_jobs
-from speakerid_gui.gui.suggestions_panel import KIND_TITLES, SuggestionsPanel, suggestion_key
+from speakerid_gui.gui.suggestions_panel import KIND_TITLES, suggestion_key
 from speakerid_gui.gui.workers import describe, plain_thread
 
 SUGGESTIONS = 50      # length of the review queue
@@ -52,64 +53,62 @@ def _rank(delivery: _Delivery, folder, session, serial: int):
     delivery.done.emit(payload)
 
 
-class ReviewQueue:
-    def _build_review_queue(self):
+class ReviewQueue(QObject):
+    def __init__(self, state, panel, clusters, scatter, player, auto_advance, show_segment, edits, answers, status,
+                 parent=None):
+        super().__init__(parent)
+        self.state, self.review_next, self.clusters, self.scatter, self.player = state, panel, clusters, scatter, player
+        self.auto_advance, self.show_segment, self.edits, self.answers = auto_advance, show_segment, edits, answers
+        self.status = status
         self.suggestions_job = None                # the running ranking (a Future)
-        self._label_serial = 0                     # bumped by every edit and every project opened
         self._suggestions_serial = -1              # the label version the shown queue was ranked from
         self._suggestions_dirty = True
         self._seen: set[tuple] = set()             # suggestions the reviewer has gone to (G skips them)
         self._suggestion_pos = -1
         self._playlist: list[int] = []             # the rest of the current suggestion's segments
         self._playlist_after: int | None = None
+        self._delivery = None
 
-
-        self.review_next = SuggestionsPanel()
-        self.review_next.chosen.connect(self.go_to_suggestion)
-        self.review_next.next_requested.connect(self.next_suggestion)
-        self.review_next.accept_requested.connect(self.accept_suggestion)
-        self.review_next.refresh_requested.connect(self.refresh_suggestions)
-        # Below the cluster list | scatter | inspector row, in a splitter of the review page (not a dock:
-        # it comes and goes with the page, and opening a project does not re-lay the window out).
-        self.review_split = QSplitter(Qt.Orientation.Vertical)
-        self.review_page.layout().replaceWidget(self.splitter, self.review_split)
-        self.review_split.addWidget(self.splitter)
-        self.review_split.addWidget(self.review_next)
-        self.review_split.setCollapsible(0, False)
-        self.review_split.setStretchFactor(0, 1)
-        self.review_split.setStretchFactor(1, 0)
-        self.review_split.setSizes([700, PANEL_HEIGHT])
-
+        panel.chosen.connect(self.go_to_suggestion)
+        panel.next_requested.connect(self.next_suggestion)
+        panel.accept_requested.connect(self.accept_suggestion)
+        panel.refresh_requested.connect(self.refresh_suggestions)
         self._suggest_timer = QTimer(self)
         self._suggest_timer.setSingleShot(True)
         self._suggest_timer.setInterval(DEBOUNCE_MS)
         self._suggest_timer.timeout.connect(self._start_suggestions)
-        self.player.stopped.connect(self._continue_playlist)
-        self.stack.currentChanged.connect(self._review_queue_page_changed)
+        player.stopped.connect(self._continue_playlist)
 
-    def _review_queue_page_changed(self, _index):
-        if self.stack.currentWidget() is not self.review_page:  # the project closed
-            self._suggest_timer.stop()
-            self._playlist = []
-            self.review_next.clear()
+    def project_closed(self):
+        self._suggest_timer.stop()
+        self._playlist = []
+        self.review_next.clear()
+
+    def labels_may_change(self, busy: bool, has_project: bool):
+        """From the window's action update: while the pipeline relabels the queue must be ranked
+        again when it is done; after it, it is."""
+        if busy:
+            self._suggestions_dirty = True
+        elif has_project and self._suggestions_dirty and self.suggestions_job is None:
+            self._schedule_suggestions()
 
     # ---- the review queue -------------------------------------------------------------------------------
-    def _learning_project_opened(self):
-        """From open_project: a fresh queue, and re-rank after every edit of this session's log."""
-        self._label_serial += 1
+    def project_opened(self, session):
+        """A project opened: a fresh queue, and re-rank after every edit of this session's log."""
+        self.state.label_serial += 1
         self._seen.clear()
-        self._answers_opened()
+        self.answers.project_opened()
         self._suggestion_pos = -1
         self._playlist = []
         self.review_next.clear()
         self.review_next.set_status("Ranking suggestions…")
-        self.session.log.listeners.append(self._learning_on_edit)
+        session.log.listeners.append(self._on_edit)
         self._suggestions_dirty = True
         self._schedule_suggestions()
 
-    def _learning_on_edit(self, change):
-        self._answers_on_edit(change.tag)  # "undo:merge" is no answer
-        self._label_serial += 1
+    def _on_edit(self, change):
+        self.answers.on_edit(change.tag)  # "undo:merge" is no answer
+        self.state.label_serial += 1
         self._suggestions_dirty = True
         self._schedule_suggestions()
 
@@ -122,12 +121,12 @@ class ReviewQueue:
 
     def _start_suggestions(self):
         """Rank the queue in a worker thread (seconds at 100k segments); one at a time, the latest labels win."""
-        if self.session is None or self.suggestions_job is not None:
+        if self.state.session is None or self.suggestions_job is not None:
             return  # dirty stays set: the running ranking's end schedules another
-        if self.pipeline is not None:  # the analysis relabels as it goes; its end schedules the ranking
+        if self.state.pipeline is not None:  # the analysis relabels as it goes; its end schedules the ranking
             self.review_next.set_status("Suggestions come when the analysis is done.")
             return
-        p = self.session.project
+        p = self.state.session.project
         if p.n_segments == 0 or not p.cluster_sizes():
             self.review_next.set_status("No clusters yet: suggestions come once the analysis has clustered.")
             return
@@ -137,20 +136,20 @@ class ReviewQueue:
         delivery = _Delivery()  # not the window's child: a late result is emitted into nothing
         delivery.done.connect(self._suggestions_delivered)
         self._delivery = delivery  # alive until the queued result is delivered
-        self.suggestions_job = plain_thread("review-next").submit(_rank, delivery, p.folder, self.session, self._label_serial)
+        self.suggestions_job = plain_thread("review-next").submit(_rank, delivery, p.folder, self.state.session, self.state.label_serial)
         return self.suggestions_job
 
     def _suggestions_delivered(self, payload):
         session, serial, items, error = payload
         self.suggestions_job = None
-        if session is not self.session:
+        if session is not self.state.session:
             return  # the project was closed (or another opened) meanwhile
         if error:
             self.review_next.set_status(f"No suggestions: {error}")
         else:
             self._suggestions_serial = serial
             self._suggestion_pos = -1
-            stale = serial != self._label_serial
+            stale = serial != self.state.label_serial
             self.review_next.set_items(items, session.project.cluster_name, self._seen,
                                        "Updating after your latest edit…" if stale else "")
         if self._suggestions_dirty:
@@ -158,7 +157,7 @@ class ReviewQueue:
 
     def _suggestion_valid(self, s) -> bool:
         """Still meaningful with the current labels (a merge may have removed one of its clusters)."""
-        p = self.session.project
+        p = self.state.session.project
         sizes = p.cluster_sizes()
         ids = [int(c) for c in s.cluster_ids]
         if any(c not in sizes for c in ids) or any(int(i) >= p.n_segments for i in s.segment_positions):
@@ -172,16 +171,16 @@ class ReviewQueue:
 
     def next_suggestion(self, delta: int = 1):
         """Go to the next suggestion not yet looked at (delta=-1: back to the previous one)."""
-        if self.session is None:
+        if self.state.session is None:
             return
         items = self.review_next.items
         if not items:
-            self.statusBar().showMessage("Ranking suggestions…" if self.suggestions_job is not None else
+            self.status.showMessage("Ranking suggestions…" if self.suggestions_job is not None else
                                          "No suggestions: nothing looks uncertain right now.", 5000)
             return
         pos = self._suggestion_pos
         if delta > 0:
-            self._skip_current()
+            self.answers.skip(self.current_suggestion())
             order = list(range(pos + 1, len(items))) + list(range(0, max(pos + 1, 0)))
             order = [k for k in order if suggestion_key(items[k]) not in self._seen]
         else:
@@ -190,19 +189,19 @@ class ReviewQueue:
             if self._suggestion_valid(items[k]):
                 self.go_to_suggestion(k)
                 return
-        self.statusBar().showMessage("That was the first suggestion." if delta < 0 else
+        self.status.showMessage("That was the first suggestion." if delta < 0 else
                                      f"All {len(items)} suggestions looked at: they are ranked again after your "
                                      "next edit (or F5).", 8000)
 
     def go_to_suggestion(self, row: int):
         """Select the suggestion's clusters and segments, play them in turn, and say why it is here."""
         items = self.review_next.items
-        if self.session is None or not 0 <= row < len(items):
+        if self.state.session is None or not 0 <= row < len(items):
             return
         s = items[row]
-        p = self.session.project
+        p = self.state.session.project
         if not self._suggestion_valid(s):
-            self.statusBar().showMessage("This suggestion is out of date (its clusters changed); "
+            self.status.showMessage("This suggestion is out of date (its clusters changed); "
                                          "the list is being ranked again.", 6000)
             self.refresh_suggestions()
             return
@@ -216,8 +215,8 @@ class ReviewQueue:
             self.clusters.select_ids([home] + [c for c in ids if c != home], home)
         else:
             self.clusters.select_cluster(home)
-        if self.current_cluster != home:  # the list did not switch (e.g. filtered out): show it anyway
-            self._on_current_cluster(home)
+        if self.state.current_cluster != home:  # the list did not switch (e.g. filtered out): show it anyway
+            self.state.set_cluster(home)
         self.scatter.set_selection(segments, emit=False)  # ringed; X / Shift+V / Ctrl+M act on them
         self.show_segment(segments[0], play=True)
         self._playlist, self._playlist_after = segments[1:], segments[0]
@@ -226,7 +225,12 @@ class ReviewQueue:
         stop = "" if s.reason.rstrip().endswith(("?", ".", "!")) else "."
         text = f"{KIND_TITLES.get(s.kind, s.kind)} ({row + 1} of {len(items)}): {s.reason}{stop} {hint}"
         self.review_next.set_current(row, text)
-        self.statusBar().showMessage(f"Review next {row + 1}/{len(items)}: {s.reason} ({KEYS.get(s.kind, 'G next')})")
+        self.status.showMessage(f"Review next {row + 1}/{len(items)}: {s.reason} ({KEYS.get(s.kind, 'G next')})")
+
+    def answer_different(self):
+        """Shift+Y: the current suggestion's two voices are different speakers (review_answers.py)."""
+        if self.answers.answer_different(self.current_suggestion()):
+            self.refresh_suggestions()
 
     def current_suggestion(self):
         items = self.review_next.items
@@ -236,35 +240,35 @@ class ReviewQueue:
         """Do what the current suggestion proposes: merge a pair, split a mixed cluster, move a segment."""
         s = self.current_suggestion()
         if s is None:
-            self.statusBar().showMessage("Press G to go to a suggestion first.", 5000)
+            self.status.showMessage("Press G to go to a suggestion first.", 5000)
             return
         if not self._suggestion_valid(s):
-            self.statusBar().showMessage("This suggestion is out of date (its clusters changed): G for the next one.",
+            self.status.showMessage("This suggestion is out of date (its clusters changed): G for the next one.",
                                          6000)
             return
         ids = [int(c) for c in s.cluster_ids]
         if s.kind == "pair":
-            self._record_accept(s)
-            self._merge(ids, " (review suggestion)")
+            self.answers.record_accept(s)
+            self.edits.merge(ids, " (review suggestion)")
         elif s.kind == "mixed":
-            members = self.session.members(ids[0])
-            if self._suggestions_serial != self._label_serial or len(members) != len(s.parts):
-                self.statusBar().showMessage("The cluster changed since this was proposed: ranking again "
+            members = self.state.session.members(ids[0])
+            if self._suggestions_serial != self.state.label_serial or len(members) != len(s.parts):
+                self.status.showMessage("The cluster changed since this was proposed: ranking again "
                                              "(or S to split it yourself).", 6000)
                 self.refresh_suggestions()
                 return
-            name = self.session.project.cluster_name(ids[0])
-            self._record_accept(s)  # the parts are different speakers: never proposed back as a merge
-            if self._edit(self.session.log.split, ids[0], np.asarray(s.parts)) is not None:
-                self.statusBar().showMessage(f"Split {name} into the two proposed groups. Ctrl+Z undoes.", 8000)
+            name = self.state.session.project.cluster_name(ids[0])
+            self.answers.record_accept(s)  # the parts are different speakers: never proposed back as a merge
+            if self.edits.edit(self.state.session.log.split, ids[0], np.asarray(s.parts)) is not None:
+                self.status.showMessage(f"Split {name} into the two proposed groups. Ctrl+Z undoes.", 8000)
         elif s.kind == "segment":
-            self.move_segments([int(s.segment_positions[0])], ids[1])
+            self.edits.move_segments([int(s.segment_positions[0])], ids[1])
         elif s.kind == "name":  # the typical segment is this cluster's voice: verify it, then name the cluster
-            self._answered.add(self._key(s))
-            if self._edit(self.session.log.verify, [int(s.segment_positions[0])]) is not None:
-                self.ask_rename()
+            self.answers.mark_answered(s)
+            if self.edits.edit(self.state.session.log.verify, [int(s.segment_positions[0])]) is not None:
+                self.edits.ask_rename()
         else:
-            self.statusBar().showMessage("Nothing to accept for a wide cluster: move (Ctrl+M) or mark (X) "
+            self.status.showMessage("Nothing to accept for a wide cluster: move (Ctrl+M) or mark (X) "
                                          "the ringed segments that do not belong.", 6000)
 
     def _continue_playlist(self, completed: bool):
@@ -274,13 +278,13 @@ class ReviewQueue:
             if not completed:
                 self._playlist = []  # interrupted (Space, another segment): the sequence ends
             return
-        if self.inspector.auto_advance.isChecked():
+        if self.auto_advance():
             return  # auto-advance already walks the cluster
         nxt = self._playlist.pop(0)
         self._playlist_after = nxt
 
         def play():
-            if self.session is not None and self._playlist_after == nxt and not self.player.is_playing():
+            if self.state.session is not None and self._playlist_after == nxt and not self.player.is_playing():
                 self.show_segment(nxt, play=True)
 
         QTimer.singleShot(PLAY_GAP_MS, play)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
@@ -430,28 +430,31 @@ def find_recording(project, name: str) -> int | None:
     return None
 
 
-class TimelineTasks:
-    """The main window's side: open a timeline from the current segment or the recording list."""
+class TimelineTasks(QObject):
+    """The main window's side: open a timeline from the current segment or the recording list.
+    Given: the ReviewState (session, current segment), the window (parent of the picker), the
+    player, `undo` / `redo` (the edit controller's), the status bar and `open_dialog`."""
 
-    timeline: TimelineWindow | None = None
-
-    def timeline_actions(self) -> list:
-        return [("timeline", "Timeline of this segment's recording", ["T"], self.open_timeline, True),
-                ("recordings", "Recordings… (timeline by name)", ["Ctrl+Shift+R"], self.ask_recording, True)]
+    def __init__(self, state, window, player, undo, redo, status, open_dialog):
+        super().__init__(window)
+        self.state, self.window, self.player, self.undo, self.redo = state, window, player, undo, redo
+        self.status, self.open_dialog = status, open_dialog
+        self.timeline: TimelineWindow | None = None
 
     def open_timeline(self, recording_id: int | None = None, segment: int | None = None):
-        if self.session is None:
+        session = self.state.session
+        if session is None:
             return None
-        p = self.session.project
+        p = session.project
         if recording_id is None:
-            segment = self.current_segment if segment is None else segment
+            segment = self.state.current_segment if segment is None else segment
             if segment is None:
-                self.statusBar().showMessage("Choose a segment (or a recording: Ctrl+Shift+R) to see its timeline.", 5000)
+                self.status.showMessage("Choose a segment (or a recording: Ctrl+Shift+R) to see its timeline.", 5000)
                 return None
             recording_id = int(p.seg_recording[segment])
         if self.timeline is not None:
             self.timeline.close()
-        self.timeline = TimelineWindow(self.session, recording_id, self.player, self.undo, self.redo)
+        self.timeline = TimelineWindow(session, recording_id, self.player, self.undo, self.redo)
         self.timeline.closed.connect(lambda: setattr(self, "timeline", None))
         if segment is not None and int(p.seg_recording[segment]) == int(recording_id):
             self.timeline.select_turn(int(segment))
@@ -459,8 +462,8 @@ class TimelineTasks:
         return self.timeline
 
     def ask_recording(self):
-        if self.session is None:
+        if self.state.session is None:
             return
-        picker = RecordingPicker(self.session, self)
+        picker = RecordingPicker(self.state.session, self.window)
         picker.accepted.connect(lambda: picker.chosen() is not None and self.open_timeline(picker.chosen()))
-        self._open_dialog(picker)
+        self.open_dialog(picker)

@@ -112,7 +112,7 @@ def make_window(qtbot, settings):
         window.activateWindow()  # window shortcuts (J, K, Space...) only fire in the active window
         qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
         if project is not None:
-            assert window.open_project(project)
+            assert window.pages.open_project(project)
         windows.append(window)
         return window
 

@@ -18,10 +18,10 @@ def key(window, k, modifier=Qt.KeyboardModifier.NoModifier, widget=None):
 
 def verify_and_name(w):
     """Every cluster verified, the first three named: labels a reviewer has vouched for."""
-    p = w.session.project
+    p = w.state.session.project
     ids = sorted(p.cluster_sizes())
     for cid in ids:
-        w.session.log.verify_cluster(cid)
+        w.state.session.log.verify_cluster(cid)
     for cid, name in zip(ids, ("Ada", "Grace", "Barbara")):
-        w.session.log.rename(cid, name)
+        w.state.session.log.rename(cid, name)
     return ids

@@ -50,21 +50,21 @@ def test_start_page_lists_recent_projects_and_opens_them(make_window, project_di
     assert w.stack.currentWidget() is w.start_page
     assert not w.recent.list() and w.start_page.recent_empty.isVisible()
     assert not w.action("export").isEnabled()  # project actions wait for a project
-    assert w.open_project(project_dir)
-    assert w.close_project()
+    assert w.pages.open_project(project_dir)
+    assert w.pages.close_project()
     assert w.stack.currentWidget() is w.start_page
     assert w.recent.list() == [str(project_dir.resolve())]
     item = w.start_page.recent.item(0)
     assert item.data(Qt.ItemDataRole.UserRole) == str(project_dir.resolve())
     w.start_page.recent.itemActivated.emit(item)
-    assert w.session is not None and w.stack.currentWidget() is w.review_page
+    assert w.state.session is not None and w.stack.currentWidget() is w.review_page
 
 
 def test_new_project_dialog_asks_folder_count_and_backend(make_window, tmp_path):
     from speakerid_gui.gui.new_project import NewProjectDialog
 
     w = make_window()
-    dialog = w.ask_new_project(str(tmp_path))
+    dialog = w.pages.ask_new_project(str(tmp_path))
     assert isinstance(dialog, NewProjectDialog)
     assert dialog.settings().speakers is None  # estimate by default
     dialog.count.setValue(7)
@@ -89,7 +89,7 @@ def test_shortcut_sheet_lists_the_review_keys(make_window):
 def test_playback_without_a_device_reports_and_everything_else_works(make_window, project_dir):
     player = SoundDevicePlayer()
     w = make_window(project_dir, player)
-    w.toggle_play()
+    w.playback.toggle_play()
     if player.is_playing():  # a machine with a sound card: it simply plays
         player.stop()
         pytest.skip("an audio output device exists here")
@@ -97,10 +97,10 @@ def test_playback_without_a_device_reports_and_everything_else_works(make_window
     assert "playback" in message.lower() or "audio" in message.lower()
     assert w.audio_status.text()  # a lasting hint in the status bar
     assert w.inspector.spectrogram.image.image is not None  # the inspector still shows the segment
-    before = len(w.session.project.cluster_sizes())
-    w.merge_with_most_similar()  # shows the target (its sound cannot play)...
-    w.merge_with_most_similar()  # ...and merges
-    assert len(w.session.project.cluster_sizes()) == before - 1
+    before = len(w.state.session.project.cluster_sizes())
+    w.edits.merge_with_most_similar()  # shows the target (its sound cannot play)...
+    w.edits.merge_with_most_similar()  # ...and merges
+    assert len(w.state.session.project.cluster_sizes()) == before - 1
 
 
 def test_audio_folder_argument_asks_for_a_new_project_or_reopens_it(make_window, tmp_path):
@@ -116,4 +116,4 @@ def test_audio_folder_argument_asks_for_a_new_project_or_reopens_it(make_window,
     w.active_dialog.reject()
     Project.create(default_project_dir(audio), audio).close()  # analysed before
     open_path(w, audio)
-    assert w.session is not None and w.session.project.folder == default_project_dir(audio)
+    assert w.state.session is not None and w.state.session.project.folder == default_project_dir(audio)

@@ -21,40 +21,40 @@ def rows(w) -> list:
 
 def test_merge_then_undo_restores_the_selection_and_the_list(make_window, project_dir):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     big, middle, small = (c for c, _ in sorted(p.cluster_sizes().items(), key=lambda kv: -kv[1]))
     listed = rows(w)
     w.clusters.select_ids([big, small], small)  # the smaller one current: it is the one merged away
-    assert w.current_cluster == small
-    segment = int(w.queue[1])
-    w.show_segment(segment)
-    w.scatter.set_selection(w.queue[:2], emit=False)
+    assert w.state.current_cluster == small
+    segment = int(w.state.queue[1])
+    w.playback.show_segment(segment)
+    w.scatter.set_selection(w.state.queue[:2], emit=False)
     chosen = w.scatter.selection.copy()
 
-    w.merge_selected()
+    w.edits.merge_selected()
     assert small not in w.clusters.model.ids and [c for c, *_ in rows(w)] == [big, middle]
-    assert w.clusters.selected_ids() == [big] and w.current_cluster == big  # followed small into big
+    assert w.clusters.selected_ids() == [big] and w.state.current_cluster == big  # followed small into big
     w.clusters.select_cluster(middle)  # the reviewer looks elsewhere before undoing
-    assert w.current_cluster == middle
+    assert w.state.current_cluster == middle
 
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Z
     assert rows(w) == listed  # every row back, same names, sizes, shares, in the same order
     assert sorted(w.clusters.selected_ids()) == sorted([big, small])
-    assert w.current_cluster == small and w.clusters.current_id() == small
-    assert w.current_segment == segment and w.scatter.current == segment
+    assert w.state.current_cluster == small and w.clusters.current_id() == small
+    assert w.state.current_segment == segment and w.scatter.current == segment
     np.testing.assert_array_equal(w.scatter.selection, chosen)
-    assert sorted(w.queue.tolist()) == np.flatnonzero(p.cluster == small).tolist()
+    assert sorted(w.state.queue.tolist()) == np.flatnonzero(p.cluster == small).tolist()
 
     w.clusters.select_cluster(middle)
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)  # redo
-    assert w.clusters.selected_ids() == [big] and w.current_cluster == big
-    assert w.current_segment == segment  # the merged segment, now in big
+    assert w.clusters.selected_ids() == [big] and w.state.current_cluster == big
+    assert w.state.current_segment == segment  # the merged segment, now in big
     assert [c for c, *_ in rows(w)] == [big, middle]
 
 
 def test_scatter_colours_follow_the_change_not_its_drawing(make_window, project_dir):
     w = make_window(project_dir)
-    p, log, s = w.session.project, w.session.log, w.scatter
+    p, log, s = w.state.session.project, w.state.session.log, w.scatter
     assert not hasattr(s, "shown_clusters") and not hasattr(s, "_codes")  # no drawn labels to read back
     heard = []
     log.listeners.insert(0, heard.append)

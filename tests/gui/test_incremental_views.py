@@ -21,8 +21,8 @@ def drawn(scatter) -> dict:
 
 def assert_matches_full_redraw(w):
     incremental = drawn(w.scatter)
-    p = w.session.project
-    w.scatter.set_labels(p.cluster, p.verified, p.noise, w._colors())  # the full rebuild
+    p = w.state.session.project
+    w.scatter.set_labels(p.cluster, p.verified, p.noise, w.review.colors())  # the full rebuild
     full = drawn(w.scatter)
     for name in full:
         for a, b in zip(incremental[name], full[name]):
@@ -34,13 +34,13 @@ def assert_matches_full_redraw(w):
 
 def test_scatter_restyles_only_changed_points_and_matches_a_full_redraw(make_window, project_dir):
     w = make_window(project_dir)
-    p, log = w.session.project, w.session.log
+    p, log = w.state.session.project, w.state.session.log
     restyled = []
     base_restyle = w.scatter.base.restyle
     w.scatter.base.restyle = lambda index, codes, lut: (restyled.append(len(index)), base_restyle(index, codes, lut))
     sizes = sorted(p.cluster_sizes().items(), key=lambda kv: -kv[1])
     (a, _), (b, nb) = sizes[0], sizes[-1]
-    assert w.current_cluster == a  # the largest is selected on opening; it is the focus overlay
+    assert w.state.current_cluster == a  # the largest is selected on opening; it is the focus overlay
 
     log.merge([a, b])
     assert restyled == [nb]  # only b's points changed colour
@@ -49,7 +49,7 @@ def test_scatter_restyles_only_changed_points_and_matches_a_full_redraw(make_win
     assert_matches_full_redraw(w)
 
     members = np.flatnonzero(p.cluster == a)
-    w.move_segments(members[:4], None, "new one")  # a new cluster: a colour not drawn before
+    w.edits.move_segments(members[:4], None, "new one")  # a new cluster: a colour not drawn before
     assert_matches_full_redraw(w)
     restyled.clear()
     log.verify(np.flatnonzero(p.cluster == b)[:3])  # the verified overlay only
@@ -69,20 +69,20 @@ def test_scatter_restyles_only_changed_points_and_matches_a_full_redraw(make_win
 
 def test_inspector_follows_edits_of_its_cluster_only(make_window, project_dir):
     w = make_window(project_dir)
-    p, log = w.session.project, w.session.log
+    p, log = w.state.session.project, w.state.session.log
     sizes = sorted(p.cluster_sizes().items(), key=lambda kv: -kv[1])
     current, other, third = sizes[0][0], sizes[-1][0], sizes[1][0]
-    assert w.current_cluster == current
+    assert w.state.current_cluster == current
     shown = []
-    show = w._show_cluster
-    w._show_cluster = lambda cid, keep_segment: (shown.append(cid), show(cid, keep_segment))
+    show = w.review.show_cluster
+    w.review.show_cluster = lambda cid, keep_segment: (shown.append(cid), show(cid, keep_segment))
     log.verify(np.flatnonzero(p.cluster == other)[:2])  # not the inspected cluster
     assert shown == []
     log.move(np.flatnonzero(p.cluster == third)[:1], other)
     assert shown == []
     log.merge([current, other])  # the inspected cluster grows: its queue is ranked again
     assert shown == [current]
-    assert sorted(w.queue.tolist()) == np.flatnonzero(p.cluster == current).tolist()
+    assert sorted(w.state.queue.tolist()) == np.flatnonzero(p.cluster == current).tolist()
     log.rename(third, "Zed")  # a cluster row: the inspector is refreshed (cheap, and names may show)
     assert shown == [current, current]
 

@@ -32,19 +32,19 @@ def test_the_first_keys_after_opening_are_shortcuts(make_window, project_dir):
     player = NullPlayer()
     w = make_window(project_dir, player)
     assert QApplication.focusWidget() is not w.clusters.filter
-    first = w.current_cluster
+    first = w.state.current_cluster
     press(K.Key_Space)  # plays, does not type into the filter box
-    assert len(player.calls) == 1 and player.calls[0][2] == w.current_segment
+    assert len(player.calls) == 1 and player.calls[0][2] == w.state.current_segment
     assert w.clusters.filter.text() == "" and w.clusters.model.rowCount() == 3
     press(K.Key_J)
-    assert w.current_cluster not in (None, first)
-    before = len(w.session.project.cluster_sizes())
+    assert w.state.current_cluster not in (None, first)
+    before = len(w.state.session.project.cluster_sizes())
     press(K.Key_M)  # shows and plays the most similar cluster...
-    assert len(w.session.project.cluster_sizes()) == before
+    assert len(w.state.session.project.cluster_sizes()) == before
     press(K.Key_M)  # ...and merges with it
-    assert len(w.session.project.cluster_sizes()) == before - 1
+    assert len(w.state.session.project.cluster_sizes()) == before - 1
     press(K.Key_Z, CTRL)  # undoes the merge
-    assert len(w.session.project.cluster_sizes()) == before
+    assert len(w.state.session.project.cluster_sizes()) == before
 
 
 def focusable(w):
@@ -64,13 +64,13 @@ def test_shortcuts_fire_from_every_focusable_widget(make_window, project_dir):
     widgets = focusable(w)
     assert len(widgets) >= 4  # the filter box, the cluster table, the scatter, the segment lists...
     dim, undo, play = counter(w.action("dim")), counter(w.action("undo")), counter(w.action("play"))
-    cid = w.current_cluster
+    cid = w.state.current_cluster
     for widget in widgets:
         widget.setFocus(Qt.FocusReason.MouseFocusReason)
         assert QApplication.focusWidget() is widget, widget
-        w.session.log.rename(cid, f"name {len(undo)}")  # something to undo
+        w.state.session.log.rename(cid, f"name {len(undo)}")  # something to undo
         press(K.Key_Z, CTRL)
-        assert len(undo) and w.session.project.cluster_name(cid) != f"name {len(undo) - 1}", \
+        assert len(undo) and w.state.session.project.cluster_name(cid) != f"name {len(undo) - 1}", \
             f"Ctrl+Z in {type(widget).__name__} did not undo the last edit"
         if is_text_box(widget):
             continue  # typing: checked below
@@ -107,5 +107,5 @@ def test_the_filter_text_resets_per_project(make_window, project_dir, tmp_path):
     w = make_window(project_dir)
     QTest.keyClicks(w.clusters.filter, "nobody")
     assert w.clusters.proxy.rowCount() == 0
-    assert w.open_project(other)
+    assert w.pages.open_project(other)
     assert w.clusters.filter.text() == "" and w.clusters.proxy.rowCount() == 3

@@ -14,32 +14,32 @@ from speakerid_gui.gui.player import NullPlayer
 
 def ranked(qtbot, w):
     """Wait until the Review-next queue is ranked from the current labels."""
-    qtbot.waitUntil(lambda: w.suggestions_job is None and not w._suggest_timer.isActive()
-                    and w._suggestions_serial == w._label_serial and bool(w.review_next.items), timeout=60_000)
+    qtbot.waitUntil(lambda: w.review_queue.suggestions_job is None and not w.review_queue._suggest_timer.isActive()
+                    and w.review_queue._suggestions_serial == w.state.label_serial and bool(w.review_next.items), timeout=60_000)
     return w.review_next.items
 
 
 def labels(w):
-    p = w.session.project
+    p = w.state.session.project
     return p.cluster.copy(), p.verified.copy(), p.confidence.copy()
 
 
 def central(w, cid, k):
     """The k members of a cluster closest to its centre (what a reviewer would verify first)."""
-    return w.session.ranked_members(cid)[:k]
+    return w.state.session.ranked_members(cid)[:k]
 
 
 def mislabel(w, k=4):
     """Verify a few central segments of every speaker, then move k unverified segments of the largest
     cluster into another one (a clustering mistake for the learning to undo). Returns (moved, home, other)."""
-    p = w.session.project
+    p = w.state.session.project
     ids = sorted(p.cluster_sizes(), key=p.cluster_sizes().get, reverse=True)
     for cid in ids:
-        w.session.log.verify(central(w, cid, 5))
+        w.state.session.log.verify(central(w, cid, 5))
     home, other = ids[0], ids[1]
-    moved = [int(i) for i in w.session.ranked_members(home)[5:5 + k]]
+    moved = [int(i) for i in w.state.session.ranked_members(home)[5:5 + k]]
     assert not p.verified[moved].any()
-    w.move_segments(moved, other)
+    w.edits.move_segments(moved, other)
     assert (p.cluster[moved] == other).all()
     return np.array(moved), home, other
 
@@ -58,9 +58,9 @@ def test_next_suggestion_key_selects_plays_and_explains(make_window, project_dir
     seg = int(first.segment_positions[0])
     wave, sr, tag = player.calls[-1]
     assert tag == seg and len(wave) > 0  # it plays the suggested segment
-    assert w.current_segment == seg and w.scatter.current == seg
-    assert w.current_cluster == int(w.session.project.cluster[seg])
-    assert w.clusters.current_id() == w.current_cluster
+    assert w.state.current_segment == seg and w.scatter.current == seg
+    assert w.state.current_cluster == int(w.state.session.project.cluster[seg])
+    assert w.clusters.current_id() == w.state.current_cluster
     assert set(w.scatter.selection.tolist()) == {int(i) for i in first.segment_positions}  # ringed in the map
     assert first.reason in w.statusBar().currentMessage()
     assert first.reason in w.review_next.current_text.text()
@@ -97,12 +97,12 @@ def test_accepting_a_pair_suggestion_merges_and_undo_restores(make_window, proje
     items = ranked(qtbot, w)
     row = next(r for r, s in enumerate(items) if s.kind == "pair")
     pair = [int(c) for c in items[row].cluster_ids]
-    before_labels = w.session.project.cluster.copy()
-    before = len(w.session.project.cluster_sizes())
-    w.go_to_suggestion(row)
+    before_labels = w.state.session.project.cluster.copy()
+    before = len(w.state.session.project.cluster_sizes())
+    w.review_queue.go_to_suggestion(row)
     assert sorted(w.clusters.selected_ids()) == sorted(pair)  # both clusters of the pair selected
     key(w, Qt.Key.Key_Y)
-    sizes = w.session.project.cluster_sizes()
+    sizes = w.state.session.project.cluster_sizes()
     assert len(sizes) == before - 1
     assert sum(c in sizes for c in pair) == 1  # one of the two absorbed the other
     assert w.clusters.model.rowCount() == before - 1
@@ -111,25 +111,25 @@ def test_accepting_a_pair_suggestion_merges_and_undo_restores(make_window, proje
     items = ranked(qtbot, w)
     assert all(gone not in s.cluster_ids for s in items)
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert len(w.session.project.cluster_sizes()) == before
-    assert np.array_equal(w.session.project.cluster, before_labels)
+    assert len(w.state.session.project.cluster_sizes()) == before
+    assert np.array_equal(w.state.session.project.cluster, before_labels)
 
 
 def test_propagate_relabels_unverified_never_verified_and_undo_restores(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     moved, home, other = mislabel(w)
     # a verified segment the reviewer put in `other` on purpose: propagation must leave it there
     stubborn = int(central(w, home, 1)[0])
-    w.move_segments([stubborn], other)
+    w.edits.move_segments([stubborn], other)
     assert p.verified[stubborn]
     cluster0, verified0, conf0 = labels(w)
-    edits0 = len(w.session.log.history())
+    edits0 = len(w.state.session.log.history())
 
     key(w, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
-    assert w.learning_job is not None
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=60_000)
-    result, report = w.last_relabelling
+    assert w.state.learning_job is not None
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=60_000)
+    result, report = w.learning.last_relabelling
     assert result.kind == "propagate" and result.call is not None
     assert (p.cluster[moved] == home).all()  # the clustering mistake is undone
     assert int(p.cluster[stubborn]) == other  # a reviewer's verdict is never overruled
@@ -140,29 +140,29 @@ def test_propagate_relabels_unverified_never_verified_and_undo_restores(make_win
     changed = int((p.cluster != cluster0).sum())
     assert changed >= len(moved) and f"{changed:,} changed speaker" in report
     assert report.split(".")[0] in w.statusBar().currentMessage()
-    assert w.session.log.history()[0].kind == "propagate" and len(w.session.log.history()) == edits0 + 1
+    assert w.state.session.log.history()[0].kind == "propagate" and len(w.state.session.log.history()) == edits0 + 1
     # scatter and cluster list follow
     assert np.array_equal(w.scatter.cluster, p.cluster)
     model = w.clusters.model
     sizes = {c: int(row[1].replace(",", "")) for c, row in zip(model.ids, model.display)}
     assert sizes == p.cluster_sizes()
 
-    w.undo()
+    w.edits.undo()
     assert np.array_equal(p.cluster, cluster0) and np.allclose(p.confidence, conf0)
     assert np.array_equal(w.scatter.cluster, cluster0)
 
 
 def test_refine_runs_to_completion_with_a_loss_curve_and_undo_restores(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     moved, home, other = mislabel(w)
     cluster0, verified0, _ = labels(w)
-    dialog = w.ask_refine()
+    dialog = w.learning.ask_refine()
     assert isinstance(dialog, RefineDialog) and w.active_dialog is dialog
     assert not w.action("propagate").isEnabled()  # one learning job at a time
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=120_000)
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=120_000)
     assert dialog.job.outcome == "ok"
-    result, report = w.last_relabelling
+    result, report = w.learning.last_relabelling
     assert result.kind == "refine" and 0 < len(result.history) < 200  # early stopping
     assert len(dialog.train_curve.xData) == len(result.history)  # the loss curve is drawn
     assert np.all(np.isfinite(dialog.val_curve.yData))
@@ -170,7 +170,7 @@ def test_refine_runs_to_completion_with_a_loss_curve_and_undo_restores(make_wind
     assert report in dialog.message.text()
     assert (p.cluster[moved] == home).all()
     assert np.array_equal(p.cluster[verified0], cluster0[verified0]) and np.array_equal(p.verified, verified0)
-    assert w.session.log.history()[0].kind == "refine"
+    assert w.state.session.log.history()[0].kind == "refine"
     dialog.close_button.click()
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(p.cluster, cluster0)
@@ -180,23 +180,23 @@ def test_refine_cancel_changes_nothing(make_window, project_dir, qtbot):
     w = make_window(project_dir)
     mislabel(w)
     cluster0, _, conf0 = labels(w)
-    edits0 = len(w.session.log.history())
-    dialog = w.ask_refine(epochs=100_000, patience=100_000)  # would train for a long time
+    edits0 = len(w.state.session.log.history())
+    dialog = w.learning.ask_refine(epochs=100_000, patience=100_000)  # would train for a long time
     qtbot.waitUntil(lambda: len(dialog.history) >= 2, timeout=60_000)  # training, curve growing
     dialog.cancel_button.click()
     assert not dialog.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=60_000)
     assert dialog.job.outcome == "cancelled"
     assert "Cancelled" in dialog.message.text() and dialog.close_button.isEnabled()
-    p = w.session.project
+    p = w.state.session.project
     assert np.array_equal(p.cluster, cluster0) and np.array_equal(p.confidence, conf0)
-    assert len(w.session.log.history()) == edits0
+    assert len(w.state.session.log.history()) == edits0
     assert w.action("refine").isEnabled()
 
 
 def test_classifier_dialog_shows_top_k_and_a_confusion_matrix(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     verify_and_name(w)
     key(w, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     dialog = w.active_dialog
@@ -204,7 +204,7 @@ def test_classifier_dialog_shows_top_k_and_a_confusion_matrix(make_window, proje
     assert not dialog.isModal()  # a long training never blocks the review window
     dialog.model.setCurrentIndex(dialog.model.findData("rf"))
     dialog.train_button.click()
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=120_000)
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=120_000)
     outcome = dialog.outcome
     assert outcome is not None and outcome.kind == "rf" and outcome.evaluation is not None
     ev = outcome.evaluation
@@ -245,26 +245,26 @@ def test_refine_is_non_modal_and_its_result_respects_edits_made_meanwhile(make_w
 
     monkeypatch.setattr(learn, "refine_run", paused)
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     moved, home, other = mislabel(w)
     third = next(c for c in p.cluster_sizes() if c not in (home, other))
-    dialog = w.ask_refine()
+    dialog = w.learning.ask_refine()
     qtbot.waitUntil(training.is_set, timeout=60_000)
     assert not dialog.isModal() and QApplication.activeModalWidget() is None
     w.activateWindow()
-    before = w.current_cluster
+    before = w.state.current_cluster
     key(w, Qt.Key.Key_J)  # the review goes on: keys reach the window
-    assert w.current_cluster != before
-    w.session.log.verify(moved[:1])          # the reviewer vouches for one "wrong" label,
-    w.move_segments(moved[1:2], third)       # and moves another elsewhere
+    assert w.state.current_cluster != before
+    w.state.session.log.verify(moved[:1])          # the reviewer vouches for one "wrong" label,
+    w.edits.move_segments(moved[1:2], third)       # and moves another elsewhere
     gate.set()
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=120_000)
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=120_000)
     assert dialog.job.outcome == "ok"
-    result, report = w.last_relabelling
-    assert w.session.log.history()[0].kind == "refine"
+    result, report = w.learning.last_relabelling
+    assert w.state.session.log.history()[0].kind == "refine"
     assert int(p.cluster[moved[0]]) == other and p.verified[moved[0]]    # the reviewer's, kept
     assert int(p.cluster[moved[1]]) == third                             # the reviewer's, kept
     assert (p.cluster[moved[2:]] == home).all()                          # the rest: the result applied
     assert "kept your labels" in report
-    w.undo()  # one edit: undo takes back the refinement only
+    w.edits.undo()  # one edit: undo takes back the refinement only
     assert (p.cluster[moved[2:]] == other).all() and int(p.cluster[moved[1]]) == third

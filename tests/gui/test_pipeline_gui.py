@@ -16,21 +16,21 @@ def test_new_project_runs_in_background_and_shows_results(make_window, tmp_path,
     audio = libri_subset(tmp_path / "audio", speakers=2, files=2)
     w = make_window()
     events, partials = [], []
-    assert w.new_project(audio, Settings(speakers=2, **FAST), project_dir=tmp_path / "proj")
-    job = w.pipeline
+    assert w.pages.new_project(audio, Settings(speakers=2, **FAST), project_dir=tmp_path / "proj")
+    job = w.state.pipeline
     assert job is not None and job.isRunning() and w.progress.isVisible()
     job.progress.connect(events.append)
     job.partial_result.connect(lambda p: partials.append(p[0] if p[0] == "layout" else p))
     assert not w.action("merge_similar").isEnabled()  # no edits while the pipeline relabels
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=120_000)
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
     assert job.outcome == "ok"
     assert "layout" in partials  # the PCA preview arrived before the end
     assert ("stage_done", "cluster") in partials
     assert {e.stage for e in events} >= {"analyse", "cluster"}
-    p = w.session.project
+    p = w.state.session.project
     assert p.n_segments > 5 and len(p.cluster_sizes()) == 2
     assert len(w.scatter.base.data) == p.n_segments and w.clusters.model.rowCount() == 2
-    assert w.current_cluster in p.cluster_sizes()
+    assert w.state.current_cluster in p.cluster_sizes()
     assert not w.progress.isVisible() and w.action("merge_similar").isEnabled()
     assert p.get_meta("gui_pending") is None
     assert "Analysis done" in w.statusBar().currentMessage()
@@ -61,8 +61,8 @@ def test_worker_error_names_the_file(make_window, tmp_path, qtbot):
     Project.create(tmp_path / "proj", audio).close()
     audio.rmdir()  # the recordings disappeared since the project was made
     w = make_window(tmp_path / "proj")
-    w.start_pipeline(Settings(**FAST))
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=60_000)
+    w.background.start_pipeline(Settings(**FAST))
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=60_000)
     assert w.last_error is not None and "audio" in w.last_error and "not found" in w.last_error
 
 
@@ -73,11 +73,11 @@ def long_corpus(tmp_path, libri_subset):
 
 def test_cancel_stops_between_batches_and_resume_finishes(make_window, long_corpus, tmp_path, qtbot):
     w = make_window()
-    assert w.new_project(long_corpus, Settings(speakers=10, **FAST), project_dir=tmp_path / "proj")
-    job = w.pipeline
+    assert w.pages.new_project(long_corpus, Settings(speakers=10, **FAST), project_dir=tmp_path / "proj")
+    job = w.state.pipeline
     w.progress.cancel_button.click()
     assert not w.progress.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=120_000)
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
     assert job.outcome == "cancelled"
     assert "cancelled" in w.statusBar().currentMessage()
     assert w.action("resume").isEnabled()
@@ -86,8 +86,8 @@ def test_cancel_stops_between_batches_and_resume_finishes(make_window, long_corp
     p.close()
     assert 0 <= done < 100  # stopped early
     w.action("resume").trigger()
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=300_000)
-    assert len(w.session.project.cluster_sizes()) == 10
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=300_000)
+    assert len(w.state.session.project.cluster_sizes()) == 10
     assert not w.action("resume").isEnabled()
 
 
@@ -102,8 +102,8 @@ def test_progress_preview_cancel_mid_batch_and_the_resume_banner(make_window, lo
     monkeypatch.setattr(jobs, "PREVIEW_SECONDS", 0.0)  # a preview at every chance (the mechanics)
     monkeypatch.setattr(analysis, "EMBED_CHUNK_SECONDS", 3.0)
     w = make_window()
-    assert w.new_project(long_corpus, Settings(speakers=10, **FAST), project_dir=tmp_path / "proj")
-    job = w.pipeline
+    assert w.pages.new_project(long_corpus, Settings(speakers=10, **FAST), project_dir=tmp_path / "proj")
+    job = w.state.pipeline
     bar = w.progress.bars["analyse"]
     seen, previews, shown = [], [], []
     job.progress.connect(lambda ev: ev.stage == "analyse" and seen.append((ev.done, bar.maximum(), bar.format())))
@@ -114,12 +114,12 @@ def test_progress_preview_cancel_mid_batch_and_the_resume_banner(make_window, lo
             shown.append(len(w.scatter.xy))
 
     job.partial_result.connect(partial)
-    qtbot.waitUntil(lambda: len(previews) >= 2 or w.pipeline is None, timeout=120_000)
+    qtbot.waitUntil(lambda: len(previews) >= 2 or w.state.pipeline is None, timeout=120_000)
     assert seen and seen[0][1] > 1, "the analysis bar was not determinate from its first event"
     assert "of 100 files" in seen[0][2] and "min" in seen[0][2]
     assert previews and previews == sorted(previews) and shown[-1] == previews[-1]  # points while it runs
     w.progress.cancel_button.click()
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=120_000)
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
     assert job.outcome == "cancelled"
     p = Project.open(tmp_path / "proj")
     done = sum(r.status == "ok" for r in p.recordings())
@@ -130,20 +130,20 @@ def test_progress_preview_cancel_mid_batch_and_the_resume_banner(make_window, lo
     assert banner.isVisible() and f"{done} of 100 recordings analysed" in banner.text.text()
     assert w.action("resume").isEnabled()
     banner.resume_button.click()
-    assert w.pipeline is not None and not banner.isVisible()
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=300_000)
-    assert len(w.session.project.cluster_sizes()) == 10
+    assert w.state.pipeline is not None and not banner.isVisible()
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=300_000)
+    assert len(w.state.session.project.cluster_sizes()) == 10
     assert not banner.isVisible() and not w.action("resume").isEnabled()
 
 
 def test_closing_the_window_during_a_job_cancels_and_exits(make_window, long_corpus, tmp_path, qtbot):
     w = make_window()
-    assert w.new_project(long_corpus, Settings(**FAST), project_dir=tmp_path / "proj")
-    job = w.pipeline
+    assert w.pages.new_project(long_corpus, Settings(**FAST), project_dir=tmp_path / "proj")
+    job = w.state.pipeline
     w.close()
     assert w.isVisible() and job.cancelled()  # waits for the worker instead of killing it
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=120_000)
-    assert job.outcome == "cancelled" and not w.jobs and w.session is None  # the thread ran out, then the window closed
+    assert job.outcome == "cancelled" and not w.jobs and w.state.session is None  # the thread ran out, then the window closed
 
 
 def test_try_the_demo_from_the_start_page(make_window, tmp_path, qtbot, monkeypatch):
@@ -153,12 +153,12 @@ def test_try_the_demo_from_the_start_page(make_window, tmp_path, qtbot, monkeypa
     assert w.stack.currentWidget() is w.start_page
     monkeypatch.setattr(tasks, "DEMO_SETTINGS", Settings(**FAST))
     w.start_page.demo_button.click()
-    qtbot.waitUntil(lambda: w.session is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: w.pipeline is None, timeout=180_000)
-    p = w.session.project
+    qtbot.waitUntil(lambda: w.state.session is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=180_000)
+    p = w.state.session.project
     assert len(p.recordings()) == 17 and p.n_segments > 50
     assert w.stack.currentWidget() is w.review_page
     assert p.get_meta("reference").endswith("reference.rttm")
-    w.evaluate()
+    w.background.evaluate()
     qtbot.waitUntil(lambda: not w.jobs, timeout=60_000)
     assert w.evaluation.result["n_speakers"] == 5

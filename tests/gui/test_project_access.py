@@ -21,26 +21,26 @@ def test_a_project_held_elsewhere_opens_read_only_until_it_is_free(make_window, 
     try:
         assert proc.stdout.readline().strip() == "held"
         w = make_window(project_dir)
-        assert w.session is not None and w.session.project.read_only
+        assert w.state.session is not None and w.state.session.project.read_only
         assert w.read_only_banner.isVisibleTo(w) and f"pid {proc.pid}" in w.read_only_banner.text.text()
         assert "read-only" in w.windowTitle()
         for name in ("merge_selected", "split", "move", "rename", "verify", "undo", "recluster", "propagate"):
             assert not w.action(name).isEnabled(), name
         assert w.action("export").isEnabled()  # reading works
-        before = w.session.project.cluster_name(w.current_cluster)
-        assert w._edit(w.session.log.rename, w.current_cluster, "Nobody") is None  # refused, said in the status
+        before = w.state.session.project.cluster_name(w.state.current_cluster)
+        assert w.edits.edit(w.state.session.log.rename, w.state.current_cluster, "Nobody") is None  # refused, said in the status
         assert "read-only" in w.statusBar().currentMessage()
-        assert w.session.project.cluster_name(w.current_cluster) == before
-        assert not w.retry_writable()  # still held
+        assert w.state.session.project.cluster_name(w.state.current_cluster) == before
+        assert not w.pages.retry_writable()  # still held
         from speakerid_gui.core.pipeline import Settings
 
-        assert not w.new_project(w.session.project.audio_root, Settings(), project_dir)  # no analysis starts
-        assert w.pipeline is None and w.session.project.read_only
+        assert not w.pages.new_project(w.state.session.project.audio_root, Settings(), project_dir)  # no analysis starts
+        assert w.state.pipeline is None and w.state.session.project.read_only
     finally:
         proc.kill()
         proc.wait()
-    assert w.retry_writable()
-    assert not w.session.project.read_only and w.project_lock.held
+    assert w.pages.retry_writable()
+    assert not w.state.session.project.read_only and w.pages.project_lock.held
     assert not w.read_only_banner.isVisibleTo(w) and "read-only" not in w.windowTitle()
     assert w.action("merge_selected").isEnabled()
 
@@ -49,28 +49,28 @@ def test_ctrl_o_on_a_folder_of_recordings_keeps_the_project_and_offers_its_analy
                                                                                      tmp_path):
     w = make_window(project_dir)
     audio = ROOT / "tests" / "data" / "librispeech-mini"
-    assert not w.open_project(audio)
-    assert w.session is not None and Path(w.session.project.folder) == project_dir  # still open
+    assert not w.pages.open_project(audio)
+    assert w.state.session is not None and Path(w.state.session.project.folder) == project_dir  # still open
     assert isinstance(w.active_dialog, NewProjectDialog)
     assert w.active_dialog.audio_folder() == audio
     w.active_dialog.reject()
     empty = tmp_path / "nothing here"
     empty.mkdir()
-    assert not w.open_project(empty)
-    assert w.session is not None and "no recordings" in w.last_error
+    assert not w.pages.open_project(empty)
+    assert w.state.session is not None and "no recordings" in w.last_error
 
 
 def test_the_window_holds_the_lock_while_open_and_lets_go_on_close(make_window, project_dir):
     from speakerid_gui.core.project.lock import ProjectLock, ProjectLocked
 
     w = make_window(project_dir)
-    assert w.project_lock.held and not w.session.project.read_only
+    assert w.pages.project_lock.held and not w.state.session.project.read_only
     try:
         ProjectLock(project_dir).acquire()
         raise AssertionError("a second writer got the lock")
     except ProjectLocked as exc:
         assert exc.holder["pid"] == os.getpid()
-    assert w.close_project()
+    assert w.pages.close_project()
     ProjectLock(project_dir).acquire().release()
 
 
@@ -88,7 +88,7 @@ def test_the_new_project_dialog_chooses_where_the_project_goes(make_window, tmp_
     assert default_project_dir(second) == tmp_path / "data" / "projects" / "interviews 2"  # another folder's
 
     w = make_window()
-    dialog = w.ask_new_project(str(second))
+    dialog = w.pages.ask_new_project(str(second))
     assert dialog.project.text() == str(tmp_path / "data" / "projects" / "interviews 2")
     assert dialog.start_button.isEnabled()
     busy = tmp_path / "my documents"

@@ -13,29 +13,29 @@ CTRL = Qt.KeyboardModifier.ControlModifier
 
 def test_ctrl_z_stops_at_the_clustering(make_window, project_dir):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     clustered = p.cluster.copy()
     key(w, Qt.Key.Key_Z, CTRL)
     assert np.array_equal(p.cluster, clustered) and w.clusters.model.rowCount() == 3
     assert "undo stops at the clustering" in w.statusBar().currentMessage()
-    cid = w.current_cluster
-    w.session.log.rename(cid, "Ada")
-    w.merge_with_most_similar()
+    cid = w.state.current_cluster
+    w.state.session.log.rename(cid, "Ada")
+    w.edits.merge_with_most_similar()
     for _ in range(4):  # two edits, then two presses too many
         key(w, Qt.Key.Key_Z, CTRL)
     assert np.array_equal(p.cluster, clustered) and (p.cluster >= 0).all()
     assert "undo stops at the clustering" in w.statusBar().currentMessage()
-    assert w.clusters.model.rowCount() == 3 and w.current_cluster is not None
+    assert w.clusters.model.rowCount() == 3 and w.state.current_cluster is not None
     key(w, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)  # redo still works
     assert p.cluster_name(cid) == "Ada"
 
 
 def test_recluster_asks_first_and_keeps_names_and_verified_labels(make_window, project_dir, wait_jobs):
     w = make_window(project_dir)
-    p = w.session.project
-    cid = w.current_cluster
-    w.session.log.rename(cid, "Ada")
-    w.verify_cluster()
+    p = w.state.session.project
+    cid = w.state.current_cluster
+    w.state.session.log.rename(cid, "Ada")
+    w.edits.verify_cluster()
     verified = p.verified.copy()
     w.action("recluster").trigger()
     dialog = w.active_dialog
@@ -43,15 +43,15 @@ def test_recluster_asks_first_and_keeps_names_and_verified_labels(make_window, p
     assert "not an undoable edit" in dialog.warning.text() and "2 edits" in dialog.warning.text()
     dialog.reject()  # nothing happens without the confirmation
     wait_jobs(w)
-    assert len(p.cluster_sizes()) == 3 and w.session.log.can_undo()
+    assert len(p.cluster_sizes()) == 3 and w.state.session.log.can_undo()
     w.action("recluster").trigger()
     dialog = w.active_dialog
     dialog.given.setChecked(True)
     dialog.count.setValue(2)
     dialog.accept()
     wait_jobs(w)
-    p = w.session.project
+    p = w.state.session.project
     assert len(p.cluster_sizes()) == 2 and w.clusters.model.rowCount() == 2
     assert (p.verified == verified).all() and (p.cluster[verified] == cid).all() and p.cluster_name(cid) == "Ada"
-    assert not w.session.log.can_undo()  # the new clustering is where undo stops
-    assert w.session.log.history()[0].kind == "cluster"
+    assert not w.state.session.log.can_undo()  # the new clustering is where undo stops
+    assert w.state.session.log.history()[0].kind == "cluster"

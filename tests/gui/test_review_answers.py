@@ -13,14 +13,14 @@ from speakerid_gui.core.project.constraints import suggestion_key
 
 
 def ranked(qtbot, w):
-    qtbot.waitUntil(lambda: w.suggestions_job is None and not w._suggest_timer.isActive()
-                    and w._suggestions_serial == w._label_serial and bool(w.review_next.items), timeout=60_000)
+    qtbot.waitUntil(lambda: w.review_queue.suggestions_job is None and not w.review_queue._suggest_timer.isActive()
+                    and w.review_queue._suggestions_serial == w.state.label_serial and bool(w.review_next.items), timeout=60_000)
     return w.review_next.items
 
 
 def settled(qtbot, w):
     """No relearning pending or running."""
-    qtbot.waitUntil(lambda: w.relearn_job is None and not w._relearn_timer.isActive(), timeout=60_000)
+    qtbot.waitUntil(lambda: w.answers.relearn_job is None and not w.answers._relearn_timer.isActive(), timeout=60_000)
 
 
 def test_different_speakers_is_remembered_and_never_proposed_again(make_window, project_dir, qtbot):
@@ -29,10 +29,10 @@ def test_different_speakers_is_remembered_and_never_proposed_again(make_window, 
     row = next(r for r, s in enumerate(items) if s.kind == "pair")
     pair = {int(c) for c in items[row].cluster_ids}
     i, j = (int(x) for x in items[row].segment_positions)
-    w.go_to_suggestion(row)
+    w.review_queue.go_to_suggestion(row)
     key(w, Qt.Key.Key_Y, Qt.KeyboardModifier.ShiftModifier)
     assert "different speakers" in w.statusBar().currentMessage()
-    assert [tuple(r) for r in constraints.cannot_links(w.session.project)] == [(min(i, j), max(i, j))]
+    assert [tuple(r) for r in constraints.cannot_links(w.state.session.project)] == [(min(i, j), max(i, j))]
     settled(qtbot, w)
     items = ranked(qtbot, w)
     assert not any(s.kind == "pair" and set(s.cluster_ids) == pair for s in items)
@@ -40,33 +40,33 @@ def test_different_speakers_is_remembered_and_never_proposed_again(make_window, 
     w2 = make_window(project_dir)  # a restart: still answered
     items = ranked(qtbot, w2)
     assert not any(s.kind == "pair" and set(s.cluster_ids) == pair for s in items)
-    assert len(constraints.cannot_links(w2.session.project)) == 1
+    assert len(constraints.cannot_links(w2.state.session.project)) == 1
 
 
 def test_skipped_suggestion_stays_skipped_after_restart(make_window, project_dir, qtbot):
     w = make_window(project_dir)
     items = ranked(qtbot, w)
     key(w, Qt.Key.Key_G)          # go to the first suggestion ...
-    first = suggestion_key(w.session.project, w.current_suggestion())
+    first = suggestion_key(w.state.session.project, w.review_queue.current_suggestion())
     key(w, Qt.Key.Key_G)          # ... and leave it unanswered
-    assert first in constraints.skipped(w.session.project)
+    assert first in constraints.skipped(w.state.session.project)
     w.close()
     w2 = make_window(project_dir)
     items = ranked(qtbot, w2)
-    assert first not in {suggestion_key(w2.session.project, s) for s in items}
+    assert first not in {suggestion_key(w2.state.session.project, s) for s in items}
 
 
 def test_relearn_runs_after_an_answer_as_one_undoable_edit(make_window, project_dir, qtbot):
     """Two speakers verified, a third cluster split by the machine into two: one "same speaker"
     answer (Y on the pair) and the background relearning merges or relabels the rest itself."""
     w = make_window(project_dir)
-    p = w.session.project
-    log = w.session.log
+    p = w.state.session.project
+    log = w.state.session.log
     ids = sorted(p.cluster_sizes(), key=p.cluster_sizes().get)
     for cid in ids[:2]:
-        log.verify(w.session.ranked_members(cid)[:3])
+        log.verify(w.state.session.ranked_members(cid)[:3])
     big = ids[-1]
-    members = w.session.ranked_members(big)
+    members = w.state.session.ranked_members(big)
     # a machine-made over-split: half of the biggest cluster as its own unreviewed cluster
     new = log.new_cluster_ids(1)[0]
     log.relabel("cluster", "as if clustered", members[1::2], np.full(len(members[1::2]), new), np.full(len(members[1::2]), 0.5),
@@ -77,13 +77,13 @@ def test_relearn_runs_after_an_answer_as_one_undoable_edit(make_window, project_
     assert row is not None, "the over-split should be proposed as a pair"
     vmask = p.verified.copy()
     vlab = p.cluster[vmask].copy()
-    runs = w.relearn_runs
-    w.go_to_suggestion(row)
+    runs = w.answers.relearn_runs
+    w.review_queue.go_to_suggestion(row)
     key(w, Qt.Key.Key_Y)          # same speaker: merged (the reviewer's edit) ...
     assert new not in p.cluster_sizes() or big not in p.cluster_sizes()
     same = [a for a in constraints.answers(p) if a[2]]
     assert len(same) == 1          # ... and the answer is kept for relearning
-    qtbot.waitUntil(lambda: w.relearn_runs > runs, timeout=30_000)  # relearnt in the background
+    qtbot.waitUntil(lambda: w.answers.relearn_runs > runs, timeout=30_000)  # relearnt in the background
     settled(qtbot, w)
     assert np.array_equal(p.cluster[vmask], vlab)  # verified labels untouched
     history = [e.kind for e in log.history()]

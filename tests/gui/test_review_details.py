@@ -11,13 +11,13 @@ from speakerid_gui.gui.cluster_list import ClusterPanel
 
 
 def _names_in_view_order(w):
-    return [w.session.project.cluster_name(c) for c in w.clusters.visible_ids()]
+    return [w.state.session.project.cluster_name(c) for c in w.clusters.visible_ids()]
 
 
 def test_names_sort_naturally_and_the_sort_survives_a_restart(make_window, project_dir, qtbot, settings):
     w = make_window(project_dir)
-    log = w.session.log
-    ids = sorted(w.session.project.cluster_sizes())
+    log = w.state.session.log
+    ids = sorted(w.state.session.project.cluster_sizes())
     for cid, name in zip(ids, ("S100", "S2", "S10")):
         log.rename(cid, name)
     w.clusters.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
@@ -59,30 +59,30 @@ def test_natural_order_with_many_clusters_and_a_renamed_cluster_stays_in_view(qt
 
 def test_export_dialog_remembers_folder_and_format(make_window, project_dir, tmp_path, qtbot, wait_jobs):
     w = make_window(project_dir)
-    dialog = w.ask_export()
+    dialog = w.background.ask_export()
     out = tmp_path / "elsewhere" / "labels.rttm"
     dialog.set_format("rttm")
     dialog.path.setText(str(out))
     dialog.accept()
     wait_jobs(w)
     assert out.exists()
-    again = w.ask_export()
+    again = w.background.ask_export()
     assert again.fmt() == "rttm" and Path(again.out_path()) == out
     again.reject()
-    w.close_project()
-    assert w.open_project(project_dir)  # remembered in the project, so also after a restart
-    third = w.ask_export()
+    w.pages.close_project()
+    assert w.pages.open_project(project_dir)  # remembered in the project, so also after a restart
+    third = w.background.ask_export()
     assert third.fmt() == "rttm" and third.out_path().parent == out.parent
     third.reject()
 
 
 def test_counts_of_one_are_singular(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    p = w.session.project
-    cid = w.current_cluster
+    p = w.state.session.project
+    cid = w.state.current_cluster
     one = np.flatnonzero(p.cluster == cid)[:1]
-    w.move_segments(one, None, "solo")  # a cluster of one segment, now current
+    w.edits.move_segments(one, None, "solo")  # a cluster of one segment, now current
     assert "1 segment ·" in w.inspector.subtitle.text() and "1 segments" not in w.inspector.subtitle.text()
     assert "Moved 1 segment to solo" in w.statusBar().currentMessage()
-    w.session.log.verify(one)
-    assert w.session.log.history(1)[0].description == "verify 1 segment"
+    w.state.session.log.verify(one)
+    assert w.state.session.log.history(1)[0].description == "verify 1 segment"

@@ -23,7 +23,7 @@ from speakerid_gui.gui.player import NullPlayer
 
 
 def sizes(window):
-    return window.session.project.cluster_sizes()
+    return window.state.session.project.cluster_sizes()
 
 
 def click_point(window, index):
@@ -37,24 +37,24 @@ def click_point(window, index):
 
 def test_open_selects_largest_cluster_and_fills_panels(make_window, project_dir):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     s = sizes(w)
-    assert w.current_cluster == max(s, key=s.get)
+    assert w.state.current_cluster == max(s, key=s.get)
     assert w.clusters.model.rowCount() == 3
     assert len(w.scatter.base.data) == p.n_segments
-    assert len(w.scatter.focus_item.data) == s[w.current_cluster]  # the highlighted cluster
-    assert w.inspector.representatives.count() == min(8, s[w.current_cluster])
+    assert len(w.scatter.focus_item.data) == s[w.state.current_cluster]  # the highlighted cluster
+    assert w.inspector.representatives.count() == min(8, s[w.state.current_cluster])
     assert w.inspector.outliers.count() > 0
     image = w.inspector.spectrogram.image.image
     assert image is not None and image.shape[0] == 80
-    assert w.current_segment == w.queue[0]
+    assert w.state.current_segment == w.state.queue[0]
     # representatives really are closer to the centre than the outliers
     X = clu.prepare(embeddings(p))
-    members = w.queue
+    members = w.state.queue
     c = X[members].mean(0)
     sim = X @ (c / np.linalg.norm(c))
-    assert sim[w.queue[0]] >= sim[w.queue[-1]]
-    assert sim[w.queue[0]] == pytest.approx(sim[members].max(), abs=1e-6)
+    assert sim[w.state.queue[0]] >= sim[w.state.queue[-1]]
+    assert sim[w.state.queue[0]] == pytest.approx(sim[members].max(), abs=1e-6)
 
 
 def test_space_plays_the_current_segment_span(make_window, project_dir, qtbot):
@@ -63,9 +63,9 @@ def test_space_plays_the_current_segment_span(make_window, project_dir, qtbot):
     key(w, Qt.Key.Key_Space)
     assert len(player.calls) == 1
     wave, sr, tag = player.calls[0]
-    seg = w.current_segment
+    seg = w.state.current_segment
     assert tag == seg and sr == 16000
-    path, start, end = w.session.segment_span(seg)
+    path, start, end = w.state.session.segment_span(seg)
     assert len(wave) == pytest.approx((end - start) * 16000, abs=2)
     assert np.array_equal(wave, read_span(path, start, end))
     assert player.is_playing() and w.inspector.play_button.text().startswith("■")
@@ -78,16 +78,16 @@ def test_space_plays_the_current_segment_span(make_window, project_dir, qtbot):
 def test_click_on_point_selects_its_cluster_and_plays_it(make_window, project_dir):
     player = NullPlayer()
     w = make_window(project_dir, player)
-    p = w.session.project
-    other = next(c for c in sizes(w) if c != w.current_cluster)
+    p = w.state.session.project
+    other = next(c for c in sizes(w) if c != w.state.current_cluster)
     index = int(np.flatnonzero(p.cluster == other)[0])
     x, y = (float(v) for v in w.scatter.xy[index])
     w.scatter.view.setRange(xRange=(x - 0.05, x + 0.05), yRange=(y - 0.05, y + 0.05), padding=0)
     click_point(w, index)
-    assert w.current_cluster == other
+    assert w.state.current_cluster == other
     assert w.clusters.current_id() == other
     assert player.calls and player.calls[-1][2] == index
-    assert w.current_segment == index
+    assert w.state.current_segment == index
 
 
 def test_auto_advance_plays_the_next_segment(make_window, project_dir, qtbot):
@@ -98,7 +98,7 @@ def test_auto_advance_plays_the_next_segment(make_window, project_dir, qtbot):
     key(w, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: len(player.calls) >= 3, timeout=5000)
     tags = [c[2] for c in player.calls[:3]]
-    assert tags == [int(i) for i in w.queue[:3]]
+    assert tags == [int(i) for i in w.state.queue[:3]]
 
 
 def test_merge_undo_redo_and_most_similar(make_window, project_dir):
@@ -112,18 +112,18 @@ def test_merge_undo_redo_and_most_similar(make_window, project_dir):
     target = a if before[a] >= before[b] else b
     assert after[target] == before[a] + before[b]
     assert w.clusters.model.rowCount() == 2
-    assert w.current_cluster == target
+    assert w.state.current_cluster == target
     # the scatter recoloured: every point's brush is its cluster's shared brush
     lut = w.scatter._lut()
-    assert all(br is lut[c + 1] for br, c in zip(w.scatter.base.data["brush"], w.session.project.cluster))
+    assert all(br is lut[c + 1] for br, c in zip(w.scatter.base.data["brush"], w.state.session.project.cluster))
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert sizes(w) == before and w.clusters.model.rowCount() == 3
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert sizes(w) == after
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     # M: merge the current cluster with the one whose centroid is most similar
-    p = w.session.project
-    cur = w.current_cluster
+    p = w.state.session.project
+    cur = w.state.current_cluster
     ids, C = clu.centroids(clu.prepare(embeddings(p)), p.cluster)
     sims = C @ C[list(ids).index(cur)]
     sims[list(ids).index(cur)] = -2
@@ -142,7 +142,7 @@ def test_merge_undo_redo_and_most_similar(make_window, project_dir):
 def test_split_previews_then_applies(make_window, project_dir, qtbot):
     w = make_window(project_dir)
     before = sizes(w)
-    cid = w.current_cluster
+    cid = w.state.current_cluster
     key(w, Qt.Key.Key_S)
     dialog = w.active_dialog
     assert isinstance(dialog, SplitDialog)
@@ -168,13 +168,13 @@ def test_split_previews_then_applies(make_window, project_dir, qtbot):
 
 def test_split_estimate_separates_two_merged_speakers_and_plays_each_part(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     a, b = sorted(sizes(w))[:2]
     n_clusters = len(sizes(w))
     truth = {int(i): c for c in (a, b) for i in np.flatnonzero(p.cluster == c)}
-    w.session.log.merge([a, b], into=a)
+    w.state.session.log.merge([a, b], into=a)
     w.clusters.select_cluster(a)
-    dialog = w.ask_split()
+    dialog = w.edits.ask_split()
     qtbot.waitUntil(lambda: dialog.labels is not None, timeout=30000)
     members = np.flatnonzero(p.cluster == a)
     parts = np.unique(dialog.labels)
@@ -199,7 +199,7 @@ def test_split_estimate_separates_two_merged_speakers_and_plays_each_part(make_w
 def test_split_cancel_changes_nothing(make_window, project_dir, qtbot):
     w = make_window(project_dir)
     before = sizes(w)
-    dialog = w.ask_split()
+    dialog = w.edits.ask_split()
     qtbot.waitUntil(lambda: dialog.labels is not None, timeout=30000)
     dialog.reject()
     assert sizes(w) == before and w.scatter._preview is None
@@ -207,8 +207,8 @@ def test_split_cancel_changes_nothing(make_window, project_dir, qtbot):
 
 def test_move_lasso_selection_to_new_and_existing_cluster(make_window, project_dir):
     w = make_window(project_dir)
-    p = w.session.project
-    cid = w.current_cluster
+    p = w.state.session.project
+    cid = w.state.current_cluster
     members = np.flatnonzero(p.cluster == cid)
     xy = w.scatter.xy[members]
     # a lasso around the cluster's left half (in data coordinates)
@@ -218,17 +218,17 @@ def test_move_lasso_selection_to_new_and_existing_cluster(make_window, project_d
     w.scatter._on_region("lasso", lasso, Qt.KeyboardModifier.NoModifier)
     chosen = w.scatter.selection
     assert 0 < len(chosen) and set(members[xy[:, 0] < mid]) <= set(chosen.tolist())
-    dialog = w.ask_move()
+    dialog = w.edits.ask_move()
     assert isinstance(dialog, MoveDialog) and dialog.target_id() is None  # default: a new cluster
     dialog.new_name.setText("left half")
     dialog.accept()
     new_id = int(p.cluster[chosen[0]])
     assert new_id not in (cid, NOISE) and np.all(p.cluster[chosen] == new_id)
-    assert p.cluster_name(new_id) == "left half" and w.current_cluster == new_id
+    assert p.cluster_name(new_id) == "left half" and w.state.current_cluster == new_id
     # move them on to an existing cluster through the dialog's combo box
     other = next(c for c in sizes(w) if c not in (cid, new_id))
     w.scatter.set_selection(chosen)
-    dialog = w.ask_move()
+    dialog = w.edits.ask_move()
     dialog.select_target(other)
     dialog.accept()
     assert np.all(p.cluster[chosen] == other)
@@ -236,8 +236,8 @@ def test_move_lasso_selection_to_new_and_existing_cluster(make_window, project_d
 
 def test_rename_verify_noise_restart_and_undo(make_window, project_dir):
     w = make_window(project_dir)
-    p = w.session.project
-    cid = w.current_cluster
+    p = w.state.session.project
+    cid = w.state.current_cluster
     n = sizes(w)[cid]
     key(w, Qt.Key.Key_N)
     dialog = w.active_dialog
@@ -253,16 +253,16 @@ def test_rename_verify_noise_restart_and_undo(make_window, project_dir):
     key(w, Qt.Key.Key_V)
     assert p.verified[p.cluster == cid].all()
     assert len(w.scatter.verified_item.data) == n
-    seg = w.current_segment
+    seg = w.state.current_segment
     key(w, Qt.Key.Key_X)
     assert p.noise[seg] and p.cluster[seg] == NOISE
     assert len(w.scatter.noise_item.data) == 1
-    assert w.current_segment != seg  # the review moved on
+    assert w.state.current_segment != seg  # the review moved on
     w.close()
     assert not w.isVisible()
 
     w2 = make_window(project_dir)  # a restart: state and undo history come from disk
-    p2 = w2.session.project
+    p2 = w2.state.session.project
     assert p2.cluster_name(cid) == "Ada Lovelace"
     assert p2.noise[seg] and p2.verified[p2.cluster == cid].all()
     assert w2.action("undo").isEnabled()
@@ -277,18 +277,18 @@ def test_rename_verify_noise_restart_and_undo(make_window, project_dir):
 def test_keyboard_navigation(make_window, project_dir):
     w = make_window(project_dir)
     order = w.clusters.visible_ids()
-    assert w.current_cluster == order[0]
+    assert w.state.current_cluster == order[0]
     key(w, Qt.Key.Key_J)
-    assert w.current_cluster == order[1]
+    assert w.state.current_cluster == order[1]
     key(w, Qt.Key.Key_Down)
-    assert w.current_cluster == order[2]
+    assert w.state.current_cluster == order[2]
     key(w, Qt.Key.Key_K)
-    assert w.current_cluster == order[1]
-    first = w.current_segment
+    assert w.state.current_cluster == order[1]
+    first = w.state.current_segment
     key(w, Qt.Key.Key_Right)
-    assert w.current_segment == w.queue[1] and first == w.queue[0]
+    assert w.state.current_segment == w.state.queue[1] and first == w.state.queue[0]
     key(w, Qt.Key.Key_Left)
-    assert w.current_segment == first
+    assert w.state.current_segment == first
     # typing in the filter box types; it does not trigger single-letter shortcuts
     w.clusters.filter.setFocus()
     QTest.keyClicks(w.clusters.filter, "mjk")
@@ -297,18 +297,18 @@ def test_keyboard_navigation(make_window, project_dir):
 
 def test_export_csv_through_the_dialog(make_window, project_dir, tmp_path, wait_jobs):
     w = make_window(project_dir)
-    p = w.session.project
-    cid = w.current_cluster
-    w.session.log.rename(cid, "Grace")
-    w.session.log.mark_noise([int(np.flatnonzero(p.cluster == cid)[0])])
-    dialog = w.ask_export()
+    p = w.state.session.project
+    cid = w.state.current_cluster
+    w.state.session.log.rename(cid, "Grace")
+    w.state.session.log.mark_noise([int(np.flatnonzero(p.cluster == cid)[0])])
+    dialog = w.background.ask_export()
     assert isinstance(dialog, ExportDialog)
     dialog.set_format("csv")
     out = tmp_path / "out" / "labels.csv"
     dialog.path.setText(str(out))
     dialog.accept()
     wait_jobs(w)
-    assert w.last_export == [out]
+    assert w.background.last_export == [out]
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == p.n_segments - 1  # noise left out
@@ -323,11 +323,11 @@ def test_export_csv_through_the_dialog(make_window, project_dir, tmp_path, wait_
 def test_evaluation_from_reference(make_window, project_dir, built_project, wait_jobs):
     _, audio = built_project
     w = make_window(project_dir)
-    w.import_reference(str(audio / "manifest.csv"))
+    w.background.import_reference(str(audio / "manifest.csv"))
     wait_jobs(w)
     result = w.evaluation.result
     assert result is not None and result["n_speakers"] == 3 and result["accuracy"] > 0.9
-    assert w.session.project.get_meta("reference") == str(audio / "manifest.csv")
+    assert w.state.session.project.get_meta("reference") == str(audio / "manifest.csv")
     assert w.evaluation.model.rowCount() >= 5 and w.evaluation_dock.isVisible()
     # reopening the project evaluates against the remembered reference by itself
     w.close()
@@ -339,15 +339,15 @@ def test_evaluation_from_reference(make_window, project_dir, built_project, wait
     # a bad reference is reported with its file name and not remembered
     bad = audio / "not-a-reference.txt"
     bad.write_text("hello")
-    w.import_reference(str(bad))
+    w.background.import_reference(str(bad))
     wait_jobs(w)
     assert w.last_error and "not-a-reference.txt" in w.last_error
-    assert w.session.project.get_meta("reference") == str(audio / "manifest.csv")
+    assert w.state.session.project.get_meta("reference") == str(audio / "manifest.csv")
 
 
 def test_hover_names_recording_and_time(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    index = int(w.queue[0])
+    index = int(w.state.queue[0])
     plot = w.scatter.plot
     x, y = (float(v) for v in w.scatter.xy[index])
     w.scatter.view.setRange(xRange=(x - 0.05, x + 0.05), yRange=(y - 0.05, y + 0.05), padding=0)
@@ -355,9 +355,9 @@ def test_hover_names_recording_and_time(make_window, project_dir, qtbot):
     QTest.mouseMove(plot.viewport(), QPoint(pos.x() + 2, pos.y() + 1))
     qtbot.waitUntil(lambda: w.scatter.hover_text.isVisible(), timeout=3000)
     text = w.scatter.hover_text.toPlainText()
-    rec = w.session.recording_rel(int(w.session.project.seg_recording[index]))
-    assert rec in text and f"{w.session.project.seg_start[index]:.1f}" in text
-    assert w.session.project.cluster_name(int(w.session.project.cluster[index])) in text
+    rec = w.state.session.recording_rel(int(w.state.session.project.seg_recording[index]))
+    assert rec in text and f"{w.state.session.project.seg_start[index]:.1f}" in text
+    assert w.state.session.project.cluster_name(int(w.state.session.project.cluster[index])) in text
 
 
 @pytest.mark.parametrize("mode", ["rect", "lasso"])
@@ -366,7 +366,7 @@ def test_dragging_in_selection_mode_selects(make_window, project_dir, mode):
     w.scatter.mode_buttons[mode].click()
     assert w.scatter.view.mode == mode
     plot, view = w.scatter.plot, w.scatter.view
-    members = w.queue
+    members = w.state.queue
     lo, hi = w.scatter.xy[members].min(0), w.scatter.xy[members].max(0)
     a = plot.mapFromScene(view.mapViewToScene(QPointF(float(lo[0]) - 0.01, float(lo[1]) - 0.01)))
     b = plot.mapFromScene(view.mapViewToScene(QPointF(float(hi[0]) + 0.01, float(hi[1]) + 0.01)))
@@ -384,22 +384,22 @@ def test_dragging_in_selection_mode_selects(make_window, project_dir, mode):
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, path[-1])
     chosen = set(w.scatter.selection.tolist())
     assert set(members.tolist()) <= chosen  # the whole cluster's bounding box was dragged around
-    assert len(chosen) < w.session.project.n_segments
+    assert len(chosen) < w.state.session.project.n_segments
     assert len(w.scatter.selection_item.data) == len(chosen)
 
 
 def test_other_export_formats(make_window, project_dir, tmp_path, wait_jobs):
     w = make_window(project_dir)
     for fmt, name in (("json", "labels.json"), ("rttm", "labels.rttm"), ("audacity", "audacity")):
-        dialog = w.ask_export()
+        dialog = w.background.ask_export()
         dialog.set_format(fmt)
         dialog.path.setText(str(tmp_path / name))
         dialog.accept()
         wait_jobs(w)
-        assert w.last_export and all(f.exists() and f.stat().st_size > 0 for f in w.last_export)
+        assert w.background.last_export and all(f.exists() and f.stat().st_size > 0 for f in w.background.last_export)
     rttm = (tmp_path / "labels.rttm").read_text().splitlines()
     assert rttm and all(line.startswith("SPEAKER ") for line in rttm)
-    assert len(list((tmp_path / "audacity").rglob("*.txt"))) == len(w.session.project.recordings())
+    assert len(list((tmp_path / "audacity").rglob("*.txt"))) == len(w.state.session.project.recordings())
 
 
 def test_a_vanished_audio_file_is_named_and_the_review_goes_on(make_window, project_dir, tmp_path, monkeypatch):
@@ -407,16 +407,16 @@ def test_a_vanished_audio_file_is_named_and_the_review_goes_on(make_window, proj
     bar, nothing plays, and the next segment (whose file is there) still works."""
     player = NullPlayer()
     w = make_window(project_dir, player)
-    s = w.session
+    s = w.state.session
     gone = tmp_path / "moved away.flac"
     real_span = s.segment_span
-    first = w.queue[0]
+    first = w.state.queue[0]
     monkeypatch.setattr(s, "segment_span", lambda i: (gone, 0.0, 1.0) if i == first else real_span(i))
-    w.show_segment(first, play=True)
+    w.playback.show_segment(first, play=True)
     assert str(gone) in w.statusBar().currentMessage()
     assert player.calls == []
     key(w, Qt.Key.Key_Right)  # next segment
-    assert w.current_segment != first and w.inspector.spectrogram.image.image is not None
+    assert w.state.current_segment != first and w.inspector.spectrogram.image.image is not None
 
 
 def test_split_proposal_stays_in_view_with_parts_told_apart(make_window, project_dir, qtbot):
@@ -427,18 +427,18 @@ def test_split_proposal_stays_in_view_with_parts_told_apart(make_window, project
 
     w = make_window(project_dir)
     w.resize(1024, 700)
-    p = w.session.project
+    p = w.state.session.project
     a, b = sorted(sizes(w))[:2]
-    w.session.log.merge([a, b], into=a)
+    w.state.session.log.merge([a, b], into=a)
     w.clusters.select_cluster(a)
-    dialog = w.ask_split()
+    dialog = w.edits.ask_split()
     qtbot.waitUntil(lambda: dialog.labels is not None, timeout=30000)
     scatter = QRect(w.scatter.mapToGlobal(QPoint(0, 0)), w.scatter.size())
     assert dialog.frameGeometry().intersected(scatter).width() < 0.2 * scatter.width()
-    colors = [QColor(c) for c in [w._colors().get(a) or color_for(a)] + dialog.part_colors]
+    colors = [QColor(c) for c in [w.review.colors().get(a) or color_for(a)] + dialog.part_colors]
     assert len(colors) == 2
     hue_gap = abs(colors[0].hslHueF() - colors[1].hslHueF())
     assert min(hue_gap, 1 - hue_gap) > 0.3
     dialog.accept()
     new = [c for c in sizes(w) if c != a and np.any(p.cluster == c)]
-    assert w._colors().get(max(new)) == dialog.part_colors[0]  # the colour seen is the colour kept
+    assert w.review.colors().get(max(new)) == dialog.part_colors[0]  # the colour seen is the colour kept

@@ -32,7 +32,7 @@ def learn_action(w, text):
 
 def test_prosody_rnn_trains_from_the_learn_menu_with_a_live_loss_curve(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    p = w.session.project
+    p = w.state.session.project
     learn_action(w, "Train prosody RNN…").trigger()
     dialog = w.active_dialog
     assert isinstance(dialog, ProsodyDialog)
@@ -40,9 +40,9 @@ def test_prosody_rnn_trains_from_the_learn_menu_with_a_live_loss_curve(make_wind
     assert "Not trained yet" in dialog.message.text() and len(dialog.loss_curve.xData or []) == 0
     dialog.epochs.setValue(3)
     dialog.train_button.click()
-    assert w.learning_job is not None and not dialog.train_button.isEnabled()
+    assert w.state.learning_job is not None and not dialog.train_button.isEnabled()
     assert not w.action("train_classifier").isEnabled()  # one learning job at a time
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=60_000)
     assert dialog.job.outcome == "ok", dialog.job.error
     # one point per epoch, drawn from the job's progress, the same as the core recorded
     assert list(dialog.loss_curve.xData) == [1, 2, 3]
@@ -55,7 +55,7 @@ def test_prosody_rnn_trains_from_the_learn_menu_with_a_live_loss_curve(make_wind
     assert emb.shape[0] == p.n_segments and np.all(np.isfinite(emb))
     dialog.close_button.click()
 
-    again = w.ask_prosody()  # opened later: the last training's curve
+    again = w.learning.ask_prosody()  # opened later: the last training's curve
     assert list(again.loss_curve.xData) == [1, 2, 3] and np.allclose(again.loss_curve.yData, losses)
     assert "Last training: 3 epochs" in again.message.text()
     again.close_button.click()
@@ -63,26 +63,26 @@ def test_prosody_rnn_trains_from_the_learn_menu_with_a_live_loss_curve(make_wind
 
 def test_cancelling_prosody_training_stops_it_and_the_app_stays_usable(make_window, project_dir, qtbot):
     w = make_window(project_dir)
-    p = w.session.project
-    dialog = w.ask_prosody()
+    p = w.state.session.project
+    dialog = w.learning.ask_prosody()
     dialog.epochs.setValue(500)  # would run for minutes
     dialog.train_button.click()
     qtbot.waitUntil(lambda: len(dialog.history) >= 2, timeout=60_000)  # training, the curve growing
     dialog.reject()  # Esc while training cancels (the dialog stays open to say so)
     assert dialog.isVisible() and not dialog.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=30_000)
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=30_000)
     assert dialog.job.outcome == "cancelled"
     assert "Cancelled" in dialog.message.text() and dialog.close_button.isEnabled()
     assert len(dialog.history) < 500
     assert prosody_rnn.loss_curve(p) == [] and not (project_dir / prosody_rnn.WEIGHTS_FILE).exists()  # nothing written
     assert w.action("train_prosody").isEnabled() and w.action("refine").isEnabled()
     dialog.close_button.click()
-    before = w.current_cluster
+    before = w.state.current_cluster
     key(w, Qt.Key.Key_J)  # the review goes on
-    assert w.current_cluster != before
+    assert w.state.current_cluster != before
 
     # closing the window cancels a running training and closes once it has stopped
-    dialog = w.ask_prosody()
+    dialog = w.learning.ask_prosody()
     dialog.epochs.setValue(500)
     dialog.train_button.click()
     job = dialog.job
@@ -102,7 +102,7 @@ def test_sequence_classifier_needs_verified_labels_and_says_so(make_window, proj
     assert not dialog.model.isEnabled() and not dialog.source.isEnabled() and dialog.source.currentData() == "verified"
     assert dialog.center_loss.isEnabled() and dialog.epochs.isEnabled()
     dialog.train_button.click()  # nothing verified in this project yet
-    assert w.learning_job is None and dialog.train_button.isEnabled()
+    assert w.state.learning_job is None and dialog.train_button.isEnabled()
     assert "Too few verified segments" in dialog.scores.text() and "0 verified" in dialog.scores.text()
     dialog.accept()
 
@@ -116,8 +116,8 @@ def test_sequence_classifier_from_the_dialog_shows_top_k_and_a_confusion_matrix(
     dialog.center_loss.setChecked(True)
     dialog.epochs.setValue(2)
     dialog.train_button.click()
-    assert w.learning_job is not None and dialog.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: w.learning_job is None, timeout=120_000)
+    assert w.state.learning_job is not None and dialog.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=120_000)
     assert dialog.job.outcome == "ok", dialog.job.error
     outcome = dialog.outcome
     assert outcome.kind == "lstm" and outcome.evaluation is not None and outcome.threshold is None
@@ -133,6 +133,6 @@ def test_sequence_classifier_from_the_dialog_shows_top_k_and_a_confusion_matrix(
     assert f"top-1 {ev['top1']:.1%}" in text and f"top-5 {ev['top5']:.1%}" in text
     assert outcome.baseline is not None and "logistic regression on the embeddings" in text
     assert (project_dir / "models" / "seq-lstm.pt").exists()
-    assert w.session.project.get_meta("seq_classifier_lstm")["n_speakers"] == len(ids)
+    assert w.state.session.project.get_meta("seq_classifier_lstm")["n_speakers"] == len(ids)
     assert dialog.train_button.isEnabled() and not dialog.cancel_button.isEnabled()
     dialog.accept()

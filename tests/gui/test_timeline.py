@@ -40,13 +40,13 @@ def timeline(conversation_project, tmp_path, make_window, qtbot):
     folder = tmp_path / "project"
     shutil.copytree(conversation_project, folder)
     w = make_window(folder)
-    p = w.session.project
+    p = w.state.session.project
     rid = next(r.id for r in p.recordings() if r.path == "tst00.wav")
     first = int(np.flatnonzero(p.seg_recording == rid)[0])
-    w.show_segment(first)
+    w.playback.show_segment(first)
     QTest.keyClick(w.clusters.table, Qt.Key.Key_T)  # opened from the current segment
-    qtbot.waitUntil(lambda: w.timeline is not None and w.timeline.isVisible(), timeout=5000)
-    t = w.timeline
+    qtbot.waitUntil(lambda: w.timelines.timeline is not None and w.timelines.timeline.isVisible(), timeout=5000)
+    t = w.timelines.timeline
     t.activateWindow()
     qtbot.waitUntil(lambda: t.isActiveWindow(), timeout=5000)
     return w, t, rid, first
@@ -54,7 +54,7 @@ def timeline(conversation_project, tmp_path, make_window, qtbot):
 
 def test_timeline_shows_every_turn_in_lanes_with_overlaps(timeline):
     w, t, rid, first = timeline
-    p = w.session.project
+    p = w.state.session.project
     turns = t.turn_positions()
     assert set(turns.tolist()) == set(np.flatnonzero(p.seg_recording == rid).tolist())
     assert t.selected == first
@@ -73,7 +73,7 @@ def test_timeline_shows_every_turn_in_lanes_with_overlaps(timeline):
 
 def test_space_plays_the_turn_with_one_second_of_context(timeline, qtbot):
     w, t, rid, _ = timeline
-    p = w.session.project
+    p = w.state.session.project
     QTest.keyClick(t, Qt.Key.Key_Right)              # the next turn
     i = t.selected
     assert i is not None
@@ -91,7 +91,7 @@ def test_space_plays_the_turn_with_one_second_of_context(timeline, qtbot):
 
 def test_turns_change_speaker_by_key_and_undo_restores(timeline):
     w, t, rid, _ = timeline
-    p = w.session.project
+    p = w.state.session.project
     t.select_turn(int(t.turn_positions()[0]))
     i = t.selected
     before = int(p.cluster[i])
@@ -113,9 +113,9 @@ def test_recording_list_searches_by_name(conversation_project, tmp_path, make_wi
     folder = tmp_path / "project"
     shutil.copytree(conversation_project, folder)
     w = make_window(folder)
-    picker = RecordingPicker(w.session, w)
+    picker = RecordingPicker(w.state.session, w)
     picker.search.setText("dev0")
-    assert w.session.recording_rel(picker.chosen()) == "dev00.wav"
+    assert w.state.session.recording_rel(picker.chosen()) == "dev00.wav"
     picker.search.setText("nothing like it")
     assert picker.chosen() is None
 
@@ -153,7 +153,7 @@ def test_turn_boundaries_move_by_key_and_drag_and_undo_survives_reopening(timeli
     from speakerid_gui.core.project.store import Project
 
     w, t, rid, _ = timeline
-    p = w.session.project
+    p = w.state.session.project
     t.select_turn(int(t.turn_positions()[0]))
     i = t.selected
     start, end = float(p.seg_start[i]), float(p.seg_end[i])
