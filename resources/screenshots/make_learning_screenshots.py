@@ -93,20 +93,20 @@ def main() -> int:
     w = MainWindow(player=NullPlayer(), settings=settings)
     w.resize(1480, 920)
     w.show()
-    assert w.open_project(folder)
-    s = w.session
+    assert w.pages.open_project(folder)
+    s = w.state.session
     name_clusters(s)
-    wait(app, lambda: w.suggestions_job is None and not w._suggest_timer.isActive() and bool(w.review_next.items))
-    w.next_suggestion()
+    wait(app, lambda: w.review_queue.suggestions_job is None and not w.review_queue._suggest_timer.isActive() and bool(w.review_next.items))
+    w.review_queue.next_suggestion()
     for _ in range(10):
         app.processEvents()
     out = HERE / "review_next.png"
     w.grab().save(str(out))
     print(f"wrote {out}")
 
-    dialog = w.ask_classifier()
+    dialog = w.learning.ask_classifier()
     dialog.train_button.click()
-    wait(app, lambda: w.learning_job is None and dialog.outcome is not None)
+    wait(app, lambda: w.state.learning_job is None and dialog.outcome is not None)
     for _ in range(10):
         app.processEvents()
     out = HERE / "confusion.png"

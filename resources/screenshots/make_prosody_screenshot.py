@@ -49,11 +49,11 @@ def main() -> int:
     w = MainWindow(player=NullPlayer(), settings=settings)
     w.resize(1480, 920)
     w.show()
-    assert w.open_project(args.project)
-    dialog = w.ask_prosody()
+    assert w.pages.open_project(args.project)
+    dialog = w.learning.ask_prosody()
     dialog.epochs.setValue(args.epochs)
     dialog.train_button.click()
-    shots.wait(app, lambda: w.learning_job is None, timeout=900)
+    shots.wait(app, lambda: w.state.learning_job is None, timeout=900)
     for _ in range(10):
         app.processEvents()
     out = HERE / "prosody_rnn.png"

@@ -1,4 +1,4 @@
-"""The reviewer's answers to suggestions, in the main window (a mixin beside LearningTasks):
+"""The reviewer's answers to suggestions, a controller of the main window beside the review queue:
 "different speakers" (Shift+Y), skips that stay skipped, and relearning in the background
 after every answer or correction.
 

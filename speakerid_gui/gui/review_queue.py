@@ -1,4 +1,4 @@
-"""The "Review next" queue in the main window (a mixin): the ranked suggestions, their keys
+"""The "Review next" queue controller of the main window: the ranked suggestions, their keys
 (G next, Shift+G previous, Y accept) and the playlist of a suggestion's segments.
 
 The queue is ranked in a plain worker thread on its own Project connection after each burst

@@ -5,7 +5,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "speakerid_gui"
 MAX_LINES = 500
-# Exceptions to the limit (none left: the last three were split into mixins of their own).
+# Exceptions to the limit (none left: the last three were split into modules of their own).
 # A file that gets under the limit must leave this list.
 KNOWN_OVER: set[str] = set()
 
