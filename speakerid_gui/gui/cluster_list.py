@@ -226,14 +226,15 @@ class ClusterPanel(QWidget):
         for c, sample in enumerate(("", "100,000", "0.00", "100%")):
             if c:
                 header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
-                width = max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[c])) + 16
+                width = max(metrics.horizontalAdvance(sample), metrics.horizontalAdvance(COLUMNS[c])) + 10
                 header.resizeSection(c, width)
                 fixed += width
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(metrics.horizontalAdvance("100%") + 12)
-        # Wide enough for every column and a short name, so a small window never hides the
-        # size, confidence and verified share (the splitter gives the rest to the scatter).
-        name_min = metrics.horizontalAdvance("S1000") + 30  # colour swatch + text
+        # Wide enough for every column and a name like "Speaker 100" (a reviewer's names: at a
+        # 1000 px window "Reader 4853" read "Read..."), so a small window hides neither the size,
+        # confidence and verified share nor the names (the splitter gives the rest to the scatter).
+        name_min = metrics.horizontalAdvance("Speaker 100") + 30  # colour swatch + text
         self.setMinimumWidth(fixed + name_min + self.table.verticalScrollBar().sizeHint().width() + 6)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit(self.selected_ids()))

@@ -99,17 +99,20 @@ class TimelineWindow(QWidget):
 
     # ---- data ---------------------------------------------------------------------------------
     def _load_audio(self):
+        self.peak = 1.0
         try:
             wave = load_audio(self.path)
             self.duration = len(wave) / 16000
             times, values = envelope(wave)
             self.wave_plot.plot(times, values, pen=pg.mkPen("#555"))
+            # scaled to the recording's own peak: a far-field meeting at -30 dB was a flat line at +-1
+            self.peak = float(np.abs(values).max(initial=0.0)) or 1.0
             self.audio_error = None
         except Exception as exc:  # noqa: BLE001  the turns are still worth seeing
             self.audio_error = f"Cannot read {self.path}: {exc}"
             ends = self.turn_positions()
             self.duration = float(self.session.project.seg_end[ends].max()) if len(ends) else 1.0
-        self.wave_plot.setYRange(-1, 1)
+        self.wave_plot.setYRange(-self.peak, self.peak)
         for plot in (self.wave_plot, self.lanes_plot):
             plot.setLimits(xMin=0.0, xMax=max(self.duration, MIN_RANGE), minXRange=MIN_RANGE,
                            maxXRange=max(self.duration, MIN_RANGE))

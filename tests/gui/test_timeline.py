@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from conftest import DATA
+from speakerid_gui.core.audio.decode import load_audio
 
 AMI = DATA / "ami-debug"
 
@@ -62,6 +63,12 @@ def test_timeline_shows_every_turn_in_lanes_with_overlaps(timeline):
     assert set(lanes) == set(p.cluster[turns].tolist())
     assert t.overlap_count > 0                       # a busy meeting: overlapped speech is shaded
     assert t.duration == pytest.approx(30.0, abs=0.1)
+    # the waveform fills its plot: scaled to the recording's peak (a meeting's far-field audio
+    # peaks well below full scale and drew as a flat line on a fixed +-1 axis)
+    peak = float(np.abs(load_audio(t.path)).max())
+    assert peak < 0.9
+    y0, y1 = t.wave_plot.viewRange()[1]
+    assert y1 == pytest.approx(peak, rel=0.1) and y0 == pytest.approx(-peak, rel=0.1)
     t.show_all()
     x0, x1 = t.view_range()
     assert x0 == pytest.approx(0, abs=0.05) and x1 == pytest.approx(30.0, abs=0.1)
