@@ -206,7 +206,7 @@ class ClusterPanel(QWidget):
         self.proxy.setFilterKeyColumn(0)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.filter = QLineEdit(placeholderText="Filter clusters by name…", clearButtonEnabled=True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self._filter)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -243,6 +243,7 @@ class ClusterPanel(QWidget):
         layout.addWidget(self.filter)
         layout.addWidget(self.table, 1)
         self._quiet = False
+        self._shown = None  # the last cluster that was current, for when a filter hid it
 
     def refresh(self, stats, name_of, color_of, change=None):
         """Update rows (after an edit: as its Change says); the current and selected clusters stay
@@ -333,5 +334,17 @@ class ClusterPanel(QWidget):
         return ids[pos]
 
     def _on_current(self, current, previous):
+        if self.current_id() is not None:
+            self._shown = self.current_id()
         if not self._quiet:
             self.current_changed.emit(self.current_id())
+
+    def _filter(self, text: str):
+        """Filter by name; the cluster under review comes back selected and in view when the
+        filter shows it again (clearing the box used to leave the list at its top, unselected)."""
+        shown = self.current_id() if self.current_id() is not None else self._shown
+        self.proxy.setFilterFixedString(text)
+        if shown is not None and self._proxy_index(shown).isValid():
+            if self.current_id() != shown:
+                self.select_ids([shown], shown, emit=False)
+            self.table.scrollTo(self._proxy_index(shown))

@@ -89,7 +89,11 @@ def test_cluster_list_sorts_filters_and_keeps_selection(qtbot):
     assert panel.step(1) == 3 and panel.current_id() == 3
     panel.filter.setText("ali")
     assert sorted(panel.visible_ids()) == [0, 3]
-    panel.filter.setText("")
+    assert panel.current_id() == 3                     # "alina" passes the filter and stays current
+    panel.filter.setText("bob")
+    assert panel.visible_ids() == [2]
+    panel.filter.setText("")                           # cleared: the cluster under review is back
+    assert panel.current_id() == 3 and panel.selected_ids() == [3]
     panel.table.selectRow(0)
     panel.select_ids([0, 2], current=0)
     # a rebuild (after an edit) keeps the selection by id even when rows move
