@@ -19,33 +19,48 @@ from __future__ import annotations
 
 import numpy as np
 
-CAP = 12      # beyond this many segments a centroid hardly gets steadier: sizes are capped here
-DRAWS = 3     # random draws per cluster for each reference sample
+SIZES = (1, 2, 3, 4, 6, 8, 12)  # sizes the references are drawn at (a size is read as the nearest below)
+DRAWS = 2     # random draws per cluster for each reference sample
+POOL = 150    # clusters the references are drawn from
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-8)
+def _cos(u: np.ndarray, v: np.ndarray) -> float:
+    return float(u @ v) / max(float(np.linalg.norm(u) * np.linalg.norm(v)), 1e-12)
 
 
-def odds(x: float, same: np.ndarray, diff: np.ndarray, claim_same: bool = True) -> float:
-    """P(the claimed case | cosine x) from the two reference samples, equal prior odds.
+def odds(x: float, same: np.ndarray, diff: np.ndarray, claim_same: bool = True, prior: float = 0.0) -> float:
+    """P(the claimed case | cosine x) from the two reference samples; `prior`: log prior odds
+    of the claimed case (see prior_odds).
 
     claim_same: the suggestion claims "same speaker" (a pair to merge); otherwise "different
     speakers" (a cluster to split, a segment in the wrong cluster)."""
-    p = float(_sigmoid(llr(x, same, diff)))
-    return p if claim_same else 1.0 - p
+    z = llr(x, same, diff)
+    return float(_sigmoid((z if claim_same else -z) + prior))
 
 
 def llr(x, same: np.ndarray, diff: np.ndarray):
     """Log-likelihood ratio same : different of cosine(s) x, from normals fitted to the two samples
-    with one pooled spread (so it rises with the cosine: linear calibration, as for speaker
-    verification scores); the spread is floored so that a handful of near-equal cosines cannot
-    make every other value impossible."""
+    with one shared spread (the mean of the two variances), so it rises with the cosine: linear
+    calibration, as for speaker verification scores. The spread is floored so that a handful of
+    near-equal cosines cannot make every other value impossible."""
     if len(same) == 0 or len(diff) == 0:
         return np.zeros_like(np.asarray(x, float))
     mu_s, mu_d = float(np.mean(same)), float(np.mean(diff))
-    var = max((float(np.var(same)) * len(same) + float(np.var(diff)) * len(diff)) / (len(same) + len(diff)), 0.02 ** 2)
+    var = max((float(np.var(same)) + float(np.var(diff))) / 2, 0.03 ** 2)
     return (mu_s - mu_d) / var * (np.asarray(x, float) - (mu_s + mu_d) / 2)
+
+
+def prior_odds(llrs) -> float:
+    """Log prior odds of the claimed case, from the whole population of candidates of one kind
+    (every cluster's split, every cluster's nearest pair, every segment): the expected share of
+    errors of that kind under even odds (one EM step from 1:1; iterating it to the end lets a
+    misfitted likelihood drive the share to zero). A clean project makes every claim of that
+    kind less likely, a noisy one more; no number is fixed per set."""
+    z = np.asarray(llrs, float)
+    if not len(z):
+        return 0.0
+    pi = float(np.clip(np.mean(_sigmoid(z)), 0.01, 0.99))
+    return float(np.log(pi / (1 - pi)))
 
 
 def _sigmoid(z):
@@ -59,38 +74,39 @@ class Reference:
         self.X, self.members, self.neighbour = X, members, neighbour
         self.rng = np.random.default_rng(seed)
         self._cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-
-    def _centroid(self, rows: np.ndarray) -> np.ndarray:
-        return _unit(self.X[rows].sum(0))
+        keys = sorted(members)  # at most POOL clusters drawn from: enough for a reference, O(1) per size pair
+        self.pool = keys if len(keys) <= POOL else sorted(self.rng.choice(keys, POOL, replace=False).tolist())
 
     def samples(self, na: int, nb: int) -> tuple[np.ndarray, np.ndarray]:
         """(same-speaker cosines, different-speaker cosines) for centroids of na and nb segments."""
-        key = tuple(sorted((min(int(na), CAP), min(int(nb), CAP))))
+        key = tuple(sorted(max(k for k in SIZES if k <= max(int(n), 1)) for n in (na, nb)))
         if key in self._cache:
             return self._cache[key]
         ka, kb = key
         same, diff = [], []
-        for c, m in self.members.items():
+        X, rng = self.X, self.rng
+        for c in self.pool:
+            m = self.members[c]
+            d = self.neighbour.get(c)
             for _ in range(DRAWS):
                 if len(m) >= 2:
                     a = min(ka, len(m) - 1)
                     b = min(kb, len(m) - a)
-                    pick = self.rng.permutation(m)
-                    same.append(float(self._centroid(pick[:a]) @ self._centroid(pick[a:a + b])))
-                d = self.neighbour.get(c)
+                    pick = rng.permutation(m)
+                    same.append(_cos(X[pick[:a]].sum(0), X[pick[a:a + b]].sum(0)))
                 if d is not None:
                     md = self.members[d]
-                    pa = self.rng.choice(m, min(ka, len(m)), replace=False)
-                    pb = self.rng.choice(md, min(kb, len(md)), replace=False)
-                    diff.append(float(self._centroid(pa) @ self._centroid(pb)))
+                    pa = rng.choice(m, min(ka, len(m)), replace=False)
+                    pb = rng.choice(md, min(kb, len(md)), replace=False)
+                    diff.append(_cos(X[pa].sum(0), X[pb].sum(0)))
         out = (np.array(same), np.array(diff))
         self._cache[key] = out
         return out
 
-    def pair(self, s: float, na: int, nb: int) -> float:
-        """P(two clusters of na and nb segments whose centroids have cosine s are one speaker)."""
+    def pair_llr(self, s: float, na: int, nb: int) -> float:
+        """Log-likelihood ratio one speaker : two of clusters of na and nb segments at cosine s."""
         same, diff = self.samples(na, nb)
-        return odds(s, same, diff, claim_same=True)
+        return float(llr(s, same, diff))
 
 
 def nearest_by(values: np.ndarray, x: float, k: int) -> np.ndarray:
@@ -102,24 +118,22 @@ def nearest_by(values: np.ndarray, x: float, k: int) -> np.ndarray:
     return np.argsort(dist.sum(axis=1) if dist.ndim == 2 else dist, kind="stable")[:k]
 
 
-def segment_scores(own: np.ndarray, other: np.ndarray, durations: np.ndarray, rows: np.ndarray,
-                   k: int = 300) -> np.ndarray:
-    """P(segment is in the wrong cluster) for the segments at `rows`.
+def segment_llrs(own: np.ndarray, other: np.ndarray, durations: np.ndarray, k: int = 300) -> np.ndarray:
+    """Log-likelihood ratio wrong : right cluster for every segment.
 
     own: cosine of each segment to its own cluster without it (leave-one-out); other: cosine to
-    the nearest other cluster. The references are all segments of like duration (the k nearest
-    in log-duration): their `own` cosines are the same-speaker sample, their `other` cosines the
-    different-speaker one. A wrongly placed segment looks like a "different" own cosine and a
-    "same" other cosine; a rightly placed one the reverse; the score weighs the two readings."""
-    order = np.argsort(np.log(np.maximum(durations, 1e-3)), kind="stable")
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    k = min(k, len(order))
-    out = np.zeros(len(rows))
-    for j, i in enumerate(rows):
-        lo = int(np.clip(rank[i] - k // 2, 0, len(order) - k))
-        ref = order[lo:lo + k]  # the k segments nearest in duration (a window of the sorted order)
-        same, diff = own[ref], other[ref]
-        # wrong: its cosine to the other cluster reads "same", to its own "different"; right: the reverse
-        out[j] = _sigmoid(llr(other[i], same, diff) - llr(own[i], same, diff))
+    the nearest other cluster. The references are the segments of like duration (bins of k
+    segments in duration order; short clips are further from everything): their `own` cosines are
+    the same-speaker sample, their `other` cosines the different-speaker one. A wrongly placed
+    segment looks like a "different" own cosine and a "same" other cosine; a rightly placed one
+    the reverse."""
+    order = np.argsort(durations, kind="stable")
+    out = np.zeros(len(own))
+    n_bins = max(1, round(len(order) / k))
+    for ref in np.array_split(order, n_bins):
+        out[ref] = llr(other[ref], own[ref], other[ref]) - llr(own[ref], own[ref], other[ref])
     return out
+
+
+def probability(z, prior: float):
+    return _sigmoid(np.asarray(z, float) + prior)

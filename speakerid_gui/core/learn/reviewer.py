@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from speakerid_gui.core.embed.losses import nt_xent_loss
-from speakerid_gui.core.learn.calibrate import Reference, nearest_by, odds, segment_scores
+from speakerid_gui.core.learn.calibrate import Reference, llr, nearest_by, prior_odds, probability, segment_llrs
 from speakerid_gui.core.progress import Cancelled, Event, run_to_end
 from speakerid_gui.core.project.store import NOISE, Project
 
@@ -116,10 +116,8 @@ def _segment_suggestions(p, X, ids, C, row_of, members, ok, human, kinds, n) -> 
     pos = {int(i): j for j, i in enumerate(rows)}
     far = {c: [int(i) for i in m[np.argsort(X[m] @ C[row_of[c]])] if not p.verified[i]][:2]
            for c, m in members.items() if len(m) >= 3} if "spread" in kinds else {}
-    todo = set(np.flatnonzero(free)[np.argsort((own - other)[free])[:3 * n]].tolist()) if "segment" in kinds else set()
-    todo |= {pos[i] for f in far.values() for i in f}
-    todo = np.array(sorted(todo), int)
-    prob = dict(zip(todo.tolist(), segment_scores(own, other, dur, todo)))
+    z = segment_llrs(own, other, dur)
+    prob = probability(z, prior_odds(z))  # P(misplaced), the prior from all segments of the project
     out: list[Suggestion] = []
     for c, f in far.items():
         if not f:
@@ -129,7 +127,7 @@ def _segment_suggestions(p, X, ids, C, row_of, members, ok, human, kinds, n) -> 
                               f"{p.cluster_name(c)} is wide: its farthest segments are {score:.0%} likely "
                               "to include someone else", gain=score * np.sqrt(len(f))))
     played = {i for f in far.values() for i in f}
-    for j in sorted(prob, key=prob.get, reverse=True)[:n] if "segment" in kinds else []:
+    for j in np.argsort(-prob)[:3 * n] if "segment" in kinds else []:
         i = int(rows[j])
         if i in played or not free[j]:
             continue  # a spread suggestion already plays it
@@ -202,6 +200,9 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
         order = np.argsort(-S[iu])[: 3 * n]
         cand = {(int(ids[iu[0][o]]), int(ids[iu[1][o]])) for o in order}
         cand |= {tuple(sorted((c, d))) for c, d in neighbour.items()}  # every cluster's nearest one
+        # how common a split speaker is here: from every cluster's nearest pair
+        prior = prior_odds([ref.pair_llr(float(S[row_of[c], row_of[d]]), len(members[c]), len(members[d]))
+                            for c, d in neighbour.items()])
         for a, b in sorted(cand):
             ma, mb = members[a], members[b]
             if verified[ma].any() and verified[mb].any():
@@ -211,7 +212,7 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
             s = float(S[row_of[a], row_of[b]])
             # Calibrated at these sizes: a tiny cluster's centroid is noisy, so it is a likely
             # fragment only when its cosine is typical of same-speaker parts that small.
-            score = ref.pair(s, len(ma), len(mb))
+            score = float(probability(ref.pair_llr(s, len(ma), len(mb)), prior))
             typical = float(np.median(ref.samples(len(ma), len(mb))[0]))
             why = (f"{'they sound alike' if score >= 0.5 else 'perhaps alike'} (cosine {s:.2f}; one speaker's "
                    f"parts of {len(ma)} and {len(mb)} segments typically {typical:.2f}; "
@@ -223,6 +224,13 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
         # each split's part sizes (log of the smaller, of the larger): outliers split off alike
         hsize = np.array([sorted(np.log(np.bincount(h[1], minlength=2) + 1.0)) for h in halves.values()])
         hkeys = list(halves)
+        z = {}  # log-likelihood ratio two speakers : one, for every cluster's split
+        for c, (m, lab, s) in halves.items():
+            n0, n1 = np.bincount(lab, minlength=2)
+            # one speaker's two-way split in clusters split alike vs different speakers' parts
+            like = [k for k in nearest_by(hsize, sorted(np.log([n0 + 1.0, n1 + 1.0])), 31) if hkeys[k] != c]
+            z[c] = -float(llr(s, within[like], ref.samples(n0, n1)[1]))
+        prior = prior_odds(list(z.values()))
         for c, (m, lab, s) in halves.items():
             if all(verified[m[lab == k]].any() for k in (0, 1)):
                 continue  # the reviewer confirmed both halves as this speaker
@@ -230,9 +238,7 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
             if any(half.get(a, -1) + half.get(b, -1) == 1 for a, b in same_pairs):
                 continue  # the reviewer said these halves are one speaker (or merged them): never undo it
             n0, n1 = int((lab == 0).sum()), int((lab == 1).sum())
-            # one speaker's two-way split in clusters of about this size vs different speakers' parts
-            like = [k for k in nearest_by(hsize, sorted(np.log([n0 + 1.0, n1 + 1.0])), 31) if hkeys[k] != c]
-            score = odds(s, within[like], ref.samples(n0, n1)[1], claim_same=False)
+            score = float(probability(z[c], prior))
             reps = [_medoid(X, m[lab == k], verified) for k in (0, 1)]
             out.append(Suggestion("mixed", [c], reps, score,
                                   f"{p.cluster_name(c)} has two groups ({n0} + {n1} segments, cosine {s:.2f}): "
