@@ -144,14 +144,14 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
                 max_cluster: int = 400) -> list[Suggestion]:
     """A ranked "review next" queue.
 
-    Scores share one scale: each signal is compared with the corpus's own distribution
-    of the opposite case, so nothing depends on a fixed cosine threshold:
-    - pair: two clusters whose centroids are as similar as the two halves of a typical
-      cluster are to each other (likely one speaker split in two);
-    - mixed: a cluster whose two halves (2-way AHC) are as different as typical
-      neighbouring clusters (likely two speakers);
-    - segment: closer to another cluster than to its own (margin below zero);
-    - spread: the widest clusters, with their farthest members to check;
+    Every score is the chance that the suggestion points at a real error (learn/calibrate.py):
+    its cosine against the project's own same- and different-speaker cosines at the same sizes
+    (or clip durations), times the prior odds of that kind of error in this project:
+    - pair: two clusters as alike as two parts of one speaker of those sizes (one split in two);
+    - mixed: a cluster whose two halves (2-way AHC) are as far apart as different speakers'
+      parts, beyond what a one-speaker cluster split alike shows (two speakers in one);
+    - segment: closer to another cluster than a rightly placed segment of its length is;
+    - spread: a cluster's two farthest members, likely that at least one is someone else;
     - name: a cluster nobody has listened to (its most typical segment): one listen names it.
     Ranked by expected gain: score x sqrt(segments at stake).
     """
