@@ -203,7 +203,7 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
         # how common a split speaker is here: from every cluster's nearest pair
         prior = prior_odds([ref.pair_llr(float(S[row_of[c], row_of[d]]), len(members[c]), len(members[d]))
                             for c, d in neighbour.items()])
-        for a, b in sorted(cand):
+        for a, b in sorted(cand, key=lambda ab: -S[row_of[ab[0]], row_of[ab[1]]]):  # ties: closest first
             ma, mb = members[a], members[b]
             if verified[ma].any() and verified[mb].any():
                 continue  # both already confirmed as speakers: the reviewer has kept them apart
