@@ -97,8 +97,15 @@ def build(name: str, work: Path) -> tuple[Path, Path]:
 
 
 def precision(folder: Path, reference: Path) -> tuple[float, float]:
-    """Share of the first 10 and 50 suggestions claiming an error (same speaker split, two speakers in
-    one, misplaced segment, wide cluster) that point at a real one, in the starting queue."""
+    """Share of the first 10 and 50 suggestions claiming an error that point at a real one, in the
+    starting queue ("name" questions claim none and are left out). A suggestion points at a real
+    error (evaluate.simulate.points_at_error), by kind:
+    - pair: both clusters have the same majority reference speaker (one speaker split in two);
+    - mixed: the two proposed parts have different majority speakers (so the cluster holds more than
+      one speaker, the second with at least a majority of the smaller part);
+    - segment: the segment's reference speaker is not its cluster's majority (its label is wrong);
+    - spread: at least one of its (two) farthest segments is not of the cluster's majority speaker,
+      i.e. at least half of what it plays is wrongly labelled."""
     from speakerid_gui.core.learn.reviewer import suggestions
     from speakerid_gui.core.evaluate.simulate import points_at_error, true_labels
     from speakerid_gui.core.pipeline import embeddings

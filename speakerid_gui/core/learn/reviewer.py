@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from speakerid_gui.core.embed.losses import nt_xent_loss
+from speakerid_gui.core.learn.calibrate import Reference, llr, nearest_by, prior_odds, probability, segment_llrs
 from speakerid_gui.core.progress import Cancelled, Event, run_to_end
 from speakerid_gui.core.project.store import NOISE, Project
 
@@ -86,10 +87,6 @@ class Suggestion:
     gain: float = 0.0            # expected value of asking: score x sqrt(segments at stake)
 
 
-def _ecdf(sample: np.ndarray, x: float) -> float:
-    return float(np.mean(sample <= x)) if len(sample) else 0.5
-
-
 def _medoid(X: np.ndarray, members: np.ndarray, prefer: np.ndarray | None = None) -> int:
     """The member closest to the members' centroid (a verified one when `prefer` allows)."""
     c = _unit(X[members].sum(0, keepdims=True))[0]
@@ -99,19 +96,62 @@ def _medoid(X: np.ndarray, members: np.ndarray, prefer: np.ndarray | None = None
     return int(members[np.argmax(sims)])
 
 
+def _segment_suggestions(p, X, ids, C, row_of, members, ok, human, kinds, n) -> list[Suggestion]:
+    """"segment": a member more likely in another cluster; "spread": a wide cluster's two farthest
+    members. Both scored by calibrate.segment_scores (leave-one-out cosine to its own cluster vs
+    cosine to the nearest other, against segments of like duration)."""
+    rows = np.flatnonzero(ok & np.isin(p.cluster, [c for c, m in members.items() if len(m) >= 2]))
+    if not len(rows):
+        return []
+    own_i = np.searchsorted(ids, p.cluster[rows])
+    sums = np.stack([X[members[int(c)]].sum(0) for c in ids])
+    loo = _unit(sums[own_i] - X[rows])
+    own = np.einsum("ij,ij->i", X[rows], loo)
+    Sx = X[rows] @ C.T
+    Sx[np.arange(len(rows)), own_i] = -np.inf
+    other_i = Sx.argmax(axis=1)
+    other = Sx[np.arange(len(rows)), other_i]
+    dur = (p.seg_end - p.seg_start)[rows]
+    free = ~p.verified[rows] & ~human[rows]  # a person put it there: never move it back
+    pos = {int(i): j for j, i in enumerate(rows)}
+    far = {c: [int(i) for i in m[np.argsort(X[m] @ C[row_of[c]])] if not p.verified[i]][:2]
+           for c, m in members.items() if len(m) >= 3} if "spread" in kinds else {}
+    z = segment_llrs(own, other, dur)
+    prob = probability(z, prior_odds(z))  # P(misplaced), the prior from all segments of the project
+    out: list[Suggestion] = []
+    for c, f in far.items():
+        if not f:
+            continue
+        score = 1.0 - float(np.prod([1.0 - prob[pos[i]] for i in f]))  # at least one of them misplaced
+        out.append(Suggestion("spread", [c], f, score,
+                              f"{p.cluster_name(c)} is wide: its farthest segments are {score:.0%} likely "
+                              "to include someone else", gain=score * np.sqrt(len(f))))
+    played = {i for f in far.values() for i in f}
+    for j in np.argsort(-prob)[:3 * n] if "segment" in kinds else []:
+        i = int(rows[j])
+        if i in played or not free[j]:
+            continue  # a spread suggestion already plays it
+        o, score = int(ids[other_i[j]]), float(prob[j])
+        out.append(Suggestion("segment", [int(p.cluster[i]), o], [i], score,
+                              f"this segment of {p.cluster_name(p.cluster[i])} is {score:.0%} likely "
+                              f"{p.cluster_name(o)}'s (cosine {other[j]:.2f} to it, {own[j]:.2f} to its own)",
+                              gain=score))
+    return out
+
+
 def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
                 kinds=("pair", "mixed", "segment", "spread", "name"),
                 max_cluster: int = 400) -> list[Suggestion]:
     """A ranked "review next" queue.
 
-    Scores share one scale: each signal is compared with the corpus's own distribution
-    of the opposite case, so nothing depends on a fixed cosine threshold:
-    - pair: two clusters whose centroids are as similar as the two halves of a typical
-      cluster are to each other (likely one speaker split in two);
-    - mixed: a cluster whose two halves (2-way AHC) are as different as typical
-      neighbouring clusters (likely two speakers);
-    - segment: closer to another cluster than to its own (margin below zero);
-    - spread: the widest clusters, with their farthest members to check;
+    Every score is the chance that the suggestion points at a real error (learn/calibrate.py):
+    its cosine against the project's own same- and different-speaker cosines at the same sizes
+    (or clip durations), times the prior odds of that kind of error in this project:
+    - pair: two clusters as alike as two parts of one speaker of those sizes (one split in two);
+    - mixed: a cluster whose two halves (2-way AHC) are as far apart as different speakers'
+      parts, beyond what a one-speaker cluster split alike shows (two speakers in one);
+    - segment: closer to another cluster than a rightly placed segment of its length is;
+    - spread: a cluster's two farthest members, likely that at least one is someone else;
     - name: a cluster nobody has listened to (its most typical segment): one listen names it.
     Ranked by expected gain: score x sqrt(segments at stake).
     """
@@ -150,82 +190,62 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
     within = np.array([h[2] for h in halves.values()])
     S = C @ C.T
     np.fill_diagonal(S, -np.inf)
-    nearest = S.max(axis=1) if len(ids) > 1 else np.zeros(0)
+    members = {int(c): np.flatnonzero((p.cluster == c) & ok) for c in ids.tolist()}
+    neighbour = {int(c): int(ids[np.argmax(S[i])]) for i, c in enumerate(ids.tolist())} if len(ids) > 1 else {}
+    ref = Reference(X, members, neighbour)  # same/different-speaker cosines at each pair of sizes
 
     out: list[Suggestion] = []
     if "pair" in kinds and len(ids) > 1:
         iu = np.triu_indices(len(ids), 1)
         order = np.argsort(-S[iu])[: 3 * n]
-        for o in order:
-            a, b = int(ids[iu[0][o]]), int(ids[iu[1][o]])
-            ma, mb = np.flatnonzero(p.cluster == a), np.flatnonzero(p.cluster == b)
+        cand = {(int(ids[iu[0][o]]), int(ids[iu[1][o]])) for o in order}
+        cand |= {tuple(sorted((c, d))) for c, d in neighbour.items()}  # every cluster's nearest one
+        # how common a split speaker is here: from every cluster's nearest pair
+        prior = prior_odds([ref.pair_llr(float(S[row_of[c], row_of[d]]), len(members[c]), len(members[d]))
+                            for c, d in neighbour.items()])
+        for a, b in sorted(cand, key=lambda ab: -S[row_of[ab[0]], row_of[ab[1]]]):  # ties: closest first
+            ma, mb = members[a], members[b]
             if verified[ma].any() and verified[mb].any():
                 continue  # both already confirmed as speakers: the reviewer has kept them apart
             if (min(a, b), max(a, b)) in apart:
                 continue  # the reviewer said (or split them because) they are different speakers
-            s = float(S[iu][o])
-            # As close as a cluster's own halves, or the closest pair around; a tiny cluster
-            # (1-2 segments) next to its nearest neighbour is usually a fragment of it.
-            tiny = any(len(m) <= 2 and S[row_of[c]].max() == s for c, m in ((a, ma), (b, mb)))
-            score = max(_ecdf(within, s), 0.8 if tiny else 0.0)
-            kind = ("a tiny cluster next to its nearest speaker" if tiny else
-                    "they sound alike" if score >= 0.5 else "the closest pair left")
-            why = (f"{kind} "
-                   f"(cosine {s:.2f}, closer than {_ecdf(nearest, s):.0%} of neighbouring clusters)")
+            s = float(S[row_of[a], row_of[b]])
+            # Calibrated at these sizes: a tiny cluster's centroid is noisy, so it is a likely
+            # fragment only when its cosine is typical of same-speaker parts that small.
+            score = float(probability(ref.pair_llr(s, len(ma), len(mb)), prior))
+            typical = float(np.median(ref.samples(len(ma), len(mb))[0]))
+            why = (f"{'they sound alike' if score >= 0.5 else 'perhaps alike'} (cosine {s:.2f}; one speaker's "
+                   f"parts of {len(ma)} and {len(mb)} segments typically {typical:.2f}; "
+                   f"{score:.0%} likely one speaker)")
             out.append(Suggestion("pair", [a, b], [_medoid(X, ma, verified), _medoid(X, mb, verified)], score,
                                   f"{p.cluster_name(a)} and {p.cluster_name(b)}: {why}; one speaker split in two?",
                                   gain=score * np.sqrt(min(len(ma), len(mb)))))
     if "mixed" in kinds:
+        # each split's part sizes (log of the smaller, of the larger): outliers split off alike
+        hsize = np.array([sorted(np.log(np.bincount(h[1], minlength=2) + 1.0)) for h in halves.values()])
+        hkeys = list(halves)
+        z = {}  # log-likelihood ratio two speakers : one, for every cluster's split
+        for c, (m, lab, s) in halves.items():
+            n0, n1 = np.bincount(lab, minlength=2)
+            # one speaker's two-way split in clusters split alike vs different speakers' parts
+            like = [k for k in nearest_by(hsize, sorted(np.log([n0 + 1.0, n1 + 1.0])), 31) if hkeys[k] != c]
+            z[c] = -float(llr(s, within[like], ref.samples(n0, n1)[1]))
+        prior = prior_odds(list(z.values()))
         for c, (m, lab, s) in halves.items():
             if all(verified[m[lab == k]].any() for k in (0, 1)):
                 continue  # the reviewer confirmed both halves as this speaker
             half = dict(zip(m.tolist(), lab.tolist()))
             if any(half.get(a, -1) + half.get(b, -1) == 1 for a, b in same_pairs):
                 continue  # the reviewer said these halves are one speaker (or merged them): never undo it
-            score = 1.0 - _ecdf(nearest, s)
+            n0, n1 = int((lab == 0).sum()), int((lab == 1).sum())
+            score = float(probability(z[c], prior))
             reps = [_medoid(X, m[lab == k], verified) for k in (0, 1)]
             out.append(Suggestion("mixed", [c], reps, score,
-                                  f"{p.cluster_name(c)} has two groups ({(lab == 0).sum()} + {(lab == 1).sum()} "
-                                  f"segments, cosine {s:.2f}), as far apart as {score:.0%} of neighbouring "
-                                  f"speakers: two speakers in one?", parts=lab.tolist(),
-                                  gain=score * np.sqrt(min((lab == 0).sum(), (lab == 1).sum()))))
-    if "segment" in kinds and len(ids) > 1:
-        cand = np.flatnonzero(ok & ~p.verified & ~human)  # a person put it there: never move it back
-        if len(cand):
-            own = np.array([row_of[int(c)] for c in p.cluster[cand]])
-            sim_own = np.einsum("ij,ij->i", X[cand], C[own])
-            Sx = X[cand] @ C.T
-            Sx[np.arange(len(cand)), own] = -np.inf
-            other = Sx.argmax(axis=1)
-            margin = sim_own - Sx[np.arange(len(cand)), other]
-            for j in np.argsort(margin)[:n]:
-                if margin[j] > 0.05:
-                    break
-                i, o = int(cand[j]), int(ids[other[j]])
-                score = float(np.clip(0.5 - margin[j], 0, 1)) * 0.9
-                out.append(Suggestion("segment", [int(p.cluster[i]), o], [i], score,
-                                      f"this segment of {p.cluster_name(p.cluster[i])} is "
-                                      f"{'closer to' if margin[j] < 0 else 'almost as close to'} "
-                                      f"{p.cluster_name(o)} (margin {margin[j]:+.2f})", gain=score))
-    if "spread" in kinds:
-        spreads = {}
-        for c, i in row_of.items():
-            m = np.flatnonzero((p.cluster == c) & ok)
-            if len(m) >= 3:
-                spreads[c] = (m, 1.0 - X[m] @ C[i])
-        allspread = np.array([d.mean() for _, d in spreads.values()])
-        for c, (m, d) in spreads.items():
-            far = [int(m[j]) for j in np.argsort(-d) if not p.verified[m[j]]][:2]
-            if not far:
-                continue
-            score = 0.3 * _ecdf(allspread, float(d.mean()))
-            narrower = int((allspread < d.mean()).sum())  # other clusters narrower than this one
-            rank = ("the widest cluster" if narrower == len(allspread) - 1 else
-                    f"wider than {narrower / max(len(allspread) - 1, 1):.0%} of the other clusters")
-            out.append(Suggestion("spread", [c], far, score,
-                                  f"{p.cluster_name(c)} is wide (mean distance {d.mean():.2f}, {rank}): "
-                                  "its farthest segments may be someone else",
-                                  gain=score * np.sqrt(len(far))))
+                                  f"{p.cluster_name(c)} has two groups ({n0} + {n1} segments, cosine {s:.2f}): "
+                                  f"{score:.0%} likely two speakers in one?", parts=lab.tolist(),
+                                  gain=score * np.sqrt(min(n0, n1))))
+    if ("segment" in kinds or "spread" in kinds) and len(ids) > 1:
+        out += _segment_suggestions(p, X, ids, C, row_of, members, ok, human, kinds, n)
     if "name" in kinds:  # whole clusters first: one listen to its most typical segment names a cluster
         for c, i in row_of.items():
             m = np.flatnonzero((p.cluster == c) & ok)

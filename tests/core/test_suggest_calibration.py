@@ -1,0 +1,92 @@
+"""Suggestion scores are calibrated chances of a real error (issue 10.5), on a small synthetic project.
+
+Twelve speakers of ten segments each, plus
+- a fragment: two segments of speaker 0 in a cluster of their own (a real error: merge them);
+- a tiny distinct speaker: two segments of a thirteenth voice, far from everyone (not an error).
+The old score gave every tiny cluster a fixed 0.80 "merge with your nearest cluster", whatever
+its cosine: the distinct speaker was proposed as a likely merge.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+DIM, SPEAKERS, PER = 64, 12, 10
+
+
+def _project(tmp_path, seed: int = 0):
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(SPEAKERS + 1, DIM))
+    speaker = np.concatenate([np.repeat(np.arange(SPEAKERS), PER), [0, 0], [SPEAKERS, SPEAKERS]])
+    cluster = np.concatenate([np.repeat(np.arange(SPEAKERS), PER), [SPEAKERS, SPEAKERS],
+                              [SPEAKERS + 1, SPEAKERS + 1]]).astype(np.int32)
+    emb = (centres[speaker] + 0.9 * rng.normal(size=(len(speaker), DIM))).astype(np.float32)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    p = Project.create(tmp_path / "project", audio)
+    with p.transaction() as db:
+        rid, _ = p.upsert_recording("rec.flac", 1, 0.0)
+        db.executemany("INSERT INTO segments(recording_id, start, end) VALUES(?, ?, ?)",
+                       [(rid, 1.5 * i, 1.5 * i + 3.0) for i in range(len(speaker))])
+        db.execute("INSERT INTO assignments(segment_id) SELECT id FROM segments")
+    p.reload()
+    EditLog(p).relabel("cluster", "synthetic", np.arange(len(speaker)), cluster,
+                       np.full(len(speaker), 0.8, np.float32))
+    return p, emb, SPEAKERS, SPEAKERS + 1
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    p, emb, fragment, distinct = _project(tmp_path)
+    yield p, emb, fragment, distinct
+    p.close()
+
+
+def _pairs_with(items, c):
+    return [s for s in items if s.kind == "pair" and c in s.cluster_ids]
+
+
+def test_tiny_distinct_cluster_is_not_a_likely_merge(synthetic):
+    from speakerid_gui.core.learn.reviewer import suggestions
+
+    p, emb, fragment, distinct = synthetic
+    items = suggestions(p, emb, n=200)
+    lone = _pairs_with(items, distinct)
+    assert lone, "its nearest pair is still listed (as unlikely)"
+    assert max(s.score for s in lone) < 0.5  # was a fixed 0.80
+    # the fragment of speaker 0 is a likely merge, with speaker 0's cluster, and ranked above it
+    frag = _pairs_with(items, fragment)
+    best = max(frag, key=lambda s: s.score)
+    assert set(best.cluster_ids) == {0, fragment} and best.score > 0.5
+    ranked = [s for s in items if s.kind != "name"]
+    assert ranked.index(best) < min(ranked.index(s) for s in lone)
+
+
+def test_scores_are_probabilities_on_one_scale(synthetic):
+    from speakerid_gui.core.learn.reviewer import suggestions
+
+    p, emb, fragment, distinct = synthetic
+    items = suggestions(p, emb, n=200)
+    assert {"pair", "mixed"} <= {s.kind for s in items}
+    assert all(0.0 <= s.score <= 1.0 for s in items)
+    # no pure speaker's cluster is called "two speakers in one" with confidence
+    mixed = [s for s in items if s.kind == "mixed" and s.cluster_ids[0] < SPEAKERS]
+    assert mixed and max(s.score for s in mixed) < 0.9
+
+
+def test_calibration_follows_the_references():
+    from speakerid_gui.core.learn.calibrate import llr, odds, prior_odds
+
+    rng = np.random.default_rng(1)
+    same, diff = rng.normal(0.7, 0.08, 200), rng.normal(0.2, 0.08, 200)
+    assert odds(0.7, same, diff) > 0.99 and odds(0.2, same, diff) < 0.01
+    assert abs(odds((same.mean() + diff.mean()) / 2, same, diff) - 0.5) < 1e-9  # even odds halfway
+    assert odds(0.4, same, diff, claim_same=False) > 0.5 > odds(0.5, same, diff, claim_same=False)
+    # monotone in the cosine, also far outside both samples (no Gaussian cross-over)
+    xs = np.linspace(-0.5, 1.0, 31)
+    assert np.all(np.diff(llr(xs, same, diff)) > 0)
+    # a cleaner population (fewer likely errors) lowers the prior odds of the claim
+    assert prior_odds(llr(rng.normal(0.2, 0.08, 100), same, diff)) < prior_odds(llr(rng.normal(0.7, 0.08, 100), same, diff))
