@@ -132,7 +132,7 @@ def estimated(X, durations=None, raw=None, impostor=None) -> np.ndarray:
 def _best_merged(X, Z, k_first, labels, merged, voice) -> np.ndarray:
     """Among the merged best cut (labels) and the merged coarser cuts of Z, the highest silhouette
     (clusters of too little speech credited 0, as in best_cut); ties keep labels."""
-    from scipy.cluster.hierarchy import fcluster
+    from speakerid_gui.core.cluster.cuts import distance_cuts
 
     rng = np.random.default_rng(0)
     sample = rng.choice(len(X), SILHOUETTE_SAMPLE, replace=False) if len(X) > SILHOUETTE_SAMPLE else np.arange(len(X))
@@ -145,8 +145,8 @@ def _best_merged(X, Z, k_first, labels, merged, voice) -> np.ndarray:
         return silhouette(D, lab[sample], credited)
 
     best, best_score, seen = labels, score(labels), {k_first}
-    for t in CUT_GRID:
-        cut = _compact(fcluster(Z, t=t, criterion="distance"))
+    for _, cut in distance_cuts(Z, CUT_GRID):
+        cut = _compact(cut)
         if cut.max() + 1 in seen or cut.max() + 1 > k_first or cut.max() < 1:
             continue
         seen.add(cut.max() + 1)
@@ -257,14 +257,13 @@ def best_cut(X: np.ndarray, Z: np.ndarray, voice: np.ndarray | None = None) -> n
     test-other and tc100-cut are unchanged. ami-debug moves from 0.902 to 0.795: its two best cuts
     (19 and 24 clusters) differ by 0.001 in silhouette, and the 24-cluster one now wins
     (benchmarks/count_estimation.py)."""
-    from scipy.cluster.hierarchy import fcluster
+    from speakerid_gui.core.cluster.cuts import distance_cuts
 
     rng = np.random.default_rng(0)
     sample = rng.choice(len(X), SILHOUETTE_SAMPLE, replace=False) if len(X) > SILHOUETTE_SAMPLE else np.arange(len(X))
     D = np.clip(1.0 - X[sample] @ X[sample].T, 0.0, 2.0)
     best, best_score, seen = None, -np.inf, set()
-    for t in CUT_GRID:
-        labels = fcluster(Z, t=t, criterion="distance")
+    for _, labels in distance_cuts(Z, CUT_GRID):
         k = labels.max()
         if k in seen:
             continue
@@ -463,7 +462,9 @@ def split_estimate(X: np.ndarray, labels: np.ndarray, members: np.ndarray,
 def _member_cuts(Xm: np.ndarray):
     """Distinct cuts (2 parts or more) of the members' average-linkage dendrogram on CUT_GRID;
     above MAX_DIRECT members, of the dendrogram of k-means micro-clusters (as _ahc_large)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.cluster.hierarchy import linkage
+
+    from speakerid_gui.core.cluster.cuts import distance_cuts
 
     lookup = None
     points = Xm
@@ -480,8 +481,7 @@ def _member_cuts(Xm: np.ndarray):
         lookup = lookup[km.labels_]
     Z = linkage(points, method="average", metric="cosine")
     seen = {1}
-    for t in CUT_GRID:
-        cut = fcluster(Z, t=t, criterion="distance")
+    for _, cut in distance_cuts(Z, CUT_GRID):
         if cut.max() in seen:
             continue
         seen.add(cut.max())

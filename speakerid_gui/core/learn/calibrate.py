@@ -25,7 +25,8 @@ POOL = 150    # clusters the references are drawn from
 
 
 def _cos(u: np.ndarray, v: np.ndarray) -> float:
-    return float(u @ v) / max(float(np.linalg.norm(u) * np.linalg.norm(v)), 1e-12)
+    # dot products, not np.linalg.norm: its wrapper was a fifth of a re-rank (20k calls)
+    return float(u @ v) / max(float(np.sqrt(float(u @ u)) * np.sqrt(float(v @ v))), 1e-12)
 
 
 def odds(x: float, same: np.ndarray, diff: np.ndarray, claim_same: bool = True, prior: float = 0.0) -> float:
