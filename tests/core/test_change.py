@@ -56,6 +56,7 @@ def batch():
 
 
 # ---- detection ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_turn_found_at_the_junction_of_two_speakers(batch):
     from speakerid_gui.core.audio.segment import merge_regions
 
@@ -67,11 +68,13 @@ def test_turn_found_at_the_junction_of_two_speakers(batch):
     assert all(abs(t - JUNCTION) <= 1.5 for t in turns[0]), turns[0]
 
 
+@pytest.mark.slow
 def test_no_turn_in_single_speaker_recordings(batch):
     _, _, turns = batch
     assert turns[1:] == [[]] * len(SINGLE)
 
 
+@pytest.mark.slow
 def test_segments_never_straddle_a_detected_turn(batch):
     from speakerid_gui.core.audio.segment import SegmentSettings, windows
 

@@ -12,6 +12,8 @@ from speakerid_gui.core.classify import classifier as lc
 from speakerid_gui.core.pipeline import Settings, embeddings, run
 from speakerid_gui.core.project.store import Project
 
+pytestmark = pytest.mark.slow  # the pipeline run again under a classifier's own settings
+
 # Not the defaults (3 s / 1.5 s, no cleaning): a classifier that cut new audio its own way
 # would produce other spans and other embeddings.
 SETTINGS = Settings(window=2.0, hop=1.0, clean="trim", layout="pca", speakers=4)

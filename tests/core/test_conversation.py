@@ -118,6 +118,7 @@ def segmenter():
     return get_segmenter(5.0)
 
 
+@pytest.mark.slow
 def test_segmentation_model_finds_speech_and_overlap_on_a_meeting(segmenter):
     from speakerid_gui.core.audio.decode import load_audio
 
@@ -152,6 +153,7 @@ def conversation_project(tmp_path_factory):
     return folder, proc
 
 
+@pytest.mark.slow
 def test_conversation_run_writes_overlapping_turns_linked_across_recordings(conversation_project):
     from speakerid_gui.core.formats.common import read_rttm
     from speakerid_gui.core.project.store import Project
@@ -194,6 +196,7 @@ def test_conversation_run_writes_overlapping_turns_linked_across_recordings(conv
         project.close()
 
 
+@pytest.mark.slow
 def test_conversation_rttm_keeps_overlaps_and_evaluate_reports_der_parts(conversation_project, tmp_path):
     from speakerid_gui.core.formats.common import read_rttm
 
@@ -217,6 +220,7 @@ def test_conversation_rttm_keeps_overlaps_and_evaluate_reports_der_parts(convers
     assert result["der"] < 0.30  # windows mode scores 0.32 on all of ami-debug
 
 
+@pytest.mark.slow
 def test_a_spoken_digit_still_gets_a_speaker(segmenter):
     """Sub-second clips (8 kHz digits) have no speaker with 0.5 s of speech: they are embedded
     from what there is rather than dropped."""

@@ -61,6 +61,7 @@ def test_import_then_export_gives_back_the_same_turns(original, session_project,
     assert names == sorted({spk.replace("_", " ") for v in reference.values() for _, _, spk in v})
 
 
+@pytest.mark.slow
 def test_cli_run_with_rttm_labels(original, session_project, tmp_path):
     folder, reference = original
     project = tmp_path / "from-rttm"

@@ -5,6 +5,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # UMAP in two fresh processes
 
 ROOT = Path(__file__).resolve().parents[2]
 

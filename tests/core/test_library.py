@@ -68,6 +68,7 @@ def test_add_and_list(enrolled):
     assert all(s.name in listed for s in lib.speakers())
 
 
+@pytest.mark.slow
 def test_run_with_library_names_known_speakers_and_leaves_strangers(enrolled, second_project, tmp_path):
     from speakerid_gui.core.project.store import Project
 

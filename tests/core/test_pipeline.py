@@ -224,6 +224,7 @@ def test_analyse_progress_is_determinate_in_files_and_seconds(session_project):
     assert last.done == last.total and last.seconds == pytest.approx(last.seconds_total, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_cancel_mid_batch_keeps_finished_recordings(session_project, tmp_path, monkeypatch):
     """Cancel is checked between model chunks inside a batch: recordings already embedded are
     stored, the rest stay pending, and a resumed run gives the same embeddings as an uninterrupted one."""

@@ -18,6 +18,8 @@ from PySide6.QtGui import QImage
 
 import desktop
 
+pytestmark = pytest.mark.slow  # the real desktop: Xvfb, PulseAudio, xdotool
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -146,6 +146,7 @@ def test_closing_the_window_during_a_job_cancels_and_exits(make_window, long_cor
     assert job.outcome == "cancelled" and not w.jobs and w.state.session is None  # the thread ran out, then the window closed
 
 
+@pytest.mark.slow
 def test_try_the_demo_from_the_start_page(make_window, tmp_path, qtbot, monkeypatch):
     import speakerid_gui.gui.background_tasks as tasks
 

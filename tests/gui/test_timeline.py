@@ -13,6 +13,8 @@ from PySide6.QtTest import QTest
 from conftest import DATA
 from speakerid_gui.core.audio.decode import load_audio
 
+pytestmark = pytest.mark.slow  # the conversation pipeline on ami-debug meetings
+
 AMI = DATA / "ami-debug"
 
 
