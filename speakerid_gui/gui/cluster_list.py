@@ -245,10 +245,10 @@ class ClusterPanel(QWidget):
         self._quiet = False
         self._shown = None  # the last cluster that was current, for when a filter hid it
 
-    def refresh(self, stats, name_of, color_of, change=None):
+    def refresh(self, stats, name_of, color_of, change=None, then: int | None = None):
         """Update rows (after an edit: as its Change says); the current and selected clusters stay
-        selected where they still exist. current_changed fires once afterwards if the current
-        cluster went away."""
+        selected where they still exist. If the current cluster went away, `then` (when it exists)
+        becomes current and alone selected; current_changed fires once afterwards."""
         before = current = self.current_id()
         selected = self.selected_ids()
         self._quiet = True
@@ -256,7 +256,9 @@ class ClusterPanel(QWidget):
             self.model.refresh(stats, name_of, color_of, change)
             alive = [c for c in selected if self.model.row_of(c) >= 0]
             if current is not None and self.model.row_of(current) < 0:
-                current = None  # Qt moved "current" to a neighbour: not a choice the reviewer made
+                # Qt moved "current" to a neighbour: not a choice the reviewer made
+                current = then if then is not None and self.model.row_of(then) >= 0 else None
+                alive = [current] if current is not None else alive
             if alive != self.selected_ids() or current != self.current_id():
                 self.select_ids(alive, current, emit=False)
         finally:

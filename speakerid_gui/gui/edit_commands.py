@@ -43,9 +43,14 @@ class EditCommands(QObject):
         lost segments, a turn of it moved, or a cluster row changed."""
         p = self.state.session.project
         self.scatter.apply_change(change, p.cluster, p.verified, p.noise, self.review.colors())
-        stats = self.review.refresh_clusters(change=change)
+        # an edit that emptied the cluster under review says where the reviewer goes (a move: to
+        # its target): the list goes straight there, not via "none" and the largest cluster
+        goes = change.selection if change.action == "do" and change.selection is not None and \
+            self.state.current_cluster in change.removed else None
+        stats = self.review.refresh_clusters(change=change, then=goes.current if goes else None)
         restore = change.selection if change.action != "do" else None
-        if not self._restore_clusters(restore, stats):
+        drawn = goes is not None and self.state.current_cluster == goes.current  # by the switch
+        if not drawn and not self._restore_clusters(restore, stats):
             current = self.state.current_cluster
             if current is not None and current in stats.ids:
                 if (not len(change.positions) and not len(change.bounds)) or change.touches(current) or \
@@ -67,6 +72,9 @@ class EditCommands(QObject):
         current (whose handlers then redrew the inspector)."""
         if selection is None or selection.current is None:
             return False
+        if selection.current == self.clusters.current_id() and \
+                list(selection.clusters or (selection.current,)) == self.clusters.selected_ids():
+            return False  # there already (the edit's listener went there): no stats to count
         alive = set((stats if stats is not None else self.state.session.cluster_stats()).ids.tolist())
         if selection.current not in alive:
             return False
@@ -91,6 +99,9 @@ class EditCommands(QObject):
             return fn(*args, **kwargs)
         except (ValueError, KeyError) as exc:
             self.status.showMessage(str(exc), 6000)
+            return None
+        except OSError as exc:  # the disk refused the project's file (full, read-only, gone)
+            self.show_error(f"The edit was not saved: {exc}", "Could not save")
             return None
 
     def _need_cluster(self) -> int | None:

@@ -48,11 +48,11 @@ class ReviewSelection(QObject):
         clusters = self.state.session.project.clusters
         return {cid: cluster_color(cid, clusters) for cid in clusters}
 
-    def refresh_clusters(self, stats=None, change=None):
+    def refresh_clusters(self, stats=None, change=None, then: int | None = None):
         s = self.state.session
         p = s.project
         stats = stats if stats is not None else s.cluster_stats()
-        self.clusters.refresh(stats, p.cluster_name, lambda c: cluster_color(c, p.clusters), change)
+        self.clusters.refresh(stats, p.cluster_name, lambda c: cluster_color(c, p.clusters), change, then)
         return stats
 
     def _describe_segment(self, index: int) -> str:

@@ -14,7 +14,8 @@ import pytest
 from coredata import assert_same, state
 from speakerid_gui.core.project import diffs
 from speakerid_gui.core.project.edits import DTYPES, EditLog
-from speakerid_gui.core.project.store import Project, _value_groups
+from speakerid_gui.core.project.assignment_writer import value_groups as _value_groups
+from speakerid_gui.core.project.store import Project
 
 
 def reopened_state(folder) -> dict:

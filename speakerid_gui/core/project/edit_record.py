@@ -85,7 +85,9 @@ def _valid(positions, n: int) -> np.ndarray:
 def _pack(ids: np.ndarray):
     """Many ids (a 43k-segment lasso) as base64 of ascending uint32 gaps: its JSON list took
     ~10 ms to write at every edit; a few ids stay a readable list."""
-    ids = np.unique(np.asarray(ids, dtype=np.int64))
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():  # a lasso's are ascending already (unique: 5 ms)
+        ids = np.unique(ids)
     gaps = np.diff(ids, prepend=0)
     if len(ids) < 64 or (len(ids) and (ids[0] < 0 or gaps.max() >= 2 ** 32)):
         return ids.tolist()

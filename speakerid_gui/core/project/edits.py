@@ -3,8 +3,10 @@
 Every edit is stored as a pair of diffs (forward, inverse): new and old values of the
 assignment columns of the segments it changes, and new and old rows of the clusters it
 touches (diffs.py: a compact binary form; older projects' JSON diffs still apply).
-Applying a diff is one SQLite transaction, so undo/redo is the same operation in both
-directions, survives restarts, and the edits table is the audit trail. Each command, undo
+Applying a diff is one SQLite transaction (the edit row, cluster rows, and a pending_writes
+row whose assignment rows the store's writer thread copies after the listeners have redrawn:
+assignment_writer.py), so undo/redo is the same operation in both directions, survives
+restarts, and the edits table is the audit trail. Each command, undo
 and redo returns and announces one `Change` (edit_record.py): what it moved, added, removed,
 renamed, and where the reviewer's selection goes.
 """
@@ -90,7 +92,8 @@ class EditLog:
             cols = {k: (v[known] if np.ndim(v) else v) for k, v in cols.items()}
         record = Recorder(self.p, index, diff.clusters)
         others = {k: getattr(self.p, k)[index].copy() for k in cols if k not in record.before}
-        self.p.write_assignments(index, cols)
+        # the table is written by the writer thread after the commit (assignment_writer.py)
+        self.p.write_assignments(index, cols, pending=(edit_id, "inverse" if action == "undo" else "forward"))
         for cid, info in diff.clusters.items():
             self.p.write_cluster(int(cid), info)
         return record.change(kind, edit_id, action, description, others)
@@ -98,6 +101,10 @@ class EditLog:
     def commit(self, kind: str, description: str, index, new: dict, clusters: dict | None = None,
                selection: Selection | None = None, after: Selection | None = None) -> Change:
         """Record and apply one edit; returns its Change. Discards the redo stack."""
+        with self.p.writes_held():  # the table copy starts once the listeners have redrawn
+            return self._commit(kind, description, index, new, clusters, selection, after)
+
+    def _commit(self, kind, description, index, new, clusters, selection, after) -> Change:
         self._writable()
         before = self._selection(selection)
         fwd, inv = self._diff(index, new, clusters or {})
@@ -132,6 +139,10 @@ class EditLog:
         return self._step("undone", "done", "forward", "ASC")
 
     def _step(self, from_state, to_state, column, order) -> Change | None:
+        with self.p.writes_held():
+            return self._step_now(from_state, to_state, column, order)
+
+    def _step_now(self, from_state, to_state, column, order) -> Change | None:
         self._writable()
         action = "undo" if to_state == "undone" else "redo"
         with self.p.transaction() as db:

@@ -2,7 +2,8 @@
 
 Tables: recordings, segments, clusters, assignments (one row per segment), edits (the
 undo log) with edit_selections (where the reviewer's selection was), arrays (stage caches
-keyed by a hash of inputs and settings) and meta.
+keyed by a hash of inputs and settings), meta, and pending_writes (edits committed but not yet
+copied into assignments by the writer thread: assignment_writer.py).
 The Project object keeps the per-segment assignment columns as numpy arrays in memory,
 in segment-id order, and every write goes to both, so readers (GUI, CLI) never query
 per segment.
@@ -13,13 +14,15 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from speakerid_gui.core.project.assignment_writer import AssignmentWriter, WriteFailed, write_rows
+from speakerid_gui.core.project.wal_checkpoint import WalCheckpointer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -47,6 +50,10 @@ CREATE INDEX IF NOT EXISTS edits_by_state ON edits(state, id);
 CREATE TABLE IF NOT EXISTS edit_selections(edit_id INTEGER PRIMARY KEY, before TEXT, after TEXT);
 CREATE TABLE IF NOT EXISTS arrays(name TEXT PRIMARY KEY, key TEXT NOT NULL, file TEXT NOT NULL,
     created REAL NOT NULL);
+-- an edit's diff (its forward or inverse column) committed but not yet copied into assignments
+-- by the writer thread (assignment_writer.py); replayed in order when the project is opened
+CREATE TABLE IF NOT EXISTS pending_writes(seq INTEGER PRIMARY KEY, edit_id INTEGER NOT NULL,
+    diff TEXT NOT NULL CHECK (diff IN ('forward', 'inverse')));
 """
 
 # Per-segment assignment columns held in memory (name -> numpy dtype).
@@ -54,8 +61,6 @@ COLUMNS = {"cluster": np.int32, "confidence": np.float32, "verified": np.bool_, 
            "human": np.bool_}
 NOISE = -1  # cluster id of segments that belong to no cluster
 WAL_PAGES_BEFORE_SELF_CHECKPOINT = 20000  # 80 MB: only if the checkpoint thread cannot keep up
-SQL_COLUMN = {"cluster": "cluster_id", "confidence": "confidence", "verified": "verified", "noise": "noise",
-              "human": "source"}
 
 
 @dataclass
@@ -73,64 +78,6 @@ def settings_hash(*parts) -> str:
     """Stable short hash of JSON-able parts (stage inputs and settings)."""
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-class WalCheckpointer:
-    """Runs PRAGMA wal_checkpoint(PASSIVE) on its own connection and thread when asked.
-
-    A checkpoint after a 40k-segment edit copies ~700 pages and fsyncs twice (20-30 ms);
-    in the COMMIT (SQLite's default, every 1000 pages) it delayed every other edit. Crash
-    safety does not depend on it: a committed transaction is in the WAL either way. The
-    thread ends after a few idle seconds and starts again on the next request.
-    """
-
-    IDLE_SECONDS = 5.0
-
-    def __init__(self, db_path: Path):
-        self.db_path = db_path
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._pending = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
-
-    def request(self):
-        with self._lock:
-            if self._closed:
-                return
-            self._pending = True
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
-                self._thread.start()
-            else:
-                self._wake.notify()
-
-    def close(self):
-        """Stop the thread (a checkpoint under way finishes first)."""
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-            self._wake.notify()
-        if thread is not None:
-            thread.join()
-
-    def _run(self):
-        db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
-        try:
-            while True:
-                with self._lock:
-                    if not self._pending and not self._closed:
-                        self._wake.wait(self.IDLE_SECONDS)
-                    if self._closed or not self._pending:
-                        self._thread = None
-                        return
-                    self._pending = False
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error:  # busy or locked: the next request (or SQLite itself) catches up
-                    pass
-        finally:
-            db.close()
 
 
 class ReadOnlyProject(ValueError):
@@ -157,7 +104,10 @@ class Project:
         self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES_BEFORE_SELF_CHECKPOINT}")
         self.db.executescript(SCHEMA)
         self._checkpointer = WalCheckpointer(self.db_path)
+        self._writer = AssignmentWriter(self.db_path, on_commit=self._checkpointer.request)
         self._in_tx = False
+        self._after_commit = []  # writer jobs of the open transaction: only once committed
+        self._held, self._holding = [], 0  # committed jobs waiting for the end of writes_held()
         self.reload()
 
     # ---- creation -------------------------------------------------------------------
@@ -180,6 +130,8 @@ class Project:
         return cls(folder)
 
     def close(self):
+        self._release_writes()
+        self._writer.close()  # what the reviewer did last is in the table before the file closes
         self._checkpointer.close()
         self.db.close()  # the last connection to close checkpoints and removes the WAL
 
@@ -191,11 +143,14 @@ class Project:
 
     @contextmanager
     def transaction(self):
-        """One SQLite transaction; nested uses join the outer one. None in a read-only project."""
+        """One SQLite transaction; nested uses join the outer one. None in a read-only project.
+        It starts once the writer thread has copied every earlier edit into assignments: nothing
+        here overtakes them, and SQLite's busy wait (which sleeps in steps) is never hit."""
         self._refuse_if_read_only()
         if self._in_tx:
             yield self.db
             return
+        self.wait_for_writes()
         self._in_tx = True
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -203,11 +158,53 @@ class Project:
             self.db.execute("COMMIT")
             self._checkpointer.request()
         except BaseException:
+            self._after_commit.clear()
             self.db.execute("ROLLBACK")
+            self._in_tx = False
             self.reload()  # memory must match what the database kept
             raise
         finally:
             self._in_tx = False
+        self._held += self._after_commit
+        self._after_commit = []
+        if not self._holding:
+            self._release_writes()
+
+    @contextmanager
+    def writes_held(self):
+        """The table copies of edits committed inside start at the end: EditLog holds them while
+        its listeners redraw, so the copy does not take a core from the redraw (on two cores
+        that cost the redraw as much as the copy saved)."""
+        self._holding += 1
+        try:
+            yield
+        finally:
+            self._holding -= 1
+            if not self._holding:
+                self._release_writes()
+
+    def _release_writes(self):
+        jobs, self._held = self._held, []
+        for job in jobs:
+            self._writer.submit(*job)
+
+    def wait_for_writes(self):
+        """Until the writer thread has copied every committed edit into assignments. If it
+        failed, the copy is tried once more here; WriteFailed if that fails too (the edits stay
+        pending: the next open replays them)."""
+        self._release_writes()
+        if self._in_tx and self._writer.pending():
+            raise RuntimeError("waiting for the assignment writer inside a transaction would deadlock")
+        try:
+            self._writer.wait()
+        except WriteFailed:
+            if self._in_tx or self.read_only:
+                raise
+            try:
+                self._replay(self._pending_rows(), memory=False)  # memory holds them already
+            except sqlite3.Error as exc:
+                raise WriteFailed(f"{self.db_path}: edits could not be copied into the assignments table "
+                                  f"({exc}); they are kept and replayed when the project is opened again") from exc
 
     # ---- meta -----------------------------------------------------------------------
     def get_meta(self, key: str, default=None):
@@ -280,6 +277,7 @@ class Project:
             self.set_recording_status(recording_id, "ok", None, seg_key=seg_key, **recording_fields)
 
     def _human_count(self, ids) -> int:
+        self.wait_for_writes()
         marks = ",".join("?" * len(ids))
         return self.db.execute(
             f"SELECT COUNT(*) FROM assignments WHERE segment_id IN ({marks}) AND (verified=1 OR source='human')",
@@ -294,19 +292,71 @@ class Project:
 
     # ---- in-memory assignment columns ---------------------------------------------------
     def reload(self):
-        """Re-read segments, assignments and clusters into memory."""
-        seg = self.segment_table()
+        """Re-read segments, assignments and clusters into memory, with the edits still pending
+        for the table (a crash, a failed write, another window's writer) applied on top; a
+        writable project then also copies them into the table."""
+        try:
+            self._release_writes()
+            self._writer.wait()
+        except WriteFailed:
+            pass  # the pending rows below say what is missing
+        own_tx = not self._in_tx
+        if own_tx:  # one snapshot: a pending row and the table as it was without it
+            self.db.execute("BEGIN")
+        try:
+            seg = self.segment_table()
+            rows = self.db.execute("""SELECT cluster_id, confidence, verified, noise, source='human'
+                                      FROM assignments ORDER BY segment_id""").fetchall()
+            pending = self._pending_rows()
+            clusters = self.db.execute("SELECT id, name, color, notes FROM clusters ORDER BY id").fetchall()
+        finally:
+            if own_tx:
+                self.db.execute("COMMIT")
         self.segment_ids = seg["id"]
         self.seg_recording = seg["recording"]
         self.seg_start = seg["start"]
         self.seg_end = seg["end"]
-        rows = self.db.execute("""SELECT cluster_id, confidence, verified, noise, source='human'
-                                  FROM assignments ORDER BY segment_id""").fetchall()
         cols = list(zip(*rows)) if rows else [[] for _ in COLUMNS]
         for (name, dtype), values in zip(COLUMNS.items(), cols):
             setattr(self, name, np.array(values, dtype=dtype))
-        self.clusters = {r[0]: {"name": r[1], "color": r[2], "notes": r[3]}
-                         for r in self.db.execute("SELECT id, name, color, notes FROM clusters ORDER BY id")}
+        self.clusters = {r[0]: {"name": r[1], "color": r[2], "notes": r[3]} for r in clusters}
+        if pending:
+            self._replay(pending)
+
+    def _pending_rows(self) -> list:
+        """(seq, stored diff) of the edits not yet copied into assignments, in order."""
+        return self.db.execute("""SELECT p.seq, CASE p.diff WHEN 'forward' THEN e.forward ELSE e.inverse END
+                                  FROM pending_writes p JOIN edits e ON e.id = p.edit_id
+                                  ORDER BY p.seq""").fetchall()
+
+    def _replay(self, pending, memory: bool = True):
+        """Apply pending diffs (seq, stored diff) to memory (unless it holds them), in order; copy
+        them into the table and clear them, unless read-only (the writer that owns them does)."""
+        from speakerid_gui.core.project import diffs
+
+        dtypes = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
+        writes = []
+        for seq, stored in pending:
+            diff = diffs.decode(stored, dtypes)
+            index = self.positions(diff.ids) if len(diff.ids) else np.zeros(0, np.int64)
+            known = (index >= 0) & (index < self.n_segments)
+            known[known] = self.segment_ids[index[known]] == diff.ids[known]
+            cols = {k: (np.asarray(v)[known] if np.ndim(v) else v) for k, v in diff.cols.items() if k in COLUMNS}
+            for name, values in cols.items() if memory else ():
+                getattr(self, name)[index[known]] = values
+            writes.append((seq, diff.ids[known], cols))
+        if self.read_only or self._in_tx:
+            return
+        self._writer.forget()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for seq, ids, cols in writes:
+                write_rows(self.db, ids, cols)
+                self.db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def positions(self, segment_ids) -> np.ndarray:
         """Array positions of segment ids (ids are sorted, so a binary search; when they have no
@@ -366,29 +416,26 @@ class Project:
         return high
 
     # ---- low-level writes used by edits (memory and database together) -------------------
-    def write_assignments(self, index: np.ndarray, values: dict[str, object]):
+    def write_assignments(self, index: np.ndarray, values: dict[str, object], pending=None):
         """Set assignment columns for segments at `index` (array positions); each value is one
-        per segment or one for all. Only the given columns are written."""
+        per segment or one for all. Only the given columns are written. `pending`: (edit id,
+        'forward' | 'inverse'), the stored diff these values come from: memory now, the table
+        by the writer thread once the caller's transaction commits."""
         index = np.asarray(index, dtype=np.int64)
         if len(index) == 0 or not values:
             return
         for name, vals in values.items():
             getattr(self, name)[index] = vals
-        names = list(values)
-        sets = ", ".join(f"{SQL_COLUMN[n]}=?" for n in names)
         seg_ids = self.segment_ids[index]
-        cols = [getattr(self, n)[index] for n in names]  # what memory now holds
-        groups = _value_groups([c for c in cols if len(c) > 1 and not (c == c[0]).all()], len(index))
-        if groups is None:  # values vary too much (a relabelling): one statement per row
-            rows = zip(*[_sql_list(n, c) for n, c in zip(names, cols)], seg_ids.tolist())
-            self.db.executemany(f"UPDATE assignments SET {sets} WHERE segment_id=?", rows)
+        cols = {n: getattr(self, n)[index] for n in values}  # copies of what memory now holds
+        if pending is not None:
+            if not self._in_tx:
+                raise RuntimeError("a pending write belongs to a transaction")
+            seq = self.db.execute("INSERT INTO pending_writes(edit_id, diff) VALUES(?, ?)", pending).lastrowid
+            self._after_commit.append((seq, seg_ids, cols))
             return
-        # few distinct combinations of values (a merge, a move, a verify): one UPDATE each, its
-        # ids passed as one JSON list, so SQLite does the per-row work (about 2x executemany)
-        for members in groups:
-            params = [_sql_list(n, c[members[:1]])[0] for n, c in zip(names, cols)]
-            self.db.execute(f"UPDATE assignments SET {sets} WHERE segment_id IN (SELECT value FROM json_each(?))",
-                            (*params, json.dumps(seg_ids[members].tolist())))
+        self.wait_for_writes()
+        write_rows(self.db, seg_ids, cols)
 
     def write_cluster(self, cluster_id: int, info: dict | None):
         """Create/replace a cluster row, or delete it when info is None."""
@@ -430,6 +477,7 @@ class Project:
 
     def delete_recording_segments(self, recording_id: int):
         """Forget a recording's segments and their labels (its turns are being redone)."""
+        self.wait_for_writes()
         self.db.execute("DELETE FROM assignments WHERE segment_id IN "
                         "(SELECT id FROM segments WHERE recording_id=?)", (recording_id,))
         self.db.execute("DELETE FROM segments WHERE recording_id=?", (recording_id,))
@@ -449,31 +497,3 @@ class Project:
         path = self.folder / "cache" / name
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-
-def _sql_list(name: str, values: np.ndarray) -> list:
-    """Memory values as SQLite stores them (bools as 0/1, human as source 'human'/'auto')."""
-    if name == "human":
-        return np.where(values, "human", "auto").tolist()
-    if values.dtype == np.bool_:
-        return values.astype(np.int64).tolist()
-    return values.tolist()  # float32 confidence becomes a Python float (REAL), as before
-
-
-def _value_groups(varying: list[np.ndarray], n: int) -> list[np.ndarray] | None:
-    """Positions 0..n-1 grouped by their combination of values in `varying` (arrays of n),
-    or None when there are too many groups for one statement per group to pay off."""
-    if not varying:
-        return [np.arange(n)]
-    key = np.zeros(n, np.int64)
-    for values in varying:  # one integer key per combination (mixed radix over each column's codes)
-        uniq, codes = np.unique(values, return_inverse=True)
-        if len(uniq) * 64 > n and len(uniq) > 8:
-            return None
-        key = key * len(uniq) + codes.ravel()
-    _, inverse = np.unique(key, return_inverse=True)
-    counts = np.bincount(inverse.ravel())
-    if len(counts) > 8 and len(counts) * 64 > n:
-        return None
-    order = np.argsort(inverse.ravel(), kind="stable")
-    return np.split(order, np.cumsum(counts)[:-1])
