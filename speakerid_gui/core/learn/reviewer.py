@@ -35,6 +35,9 @@ def prepare(emb: np.ndarray) -> np.ndarray:
     return _prepare(emb)
 
 
+ROW_BLOCK = 8192  # segments scored per numpy call in a worker: the window's thread gets the GIL between
+
+
 def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-8)
 
@@ -105,12 +108,15 @@ def _segment_suggestions(p, X, ids, C, row_of, members, ok, human, kinds, n) -> 
         return []
     own_i = np.searchsorted(ids, p.cluster[rows])
     sums = np.stack([X[members[int(c)]].sum(0) for c in ids])
-    loo = _unit(sums[own_i] - X[rows])
-    own = np.einsum("ij,ij->i", X[rows], loo)
-    Sx = X[rows] @ C.T
-    Sx[np.arange(len(rows)), own_i] = -np.inf
-    other_i = Sx.argmax(axis=1)
-    other = Sx[np.arange(len(rows)), other_i]
+    own, other = np.empty(len(rows)), np.empty(len(rows))
+    other_i = np.empty(len(rows), np.int64)
+    for a in range(0, len(rows), ROW_BLOCK):  # blocks: one 100k-row product held the GIL 87 ms (the window froze)
+        Xb, ob = X[rows[a:a + ROW_BLOCK]], own_i[a:a + ROW_BLOCK]
+        own[a:a + len(Xb)] = np.einsum("ij,ij->i", Xb, _unit(sums[ob] - Xb))  # leave-one-out
+        Sx = Xb @ C.T
+        Sx[np.arange(len(Xb)), ob] = -np.inf
+        other_i[a:a + len(Xb)] = Sx.argmax(axis=1)
+        other[a:a + len(Xb)] = Sx[np.arange(len(Xb)), other_i[a:a + len(Xb)]]
     dur = (p.seg_end - p.seg_start)[rows]
     free = ~p.verified[rows] & ~human[rows]  # a person put it there: never move it back
     pos = {int(i): j for j, i in enumerate(rows)}

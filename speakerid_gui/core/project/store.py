@@ -80,6 +80,16 @@ def settings_hash(*parts) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _fetch(cursor, columns: int, chunk: int = 4096) -> np.ndarray:
+    """All rows of numbers as float64 (n, columns), a chunk per call: fetching 100k rows and
+    making them an array in one call each held the GIL for ~50 ms apiece, so a worker opening
+    the project froze the window that long."""
+    parts = [np.zeros((0, columns))]
+    while part := cursor.fetchmany(chunk):
+        parts.append(np.array(part, dtype=np.float64).reshape(-1, columns))
+    return np.concatenate(parts)
+
+
 class ReadOnlyProject(ValueError):
     """A change to a project opened read-only (another window holds it: core/project/lock.py)."""
 
@@ -285,8 +295,7 @@ class Project:
 
     def segment_table(self) -> dict[str, np.ndarray]:
         """ids, recording ids, starts, ends of all segments, in id order."""
-        rows = self.db.execute("SELECT id, recording_id, start, end FROM segments ORDER BY id").fetchall()
-        arr = np.array(rows, dtype=np.float64).reshape(-1, 4)
+        arr = _fetch(self.db.execute("SELECT id, recording_id, start, end FROM segments ORDER BY id"), 4)
         return {"id": arr[:, 0].astype(np.int64), "recording": arr[:, 1].astype(np.int64),
                 "start": arr[:, 2], "end": arr[:, 3]}
 
@@ -305,8 +314,8 @@ class Project:
             self.db.execute("BEGIN")
         try:
             seg = self.segment_table()
-            rows = self.db.execute("""SELECT cluster_id, confidence, verified, noise, source='human'
-                                      FROM assignments ORDER BY segment_id""").fetchall()
+            rows = _fetch(self.db.execute("""SELECT cluster_id, confidence, verified, noise, source='human'
+                                            FROM assignments ORDER BY segment_id"""), len(COLUMNS))
             pending = self._pending_rows()
             clusters = self.db.execute("SELECT id, name, color, notes FROM clusters ORDER BY id").fetchall()
         finally:
@@ -316,9 +325,8 @@ class Project:
         self.seg_recording = seg["recording"]
         self.seg_start = seg["start"]
         self.seg_end = seg["end"]
-        cols = list(zip(*rows)) if rows else [[] for _ in COLUMNS]
-        for (name, dtype), values in zip(COLUMNS.items(), cols):
-            setattr(self, name, np.array(values, dtype=dtype))
+        for k, (name, dtype) in enumerate(COLUMNS.items()):
+            setattr(self, name, rows[:, k].astype(dtype))
         self.clusters = {r[0]: {"name": r[1], "color": r[2], "notes": r[3]} for r in clusters}
         if pending:
             self._replay(pending)
