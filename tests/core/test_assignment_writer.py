@@ -89,7 +89,7 @@ def test_a_failed_copy_is_retried_then_reported_and_kept(project_copy, monkeypat
     log = EditLog(project)
     a, b = sorted(project.cluster_sizes(), key=project.cluster_sizes().get)[-2:]
     # the writer thread fails once; the retry in wait_for_writes (the store's own copy) works
-    monkeypatch.setattr(assignment_writer, "write_rows", disk_error)
+    monkeypatch.setattr(AssignmentWriter, "_copy", staticmethod(disk_error))
     log.merge([a, b])
     with pytest.raises(WriteFailed):
         project._writer.wait()  # the thread's own attempt failed
@@ -98,7 +98,6 @@ def test_a_failed_copy_is_retried_then_reported_and_kept(project_copy, monkeypat
     assert_table_is_memory(project_copy, project)
     # both fail: the next edit is refused with the file and the reason; the merge stays stored
     monkeypatch.setattr(assignment_writer, "write_rows", disk_error)
-    monkeypatch.setattr("speakerid_gui.core.project.store.write_rows", disk_error)
     log.undo()
     undone = state(project)
     with pytest.raises(WriteFailed, match=r"project\.sqlite.*disk I/O error"):

@@ -129,6 +129,46 @@ def test_space_in_the_app_plays_the_whole_segment_through_pulseaudio(project_dir
     assert not arrival.bad_blocks and arrival.whole, f"dropouts at {arrival.bad_blocks[:10]} ms"
 
 
+def test_an_edit_made_just_before_quitting_is_in_the_table_after_the_app_exits(project_dir, tmp_path):
+    """V (verify the cluster under review), then Ctrl+Q at once: the assignments table is copied
+    behind each edit on a thread; quitting waits for it, so nothing is left pending."""
+    import sqlite3
+
+    from speakerid_gui.core.project.store import Project
+
+    desktop.require("Xvfb", "xwininfo", "xdotool")
+    project = Project.open(project_dir)
+    sizes = project.cluster_sizes()
+    largest = max(sizes, key=sizes.get)
+    members = np.flatnonzero(project.cluster == largest)
+    assert not project.verified[members].all()
+    ids = project.segment_ids[members].tolist()
+    project.close()
+    with desktop.Xvfb() as x:
+        env = app_env(tmp_path, x.env())
+        proc = subprocess.Popen([*app_command(), str(project_dir), "--no-audio"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "app.log", "w"))
+        try:
+            wid = find_window(env, project_dir.name, proc)
+            subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=env, check=True, timeout=20)
+            time.sleep(1.0)  # the largest cluster is the one under review after opening
+            subprocess.run(["xdotool", "key", "v", "ctrl+q"], env=env, check=True, timeout=20)
+            assert proc.wait(60) == 0, (tmp_path / "app.log").read_text()
+        finally:
+            stop(proc)
+    db = sqlite3.connect(project_dir / "project.sqlite")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM pending_writes").fetchone()[0] == 0
+        kinds = [k for (k,) in db.execute("SELECT kind FROM edits WHERE state='done' ORDER BY id DESC LIMIT 1")]
+        marks = ",".join("?" * len(members))
+        verified = db.execute(f"SELECT COUNT(*) FROM assignments WHERE verified=1 AND segment_id IN ({marks})",
+                              ids).fetchone()[0]
+    finally:
+        db.close()
+    assert kinds == ["verify"]
+    assert verified == len(members)
+
+
 PLAYER = r"""
 import sys, time
 import numpy as np

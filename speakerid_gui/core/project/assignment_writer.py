@@ -77,6 +77,27 @@ def write_rows(db: sqlite3.Connection, seg_ids: np.ndarray, cols: dict[str, np.n
                    (*params, json.dumps(np.asarray(seg_ids)[members].tolist())))
 
 
+def pending_rows(db: sqlite3.Connection) -> list:
+    """(seq, stored diff) of the edits not yet copied into assignments, in order."""
+    return db.execute("""SELECT p.seq, CASE p.diff WHEN 'forward' THEN e.forward ELSE e.inverse END
+                         FROM pending_writes p JOIN edits e ON e.id = p.edit_id
+                         ORDER BY p.seq""").fetchall()
+
+
+def copy_pending(db: sqlite3.Connection, writes):
+    """Copy decoded pending diffs (seq, segment ids, columns) into the table and clear them, in
+    one transaction on `db` (Project.reload's replay, and the retry after a failed copy)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for seq, ids, cols in writes:
+            write_rows(db, ids, cols)
+            db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class AssignmentWriter:
     """One thread, one connection: applies (pending row, segment ids, columns) in order."""
 
@@ -133,6 +154,19 @@ class AssignmentWriter:
         if thread is not None:
             thread.join()
 
+    @staticmethod
+    def _copy(db, seq: int, seg_ids, cols):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # gone: another connection's reload replayed it (and maybe later ones)
+            if db.execute("SELECT 1 FROM pending_writes WHERE seq=?", (seq,)).fetchone():
+                write_rows(db, seg_ids, cols)
+                db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     def _run(self):
         """Apply the queue, then end (a new submit starts a new thread). Not a daemon: at exit
         Python waits for the edits still queued to reach the table."""
@@ -148,16 +182,7 @@ class AssignmentWriter:
                     seq, seg_ids, cols = self._queue[0]
                     self._busy = True
                 try:
-                    db.execute("BEGIN IMMEDIATE")
-                    try:
-                        # gone: another connection's reload replayed it (and maybe later ones)
-                        if db.execute("SELECT 1 FROM pending_writes WHERE seq=?", (seq,)).fetchone():
-                            write_rows(db, seg_ids, cols)
-                            db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
-                        db.execute("COMMIT")
-                    except BaseException:
-                        db.execute("ROLLBACK")
-                        raise
+                    self._copy(db, seq, seg_ids, cols)
                 except Exception as exc:  # disk full, I/O error: stop; the pending rows stay for a replay
                     with self._cond:
                         self._error, self._busy = exc, False

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from speakerid_gui.core.project.assignment_writer import AssignmentWriter, WriteFailed, write_rows
+from speakerid_gui.core.project.assignment_writer import (AssignmentWriter, WriteFailed, copy_pending, pending_rows,
+                                                          write_rows)
 from speakerid_gui.core.project.wal_checkpoint import WalCheckpointer
 
 SCHEMA = """
@@ -211,7 +212,7 @@ class Project:
             if self._in_tx or self.read_only:
                 raise
             try:
-                self._replay(self._pending_rows(), memory=False)  # memory holds them already
+                self._replay(pending_rows(self.db), memory=False)  # memory holds them already
             except sqlite3.Error as exc:
                 raise WriteFailed(f"{self.db_path}: edits could not be copied into the assignments table "
                                   f"({exc}); they are kept and replayed when the project is opened again") from exc
@@ -316,7 +317,7 @@ class Project:
             seg = self.segment_table()
             rows = _fetch(self.db.execute("""SELECT cluster_id, confidence, verified, noise, source='human'
                                             FROM assignments ORDER BY segment_id"""), len(COLUMNS))
-            pending = self._pending_rows()
+            pending = pending_rows(self.db)
             clusters = self.db.execute("SELECT id, name, color, notes FROM clusters ORDER BY id").fetchall()
         finally:
             if own_tx:
@@ -330,12 +331,6 @@ class Project:
         self.clusters = {r[0]: {"name": r[1], "color": r[2], "notes": r[3]} for r in clusters}
         if pending:
             self._replay(pending)
-
-    def _pending_rows(self) -> list:
-        """(seq, stored diff) of the edits not yet copied into assignments, in order."""
-        return self.db.execute("""SELECT p.seq, CASE p.diff WHEN 'forward' THEN e.forward ELSE e.inverse END
-                                  FROM pending_writes p JOIN edits e ON e.id = p.edit_id
-                                  ORDER BY p.seq""").fetchall()
 
     def _replay(self, pending, memory: bool = True):
         """Apply pending diffs (seq, stored diff) to memory (unless it holds them), in order; copy
@@ -353,18 +348,9 @@ class Project:
             for name, values in cols.items() if memory else ():
                 getattr(self, name)[index[known]] = values
             writes.append((seq, diff.ids[known], cols))
-        if self.read_only or self._in_tx:
-            return
-        self._writer.forget()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            for seq, ids, cols in writes:
-                write_rows(self.db, ids, cols)
-                self.db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        if not (self.read_only or self._in_tx):
+            self._writer.forget()
+            copy_pending(self.db, writes)
 
     def positions(self, segment_ids) -> np.ndarray:
         """Array positions of segment ids (ids are sorted, so a binary search; when they have no
