@@ -89,7 +89,7 @@ def test_a_failed_copy_is_retried_then_reported_and_kept(project_copy, monkeypat
     log = EditLog(project)
     a, b = sorted(project.cluster_sizes(), key=project.cluster_sizes().get)[-2:]
     # the writer thread fails once; the retry in wait_for_writes (the store's own copy) works
-    monkeypatch.setattr(AssignmentWriter, "_copy", staticmethod(disk_error))
+    monkeypatch.setattr(AssignmentWriter, "_copy", disk_error)
     log.merge([a, b])
     with pytest.raises(WriteFailed):
         project._writer.wait()  # the thread's own attempt failed
@@ -128,3 +128,24 @@ def test_a_read_only_window_sees_pending_edits_and_leaves_them_to_their_writer(p
     assert_table_is_memory(project_copy, writer)
     viewer.close()
     writer.close()
+
+
+def test_the_table_follows_commit_order_across_connections(project_copy, monkeypatch):
+    """A worker's edit committed after a window's edit whose copy has not run yet: the worker's
+    copy writes the window's first, so the later edit wins where both changed a segment."""
+    window = Project.open(project_copy)
+    worker = Project.open(project_copy)
+    everything = np.arange(window.n_segments)
+    with monkeypatch.context() as m:
+        m.setattr(AssignmentWriter, "submit", lambda self, *job: None)  # the window's copy is late
+        EditLog(window).move(everything, None, name="first")
+    assert table(project_copy)[1] == 1
+    change = EditLog(worker).move(everything[::2], None, name="second")
+    worker.wait_for_writes()
+    got, pending = table(project_copy)
+    assert pending == 0
+    second = worker.cluster[0]
+    assert change.edit_id and (got["cluster"][::2] == second).all()
+    assert (got["cluster"][1::2] == window.cluster[1]).all() and window.cluster[1] != second
+    worker.close()
+    window.close()

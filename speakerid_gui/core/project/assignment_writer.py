@@ -9,7 +9,8 @@ the row updates on its own connection, with the GIL released, while the window r
 Crash safety: the thread applies pending diffs in order and deletes each pending row in the
 same transaction as its updates, so what is left in `pending_writes` after a crash is exactly
 the diffs not yet copied. Diffs hold absolute values, so replaying them (Project.reload does,
-in order) gives the table memory had. Everything that reads or writes `assignments` itself
+in order) gives the table memory had. A copy first writes any earlier pending diff of another
+connection (a worker, a second window), so the table follows commit order. Everything that reads or writes `assignments` itself
 first waits for this thread (Project.wait_for_writes).
 """
 from __future__ import annotations
@@ -77,11 +78,11 @@ def write_rows(db: sqlite3.Connection, seg_ids: np.ndarray, cols: dict[str, np.n
                    (*params, json.dumps(np.asarray(seg_ids)[members].tolist())))
 
 
-def pending_rows(db: sqlite3.Connection) -> list:
-    """(seq, stored diff) of the edits not yet copied into assignments, in order."""
+def pending_rows(db: sqlite3.Connection, below: int | None = None) -> list:
+    """(seq, stored diff) of the edits not yet copied into assignments (below seq `below`), in order."""
     return db.execute("""SELECT p.seq, CASE p.diff WHEN 'forward' THEN e.forward ELSE e.inverse END
                          FROM pending_writes p JOIN edits e ON e.id = p.edit_id
-                         ORDER BY p.seq""").fetchall()
+                         WHERE p.seq < ? ORDER BY p.seq""", (2 ** 62 if below is None else below,)).fetchall()
 
 
 def copy_pending(db: sqlite3.Connection, writes):
@@ -101,8 +102,9 @@ def copy_pending(db: sqlite3.Connection, writes):
 class AssignmentWriter:
     """One thread, one connection: applies (pending row, segment ids, columns) in order."""
 
-    def __init__(self, db_path, on_commit=None):
+    def __init__(self, db_path, dtypes: dict, on_commit=None):
         self.db_path = db_path
+        self.dtypes = dtypes  # column -> numpy dtype, to decode another connection's pending diffs
         self.on_commit = on_commit  # e.g. ask for a WAL checkpoint
         self._queue: list[tuple[int, np.ndarray, dict]] = []
         self._cond = threading.Condition()
@@ -154,10 +156,17 @@ class AssignmentWriter:
         if thread is not None:
             thread.join()
 
-    @staticmethod
-    def _copy(db, seq: int, seg_ids, cols):
+    def _copy(self, db, seq: int, seg_ids, cols):
+        from speakerid_gui.core.project import diffs
+
         db.execute("BEGIN IMMEDIATE")
         try:
+            # edits another connection (a worker, another window) committed before this one and
+            # has not copied yet go first, so the table follows commit order
+            for earlier, stored in pending_rows(db, below=seq):
+                diff = diffs.decode(stored, self.dtypes)
+                write_rows(db, diff.ids, {k: v for k, v in diff.cols.items() if k in SQL_COLUMN})
+                db.execute("DELETE FROM pending_writes WHERE seq=?", (earlier,))
             # gone: another connection's reload replayed it (and maybe later ones)
             if db.execute("SELECT 1 FROM pending_writes WHERE seq=?", (seq,)).fetchone():
                 write_rows(db, seg_ids, cols)

@@ -115,7 +115,8 @@ class Project:
         self.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES_BEFORE_SELF_CHECKPOINT}")
         self.db.executescript(SCHEMA)
         self._checkpointer = WalCheckpointer(self.db_path)
-        self._writer = AssignmentWriter(self.db_path, on_commit=self._checkpointer.request)
+        self._writer = AssignmentWriter(self.db_path, {k: np.dtype(v) for k, v in COLUMNS.items()},
+                                        on_commit=self._checkpointer.request)
         self._in_tx = False
         self._after_commit = []  # writer jobs of the open transaction: only once committed
         self._held, self._holding = [], 0  # committed jobs waiting for the end of writes_held()
