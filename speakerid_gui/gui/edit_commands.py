@@ -22,6 +22,11 @@ from speakerid_gui.gui.edit_dialogs import MoveDialog, RenameDialog, SplitDialog
 from speakerid_gui.gui.workers import Job
 
 
+# what an edit command may refuse with: a rule (ValueError, KeyError; a read-only project is a
+# ValueError) said in the status bar, the disk (OSError, e.g. WriteFailed) in a dialog
+REFUSALS = (ValueError, KeyError, OSError)
+
+
 class EditCommands(QObject):
     def __init__(self, state, window, clusters, scatter, review, show_segment, status, open_dialog, show_error,
                  start_job, update_actions, start_pipeline):
@@ -97,12 +102,15 @@ class EditCommands(QObject):
         """Run one EditLog command; a refused edit becomes a status message, not a crash."""
         try:
             return fn(*args, **kwargs)
-        except (ValueError, KeyError) as exc:
+        except REFUSALS as exc:
+            self._say_refused(exc)
+            return None
+
+    def _say_refused(self, exc: Exception):
+        if isinstance(exc, OSError):  # the disk refused the project's file (full, read-only, gone)
+            self.show_error(f"This edit was not made: {exc}", "Could not save")
+        else:
             self.status.showMessage(str(exc), 6000)
-            return None
-        except OSError as exc:  # the disk refused the project's file (full, read-only, gone)
-            self.show_error(f"The edit was not saved: {exc}", "Could not save")
-            return None
 
     def _need_cluster(self) -> int | None:
         if self.state.current_cluster is None:
@@ -110,7 +118,10 @@ class EditCommands(QObject):
         return self.state.current_cluster
 
     def undo(self):
-        edit = self.state.session.log.undo()
+        try:
+            edit = self.state.session.log.undo()
+        except REFUSALS as exc:
+            return self._say_refused(exc)
         if edit is None and self.state.session.log.base() is not None:
             self.status.showMessage("Nothing to undo: undo stops at the clustering "
                                          "(Edit ▸ Re-cluster… clusters again).", 6000)
@@ -118,7 +129,10 @@ class EditCommands(QObject):
         self.status.showMessage(f"Undone: {edit.description}" if edit else "Nothing to undo.", 5000)
 
     def redo(self):
-        edit = self.state.session.log.redo()
+        try:
+            edit = self.state.session.log.redo()
+        except REFUSALS as exc:
+            return self._say_refused(exc)
         self.status.showMessage(f"Redone: {edit.description}" if edit else "Nothing to redo.", 5000)
 
     def merge_selected(self):

@@ -83,3 +83,61 @@ def test_scatter_colours_follow_the_change_not_its_drawing(make_window, project_
     log.undo()
     assert all(b.color() != QColor("#ff00ff") for b in s.base.data["brush"][members])
     assert_matches_full_redraw(w)
+
+
+def test_a_move_that_empties_the_cluster_under_review_goes_straight_to_its_target(make_window, project_dir):
+    """The list goes from the emptied cluster to the move's target: one inspector redraw, not
+    one for the largest cluster and another for the target."""
+    w = make_window(project_dir)
+    p = w.state.session.project
+    small = min(p.cluster_sizes(), key=p.cluster_sizes().get)
+    w.clusters.select_cluster(small)
+    members = np.flatnonzero(p.cluster == small)
+    w.scatter.set_selection(members, emit=False)
+    drawn = []
+    original = w.review.show_cluster
+    w.review.show_cluster = lambda cid, keep_segment: (drawn.append(cid), original(cid, keep_segment))
+    w.edits.move_segments(w.scatter.selection, None, "Moved here")
+    target = int(p.cluster[members[0]])
+    assert small not in p.cluster_sizes() and target != small
+    assert w.state.current_cluster == target and w.clusters.selected_ids() == [target]
+    assert drawn == [target]
+
+
+def close_dialogs(w):
+    """The reviewer reads the message and presses OK."""
+    from PySide6.QtWidgets import QMessageBox
+
+    boxes = [b for b in w.findChildren(QMessageBox) if b.isVisible()]
+    assert boxes, "no message was shown"
+    for box in boxes:
+        box.accept()
+
+
+def test_a_disk_that_refuses_the_project_is_said_and_nothing_crashes(make_window, project_dir, monkeypatch):
+    from speakerid_gui.core.project.assignment_writer import WriteFailed
+
+    w = make_window(project_dir)
+    p = w.state.session.project
+    before = p.verified.copy()
+
+    def refuse():
+        raise WriteFailed(f"{p.db_path}: edits could not be copied into the assignments table (disk I/O error)")
+
+    current = w.state.current_cluster
+    monkeypatch.setattr(p, "wait_for_writes", refuse)
+    key(w, Qt.Key.Key_V)  # verify the cluster under review: refused, said in a dialog
+    assert "This edit was not made" in w.last_error and "disk I/O error" in w.last_error
+    np.testing.assert_array_equal(p.verified, before)
+    close_dialogs(w)
+    monkeypatch.undo()
+    key(w, Qt.Key.Key_V)  # the disk is back: the edit goes through
+    assert p.verified[p.cluster == current].all()
+    w.last_error = ""
+    monkeypatch.setattr(p, "wait_for_writes", refuse)
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo refused the same way
+    assert "This edit was not made" in w.last_error and p.verified[p.cluster == current].all()
+    close_dialogs(w)
+    monkeypatch.undo()
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(p.verified, before)

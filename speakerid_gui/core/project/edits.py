@@ -6,9 +6,9 @@ touches (diffs.py: a compact binary form; older projects' JSON diffs still apply
 Applying a diff is one SQLite transaction (the edit row, cluster rows, and a pending_writes
 row whose assignment rows the store's writer thread copies after the listeners have redrawn:
 assignment_writer.py), so undo/redo is the same operation in both directions, survives
-restarts, and the edits table is the audit trail. Each command, undo
-and redo returns and announces one `Change` (edit_record.py): what it moved, added, removed,
-renamed, and where the reviewer's selection goes.
+restarts, and the edits table is the audit trail. Each command, undo and redo returns and
+announces one `Change` (edit_record.py): what it moved, added, removed, renamed, and where the
+reviewer's selection goes.
 """
 from __future__ import annotations
 
