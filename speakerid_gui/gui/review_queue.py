@@ -108,6 +108,7 @@ class ReviewQueue(QObject):
 
     def _on_edit(self, change):
         self.answers.on_edit(change.tag)  # "undo:merge" is no answer
+        self.review_next.mark_stale(change.clusters())
         self.state.label_serial += 1
         self._suggestions_dirty = True
         self._schedule_suggestions()

@@ -121,6 +121,21 @@ class SuggestionsPanel(QWidget):
                 item.setForeground(grey)
         self.table.item(row, 0).setText("✓")
 
+    def mark_stale(self, clusters: set[int]):
+        """Rows about clusters an edit just changed: in italics and grey until the re-ranked
+        queue replaces them (their wording, e.g. "8 + 8 segments", may no longer be true)."""
+        for row, s in enumerate(self.items):
+            if not clusters.intersection(int(c) for c in s.cluster_ids):
+                continue
+            for col in range(self.table.columnCount()):
+                item = self.table.item(row, col)
+                if item is not None:
+                    font = item.font()
+                    font.setItalic(True)
+                    item.setFont(font)
+                    item.setForeground(QBrush(QColor("#888")))
+                    item.setToolTip("Changed by your last edit: re-ranking…")
+
     def set_current(self, row: int, text: str):
         """Row `row` is the suggestion being reviewed: select it and say why, and what Y would do."""
         self.current = row

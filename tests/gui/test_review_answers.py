@@ -92,3 +92,17 @@ def test_relearn_runs_after_an_answer_as_one_undoable_edit(make_window, project_
     for _ in range(history[:2].index("merge") + 1):
         key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert new in p.cluster_sizes() and big in p.cluster_sizes()
+
+
+def test_suggestions_about_clusters_an_edit_changed_read_as_stale_until_re_ranked(make_window, project_dir, qtbot):
+    w = make_window(project_dir)
+    items = ranked(qtbot, w)
+    touched = {int(c) for c in items[0].cluster_ids}
+    others = [r for r, s in enumerate(items) if not touched & {int(c) for c in s.cluster_ids}]
+    w.state.session.log.rename(min(touched), "Renamed")  # any edit of one of its clusters
+    table = w.review_next.table
+    assert table.item(0, 4).font().italic() and "re-ranking" in table.item(0, 4).toolTip()
+    assert all(not table.item(r, 4).font().italic() for r in others)
+    ranked(qtbot, w)  # the new queue replaces the stale rows
+    assert not any(table.item(r, 4).font().italic() for r in range(table.rowCount()))
+    w.close()
