@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -85,18 +86,25 @@ def pending_rows(db: sqlite3.Connection, below: int | None = None) -> list:
                          WHERE p.seq < ? ORDER BY p.seq""", (2 ** 62 if below is None else below,)).fetchall()
 
 
-def copy_pending(db: sqlite3.Connection, writes):
-    """Copy decoded pending diffs (seq, segment ids, columns) into the table and clear them, in
-    one transaction on `db` (Project.reload's replay, and the retry after a failed copy)."""
+@contextmanager
+def immediate(db: sqlite3.Connection):
+    """One write transaction on `db` (autocommit connections), rolled back on any error."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        for seq, ids, cols in writes:
-            write_rows(db, ids, cols)
-            db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
+        yield db
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def copy_pending(db: sqlite3.Connection, writes):
+    """Copy decoded pending diffs (seq, segment ids, columns) into the table and clear them, in
+    one transaction on `db` (Project.reload's replay, and the retry after a failed copy)."""
+    with immediate(db):
+        for seq, ids, cols in writes:
+            write_rows(db, ids, cols)
+            db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
 
 
 class AssignmentWriter:
@@ -159,8 +167,7 @@ class AssignmentWriter:
     def _copy(self, db, seq: int, seg_ids, cols):
         from speakerid_gui.core.project import diffs
 
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(db):
             # edits another connection (a worker, another window) committed before this one and
             # has not copied yet go first, so the table follows commit order
             for earlier, stored in pending_rows(db, below=seq):
@@ -171,10 +178,6 @@ class AssignmentWriter:
             if db.execute("SELECT 1 FROM pending_writes WHERE seq=?", (seq,)).fetchone():
                 write_rows(db, seg_ids, cols)
                 db.execute("DELETE FROM pending_writes WHERE seq=?", (seq,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _run(self):
         """Apply the queue, then end (a new submit starts a new thread). Not a daemon: at exit
