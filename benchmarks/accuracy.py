@@ -1,6 +1,6 @@
 """Accuracy on every real-speech set, the speaker count estimated and given, one configuration.
 
-    python benchmarks/accuracy.py [--backend campp] [--precision auto|bf16|float32] [--work DIR]
+    python benchmarks/accuracy.py [--backend auto] [--precision auto|bf16|float32] [--work DIR]
                                   [--sets ...] [--calibration] [--timing [N]]
 Each set is analysed once into WORK/proj-SET-BACKEND (resumable; later runs only re-cluster);
 with --precision bf16 or float32, into WORK/proj-SET-BACKEND-PRECISION (bf16 runs, slowly, on a
@@ -62,15 +62,37 @@ def truth(project, reference) -> np.ndarray:
     return true
 
 
-def clustered(emb, durations, backend, k=None):
-    """Labels and confidences as the pipeline's cluster stage computes them."""
+def clustered(emb, durations, raw, impostor, k=None):
+    """Labels and confidences as the pipeline's cluster stage computes them (raw, impostor: the
+    one-speaker test's, pipeline.one_speaker_basis)."""
     from speakerid_gui.core.cluster import agglomerative as clu
-    from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE
 
     X = clu.prepare(emb)
-    labels = clu.cluster(X, k, "ahc", None, durations=durations, raw=emb,
-                         impostor=IMPOSTOR_COSINE.get(backend))
+    labels = clu.cluster(X, k, "ahc", None, durations=durations, raw=raw, impostor=impostor)
     return labels, clu.confidence(X, labels)
+
+
+def folder_blocks(project, settings, keep):
+    """A joint backend's parts (their matrices and weights), so a folder of some speakers is
+    combined as the pipeline combines a project of only their files (each block centred on the
+    folder); None for a plain backend."""
+    from speakerid_gui.core.embed import corpus_embeddings, joint
+
+    if not joint.is_joint(settings.backend):
+        return None
+    specs = joint.parts_of(settings.backend)
+    blocks = [np.asarray(corpus_embeddings(project, part, settings.segments.key(), settings.clean))[keep]
+              for part, _ in specs]
+    return blocks, [w for _, w in specs]
+
+
+def folder_matrix(emb, parts, inside):
+    from speakerid_gui.core.embed import joint
+
+    if parts is None:
+        return emb[inside]
+    blocks = [b[inside] for b in parts[0]]
+    return joint.combine(blocks, parts[1], joint.block_centres(blocks))
 
 
 def wrong(true, labels) -> np.ndarray:
@@ -138,7 +160,7 @@ def timing(n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backend", default="campp")
+    ap.add_argument("--backend", default="auto")
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"])
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "speakerid-bench")
     ap.add_argument("--sets", nargs="+", default=SETS)
@@ -152,23 +174,28 @@ def main():
         print("../shared/data not found: skipped")
         return
     from speakerid_gui.core.evaluate import metrics
-    from speakerid_gui.core.pipeline import embeddings
+    from speakerid_gui.core.pipeline import Settings, embeddings, one_speaker_basis
 
     args.work.mkdir(parents=True, exist_ok=True)
-    data = {}
+    data, basis, parts = {}, {}, {}
     for name in args.sets:
         project, reference = analysed(name, args.backend, args.work, args.precision)
         true = truth(project, reference)
         keep = np.array([t is not None for t in true])
-        data[name] = (np.asarray(embeddings(project))[keep], (project.seg_end - project.seg_start)[keep],
-                      true[keep])
+        emb = np.asarray(embeddings(project))
+        settings = Settings(**project.get_meta("settings"))
+        raw, impostor = one_speaker_basis(project, settings, emb)
+        print(f"{name}: {settings.backend}", file=sys.stderr)
+        data[name] = (emb[keep], (project.seg_end - project.seg_start)[keep], true[keep])
+        basis[name] = (None if raw is None else np.asarray(raw)[keep], impostor)
+        parts[name] = folder_blocks(project, settings, keep)
 
     print(f"{'set':16s} {'segs':>5s} | {'acc est':>7s} {'k/true':>9s} {'nmi':>6s} {'purity':>6s} {'cover':>6s} "
           f"{'eer':>6s} | {'acc given':>9s} {'k/true':>9s} {'nmi':>6s}")
     for name, (emb, durations, true) in data.items():
         n_true = len(set(true.tolist()))
-        est, _ = clustered(emb, durations, args.backend)
-        given, _ = clustered(emb, durations, args.backend, n_true)
+        est, _ = clustered(emb, durations, *basis[name])
+        given, _ = clustered(emb, durations, *basis[name], n_true)
         print(f"{name:16s} {len(true):5d} | {metrics.hungarian_accuracy(true, est):7.3f} "
               f"{len(np.unique(est)):4d}/{n_true:<4d} {metrics.nmi(true, est):6.3f} "
               f"{metrics.purity(true, est):6.3f} {metrics.coverage(true, est):6.3f} {metrics.eer(emb, true):6.3f} | "
@@ -182,14 +209,16 @@ def main():
             counts = []
             for combo in combos:
                 inside = np.isin(true, combo)
-                counts.append(len(np.unique(clustered(emb[inside], durations[inside], args.backend)[0])))
+                raw, impostor = basis[name]
+                counts.append(len(np.unique(clustered(folder_matrix(emb, parts[name], inside), durations[inside],
+                                                      None if raw is None else raw[inside], impostor)[0])))
             counts = np.array(counts)
             cells.append(f"{n}: {np.mean(counts == n):4.2f} ({counts.min()}-{counts.max()}, {len(counts)} folders)")
         print(f"{name:16s} " + "   ".join(cells), flush=True)
 
     print("\nconfidence (count estimated): errors overall, among the 5 % least confident, share of errors there")
     for name, (emb, durations, true) in data.items():
-        labels, conf = clustered(emb, durations, args.backend)
+        labels, conf = clustered(emb, durations, *basis[name])
         bad = wrong(true, labels)
         low = np.argsort(conf, kind="stable")[: max(1, int(round(0.05 * len(conf))))]
         print(f"{name:16s} error rate {bad.mean():.3f}   in the least confident 5 %: {bad[low].mean():.3f}   "
@@ -198,7 +227,7 @@ def main():
     if args.calibration:
         print("\ncalibration of the one-speaker test (true speakers)")
         for name, (emb, _, true) in data.items():
-            calibration(name, emb, true)
+            calibration(name, emb if basis[name][0] is None else basis[name][0], true)
 
 
 if __name__ == "__main__":

@@ -54,10 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("audio_dir", type=Path, help="folder of wav/flac/ogg/mp3 files (searched recursively)")
     r.add_argument("--project", type=Path, required=True, help="project folder (created if missing)")
     r.add_argument("--speakers", type=int, help="number of speakers if known (default: estimated)")
-    r.add_argument("--backend", default="campp",
-                   help="embedding backend: campp, ge2e, mfcc, ast, whisper, wavlm, prosody_rnn, with options "
-                        "as NAME:KEY=VALUE,... (whisper:model=/path/to/folder), or a weighted combination "
-                        "joint:campp=1,mfcc=0.3 (default campp; an unavailable one falls back to campp)")
+    r.add_argument("--backend", default="auto",
+                   help="embedding backend: auto, campp, ge2e, mfcc, ast, whisper, wavlm, prosody_rnn, with "
+                        "options as NAME:KEY=VALUE,... (whisper:model=/path/to/folder), or a weighted combination "
+                        "joint:campp=1,mfcc=0.3 (default auto: campp, joined by ge2e at 0.5 when the median "
+                        "file is shorter than --window; an unavailable one falls back to campp)")
     r.add_argument("--method", default="ahc", choices=["ahc", "kmeans"], help="clustering method")
     r.add_argument("--threshold", type=float, help="AHC cosine distance threshold when estimating the count")
     r.add_argument("--window", type=float, default=3.0, help="segment length in seconds (default 3)")

@@ -136,11 +136,11 @@ def _open(args, create=False, backend="campp"):
 
 
 def cmd_library_add(args) -> int:
-    from speakerid_gui.core.pipeline import Settings
+    from speakerid_gui.core.library.enrolled import project_backend
     from speakerid_gui.core.project.store import Project
 
     project = Project.open(args.project)
-    backend = Settings(**project.get_meta("settings", {})).backend
+    backend = project_backend(project)
     library = _open(args, create=True, backend=backend)
     enrolled = library.add_project(project, args.cluster)
     if not enrolled:

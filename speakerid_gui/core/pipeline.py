@@ -30,7 +30,7 @@ class Settings:
     window: float = 3.0
     hop: float = 1.5
     min_segment: float = 0.5
-    backend: str = "campp"
+    backend: str = "auto"              # auto: CAM++, joined by GE2E on short clips (embed/choice.py)
     speakers: int | None = None        # None: estimate the number of speakers
     method: str = "ahc"                # ahc | kmeans
     threshold: float | None = None     # AHC distance threshold when estimating (None: automatic)
@@ -90,6 +90,8 @@ def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambd
     project.set_meta("mode", "conversation" if settings.conversation else "windows")
     for name, stage in stages:
         t0 = time.perf_counter()
+        if name == "analyse":  # the conversation stages too
+            yield from choose_backend(project, settings)
         yield from stage(project, settings, cancel)
         summary.stage_seconds[name] = time.perf_counter() - t0
     project.set_meta("settings", asdict(settings))
@@ -124,6 +126,25 @@ def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
 
 
 # ---- analyse --------------------------------------------------------------------------------
+def choose_backend(project: Project, settings: Settings) -> Iterator[Event]:
+    """settings.backend "auto" becomes the backend chosen for this corpus (embed/choice.py): from
+    the files' durations, so re-running on the same files chooses the same. Conversations keep
+    CAM++ (their local speakers are found on it)."""
+    from speakerid_gui.core.embed import choice
+
+    if settings.backend != choice.AUTO:
+        return
+    if settings.conversation:
+        settings.backend = choice.LONG_RECORDINGS
+    else:
+        root = project.audio_root
+        settings.backend = choice.choose([r.duration or _header_seconds(root / r.path) for r in project.recordings()
+                                          if r.status != "skipped"], settings.window)
+    project.set_meta("auto_backend", settings.backend)
+    yield Event("analyse", message=f"embedding with {settings.backend} ({choice.describe(settings.backend)})",
+                level="info")
+
+
 def _embedding_file(project: Project, settings: Settings, rid: int) -> Path:
     return embedding_file(project, settings.backend, settings.segments.key(), settings.clean, rid)
 
@@ -150,6 +171,7 @@ def analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     one with a warning (settings.backend changes, so later stages and the saved settings follow)."""
     from speakerid_gui.core.embed import DEFAULT_BACKEND, BackendUnavailable
 
+    yield from choose_backend(project, settings)  # (run() has already, unless analyse is called alone)
     try:
         yield from _analyse(project, settings, cancel)
     except BackendUnavailable as exc:
@@ -306,20 +328,41 @@ def embeddings(project: Project, backend: str | None = None, seg_key: str | None
     from speakerid_gui.core.embed import corpus_embeddings
 
     settings = Settings(**project.get_meta("settings", {})) if project.get_meta("settings") else Settings()
+    chosen_backend(project, settings)
     return corpus_embeddings(project, backend or settings.backend, seg_key or settings.segments.key(),
                              clean or settings.clean)
+
+
+def chosen_backend(project: Project, settings: Settings) -> str:
+    """settings.backend, with "auto" replaced by what the analysis chose for this project (CAM++
+    for a project analysed before the choice existed)."""
+    if settings.backend == "auto":
+        settings.backend = project.get_meta("auto_backend", "campp")
+    return settings.backend
+
+
+def one_speaker_basis(project: Project, settings: Settings, emb: np.ndarray) -> tuple[np.ndarray | None, float | None]:
+    """(raw embeddings, impostor level) of the one-speaker test: the calibrated part's
+    (same_speaker.calibrated_part), or (None, None) when the backend has none."""
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor, calibrated_part
+
+    part = calibrated_part(settings.backend)
+    if part is None:
+        return None, None
+    raw = emb if part == settings.backend else embeddings(project, part, settings.segments.key(), settings.clean)
+    return raw, backend_impostor(part)
 
 
 # ---- cluster --------------------------------------------------------------------------------
 def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     from speakerid_gui.core.cluster import agglomerative as clu
     from speakerid_gui.core.project.edits import EditLog
-    from speakerid_gui.core.cluster.same_speaker import backend_impostor
     from speakerid_gui.core.palette import color_for
 
     if project.n_segments == 0:
         yield Event("cluster", 1, 1, "no segments to cluster", level="warning")
         return
+    chosen_backend(project, settings)
     emb = embeddings(project, settings.backend, settings.segments.key(), settings.clean)
     key = settings_hash(project.array_key(array_name(settings.backend)), settings.cluster_key())
     edit = project.get_meta("cluster_edit")
@@ -340,9 +383,9 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         labels = clu.cluster_recordings(X, project.seg_recording, settings.speakers, settings.method,
                                         settings.threshold)
     else:
+        raw, impostor = one_speaker_basis(project, settings, emb)
         labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
-                             durations=project.seg_end - project.seg_start, raw=emb,
-                             impostor=backend_impostor(settings.backend))
+                             durations=project.seg_end - project.seg_start, raw=raw, impostor=impostor)
     check(cancel)
     conf = clu.confidence(X, labels)
     codes = labels
@@ -371,6 +414,7 @@ def layout_stage(project: Project, settings: Settings, cancel) -> Iterator[Event
 
     if project.n_segments == 0:
         return
+    chosen_backend(project, settings)
     key = settings_hash(project.array_key(array_name(settings.backend)), settings.layout)
     if project.load_array("layout", key) is not None:
         yield Event("layout", 1, 1, "layout up to date")

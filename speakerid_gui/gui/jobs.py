@@ -82,12 +82,12 @@ class Preview:
 
     def compute(self):
         """(coordinates, segment count) or None when nothing new is embedded (or it cannot be read)."""
-        from speakerid_gui.core.embed.joint import is_joint
+        from speakerid_gui.core.embed import parts as parts_of
         from speakerid_gui.core.pipeline import embedding_file
 
         self.last = time.monotonic()
-        if is_joint(self.settings.backend):
-            return None  # assembled from its parts at the end; the final PCA layout shows it
+        # a combination is analysed part by part, its first part for every file first: shown meanwhile
+        spec = (parts_of(self.settings.backend) or [self.settings.backend])[0]
         p = self.project
         p.reload()
         rec_ids, starts = np.unique(p.seg_recording, return_index=True)
@@ -98,8 +98,7 @@ class Preview:
         for rid in rec_ids[np.argsort(starts)].tolist():
             if rid not in self.parts:
                 try:
-                    self.parts[rid] = np.load(embedding_file(p, self.settings.backend, seg_key,
-                                                             self.settings.clean, rid))
+                    self.parts[rid] = np.load(embedding_file(p, spec, seg_key, self.settings.clean, rid))
                 except (OSError, ValueError):
                     return None  # a file written by another backend or settings: no preview then
             rows.append(self.parts[rid])

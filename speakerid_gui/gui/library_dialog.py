@@ -128,11 +128,10 @@ class LibraryDialog(QDialog):
         self.select_cluster(cluster)
 
     def add_to_library(self):
-        from speakerid_gui.core.library.enrolled import Library
-        from speakerid_gui.core.pipeline import Settings
+        from speakerid_gui.core.library.enrolled import Library, project_backend
 
         project = self.session.project
-        backend = Settings(**project.get_meta("settings", {})).backend
+        backend = project_backend(project)
         try:
             enrolled = Library.open(self.folder, create=True, backend=backend).add_project(project)
         except (ValueError, OSError) as exc:

@@ -12,7 +12,7 @@ from speakerid_gui.core.pipeline import Settings
 from speakerid_gui.core.user_data import user_data_dir
 
 BACKEND_NOTES = {
-    "campp": "CAM++ speaker embeddings (recommended)",
+    "campp": "CAM++ speaker embeddings",
     "ge2e": "GE2E speaker embeddings (faster)",
     "mfcc": "MFCC statistics (fast, weak)",
     "ast": "Audio Spectrogram Transformer (needs its weights locally)",
@@ -20,6 +20,7 @@ BACKEND_NOTES = {
     "wavlm": "WavLM x-vector (needs its weights locally)",
     "prosody_rnn": "prosody RNN (train it on an analysed project first)",
 }
+AUTO_NOTE = "CAM++, joined by GE2E when the files are shorter than a window"
 JOINT_EXAMPLE = "joint:campp=1,mfcc=0.3"  # the dialog offers this; any spec can be typed in the box
 CLEAN_NOTES = {"none": "none", "denoise": "reduce steady noise", "trim": "trim silent edges",
                "denoise+trim": "reduce noise and trim"}
@@ -117,6 +118,7 @@ class NewProjectDialog(QDialog):
         self.backend.setToolTip("A backend, NAME:KEY=VALUE options (whisper:model=/path/to/folder), or a "
                                 "weighted combination joint:campp=1,mfcc=0.3. A backend without its weights "
                                 "falls back to campp with a warning.")
+        self.backend.addItem(f"auto — {AUTO_NOTE} (recommended)", "auto")
         for name in available_backends():
             if name == "joint":
                 self.backend.addItem(f"{JOINT_EXAMPLE} — weighted combination (edit the weights)", JOINT_EXAMPLE)

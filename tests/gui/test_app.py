@@ -69,7 +69,7 @@ def test_new_project_dialog_asks_folder_count_and_backend(make_window, tmp_path)
     assert dialog.settings().speakers is None  # estimate by default
     dialog.count.setValue(7)
     assert dialog.settings().speakers == 7 and dialog.known.isChecked()
-    assert dialog.backend.currentData() == "campp"
+    assert dialog.backend.currentData() == "auto"
     assert str(dialog.project_dir()).startswith(os.environ["SPEAKERID_GUI_DATA"])
     dialog.folder.setText(str(tmp_path / "nope"))
     assert not dialog.start_button.isEnabled()

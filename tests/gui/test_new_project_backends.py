@@ -10,10 +10,10 @@ def test_dialog_offers_backends_joint_and_cleaning(qtbot, tmp_path):
     dialog = NewProjectDialog(tmp_path)
     qtbot.addWidget(dialog)
     offered = [dialog.backend.itemData(i) for i in range(dialog.backend.count())]
-    expected = [JOINT_EXAMPLE if name == "joint" else name for name in backend_names()]
+    expected = ["auto"] + [JOINT_EXAMPLE if name == "joint" else name for name in backend_names()]
     assert offered == expected and {"ast", "whisper", "wavlm", "campp"} <= set(offered)
     s = dialog.settings()
-    assert (s.backend, s.clean, s.change_detection) == ("campp", "none", False)  # the defaults
+    assert (s.backend, s.clean, s.change_detection) == ("auto", "none", False)  # the defaults
     dialog.change.setChecked(True)
     assert dialog.settings().change_detection is True
 

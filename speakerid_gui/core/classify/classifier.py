@@ -96,10 +96,26 @@ def train(project: Project, embeddings: np.ndarray, kind: str = "logreg", source
     own = np.einsum("ij,ij->i", X, C[y])
     threshold = float(np.quantile(own, quantile))  # nearly every training segment fits its speaker
     settings = project.get_meta("settings") or {}
+    backend = settings.get("backend", "campp")
     return SpeakerClassifier(kind, [project.cluster_name(c) for c in classes], classes.tolist(), mean, C,
-                             threshold, min_prob=0.0, model=model, backend=settings.get("backend", "campp"),
+                             threshold, min_prob=0.0, model=model, backend=backend,
                              info={"trained": time.time(), "source": source, "n_train": int(len(np.unique(pos))),
-                                   "n_speakers": int(len(classes)), "segment_settings": settings})
+                                   "n_speakers": int(len(classes)), "segment_settings": settings,
+                                   "block_centres": _block_centres(project, backend)})
+
+
+def _block_centres(project: Project, backend: str) -> list | None:
+    """A joint backend's per-block corpus means, so new audio is centred as the training corpus was
+    (joint.py); None for any other backend."""
+    from speakerid_gui.core.embed import corpus_embeddings, joint
+    from speakerid_gui.core.pipeline import Settings
+
+    if not joint.is_joint(backend):
+        return None
+    settings = Settings(**(project.get_meta("settings") or {}))
+    blocks = [corpus_embeddings(project, part, settings.segments.key(), settings.clean)
+              for part, _ in joint.parts_of(backend)]
+    return joint.block_centres(blocks)
 
 
 def save(project: Project, clf: SpeakerClassifier) -> Path:
@@ -185,7 +201,8 @@ def classify_files(clf: SpeakerClassifier, files: list[Path], root: Path | None 
     from speakerid_gui.core.analysis import decode
 
     settings = settings or classifier_settings(clf)
-    backend = get_backend(settings.backend, project=project)
+    centres = clf.info.get("block_centres") if settings.backend == clf.backend else None
+    backend = get_backend(settings.backend, project=project, **({"centres": centres} if centres else {}))
     rows, per_file, skipped = [], [], []
     batch: list[tuple[str, np.ndarray]] = []
     seconds = 0.0

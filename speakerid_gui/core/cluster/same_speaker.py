@@ -44,6 +44,19 @@ def backend_impostor(backend: str) -> float | None:
     return IMPOSTOR_COSINE.get(parse_spec(backend)[0])
 
 
+def calibrated_part(backend: str) -> str | None:
+    """The backend the one-speaker test reads: the backend itself when calibrated, else the first
+    calibrated part of a combination (joint:campp=1,ge2e=0.5 -> campp), else None. A joint
+    vector has no fixed impostor level (GE2E's ranges from 0.49 to 0.69 across the sets: it
+    follows the channel), so counts are decided on the part that has one."""
+    from speakerid_gui.core.embed import parts
+
+    for spec in [backend, *parts(backend)]:
+        if backend_impostor(spec) is not None:
+            return spec
+    return None
+
+
 def unit(emb: np.ndarray) -> np.ndarray:
     emb = np.asarray(emb, dtype=np.float64)
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)

@@ -38,6 +38,35 @@ DEFAULT_SEGMENT_THRESHOLD = 0.6
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
+def voiceprint_backend(backend: str) -> str:
+    """The backend a library made from a project keeps voiceprints of: the calibrated part of a
+    combination (joint:campp=1,ge2e=0.5 -> campp; thresholds and reference means are CAM++'s)."""
+    from speakerid_gui.core.cluster.same_speaker import calibrated_part
+
+    return calibrated_part(backend) or backend
+
+
+def project_backend(project) -> str:
+    """The backend the project was analysed with ("auto" resolved)."""
+    from speakerid_gui.core.pipeline import Settings
+
+    backend = Settings(**project.get_meta("settings", {})).backend
+    return project.get_meta("auto_backend", "campp") if backend == "auto" else backend
+
+
+def project_voices(project, library) -> np.ndarray:
+    """The project's segment embeddings in the library's backend: its own, or the part of the
+    combination it was analysed with (a short-clip project holds CAM++ beside GE2E)."""
+    from speakerid_gui.core.embed import parts
+    from speakerid_gui.core.pipeline import embeddings
+
+    own = project_backend(project)
+    if library.backend != own and library.backend not in parts(own):
+        raise ValueError(f"{project.folder} was embedded with {own}; the library {library.folder} "
+                         f"holds {library.backend} voiceprints")
+    return embeddings(project, backend=library.backend)
+
+
 def model_reference_mean(backend: str) -> np.ndarray:
     """The reference mean shipped for a backend (the mean embedding of varied public speech:
     read books, meetings, command words, digits at 8 kHz; see resources/README)."""
@@ -100,6 +129,7 @@ class Library:
         if not create:
             raise FileNotFoundError(f"{folder}: no speaker library here (library.json missing); "
                                     "`speakerid library add PROJECT` creates one")
+        backend = voiceprint_backend(backend)
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "reference_mean.npy", model_reference_mean(backend))
         lib = cls(folder, {"version": VERSION, "backend": backend, "threshold": DEFAULT_THRESHOLD,
@@ -174,13 +204,7 @@ class Library:
         """Enrol the named clusters of a project (or the given ones): their verified segments,
         else their confidently clustered ones. A name already in the library gains the new
         segments (the same person in another project)."""
-        from speakerid_gui.core.pipeline import Settings, embeddings
-
-        settings = Settings(**project.get_meta("settings", {}))
-        if settings.backend != self.backend:
-            raise ValueError(f"{project.folder} was embedded with {settings.backend}; the library "
-                             f"{self.folder} holds {self.backend} voiceprints")
-        emb = embeddings(project)
+        emb = project_voices(project, self)
         chosen = clusters if clusters is not None else reviewed_named_clusters(project)
         out = []
         for cid in chosen:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from speakerid_gui.core.library.enrolled import DEFAULT_SEGMENT_THRESHOLD, DEFAULT_THRESHOLD, model_reference_mean  # noqa: F401
+from speakerid_gui.core.library.enrolled import project_voices
 
 
 @dataclass
@@ -128,12 +129,8 @@ def match_project(project, library, threshold: float | None = None,
     """The library's names for a project: one match per cluster as it will be after the moves
     (its best enrolled speaker, score and the open-set decision), and the moves themselves."""
     from speakerid_gui.core.palette import color_for
-    from speakerid_gui.core.pipeline import Settings, embeddings
 
-    backend = Settings(**project.get_meta("settings", {})).backend
-    if backend != library.backend:
-        raise ValueError(f"{project.folder} was embedded with {backend}; the library {library.folder} "
-                         f"holds {library.backend} voiceprints")
+    voices = project_voices(project, library)  # the library's backend, or an error saying why not
     threshold = library.threshold if threshold is None else threshold
     segment_threshold = library.segment_threshold if segment_threshold is None else segment_threshold
     speakers, V = voiceprints(library)
@@ -141,7 +138,7 @@ def match_project(project, library, threshold: float | None = None,
     out.index, out.target, out.rows = np.zeros(0, np.int64), np.zeros(0, np.int32), {}
     if not speakers or project.n_segments == 0:
         return out
-    X = centre(embeddings(project), library.reference_mean())
+    X = centre(voices, library.reference_mean())
     cluster = np.where(project.noise, -1, project.cluster)
     sid = {s.id: k for k, s in enumerate(speakers)}
     rejected = {(m["cluster"], sid[m["speaker_id"]]) for m in stored_matches(project)
@@ -198,10 +195,8 @@ def cluster_score_pairs(project, library, truth: np.ndarray) -> tuple[list, list
     true speaker of a cluster taken as that of most of its segments (for calibration reports)."""
     from collections import Counter
 
-    from speakerid_gui.core.pipeline import embeddings
-
     speakers, V = voiceprints(library)
-    ids, P, _ = cluster_prints(project, embeddings(project), library.reference_mean())
+    ids, P, _ = cluster_prints(project, project_voices(project, library), library.reference_mean())
     S = P @ V.T
     same, diff = [], []
     for row, cid in enumerate(ids.tolist()):
