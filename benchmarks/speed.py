@@ -104,8 +104,12 @@ def short_corpora(work: Path, quick: bool) -> dict[str, Path]:
     for sr, name in ((22050, "2 s clips at 22.05 kHz"), (44100, "2 s clips at 44.1 kHz")):
         folder = work / f"clips-{sr}"
         folder.mkdir(parents=True, exist_ok=True)
-        made, k = 0, 0
+        made, k, before_pass = 0, 0, -1
         while made < n:
+            if k % len(sources) == 0:  # a new pass over the sources: stop when the last one made none
+                if made == before_pass:
+                    break
+                before_pass = made
             wave, src_sr = sf.read(sources[k % len(sources)], dtype="float32")
             start = (k // len(sources) * 7 + 1) * src_sr  # another 2 s on each pass
             if len(wave) >= start + 2 * src_sr:

@@ -150,7 +150,7 @@ def _embedding_file(project: Project, settings: Settings, rid: int) -> Path:
 
 
 def _todo(project: Project, settings: Settings) -> list[tuple[int, str]]:
-    """Recordings whose segments or embeddings are missing or stale."""
+    """Recordings whose segments or embeddings (settings.backend's, a plain backend) are missing or stale."""
     from speakerid_gui.core.project.cache import prosody_file
 
     seg_key = settings.segments.key()
@@ -184,29 +184,37 @@ def analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
 
 
 def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
+    """A plain backend analyses what its caches lack. A combination is assembled later from its
+    parts' own caches (embed.corpus_embeddings): parts missing the same recordings are analysed
+    together in one pass (embed.Stacked), each writing its own cache; otherwise part by part."""
     from dataclasses import replace
 
-    from speakerid_gui.core.embed import get_backend, parts
+    from speakerid_gui.core.embed import Stacked, get_backend, parts
 
-    combined = parts(settings.backend)
-    if combined:  # a combination is assembled from its parts' own caches (embed.corpus_embeddings)
-        for part in combined:
-            yield from _analyse(project, replace(settings, backend=part), cancel)
+    specs = parts(settings.backend) or [settings.backend]
+    todos = {spec: _todo(project, replace(settings, backend=spec)) for spec in specs}
+    missing = [spec for spec in specs if todos[spec]]
+    if len(missing) > 1 and any(todos[spec] != todos[missing[0]] for spec in missing):
+        for spec in missing:
+            yield from _analyse(project, replace(settings, backend=spec), cancel)
         return
-    todo = _todo(project, settings)
+    todo = todos[missing[0]] if missing else []
     if not todo:
         yield Event("analyse", 1, 1, "all recordings already analysed")
         return
     timing: dict[str, float] = {}  # seconds per step, reported at the end (benchmarks/speed.py reads it)
     with _timed(timing, "model"):  # the project goes only to backends trained per project
-        backend = get_backend(settings.backend, project=project, **backend_options(settings))
+        backends = [get_backend(spec, project=project, **backend_options(replace(settings, backend=spec)))
+                    for spec in missing]
+        backend = backends[0] if len(backends) == 1 else Stacked(missing, backends)
     from speakerid_gui.core.layout import prefetch
 
     prefetch(settings.layout)  # umap's imports overlap the model calls (after the model's own imports)
     root = project.audio_root
     total = len(todo)
     count = _Count(total, sum(_header_seconds(root / rel) for _, rel in todo))  # minutes, from the first event
-    yield count.event(f"{total} recordings to analyse with {settings.backend}")
+    yield count.event(f"{total} recordings to analyse with {'+'.join(missing)}")
+    own = replace(settings, backend=missing[0]) if len(missing) == 1 else settings  # whose caches _store writes
     batch: list[tuple[int, str, np.ndarray]] = []
     batch_seconds = 0.0
     limit = min(FIRST_BATCH_SECONDS, BATCH_SECONDS)
@@ -228,7 +236,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             batch_seconds += len(wave) / SAMPLE_RATE
         if not batch:
             continue
-        yield from _analyse_batch(project, settings, backend, batch, count, cancel, timing)
+        yield from _analyse_batch(project, own, backend, batch, count, cancel, timing)
         batch, batch_seconds = [], 0.0
         limit = min(2 * limit, BATCH_SECONDS)
     project.reload()
@@ -293,11 +301,13 @@ def _analyse_batch(project, settings, backend, batch, count: _Count, cancel, tim
         if emb is None:
             yield count.event(seconds_extra=share * len(waves[k]) / SAMPLE_RATE)
         else:
-            yield from _store(project, settings, batch[k], spans[k], regions[k], emb, count, imported, timing)
+            yield from _store(project, settings, backend, batch[k], spans[k], regions[k], emb, count, imported,
+                              timing)
         check(cancel)
 
 
-def _store(project, settings, item, spans_r, reg, embeddings_r, count: _Count, imported, timing) -> Iterator[Event]:
+def _store(project, settings, backend, item, spans_r, reg, embeddings_r, count: _Count, imported,
+           timing) -> Iterator[Event]:
     """Store one recording's segments, embeddings and prosody (or skip it, saying why)."""
     rid, rel, wave = item
     seg_settings = settings.segments
@@ -309,7 +319,12 @@ def _store(project, settings, item, spans_r, reg, embeddings_r, count: _Count, i
         _skip(project, settings, rid, reason)
         yield count.file_done(duration, f"{rel}: {reason}", level="warning")
         return
-    np.save(_embedding_file(project, settings, rid), embeddings_r.astype(np.float32, copy=False))
+    from speakerid_gui.core.embed import Stacked
+
+    stacked = backend if isinstance(backend, Stacked) else None
+    for spec, block in (zip(stacked.specs, stacked.split(embeddings_r)) if stacked else [(settings.backend, embeddings_r)]):
+        np.save(embedding_file(project, spec, settings.segments.key(), settings.clean, rid),
+                block.astype(np.float32, copy=False))
     if settings.prosody:
         with _timed(timing, "prosody"):
             save_prosody(project, rid, wave, spans_r)

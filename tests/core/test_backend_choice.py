@@ -74,6 +74,28 @@ def test_short_clips_are_embedded_by_both_models_and_counted_on_campp(short_clip
     assert hungarian_accuracy(true, project.cluster) >= 0.95
 
 
+def test_both_models_run_in_one_pass_each_writing_its_own_cache(short_clips):
+    """One decode and speech detection for both parts; each part's cache holds exactly what that
+    model alone gives (so a later CAM++-only project of the same files reuses it)."""
+    from speakerid_gui.core.analysis import decode
+    from speakerid_gui.core.embed import corpus_embeddings, get_backend
+
+    project, _, events = short_clips
+    passes = [e.message for e in events if "recordings to analyse with" in e.message]
+    assert passes == [f"{len(project.recordings())} recordings to analyse with campp+ge2e"], passes
+    from speakerid_gui.core.pipeline import Settings
+
+    seg_key = Settings(**project.get_meta("settings")).segments.key()
+    cached = corpus_embeddings(project, "ge2e", seg_key, "none")
+    rows = np.arange(0, project.n_segments, 9)
+    paths = {r.id: r.path for r in project.recordings()}
+    waves = []
+    for i in rows:
+        wave = decode(project.audio_root / paths[int(project.seg_recording[i])])
+        waves.append(wave[int(project.seg_start[i] * 16000):int(project.seg_end[i] * 16000)])
+    np.testing.assert_allclose(cached[rows], get_backend("ge2e").embed(waves), atol=1e-5)
+
+
 def test_a_library_from_a_short_clip_project_keeps_campp_voiceprints(short_clips, tmp_path):
     from speakerid_gui.core.library.enrolled import Library, project_backend
     from speakerid_gui.core.library.open_set import match_project

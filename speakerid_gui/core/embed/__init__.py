@@ -111,6 +111,20 @@ def _number_or_text(value: str):
     return value
 
 
+class Stacked:
+    """Several backends over the same segments, their raw columns side by side: a combination's
+    parts analysed in one pass (one decode and one speech detection for all), each part's block
+    exactly what that backend alone computes (split() gives them back for its own cache)."""
+
+    def __init__(self, specs: list[str], backends: list[Backend]):
+        self.specs, self.backends = list(specs), list(backends)
+        self.name = "+".join(self.specs)
+        self.dim = int(sum(b.dim for b in self.backends))
+
+    def split(self, emb: np.ndarray) -> list[np.ndarray]:
+        return np.split(emb, np.cumsum([b.dim for b in self.backends])[:-1], axis=1)
+
+
 def embed_segments(backend: Backend, waves: list[np.ndarray], spans: list[list[tuple[float, float]]],
                    clean: str | None = "none") -> np.ndarray:
     """Embeddings of the segments spans[k] (seconds) of every 16 kHz recording waves[k], in order.
@@ -122,6 +136,8 @@ def embed_segments(backend: Backend, waves: list[np.ndarray], spans: list[list[t
 
     if not any(spans):
         return np.zeros((0, backend.dim), np.float32)
+    if isinstance(backend, Stacked):
+        return np.hstack([embed_segments(b, waves, spans, clean) for b in backend.backends])
     if hasattr(backend, "embed_spans") and clean in (None, "none"):
         return backend.embed_spans(waves, spans)
     return backend.embed([cut for wave, s in zip(waves, spans) for cut in segment_waves(wave, s, clean)])
