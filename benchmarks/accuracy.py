@@ -76,14 +76,12 @@ def folder_blocks(project, settings, keep):
     """A joint backend's parts (their matrices and weights), so a folder of some speakers is
     combined as the pipeline combines a project of only their files (each block centred on the
     folder); None for a plain backend."""
-    from speakerid_gui.core.embed import corpus_embeddings, joint
+    from speakerid_gui.core.embed import joint
 
     if not joint.is_joint(settings.backend):
         return None
-    specs = joint.parts_of(settings.backend)
-    blocks = [np.asarray(corpus_embeddings(project, part, settings.segments.key(), settings.clean))[keep]
-              for part, _ in specs]
-    return blocks, [w for _, w in specs]
+    blocks = joint.part_matrices(project, settings.backend, settings.segments.key(), settings.clean)
+    return [np.asarray(b)[keep] for b in blocks], [w for _, w in joint.parts_of(settings.backend)]
 
 
 def folder_matrix(emb, parts, inside):

@@ -3,14 +3,12 @@ joined by GE2E on clips shorter than a window. Counts stay decided on CAM++; the
 CAM++ voiceprints; a classifier centres new audio as its corpus was."""
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from coredata import MINI
+from coredata import cut_mini_clips
 from speakerid_gui.core.embed import choice
 
 pytestmark = pytest.mark.slow  # a pipeline run on 48 clips with two models
@@ -28,21 +26,11 @@ def test_the_choice_follows_the_median_file():
 def short_clips(tmp_path_factory):
     """The shipped utterances (4 readers x 3) cut into 4 files each of 1.1-1.7 s, analysed with the
     defaults: (project, reader per file, events)."""
-    import soundfile as sf
-
     from speakerid_gui.core.pipeline import Settings, run
     from speakerid_gui.core.project.store import Project
 
     base = tmp_path_factory.mktemp("short-clips")
-    (base / "audio").mkdir()
-    truth = {}
-    with open(MINI / "manifest.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            wave, sr = sf.read(MINI / row["path"], dtype="float32")
-            for k, piece in enumerate(np.array_split(wave, 4)):
-                name = f"{Path(row['path']).stem}-part{k}.flac"
-                sf.write(base / "audio" / name, piece, sr)
-                truth[name] = row["speaker"]
+    truth = cut_mini_clips(base / "audio")
     project = Project.create(base / "project", base / "audio")
     events = list(run(project, Settings(layout="pca", prosody=False)))
     yield project, truth, events

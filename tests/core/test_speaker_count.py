@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coredata import DATA, LIBRI, MINI
+from coredata import DATA, LIBRI, cut_mini_clips
 from speakerid_gui.core.cluster import agglomerative as clu
 from speakerid_gui.core.evaluate.metrics import hungarian_accuracy
 from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE, merge_same_speaker, pair_scores, unit
@@ -84,7 +84,7 @@ def matrix(emb) -> np.ndarray:
 def analyse(audio: Path, folder: Path):
     """The pipeline's defaults on a folder: (corpus embeddings, the one-speaker test's raw CAM++
     embeddings, durations, file per segment, cluster sizes)."""
-    from speakerid_gui.core.embed import corpus_embeddings, joint
+    from speakerid_gui.core.embed import joint
     from speakerid_gui.core.pipeline import Settings, embeddings, one_speaker_basis, run
     from speakerid_gui.core.project.store import Project
 
@@ -98,8 +98,8 @@ def analyse(audio: Path, folder: Path):
         assert impostor == IMPOSTOR_COSINE["campp"]
         raw = np.array(raw)
         if joint.is_joint(settings.backend):  # the parts, so a folder is combined on its own
-            emb = Parts([np.array(corpus_embeddings(project, part, settings.segments.key(), settings.clean))
-                         for part, _ in joint.parts_of(settings.backend)],
+            emb = Parts([np.array(b) for b in joint.part_matrices(project, settings.backend,
+                                                                  settings.segments.key(), settings.clean)],
                         [w for _, w in joint.parts_of(settings.backend)])
         durations = project.seg_end - project.seg_start
         paths = {r.id: r.path for r in project.recordings()}
@@ -229,18 +229,8 @@ def single_segment_files(tmp_path_factory):
     """The shipped clips (tests/data, 4 readers x 3 utterances) cut as tc100-cut cuts its
     utterances: each into 4 equal files of 1.1-1.7 s, so every file is one segment. Analysed once
     by the real pipeline: (raw embeddings, durations, reader per segment, file per segment)."""
-    import soundfile as sf
-
     base = tmp_path_factory.mktemp("single-segment")
-    (base / "audio").mkdir()
-    truth = {}
-    with open(MINI / "manifest.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            wave, sr = sf.read(MINI / row["path"], dtype="float32")
-            for k, piece in enumerate(np.array_split(wave, 4)):
-                name = f"{Path(row['path']).stem}-part{k}.flac"
-                sf.write(base / "audio" / name, piece, sr)
-                truth[name] = row["speaker"]
+    truth = cut_mini_clips(base / "audio")
     emb, raw, durations, recordings, _ = analyse(base / "audio", base / "project")
     return emb, raw, durations, np.array([truth[p] for p in recordings]), np.array(recordings)
 

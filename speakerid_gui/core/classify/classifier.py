@@ -107,15 +107,13 @@ def train(project: Project, embeddings: np.ndarray, kind: str = "logreg", source
 def _block_centres(project: Project, backend: str) -> list | None:
     """A joint backend's per-block corpus means, so new audio is centred as the training corpus was
     (joint.py); None for any other backend."""
-    from speakerid_gui.core.embed import corpus_embeddings, joint
+    from speakerid_gui.core.embed import joint
     from speakerid_gui.core.pipeline import Settings
 
     if not joint.is_joint(backend):
         return None
     settings = Settings(**(project.get_meta("settings") or {}))
-    blocks = [corpus_embeddings(project, part, settings.segments.key(), settings.clean)
-              for part, _ in joint.parts_of(backend)]
-    return joint.block_centres(blocks)
+    return joint.block_centres(joint.part_matrices(project, backend, settings.segments.key(), settings.clean))
 
 
 def save(project: Project, clf: SpeakerClassifier) -> Path:

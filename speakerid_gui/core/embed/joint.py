@@ -96,6 +96,11 @@ def combine(blocks: list[np.ndarray], weights: list[float], centres: list[np.nda
     return np.concatenate(out, axis=1) if out else np.zeros((0, 0), np.float32)
 
 
+def part_matrices(project, spec: str, seg_key: str, clean: str | None = None) -> list[np.ndarray]:
+    """Each part's corpus matrix (raw, from its own caches), in the spec's order."""
+    return [corpus_embeddings(project, part, seg_key, clean) for part, _ in parts_of(spec)]
+
+
 def corpus_matrix(project, spec: str, seg_key: str, clean: str | None = None) -> np.ndarray:
     """The project's joint matrix: each part's assembled matrix, combined with per-block
     centring; cached as an array keyed by the spec and a digest of the parts' contents (a
@@ -103,7 +108,7 @@ def corpus_matrix(project, spec: str, seg_key: str, clean: str | None = None) ->
     import hashlib
 
     parts = parts_of(spec)
-    blocks = [corpus_embeddings(project, part, seg_key, clean) for part, _ in parts]
+    blocks = part_matrices(project, spec, seg_key, clean)
     name = array_name(spec)
     digests = [hashlib.sha1(np.ascontiguousarray(b, dtype=np.float32).view(np.uint8)).hexdigest() for b in blocks]
     key = settings_hash(spec, digests)

@@ -48,10 +48,9 @@ def voiceprint_backend(backend: str) -> str:
 
 def project_backend(project) -> str:
     """The backend the project was analysed with ("auto" resolved)."""
-    from speakerid_gui.core.pipeline import Settings
+    from speakerid_gui.core.pipeline import Settings, chosen_backend
 
-    backend = Settings(**project.get_meta("settings", {})).backend
-    return project.get_meta("auto_backend", "campp") if backend == "auto" else backend
+    return chosen_backend(project, Settings(**project.get_meta("settings", {})))
 
 
 def project_voices(project, library) -> np.ndarray:
