@@ -10,3 +10,27 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def parallel_map(fn, items: list, workers: int):
+    """fn over items in `workers` threads, each with one torch thread; results in order.
+
+    Independent batches on one torch thread each beat one batch on all threads: there is
+    no barrier to wait at, so a core taken by another program slows one worker, not every op;
+    and with OMP_WAIT_POLICY=PASSIVE (speakerid_gui/__init__.py) every parallel op wakes
+    sleeping threads, which made GE2E's LSTM (hundreds of small steps) 5x slower on 2 threads.
+    """
+    if workers <= 1 or not items:
+        return [fn(item) for item in items]
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_thread():
+        torch.set_num_threads(1)  # per OpenMP thread: set in each worker
+
+    before = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
+            return list(pool.map(fn, items))
+    finally:
+        torch.set_num_threads(before)

@@ -173,7 +173,7 @@ def test_deterministic_and_batch_independent(name, windows, request):
 
     if name == "ge2e":
         small = ge2e.Ge2eBackend.__new__(ge2e.Ge2eBackend)
-        small.model, small.batch_size = backend.model, 2  # same weights, tiny batches
+        small.model, small.batch_size, small.workers = backend.model, 2, 2  # same weights, tiny batches
         assert np.allclose(small.embed(waves), first, atol=1e-5)
     one_by_one = np.concatenate([backend.embed([w]) for w in waves])
     assert np.allclose(one_by_one, first, atol=1e-5)

@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from speakerid_gui.core.cpu import default_workers
+from speakerid_gui.core.cpu import default_workers, parallel_map
 from speakerid_gui.core.embed import register
 
 WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
@@ -118,28 +118,6 @@ class CamppBackend:
                     rows.append(row)
                     pieces.append(frames[b, :, lo:hi])
             return rows, pool_and_project(self.model, pieces).float().numpy()
-
-
-def parallel_map(fn, items: list, workers: int):
-    """fn over items in `workers` threads, each with one torch thread; results in order.
-
-    Independent batches on one torch thread each beat one batch on all threads: there is
-    no barrier to wait at, so a core taken by another program slows one worker, not every op.
-    """
-    if workers <= 1 or len(items) <= 1:
-        return [fn(item) for item in items]
-    import torch
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one_thread():
-        torch.set_num_threads(1)  # per OpenMP thread: set in each worker
-
-    before = torch.get_num_threads()
-    try:
-        with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
-            return list(pool.map(fn, items))
-    finally:
-        torch.set_num_threads(before)
 
 
 def use_bf16(precision: str = "auto") -> bool:

@@ -21,6 +21,7 @@ import functools
 import numpy as np
 
 from speakerid_gui.core.audio.decode import SAMPLE_RATE
+from speakerid_gui.core.cpu import default_workers, parallel_map
 from speakerid_gui.core.embed import register
 
 SR = SAMPLE_RATE
@@ -103,8 +104,7 @@ class Ge2eBackend:
 
         from speakerid_gui.core.embed.weights import shipped_file
 
-        if threads:
-            torch.set_num_threads(threads)
+        self.workers = int(threads or default_workers())  # batches at once, one torch thread each
         weights = shipped_file("resemblyzer", "pretrained.pt")
         checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
         state = {k: v for k, v in checkpoint["model_state"].items() if k not in _LOSS_KEYS}
@@ -143,11 +143,18 @@ class Ge2eBackend:
             batches += [(idx[s:s + self.batch_size], False) for s in range(0, len(idx), self.batch_size)]
         rest = sorted((j for j in range(len(partials)) if lengths[j] not in common), key=lambda j: -lengths[j])
         batches += [(rest[s:s + self.batch_size], True) for s in range(0, len(rest), self.batch_size)]
-        with torch.inference_mode():
-            for part, packed in batches:
-                mels = [torch.from_numpy(partials[j]) for j in part]
-                batch = pack_sequence(mels, enforce_sorted=True) if packed else torch.stack(mels)
-                partial_embeds[part] = self.model(batch).numpy()
+        while len(batches) < self.workers and max(len(b[0]) for b in batches) > 1:  # every core a batch
+            part, packed = batches.pop(max(range(len(batches)), key=lambda i: len(batches[i][0])))
+            batches += [(part[: len(part) // 2], packed), (part[len(part) // 2:], packed)]
+
+        def run(batch):
+            part, packed = batch
+            mels = [torch.from_numpy(partials[j]) for j in part]
+            with torch.inference_mode():  # per thread: entered in the worker
+                return self.model(pack_sequence(mels, enforce_sorted=True) if packed else torch.stack(mels)).numpy()
+
+        for (part, _), vectors in zip(batches, parallel_map(run, batches, self.workers)):
+            partial_embeds[part] = vectors
 
         out = np.zeros((len(waves), self.dim), dtype=np.float32)
         np.add.at(out, owners, partial_embeds)  # sum of partials per segment
