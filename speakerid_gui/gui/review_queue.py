@@ -67,6 +67,7 @@ class ReviewQueue(QObject):
         self._suggestion_pos = -1
         self._playlist: list[int] = []             # the rest of the current suggestion's segments
         self._playlist_after: int | None = None
+        self._playlist_serial = -1                 # the labels it was made for: an edit ends it
         self._delivery = None
 
         panel.chosen.connect(self.go_to_suggestion)
@@ -221,6 +222,7 @@ class ReviewQueue(QObject):
         self.scatter.set_selection(segments, emit=False)  # ringed; X / Shift+V / Ctrl+M act on them
         self.show_segment(segments[0], play=True)
         self._playlist, self._playlist_after = segments[1:], segments[0]
+        self._playlist_serial = self.state.label_serial
         names = [p.cluster_name(c) for c in ids]
         hint = HINTS.get(s.kind, "").format(a=names[0], b=names[-1])
         stop = "" if s.reason.rstrip().endswith(("?", ".", "!")) else "."
@@ -275,6 +277,8 @@ class ReviewQueue(QObject):
     def _continue_playlist(self, completed: bool):
         """Player stopped: play the suggestion's next segment if the previous one played to its end."""
         finished = self.player.tag
+        if self._playlist_serial != self.state.label_serial:
+            self._playlist = []  # an edit (a split, say) since: its segments may sit elsewhere now
         if not completed or not self._playlist or finished != self._playlist_after:
             if not completed:
                 self._playlist = []  # interrupted (Space, another segment): the sequence ends
@@ -285,7 +289,8 @@ class ReviewQueue(QObject):
         self._playlist_after = nxt
 
         def play():
-            if self.state.session is not None and self._playlist_after == nxt and not self.player.is_playing():
+            if self.state.session is not None and self._playlist_after == nxt and not self.player.is_playing() \
+                    and self._playlist_serial == self.state.label_serial:
                 self.show_segment(nxt, play=True)
 
         QTimer.singleShot(PLAY_GAP_MS, play)

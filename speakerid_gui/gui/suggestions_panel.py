@@ -127,6 +127,10 @@ class SuggestionsPanel(QWidget):
         for row, s in enumerate(self.items):
             if not clusters.intersection(int(c) for c in s.cluster_ids):
                 continue
+            if row == self.current:  # the one under review was answered or overtaken by the edit
+                self.current_text.setText("Your last edit changed this suggestion's clusters (Ctrl+Z undoes "
+                                          "it): G goes to the next suggestion.")
+                self.accept_button.setEnabled(False)
             for col in range(self.table.columnCount()):
                 item = self.table.item(row, col)
                 if item is not None:

@@ -118,6 +118,29 @@ def test_accepting_a_pair_suggestion_merges_and_undo_restores(make_window, proje
     assert np.array_equal(w.state.session.project.cluster, before_labels)
 
 
+def test_accepting_a_split_while_its_first_segment_plays_ends_the_suggestions_playlist(make_window, project_dir,
+                                                                                        qtbot):
+    # G plays one segment of each group; Y during the first must not then play the other group's
+    # segment (now in another cluster) under the split cluster's name.
+    player = NullPlayer(speed=20)
+    w = make_window(project_dir, player)
+    w.action("auto_relearn").setChecked(False)
+    items = ranked(qtbot, w)
+    row = next(r for r, s in enumerate(items) if s.kind == "mixed" and len(s.segment_positions) > 1)
+    w.review_queue.go_to_suggestion(row)
+    first, second = (int(i) for i in items[row].segment_positions[:2])
+    home = w.state.current_cluster
+    assert player.calls[-1][2] == first
+    key(w, Qt.Key.Key_Y)
+    p = w.state.session.project
+    assert p.cluster[first] != p.cluster[second]  # split
+    qtbot.wait(1500)  # the first segment ends (20x speed) and the playlist gap passes
+    assert all(tag != second for _, _, tag in player.calls)
+    assert w.state.current_cluster == home and p.cluster[w.state.current_segment] == home
+    assert "Your last edit changed" in w.review_next.current_text.text()
+    assert not w.review_next.accept_button.isEnabled()
+
+
 def test_propagate_relabels_unverified_never_verified_and_undo_restores(make_window, project_dir, qtbot):
     w = make_window(project_dir)
     p = w.state.session.project
