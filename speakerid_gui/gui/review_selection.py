@@ -78,8 +78,9 @@ class ReviewSelection(QObject):
         title = p.cluster_name(cluster_id)
         subtitle = (f"cluster {cluster_id} · {plural(n, 'segment')} · confidence {p.confidence[members].mean():.2f} · "
                     f"{p.verified[members].mean():.0%} verified" if n else "empty")
-        reps = [(int(i), s.segment_label(int(i), short=True)) for i in members[:8]]
-        outliers = [(int(i), s.segment_label(int(i), short=True)) for i in members[::-1][:min(8, n // 2)]]
+        n_out = min(8, n // 2)  # the farthest half at most, and never listed twice in a small cluster
+        reps = [(int(i), s.segment_label(int(i), short=True)) for i in members[:min(8, n - n_out)]]
+        outliers = [(int(i), s.segment_label(int(i), short=True)) for i in members[::-1][:n_out]]
         color = cluster_color(cluster_id, p.clusters)
         self.inspector.set_cluster(title, subtitle, color, reps, outliers)
         if keep_segment and st.current_segment is not None and st.current_segment in members:

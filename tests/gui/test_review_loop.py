@@ -57,6 +57,23 @@ def test_open_selects_largest_cluster_and_fills_panels(make_window, project_dir)
     assert sim[w.state.queue[0]] == pytest.approx(sim[members].max(), abs=1e-6)
 
 
+def test_a_small_clusters_representatives_and_outliers_never_repeat_a_segment(make_window, project_dir):
+    from speakerid_gui.gui.inspector import SEGMENT_ROLE
+
+    w = make_window(project_dir)
+    home = w.state.current_cluster
+    other = next(c for c in sizes(w) if c != home)
+    w.edits.move_segments([int(i) for i in w.state.session.ranked_members(home)[9:]], other)
+    w.review.show_cluster(home, keep_segment=False)
+
+    def listed(view):
+        return [view.item(r).data(SEGMENT_ROLE) for r in range(view.count())]
+
+    reps, outliers = listed(w.inspector.representatives), listed(w.inspector.outliers)
+    assert sizes(w)[home] == 9 and len(outliers) == 4 and len(reps) == 5
+    assert not set(reps) & set(outliers)
+
+
 def test_space_plays_the_current_segment_span(make_window, project_dir, qtbot):
     player = NullPlayer()
     w = make_window(project_dir, player)
