@@ -291,11 +291,22 @@ class EditCommands(QObject):
         cid = self._need_cluster()
         if cid is None:
             return None
-        info = self.state.session.project.clusters.get(cid, {})
-        dialog = RenameDialog(info.get("name", ""), self.state.session.cluster_names(), self.window)
-        dialog.accepted.connect(lambda: self.edit(self.state.session.log.rename, cid, dialog.name()))
+        p = self.state.session.project
+        info = p.clusters.get(cid, {})
+        sizes = p.cluster_sizes()
+        taken = {i["name"]: (c, sizes[c]) for c, i in p.clusters.items() if i.get("name") and c != cid and c in sizes}
+        dialog = RenameDialog(info.get("name", ""), self.state.session.cluster_names(), self.window, taken)
+        dialog.accepted.connect(lambda: self._rename(cid, dialog.name(), dialog.merge_into()))
         self.open_dialog(dialog)
         return dialog
+
+    def _rename(self, cid: int, name: str, merge_into: int | None):
+        if merge_into is None:
+            self.edit(self.state.session.log.rename, cid, name)
+            return
+        old = self.state.session.project.cluster_name(cid)
+        if self.edit(self.state.session.log.merge, [merge_into, cid], into=merge_into) is not None:
+            self.status.showMessage(f"Merged {old} into {name}, the cluster already named so. Ctrl+Z undoes.", 8000)
 
     def verify_cluster(self):
         cid = self._need_cluster()

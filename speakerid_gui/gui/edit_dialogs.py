@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPixmap, QIcon
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QCompleter, QDialog, QDialogButtonBox, QFormLayout,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QCompleter, QDialog, QDialogButtonBox, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
                                QRadioButton, QSpinBox, QVBoxLayout)
 
@@ -25,22 +25,45 @@ def _swatch(color: str) -> QIcon:
 
 
 class RenameDialog(QDialog):
-    def __init__(self, current_name: str, names: list[str], parent=None):
+    """A speaker's name. A name another cluster already has means the same person: the dialog
+    offers to merge into that cluster (on by default), so one voice is never two rows alike."""
+
+    def __init__(self, current_name: str, names: list[str], parent=None, taken: dict | None = None):
+        """taken: the other clusters' names -> (cluster id, its size)."""
         super().__init__(parent)
         self.setWindowTitle("Name cluster")
+        self.taken = {name.casefold(): (name, cid, size) for name, (cid, size) in (taken or {}).items()}
         self.edit = QLineEdit(current_name)
         self.edit.selectAll()
         self.edit.setCompleter(_completer(names, self))
+        self.merge = QCheckBox()
+        self.merge.setChecked(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Speaker name (an existing name merges nothing; it only labels):"))
+        layout.addWidget(QLabel("Speaker name:"))
         layout.addWidget(self.edit)
+        layout.addWidget(self.merge)
         layout.addWidget(buttons)
+        self.edit.textChanged.connect(self._offer_merge)
+        self._offer_merge()
+
+    def _offer_merge(self):
+        hit = self.taken.get(self.name().casefold())
+        self.merge.setVisible(hit is not None)
+        if hit is not None:
+            name, _, size = hit
+            self.merge.setText(f"Merge into the cluster already named {name} ({plural(size, 'segment')}): "
+                               "the same speaker")
 
     def name(self) -> str:
         return self.edit.text().strip()
+
+    def merge_into(self) -> int | None:
+        """The cluster to merge into: another one already has this name and the box is ticked."""
+        hit = self.taken.get(self.name().casefold())
+        return hit[1] if hit is not None and self.merge.isChecked() else None
 
 
 class MoveDialog(QDialog):

@@ -291,6 +291,37 @@ def test_rename_verify_noise_restart_and_undo(make_window, project_dir):
     assert p2.verified[p2.cluster == cid].all()
 
 
+def test_naming_a_cluster_with_another_clusters_name_offers_to_merge_them(make_window, project_dir):
+    w = make_window(project_dir)
+    p = w.state.session.project
+    first = w.state.current_cluster
+    key(w, Qt.Key.Key_N)
+    w.active_dialog.edit.setText("Ada")
+    assert not w.active_dialog.merge.isVisibleTo(w.active_dialog)  # no other Ada yet
+    w.active_dialog.accept()
+    key(w, Qt.Key.Key_J)
+    second = w.state.current_cluster
+    assert second != first
+    both = sizes(w)[first] + sizes(w)[second]
+    key(w, Qt.Key.Key_N)
+    dialog = w.active_dialog
+    dialog.edit.setText("ada ")  # the same name, typed loosely
+    assert dialog.merge.isVisibleTo(dialog) and dialog.merge.isChecked() and "Ada" in dialog.merge.text()
+    dialog.accept()
+    assert second not in sizes(w) and sizes(w)[first] == both  # one speaker, one cluster
+    assert w.state.current_cluster == first and p.cluster_name(first) == "Ada"
+    assert "Merged" in w.statusBar().currentMessage()
+    key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert second in sizes(w) and p.cluster_name(second) != "Ada"
+    # unticked: only the name, both clusters stay
+    w.clusters.select_cluster(second)
+    key(w, Qt.Key.Key_N)
+    w.active_dialog.edit.setText("Ada")
+    w.active_dialog.merge.setChecked(False)
+    w.active_dialog.accept()
+    assert p.cluster_name(second) == "Ada" and p.cluster_name(first) == "Ada" and second in sizes(w)
+
+
 def test_keyboard_navigation(make_window, project_dir):
     w = make_window(project_dir)
     order = w.clusters.visible_ids()
