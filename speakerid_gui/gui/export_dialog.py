@@ -63,7 +63,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.include_noise)
         layout.addWidget(self._clip_box())
         layout.addWidget(buttons)
-        self.resize(560, self.sizeHint().height())
+        self.setMinimumWidth(560)  # adjustSize() after a format change would shrink the path out of sight
         last = last or {}
         if last.get("path"):
             self.path.setText(str(last["path"]))
