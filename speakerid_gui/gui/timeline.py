@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, Q
 from speakerid_gui.core.audio.decode import load_audio, read_span
 from speakerid_gui.core.palette import cluster_color
 from speakerid_gui.core.project.store import NOISE
+from speakerid_gui.core.text import plural
 
 CONTEXT = 1.0          # seconds played before and after a turn
 MIN_RANGE = 1.0        # the closest zoom, seconds
@@ -194,7 +195,8 @@ class TimelineWindow(QWidget):
 
     def _update_info(self):
         p = self.session.project
-        text = f"{len(self.turn_positions())} turns, {len(self.lanes())} speakers, {self.overlap_count} overlaps"
+        text = (f"{plural(len(self.turn_positions()), 'turn')}, {plural(len(self.lanes()), 'speaker')}, "
+                f"{plural(self.overlap_count, 'overlap')}")
         if self.selected is not None:
             i = self.selected
             text += (f"  |  selected: {p.cluster_name(int(p.cluster[i]))} {p.seg_start[i]:.2f}–{p.seg_end[i]:.2f} s"

@@ -64,6 +64,7 @@ def test_timeline_shows_every_turn_in_lanes_with_overlaps(timeline):
     lanes = t.lanes()
     assert set(lanes) == set(p.cluster[turns].tolist())
     assert t.overlap_count > 0                       # a busy meeting: overlapped speech is shaded
+    assert t.info.text().startswith(f"{len(turns)} turns, {len(lanes)} speakers, {t.overlap_count} overlap")
     assert t.duration == pytest.approx(30.0, abs=0.1)
     # the waveform fills its plot: scaled to the recording's peak (a meeting's far-field audio
     # peaks well below full scale and drew as a flat line on a fixed +-1 axis)
