@@ -304,9 +304,10 @@ class EditCommands(QObject):
         if merge_into is None:
             self.edit(self.state.session.log.rename, cid, name)
             return
-        old = self.state.session.project.cluster_name(cid)
+        p = self.state.session.project
+        old, target = p.cluster_name(cid), p.cluster_name(merge_into)
         if self.edit(self.state.session.log.merge, [merge_into, cid], into=merge_into) is not None:
-            self.status.showMessage(f"Merged {old} into {name}, the cluster already named so. Ctrl+Z undoes.", 8000)
+            self.status.showMessage(f"Merged {old} into {target}, the cluster already named so. Ctrl+Z undoes.", 8000)
 
     def verify_cluster(self):
         cid = self._need_cluster()
