@@ -235,9 +235,15 @@ class ConfusionPlot(QWidget):
         self.bottom_ticks: list = []
         self.left_ticks: list = []
         self.numbered = False
+        # until there is a matrix, a sentence instead of empty axes running from -0.5 to 0.5
+        self.placeholder = QLabel("The confusion matrix of the held-out segments appears here after training.")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: #777;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
+        layout.addWidget(self.placeholder)
+        self.plot.hide()
 
     def set_matrix(self, matrix: np.ndarray, row_labels: list[str], col_labels: list[str]):
         self.matrix = np.asarray(matrix)
@@ -246,6 +252,8 @@ class ConfusionPlot(QWidget):
             self.plot.removeItem(t)
         self.texts = []
         nr, nc = self.matrix.shape
+        self.plot.setVisible(nr > 0)
+        self.placeholder.setVisible(nr == 0)
         if nr == 0:
             self.image.clear()
             return

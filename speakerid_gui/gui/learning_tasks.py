@@ -19,6 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt
 
 from speakerid_gui.core.project.store import NOISE
+from speakerid_gui.core.text import plural
 from speakerid_gui.gui import learning_jobs
 from speakerid_gui.gui.learning_dialogs import ClassifierDialog, ProsodyDialog, RefineDialog
 from speakerid_gui.gui.workers import Job
@@ -167,7 +168,7 @@ class LearningTasks(QObject):
         summary = ("A speaker classifier trained on this project's labels and saved in it. The embedding classifier "
                    "labels new recordings (speakerid classify); the sequence classifiers (GRU with attention, "
                    "ResNet) read the log-mel frames themselves and learn from verified segments only. Part of the "
-                   f"verified segments ({n_ver:,} segments of {n_spk} speakers) is held out to measure them: "
+                   f"verified segments ({plural(n_ver, 'segment')} of {plural(n_spk, 'speaker')}) is held out to measure them: "
                    "top-1 / top-5 accuracy and the confusion matrix below.")
         p = self.state.session.project
         notes = []

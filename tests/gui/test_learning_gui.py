@@ -228,6 +228,7 @@ def test_classifier_dialog_shows_top_k_and_a_confusion_matrix(make_window, proje
     dialog = w.active_dialog
     assert isinstance(dialog, ClassifierDialog)
     assert not dialog.isModal()  # a long training never blocks the review window
+    assert not dialog.confusion.plot.isVisibleTo(dialog) and dialog.confusion.placeholder.isVisibleTo(dialog)
     dialog.model.setCurrentIndex(dialog.model.findData("rf"))
     dialog.train_button.click()
     qtbot.waitUntil(lambda: w.state.learning_job is None, timeout=120_000)
@@ -237,6 +238,7 @@ def test_classifier_dialog_shows_top_k_and_a_confusion_matrix(make_window, proje
     assert ev["confusion"].shape == (3, 4)  # 3 speakers, and "unknown"
     shown = dialog.confusion
     assert shown.matrix.shape == (3, 4) and shown.image.image.shape == (3, 4)
+    assert shown.plot.isVisibleTo(dialog) and not shown.placeholder.isVisibleTo(dialog)
     assert shown.matrix.sum() == ev["n_test"]  # every held-out segment counted once
     assert ev["top1"] >= 0.8 and np.trace(shown.matrix) <= round(ev["top1"] * ev["n_test"])  # unknowns are off the diagonal
     assert sorted(t.split()[-1] for _, t in shown.left_ticks) == ["Ada", "Barbara", "Grace"]  # names on the axes
