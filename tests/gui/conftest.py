@@ -91,7 +91,14 @@ def settings(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _private_data_dir(tmp_path, monkeypatch):
+    """Projects, libraries and the app's settings (recent projects, window geometry) of a test
+    live in its own folder, for this process and the apps it starts: `make test` on a user's
+    machine must not fill their recent-projects list with pytest's temporary projects."""
+    from PySide6.QtCore import QSettings
+
     monkeypatch.setenv("SPEAKERID_GUI_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "config"))
 
 
 @pytest.fixture

@@ -117,3 +117,19 @@ def test_audio_folder_argument_asks_for_a_new_project_or_reopens_it(make_window,
     Project.create(default_project_dir(audio), audio).close()  # analysed before
     open_path(w, audio)
     assert w.state.session is not None and w.state.session.project.folder == default_project_dir(audio)
+
+
+def test_tests_keep_the_apps_settings_in_their_own_folder(project_dir, tmp_path):
+    # The recent-projects list of whoever runs `make test` must not collect pytest's projects:
+    # the app's settings, in this process and in an app started without a private environment,
+    # live in the test's folder (conftest._private_data_dir).
+    from PySide6.QtCore import QSettings
+
+    assert QSettings("speakerid-gui", "speakerid-gui").fileName().startswith(str(tmp_path))
+    out = tmp_path / "shot.png"
+    result = subprocess.run([sys.executable, "-m", "speakerid_gui.gui.app", str(project_dir), "--screenshot", str(out)],
+                            env=dict(os.environ, QT_QPA_PLATFORM="offscreen"), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    written = list((tmp_path / "config").rglob("*.conf"))
+    assert written and any(str(project_dir) in p.read_text() for p in written)
