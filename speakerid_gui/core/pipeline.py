@@ -319,12 +319,15 @@ def _store(project, settings, backend, item, spans_r, reg, embeddings_r, count: 
         _skip(project, settings, rid, reason)
         yield count.file_done(duration, f"{rel}: {reason}", level="warning")
         return
+    from dataclasses import replace
+
     from speakerid_gui.core.embed import Stacked
 
-    stacked = backend if isinstance(backend, Stacked) else None
-    for spec, block in (zip(stacked.specs, stacked.split(embeddings_r)) if stacked else [(settings.backend, embeddings_r)]):
-        np.save(embedding_file(project, spec, settings.segments.key(), settings.clean, rid),
-                block.astype(np.float32, copy=False))
+    # each part of a combination analysed in one pass goes to its own cache
+    blocks = zip(backend.specs, backend.split(embeddings_r)) if isinstance(backend, Stacked) else \
+        [(settings.backend, embeddings_r)]
+    for spec, block in blocks:
+        np.save(_embedding_file(project, replace(settings, backend=spec), rid), block.astype(np.float32, copy=False))
     if settings.prosody:
         with _timed(timing, "prosody"):
             save_prosody(project, rid, wave, spans_r)
