@@ -134,15 +134,13 @@ def reference_without(name: str, raw: dict[str, np.ndarray]) -> np.ndarray:
 
 def open_set(name, work, raw_cache):
     """The enrolment and query projects of a set (built once, then reused from `work`)."""
-    from speakerid_gui.core.pipeline import embeddings
-
     audio, rows = manifest_of(name, work)
     speaker_of = dict(rows)
     enrol, query, known = split(rows)
     base = work / name
     enrol_p = build(base / "enrol-project", link_folder(audio, enrol, base / "enrol-audio"))
     query_p = build(base / "query-project", link_folder(audio, query, base / "query-audio"))
-    raw_cache[name] = np.concatenate([embeddings(enrol_p), embeddings(query_p)])
+    raw_cache[name] = np.concatenate([embeddings_of(enrol_p), embeddings_of(query_p)])
     return enrol_p, query_p, speaker_of, known
 
 
@@ -153,7 +151,6 @@ def score_set(name, projects, ref_mean, mode):
 
     from speakerid_gui.core.library import open_set as osd
     from speakerid_gui.core.library.enrolled import Library
-    from speakerid_gui.core.pipeline import embeddings
 
     enrol_p, query_p, speaker_of, known = projects
     reviewed = review(enrol_p.folder, mode, speaker_of)
@@ -166,7 +163,7 @@ def score_set(name, projects, ref_mean, mode):
     truth = truth_of(query_p, speaker_of)
     same, diff = osd.cluster_score_pairs(query_p, lib, truth)
     speakers, V = osd.voiceprints(lib)
-    X = osd.centre(embeddings(query_p), lib.reference_mean())
+    X = osd.centre(embeddings_of(query_p), lib.reference_mean())
     applied = end_to_end(query_p, lib, truth, known)
     return dict(set=name, mode=mode, enrolled=len(lib.speakers()), matches=cluster_matches(query_p, lib),
                 truth=truth, known=known, cluster=query_p.cluster.copy(), same=same, diff=diff,
@@ -187,9 +184,12 @@ def cluster_matches(project, lib):
 
 
 def embeddings_of(project):
+    """The segment embeddings a library scores: the project's own, or the calibrated part (CAM++)
+    of the combination a short-clip project was analysed with."""
+    from speakerid_gui.core.library.enrolled import project_backend, voiceprint_backend
     from speakerid_gui.core.pipeline import embeddings
 
-    return embeddings(project)
+    return embeddings(project, backend=voiceprint_backend(project_backend(project)))
 
 
 def end_to_end(query_p, lib, truth, known):
