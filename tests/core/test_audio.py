@@ -83,6 +83,16 @@ def test_load_audio_errors_name_file_and_reason(tmp_path, name, content, reason)
         load_audio(path)
     assert reason in err.value.reason
     assert name in str(err.value) and "\n" not in str(err.value)
+    # the reason neither repeats the path nor says that a file it opened does not exist
+    assert str(tmp_path) not in err.value.reason and "does not exist" not in err.value.reason
+
+
+def test_a_text_file_named_mp3_is_said_to_hold_no_mp3_stream(tmp_path):
+    path = tmp_path / "notes.mp3"
+    path.write_bytes(b"these are my meeting notes, not audio\n" * 20)
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    assert err.value.reason == "not readable as audio (no MP3 stream found in it)"
 
 
 def test_load_audio_missing_and_too_short(tmp_path):

@@ -54,7 +54,7 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     try:
         info = sf.info(str(path))
     except Exception as exc:  # libsndfile's messages are long; keep the gist
-        raise AudioError(path, f"not readable as audio ({_short(exc)})") from None
+        raise AudioError(path, f"not readable as audio ({_short(exc, path)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(path, "no audio frames")
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
@@ -73,7 +73,7 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None) -> np.
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(path, f"decoding failed ({_short(exc)})") from None
+        raise AudioError(path, f"decoding failed ({_short(exc, path)})") from None
     if data.size == 0:
         raise AudioError(path, "no audio frames")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -100,10 +100,17 @@ def read_span(path: str | os.PathLike, start: float, end: float) -> np.ndarray:
             f.seek(min(max(0, int(start * sr)), f.frames))  # a span past the end reads nothing
             data = f.read(max(0, int((end - start) * sr)), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as exc:  # missing, unreadable or replaced since analysis
-        raise AudioError(path, _short(exc)) from None
+        raise AudioError(path, _short(exc, path)) from None
     return resample(data.mean(axis=1), sr)
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: Exception, path: str | os.PathLike | None = None) -> str:
+    """libsndfile's message without the path (AudioError names the file already), and without
+    its "does not exist ... (possibly a pipe?)", which it says of a file it has just opened
+    but found no audio stream in (a text file named .mp3, a truncated MPEG file)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if path is not None:
+        text = text.replace(f"Error opening {str(path)!r}: ", "")
+        if "does not exist or is not a regular file" in text and Path(path).is_file():
+            text = f"no {Path(path).suffix.lstrip('.').upper() or 'audio'} stream found in it"
     return text[:160]
