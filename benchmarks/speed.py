@@ -135,6 +135,8 @@ def run_cli(audio: Path, project: Path, precision: str, extra=()) -> dict:
         env["SPEAKERID_FLOAT32"] = "1"
     else:
         env.pop("SPEAKERID_FLOAT32", None)
+    if precision == "bf16":  # asked for: "auto" is float32 unless the CPU has AMX
+        extra = ("--precision", "bf16", *extra)
     cmd = [sys.executable, "-m", "speakerid_gui.cli", "run", str(audio), "--project", str(project), *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -289,7 +291,7 @@ def main():
                   f"(target >= 45 %: {'MET' if share >= 0.45 else 'NOT MET'})", flush=True)
     if want("bf16"):
         if cpu_has_bf16():
-            part_long(work, args, precision="auto", label="bf16")
+            part_long(work, args, precision="bf16", label="bf16")
         else:
             print("bf16: this CPU has no native bfloat16 (auto = float32); nothing more to measure")
     if not args.quick and (args.only in (None, "classify")) and long:

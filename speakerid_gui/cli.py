@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--clean", default="none", choices=["none", "denoise", "trim", "denoise+trim"],
                    help="clean segments before embedding: spectral noise reduction and/or silence trimming")
     r.add_argument("--precision", default="auto", choices=["auto", "bf16", "float32"],
-                   help="CAM++ arithmetic: auto uses bfloat16 on CPUs with native bf16, else float32; "
-                        "the environment variable SPEAKERID_FLOAT32=1 makes auto mean float32")
+                   help="CAM++ arithmetic: auto is float32 (ONNX Runtime), bfloat16 only on CPUs with AMX; "
+                        "the environment variable SPEAKERID_FLOAT32=1 makes auto mean float32 there too")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     cli_library.add_run_options(r)  # --labels, --library
     r.set_defaults(func=cmd_run)  # takes the writer lock itself, once the arguments are checked

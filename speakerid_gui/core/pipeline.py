@@ -42,7 +42,7 @@ class Settings:
     conversation: bool = False         # overlap-aware speaker turns instead of windows (conversation.py)
     labels: str = ""                   # key of labels imported into the project (labels_in.py): their
                                        # turns are the segments and their speakers the clusters
-    precision: str = "auto"            # auto | bf16 | float32: CAM++ arithmetic (auto: bf16 if the CPU has it)
+    precision: str = "auto"            # auto | bf16 | float32: CAM++ arithmetic (auto: bf16 on AMX CPUs only)
 
     @property
     def segments(self) -> SegmentSettings:

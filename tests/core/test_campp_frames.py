@@ -35,9 +35,11 @@ def test_frame_range_of_a_window_that_is_its_chunk_is_every_frame():
     assert hi == 300 and hi - lo == 149
 
 
-def test_auto_precision_follows_the_environment(monkeypatch):
-    monkeypatch.setattr(campp_module, "cpu_has_bf16", lambda: True)
+def test_auto_precision_follows_the_cpu_and_the_environment(monkeypatch):
     monkeypatch.delenv(campp_module.FLOAT32_ENV, raising=False)
+    monkeypatch.setattr(campp_module, "_cpu_flags", lambda: "flags : fpu avx2 avx512f avx512_bf16")
+    assert campp_module.cpu_has_bf16() and not campp_module.use_bf16("auto")  # AVX-512 bf16 alone: float32
+    monkeypatch.setattr(campp_module, "_cpu_flags", lambda: "flags : fpu avx2 avx512_bf16 amx_bf16 amx_tile")
     assert campp_module.use_bf16("auto")
     monkeypatch.setenv(campp_module.FLOAT32_ENV, "1")
     assert not campp_module.use_bf16("auto")

@@ -121,22 +121,35 @@ class CamppBackend:
 
 
 def use_bf16(precision: str = "auto") -> bool:
-    """bfloat16 halves the time on CPUs with native bf16 (cosine to fp32 > 0.999); elsewhere it
-    would be emulated and slower, so "auto" asks the CPU, unless SPEAKERID_FLOAT32=1."""
+    """"auto" is float32 (ONNX Runtime) unless the CPU has AMX matrix units, SPEAKERID_FLOAT32=1
+    forcing float32 there too. AVX-512 bf16 alone does not pay: on an AMD EPYC with it
+    (2026-12-06, benchmarks/speed.py) float32 in ONNX Runtime ran long files at 109x real time
+    against 78x for torch's bf16 autocast, and speech-commands-100 in 14.1 s against 23.5 s; on a
+    Xeon with it (2026-12-02) bf16 had been no faster end to end than torch's own float32. AMX
+    (not measured here) keeps bf16, as before. float32 also gives the same numbers on every CPU."""
     if precision == "auto":
-        return os.environ.get(FLOAT32_ENV, "") in ("", "0") and cpu_has_bf16()
+        return os.environ.get(FLOAT32_ENV, "") in ("", "0") and cpu_has_amx()
     if precision not in ("bf16", "float32"):
         raise ValueError(f"precision {precision!r}: choose auto, bf16 or float32")
     return precision == "bf16"
 
 
-def cpu_has_bf16() -> bool:
+def _cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read(20000)
+            return f.read(20000)
     except OSError:
-        return False
+        return ""
+
+
+def cpu_has_bf16() -> bool:
+    """Native bfloat16 arithmetic (AVX-512 bf16 or AMX)."""
+    flags = _cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_has_amx() -> bool:
+    return "amx_bf16" in _cpu_flags()
 
 
 def warm_up():

