@@ -50,7 +50,7 @@ def build_project(folder: Path, n: int, k: int, dim: int = 192, seed: int = 0):
     audio = folder / "audio"
     audio.mkdir(parents=True)
     project = Project.create(folder / "project", audio)
-    settings = Settings()
+    settings = Settings(backend="campp")  # what "auto" chooses for 3 s windows: the array is stored under it
     seg_key = settings.segments.key()
     per_rec = 100
     with project.transaction() as db:

@@ -355,3 +355,32 @@ def test_recluster_keeps_verified_and_cannot_links(proj):
     out = respect(p, X, labels)
     assert np.array_equal(out[m[:2]], p.cluster[m[:2]])
     assert out[m[2]] != out[m[3]]
+
+
+def test_naming_a_cluster_after_a_speaker_named_already_merges_it_into_theirs(proj):
+    """"Who is this?" answered with a name a verified cluster has: the rename merges the cluster
+    into that speaker's (RenameDialog's default), where moving the one heard segment left the
+    rest of that speaker's segments behind (the simulated curve fell on speech-commands)."""
+    from speakerid_gui.core.evaluate.simulate import Reviewer, accuracy
+    from speakerid_gui.core.learn.reviewer import Suggestion, prepare
+    from speakerid_gui.core.project.edits import EditLog
+
+    p, emb = proj
+    truth = _truth(p)
+    log = EditLog(p)
+    c = max(p.cluster_sizes(), key=p.cluster_sizes().get)
+    members = np.flatnonzero(p.cluster == c)
+    speaker = truth[members[0]]
+    own = members[truth[members] == speaker]
+    half = own[: len(own) // 2]
+    log.move(half, None)  # the machine split this speaker in two clusters
+    log.commit("relabel", "as if clustered", half, {"human": False})
+    other = int(p.cluster[half[0]])
+    log.verify(own[-1:])  # the reviewer has named the speaker in cluster c already
+    before = accuracy(p, truth)
+    rev = Reviewer(p, truth, log, prepare(emb))
+    s = Suggestion("name", [other], [int(half[0])], 0.5, "who is it?")
+    assert rev.act(s)
+    assert other not in p.cluster_sizes() and set(p.cluster[own].tolist()) == {c}
+    assert rev.actions.get("merge") == 1 and rev.actions.get("name") == 1
+    assert accuracy(p, truth) >= before

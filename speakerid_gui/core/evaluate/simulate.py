@@ -187,6 +187,19 @@ class Reviewer:
                 if t0 != t1:
                     self.log.split(c, parts)
                     self._do("split")
+        elif s.kind == "name":
+            (c,), (i,) = s.cluster_ids, s.segment_positions
+            home = self.speaker_cluster(self.true[i]) if self.true[i] is not None else None
+            if home is not None and home != c:
+                # the voice of a speaker named already: the reviewer types that name, and the
+                # rename dialog merges the cluster into theirs (as the app does, by default)
+                self.listen(self._reference(home))
+                self._do("name")
+                self.log.merge([home, c], into=home)
+                self._do("merge")
+                self.log.verify([i])
+                self._do("verify")
+                return True
         played = list(s.segment_positions)
         if s.kind == "segment":  # compare with the other cluster's voice before moving it there
             played.append(self._medoid(s.cluster_ids[1]))
