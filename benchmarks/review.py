@@ -138,7 +138,7 @@ def plot(results: dict, out: Path):
     except ImportError:
         print("matplotlib not installed: no plot (pip install matplotlib)")
         return
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.2), sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (name, curves) in enumerate(results.items()):
         for c in curves:
@@ -152,7 +152,7 @@ def plot(results: dict, out: Path):
     a1.set_ylabel("segment accuracy")
     a1.axhline(0.95, color="#999", lw=0.8)
     a2.axhline(0.95, color="#999", lw=0.8)
-    a2.legend(fontsize=7, loc="lower right")
+    a2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the curves, never over one
     fig.suptitle("Simulated review: suggestions (solid) vs random segments (dotted)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
