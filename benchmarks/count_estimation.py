@@ -1,7 +1,7 @@
 """Speaker-count estimators compared on stored CAM++ embeddings (no re-embedding: seconds per run).
 
-    python benchmarks/accuracy.py && python benchmarks/count_estimation.py [--work DIR] [--large PROJECT]
-For each set (the analysed CAM++ projects benchmarks/accuracy.py leaves in its --work folder;
+    python benchmarks/accuracy.py --backend campp && python benchmarks/count_estimation.py [--work DIR] [--large PROJECT]
+For each set (the analysed CAM++ projects `benchmarks/accuracy.py --backend campp` leaves in its --work folder;
 references from benchmarks/datasets.py there) and each candidate: clusters/true speakers,
 Hungarian segment accuracy, NMI.
 --large PROJECT also times each candidate on that project's embeddings (e.g. 17k segments).
@@ -232,7 +232,7 @@ def score(true, labels):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "speakerid-bench",
-                    help="benchmarks/accuracy.py's --work (its analysed projects and references)")
+                    help="`benchmarks/accuracy.py --backend campp`'s --work (its analysed projects and references)")
     ap.add_argument("--projects", help="project folder pattern, {} = set (default: WORK/proj-{}-campp)")
     ap.add_argument("--sets", nargs="+", default=SETS)
     ap.add_argument("--methods", nargs="+", default=list(CANDIDATES))
@@ -240,6 +240,11 @@ def main():
     ap.add_argument("--time-eigh", action="store_true", help="time one 3000x3000 eigendecomposition")
     args = ap.parse_args()
     args.projects = args.projects or str(args.work / "proj-{}-campp")
+    missing = [s for s in args.sets if not (Path(args.projects.format(s)) / "project.sqlite").exists()]
+    if missing:
+        print(f"no analysed project for {', '.join(missing)} ({args.projects}): run "
+              f"`python benchmarks/accuracy.py --backend campp --work {args.work}` first")
+        return 1
     if args.time_eigh:  # NME-SC needs one per p value on the micro-cluster centres
         from scipy.linalg import eigh
         A = np.random.default_rng(0).random((3000, 3000))
