@@ -124,16 +124,20 @@ def timed_embeddings(seconds: dict):
 
     def get_backend(spec, **options):
         backend = original(spec, **options)
-        inner = backend.embed
 
-        def timed(waves):
-            t0 = time.perf_counter()
-            try:
-                return inner(waves)
-            finally:
-                seconds[spec] = seconds.get(spec, 0.0) + time.perf_counter() - t0
+        def timed(inner):
+            def call(*args):
+                t0 = time.perf_counter()
+                try:
+                    return inner(*args)
+                finally:
+                    seconds[spec] = seconds.get(spec, 0.0) + time.perf_counter() - t0
+            return call
 
-        backend.embed = timed
+        # embed_spans: CAM++'s windows of whole recordings (embed_segments prefers it)
+        for method in ("embed", "embed_spans"):
+            if hasattr(backend, method):
+                setattr(backend, method, timed(getattr(backend, method)))
         return backend
 
     embed.get_backend = get_backend
