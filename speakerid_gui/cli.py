@@ -217,7 +217,9 @@ def format_summary(s, total: float) -> str:
              f"speech: {s.speech_seconds / 60:.1f} min in {s.segments} segments",
              f"clusters: {s.clusters}",
              f"time: {total:.1f}s ({stages})"]
-    return "\n".join(lines)
+    from speakerid_gui.core.audio.copies import describe
+
+    return "\n".join(lines + describe(getattr(s, "copies", [])))
 
 
 def cmd_export(args) -> int:
@@ -269,6 +271,10 @@ def cmd_info(args) -> int:
     for r in recs:
         if r.status == "skipped":
             print(f"  skipped {r.path}: {r.error}")
+    from speakerid_gui.core.audio.copies import describe, exact_copies
+
+    for line in describe(exact_copies(project), limit=10**9):
+        print(line)
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from speakerid_gui.core.audio.copies import Digests, exact_copies
 from speakerid_gui.core.audio.decode import SAMPLE_RATE, AudioError, find_audio_files
 from speakerid_gui.core.analysis import _timed, decode, embed_in_chunks, find_segments
 from speakerid_gui.core.project.cache import array_name, embedding_file, load_prosody, save_prosody  # noqa: F401  (load_prosody: importable here)
@@ -69,6 +70,7 @@ class Summary:
     clusters: int = 0
     stage_seconds: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    copies: list = field(default_factory=list)  # (copy, original): the same audio twice (audio/copies.py)
 
 
 BATCH_SECONDS = 300.0  # audio decoded and analysed together (bounds memory, batches VAD and the model)
@@ -99,6 +101,7 @@ def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambd
     summary.files_ok = sum(r.status == "ok" for r in recs)
     summary.skipped = [(r.path, r.error) for r in recs if r.status == "skipped"]
     summary.files_skipped = len(summary.skipped)
+    summary.copies = exact_copies(project)
     summary.speech_seconds = float(sum(r.speech or 0 for r in recs if r.status == "ok"))
     summary.segments = project.n_segments
     summary.clusters = len(project.cluster_sizes())
@@ -219,26 +222,31 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     batch_seconds = 0.0
     limit = min(FIRST_BATCH_SECONDS, BATCH_SECONDS)
     pending = list(todo)
-    while pending or batch:
-        check(cancel)
-        # Decode until the batch holds enough audio, reporting unusable files as we go.
-        while pending and batch_seconds < limit:
+    digests = Digests(project)
+    try:
+        while pending or batch:
             check(cancel)
-            rid, rel = pending.pop(0)
-            try:
-                with _timed(timing, "decode"):
-                    wave = decode(root / rel)
-            except AudioError as exc:
-                _skip(project, settings, rid, exc.reason)
-                yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", level="warning")
+            # Decode until the batch holds enough audio, reporting unusable files as we go.
+            while pending and batch_seconds < limit:
+                check(cancel)
+                rid, rel = pending.pop(0)
+                try:
+                    with _timed(timing, "decode"):
+                        wave = decode(root / rel)
+                except AudioError as exc:
+                    _skip(project, settings, rid, exc.reason)
+                    yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", level="warning")
+                    continue
+                digests.add(rel, wave)
+                batch.append((rid, rel, wave))
+                batch_seconds += len(wave) / SAMPLE_RATE
+            if not batch:
                 continue
-            batch.append((rid, rel, wave))
-            batch_seconds += len(wave) / SAMPLE_RATE
-        if not batch:
-            continue
-        yield from _analyse_batch(project, own, backend, batch, count, cancel, timing)
-        batch, batch_seconds = [], 0.0
-        limit = min(2 * limit, BATCH_SECONDS)
+            yield from _analyse_batch(project, own, backend, batch, count, cancel, timing)
+            batch, batch_seconds = [], 0.0
+            limit = min(2 * limit, BATCH_SECONDS)
+    finally:  # a cancelled run keeps the digests of what it decoded
+        digests.save()
     project.reload()
     yield Event("analyse", message="seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()),
                 level="info")

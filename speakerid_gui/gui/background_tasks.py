@@ -121,14 +121,23 @@ class BackgroundTasks(QObject):
                 self.state.session.reload(announce=True)
 
     def _pipeline_done(self, summary):
+        from speakerid_gui.core.audio.copies import describe
+
         skipped = len(getattr(summary, "skipped", []) or [])
+        copies = list(getattr(summary, "copies", []) or [])
         self._pipeline_ended(f"Analysis done: {plural(summary.files_ok, 'file')}, {plural(summary.segments, 'segment')}, "
                              f"{plural(summary.clusters, 'cluster')}" + (f", {plural(skipped, 'file')} skipped" if skipped else "")
+                             + (f", {plural(len(copies), 'exact copy', 'exact copies')}" if copies else "")
                              + (f", {named} named from the speaker library (Review ▸ Speaker library)"
                                 if (named := getattr(summary, "library_named", 0)) else "") + ".")
+        parts = []
         if skipped:
             details = "\n".join(f"{path}: {why}" for path, why in summary.skipped[:30])
-            self.show_error(f"{plural(skipped, 'file')} could not be used:\n{details}", title="Skipped files")
+            parts.append(f"{plural(skipped, 'file')} could not be used:\n{details}")
+        parts.append("\n".join(describe(copies)))
+        if any(parts):
+            self.show_error("\n\n".join(p for p in parts if p),
+                            title="Skipped files" if not copies else "Skipped files and copies" if skipped else "Copies")
 
     def _pipeline_ended(self, message: str, error: bool = False):
         job, self.state.pipeline = self.state.pipeline, None

@@ -163,3 +163,16 @@ def test_try_the_demo_from_the_start_page(make_window, tmp_path, qtbot, monkeypa
     w.background.evaluate()
     qtbot.waitUntil(lambda: not w.jobs, timeout=60_000)
     assert w.evaluation.result["n_speakers"] == 5
+
+
+def test_exact_copies_are_named_when_the_analysis_ends(make_window, tmp_path, qtbot, libri_subset):
+    import shutil
+
+    audio = libri_subset(tmp_path / "audio", speakers=2, files=2)
+    original = sorted(p for p in audio.rglob("*") if p.is_file())[0]
+    shutil.copy2(original, audio / f"copy of {original.name}")
+    w = make_window()
+    assert w.pages.new_project(audio, Settings(speakers=2, **FAST), project_dir=tmp_path / "proj")
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
+    assert w.last_error.startswith("1 file is an exact copy")  # in a message box, its first line in the status bar
+    assert f"copy of {original.name} = {original.relative_to(audio).as_posix()}" in w.last_error

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
+from speakerid_gui.core.audio.copies import Digests
 from speakerid_gui.core.audio.decode import AudioError, load_audio
 from speakerid_gui.core.conversation.linking import ConversationSettings, Local
 from speakerid_gui.core.project.cache import array_name, embedding_file, prosody_file, save_prosody
@@ -49,7 +50,6 @@ def analyse(project: Project, settings, cancel) -> Iterator:
     from speakerid_gui.core.embed import get_backend
     from speakerid_gui.core.embed.joint import is_joint
     from speakerid_gui.core.conversation.segmentation import get_segmenter
-    from speakerid_gui.core.audio.vad import is_silent
 
     if is_joint(settings.backend) or settings.backend.startswith("prosody_rnn"):
         raise ValueError(f"conversation mode needs one speaker-embedding backend (e.g. campp), "
@@ -64,6 +64,18 @@ def analyse(project: Project, settings, cancel) -> Iterator:
     root = project.audio_root
     yield Event("analyse", 0, len(todo), f"{len(todo)} recordings: local speakers with overlap, "
                 f"{settings.backend} embeddings")
+    digests = Digests(project)
+    try:
+        yield from _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests, cancel)
+    finally:  # a cancelled run keeps the digests of what it decoded
+        digests.save()
+    project.reload()
+
+
+def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests, cancel) -> Iterator:
+    from speakerid_gui.core.audio.vad import is_silent
+    from speakerid_gui.core.conversation.linking import local_embeddings, speech_regions
+
     for done, (rid, rel) in enumerate(todo, 1):
         check(cancel)
         path = root / rel
@@ -79,8 +91,7 @@ def analyse(project: Project, settings, cancel) -> Iterator:
             _skip(project, settings, rid, f"unexpected error: {exc}")
             yield Event("analyse", done, len(todo), f"{rel}: unexpected error: {exc}", level="warning")
             continue
-        from speakerid_gui.core.conversation.linking import local_embeddings, speech_regions
-
+        digests.add(rel, wave)
         local = local_embeddings(wave, segmenter(wave), backend, cs)
         regions = speech_regions(local)
         if not np.isfinite(local.embeddings[:, :, 0]).any():
@@ -94,7 +105,6 @@ def analyse(project: Project, settings, cancel) -> Iterator:
         project.set_recording_status(rid, "ok", None, seg_key=settings.segments.key(),
                                      duration=len(wave) / 16000, speech=float(sum(b - a for a, b in regions)))
         yield Event("analyse", done, len(todo), rel)
-    project.reload()
 
 
 def diarize(project: Project, settings, cancel) -> Iterator:
