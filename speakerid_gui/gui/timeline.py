@@ -76,6 +76,7 @@ class TimelineWindow(QWidget):
         self.wave_plot.addItem(self.wave_cursor)
         self.lanes_plot.scene().sigMouseClicked.connect(self._clicked)
         self.wave_plot.scene().sigMouseClicked.connect(self._clicked_wave)
+        self.wave_plot.sigXRangeChanged.connect(self._fit_wave_to_view)
         whole = QPushButton("Whole recording")
         whole.clicked.connect(self.show_all)
         play = QPushButton("Play turn (Space)")
@@ -101,10 +102,11 @@ class TimelineWindow(QWidget):
     # ---- data ---------------------------------------------------------------------------------
     def _load_audio(self):
         self.peak = 1.0
+        self.envelope = (np.zeros(0), np.zeros(0))
         try:
             wave = load_audio(self.path)
             self.duration = len(wave) / 16000
-            times, values = envelope(wave)
+            times, values = self.envelope = envelope(wave)
             self.wave_plot.plot(times, values, pen=pg.mkPen("#555"))
             # scaled to the recording's own peak: a far-field meeting at -30 dB was a flat line at +-1
             self.peak = float(np.abs(values).max(initial=0.0)) or 1.0
@@ -217,6 +219,15 @@ class TimelineWindow(QWidget):
 
     def view_range(self) -> tuple[float, float]:
         return tuple(self.wave_plot.viewRange()[0])
+
+    def _fit_wave_to_view(self, *_):
+        """The waveform's height follows the peak of what is in view (Praat's "by window"): zoomed
+        into quiet speech before a loud laugh, the words are drawn large enough to place a boundary."""
+        times, values = self.envelope
+        x0, x1 = self.view_range()
+        inside = values[(times >= x0) & (times <= x1)]
+        peak = float(np.abs(inside).max(initial=0.0)) or self.peak
+        self.wave_plot.setYRange(-peak, peak, padding=0.05)
 
     def select_turn(self, index: int | None, centre: bool = True):
         self.selected = None if index is None else int(index)

@@ -81,6 +81,20 @@ def test_timeline_shows_every_turn_in_lanes_with_overlaps(timeline):
     assert x1 - x0 == pytest.approx(1.0, abs=0.05)   # down to 1 s, no further
 
 
+def test_the_waveform_height_follows_what_is_in_view(timeline):
+    """Zoomed into the quiet start of tst00 (far-field speech before anyone is near the
+    microphone), the words fill the plot instead of a flat line under the recording's peak."""
+    w, t, rid, first = timeline
+    wave = load_audio(t.path)
+    t.wave_plot.setXRange(0.5, 3.0, padding=0)
+    visible = float(np.abs(wave[int(0.5 * 16000):int(3.0 * 16000)]).max())
+    assert visible < 0.5 * float(np.abs(wave).max())  # the start is quiet next to the loudest part
+    y0, y1 = t.wave_plot.viewRange()[1]
+    assert y1 == pytest.approx(visible, rel=0.15) and y0 == pytest.approx(-visible, rel=0.15)
+    t.show_all()
+    assert t.wave_plot.viewRange()[1][1] == pytest.approx(float(np.abs(wave).max()), rel=0.1)
+
+
 def test_space_plays_the_turn_with_one_second_of_context(timeline, qtbot):
     w, t, rid, _ = timeline
     p = w.state.session.project
