@@ -8,6 +8,8 @@ CPU without it too: a count decision must not flip between the two).
 Prints:
 1. per set, estimated and given count: Hungarian segment accuracy, clusters/speakers, NMI;
    purity, coverage and EER of the estimate;
+   "mixed" holds the four single-speaker-file sets in one folder, and its line is followed
+   by each part's accuracy (clusters its segments fall in / its speakers) inside the pile;
 2. the 1/2/3/5-speaker folders: up to 12 folders of that many speakers drawn from each set
    (each speaker alone, pairs, ...), clustered as the pipeline clusters a folder holding only
    their files (its own corpus mean); share giving exactly that count, and the range;
@@ -32,7 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import available, corpus  # noqa: E402
 
-SETS = ["test-other", "tc100-cut", "fsdd", "speech-commands", "ami"]
+# "mixed": every file of the first four in one folder (datasets.mixed), the case of a pile of
+# recordings of mixed lengths and microphones; its rows are also split by the set each file came from
+SETS = ["test-other", "tc100-cut", "fsdd", "speech-commands", "ami", "mixed"]
 FOLDER_SIZES = (1, 2, 3, 5)
 FOLDERS_PER_SIZE = 12
 
@@ -199,6 +203,11 @@ def main():
               f"{metrics.purity(true, est):6.3f} {metrics.coverage(true, est):6.3f} {metrics.eer(emb, true):6.3f} | "
               f"{metrics.hungarian_accuracy(true, given):9.3f} {len(np.unique(given)):4d}/{n_true:<4d} "
               f"{metrics.nmi(true, given):6.3f}", flush=True)
+        if name == "mixed":  # how each part fares inside the pile (clusters it touches, its accuracy)
+            part = np.array([t.split(":")[0] for t in true])
+            print("  " + "   ".join(f"{s}: {metrics.hungarian_accuracy(true[part == s], est[part == s]):.3f} "
+                                    f"({len(np.unique(est[part == s]))}/{len(set(true[part == s].tolist()))})"
+                                    for s in dict.fromkeys(part.tolist())), flush=True)
 
     print("\nfolders of 1/2/3/5 speakers (count estimated): share with exactly that count (min-max clusters)")
     for name, (emb, durations, true) in data.items():

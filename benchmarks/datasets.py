@@ -30,7 +30,37 @@ def corpus(name: str, work: Path) -> tuple[Path, Path]:
         return DATA / "ami-debug", DATA / "ami-debug" / "reference.rttm"
     if name == "tc100-cut":
         return cut_tc100(work / "tc100-cut")
+    if name == "mixed":
+        return mixed(work)
     raise KeyError(name)
+
+
+MIXED = ["test-other", "tc100-cut", "fsdd", "speech-commands"]
+
+
+def mixed(work: Path) -> tuple[Path, Path]:
+    """One folder holding every file of the single-speaker-file sets (symlinks, one sub-folder
+    per set), as a pile of recordings of mixed lengths, rates and microphones would be: 10-35 s
+    readings, 1-16 s pieces, 8 kHz digits and one-second words; speakers named set:speaker."""
+    out = work / "mixed"
+    manifest = out / "manifest.csv"
+    if manifest.exists():
+        return out, manifest
+    rows = []
+    for name in MIXED:
+        audio, reference = corpus(name, work)
+        with open(reference, newline="") as f:
+            for row in csv.DictReader(f):
+                link = out / name / row["path"]
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if not link.exists():
+                    link.symlink_to((audio / row["path"]).resolve())
+                rows.append((f"{name}/{row['path']}", f"{name}:{row['speaker']}"))
+    with open(manifest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "speaker"])
+        w.writerows(rows)
+    return out, manifest
 
 
 def cut_tc100(out: Path) -> tuple[Path, Path]:

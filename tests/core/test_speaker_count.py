@@ -292,3 +292,36 @@ def test_whole_folder_one_speaker_test(analysed):
     for pair in itertools.combinations(speakers, 2):
         inside = np.isin(true, pair)
         assert not one_speaker_folder(raw[inside], true[inside], IMPOSTOR_COSINE["campp"]), pair
+
+
+def _voices(rng, speakers: int, clusters: int, per: int, within: float, dim: int = 64, first: int = 1):
+    """Unit embeddings whose cosine is about IMPOSTOR_COSINE between speakers and `within` inside
+    one: a shared direction, a direction per speaker, noise for the rest of the length."""
+    impostor = IMPOSTOR_COSINE["campp"]
+    rows, who = [], []
+    for s in range(speakers):
+        for _ in range(clusters * per):
+            v = np.sqrt(impostor) * np.eye(dim)[0] + np.sqrt(within - impostor) * np.eye(dim)[first + s]
+            v += rng.normal(scale=np.sqrt((1 - within) / dim), size=dim)
+            rows.append(v)
+            who.append(s)
+    return np.array(rows), np.array(who)
+
+
+def test_short_clips_are_judged_against_short_clips_in_a_mixed_corpus():
+    """Twenty speakers of long windows (within cosine 0.8) and two of one-second words (0.50),
+    each of the latter split by the cut into two clusters of three. Drawn towards the long windows'
+    within level, the words' parts look like two people (z < 0.5); against clusters of like
+    length they are one voice each, and nothing else merges."""
+    rng = np.random.default_rng(0)
+    long_raw, long_who = _voices(rng, 20, 1, 10, 0.80)
+    short_raw, short_who = _voices(rng, 2, 2, 3, 0.50, first=30)
+    raw = np.vstack([long_raw, short_raw])
+    labels = np.concatenate([long_who, 20 + np.repeat(np.arange(4), 3)])  # each word speaker in two parts
+    durations = np.concatenate([np.full(len(long_raw), 3.0), np.full(len(short_raw), 1.0)])
+    impostor = IMPOSTOR_COSINE["campp"]
+    pooled = merge_same_speaker(raw, labels, impostor)
+    assert pooled.max() + 1 == 24  # nothing merged: the parts of a word speaker stay apart
+    by_length = merge_same_speaker(raw, labels, impostor, durations=durations)
+    assert by_length.max() + 1 == 22
+    assert hungarian_accuracy(np.concatenate([long_who, 20 + short_who]), by_length) == 1.0

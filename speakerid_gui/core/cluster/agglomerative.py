@@ -111,7 +111,7 @@ def estimated(X, durations=None, raw=None, impostor=None) -> np.ndarray:
     def merged(cut):
         if voice is not None:
             cut = attach_short_singletons(X, cut, voice < RELIABLE_SECONDS)
-        return merge_same_speaker(raw, cut, impostor) if test else cut
+        return merge_same_speaker(raw, cut, impostor, durations=voice) if test else cut
 
     labels = merged(first)
     if Z is not None and labels.max() > 0:
@@ -120,7 +120,7 @@ def estimated(X, durations=None, raw=None, impostor=None) -> np.ndarray:
         if labels.max() < 1:
             break
         labels = refine(X, labels)
-        again = merge_same_speaker(raw, labels, impostor) if test else labels
+        again = merge_same_speaker(raw, labels, impostor, durations=voice) if test else labels
         if again.max() == labels.max():
             break
         labels = again
