@@ -328,3 +328,16 @@ def test_simulate_review_leaves_the_project_unchanged_and_says_so(ami_project):
         after.close()
     proc = run_cli("simulate-review", "--help", check=True)
     assert "left unchanged" in " ".join(proc.stdout.split())
+
+
+def test_a_reader_that_stops_early_is_not_an_error(session_project):
+    """`speakerid info P | head -1`: the closed pipe ends the command quietly (it printed a traceback)."""
+    import subprocess
+
+    from coredata import speakerid_command
+
+    proc = subprocess.Popen([*speakerid_command(), "info", str(session_project.folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
