@@ -130,14 +130,16 @@ class BackgroundTasks(QObject):
                              + (f", {plural(len(copies), 'exact copy', 'exact copies')}" if copies else "")
                              + (f", {named} named from the speaker library (Review ▸ Speaker library)"
                                 if (named := getattr(summary, "library_named", 0)) else "") + ".")
-        parts = []
+        parts, titles = [], []
         if skipped:
             details = "\n".join(f"{path}: {why}" for path, why in summary.skipped[:30])
             parts.append(f"{plural(skipped, 'file')} could not be used:\n{details}")
-        parts.append("\n".join(describe(copies)))
-        if any(parts):
-            self.show_error("\n\n".join(p for p in parts if p),
-                            title="Skipped files" if not copies else "Skipped files and copies" if skipped else "Copies")
+            titles.append("skipped files")
+        if copies:
+            parts.append("\n".join(describe(copies)))
+            titles.append("exact copies")
+        if parts:
+            self.show_error("\n\n".join(parts), title=" and ".join(titles).capitalize())
 
     def _pipeline_ended(self, message: str, error: bool = False):
         job, self.state.pipeline = self.state.pipeline, None

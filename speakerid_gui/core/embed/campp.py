@@ -121,12 +121,13 @@ class CamppBackend:
 
 
 def use_bf16(precision: str = "auto") -> bool:
-    """"auto" is float32 (ONNX Runtime) unless the CPU has AMX matrix units, SPEAKERID_FLOAT32=1
-    forcing float32 there too. AVX-512 bf16 alone does not pay: on an AMD EPYC with it
-    (2026-12-06, benchmarks/speed.py) float32 in ONNX Runtime ran long files at 109x real time
-    against 78x for torch's bf16 autocast, and speech-commands-100 in 14.1 s against 23.5 s; on a
-    Xeon with it (2026-12-02) bf16 had been no faster end to end than torch's own float32. AMX
-    (not measured here) keeps bf16, as before. float32 also gives the same numbers on every CPU."""
+    """Precision "auto" is float32 (ONNX Runtime) unless the CPU has AMX matrix units (and
+    SPEAKERID_FLOAT32=1 forces float32 there too). AVX-512 bf16 alone does not pay: on an AMD
+    EPYC with it (2026-12-06, benchmarks/speed.py) float32 in ONNX Runtime ran long files at
+    109x real time against 78x for torch's bf16 autocast, and speech-commands-100 in 14.1 s
+    against 23.5 s; on a Xeon with it (2026-12-02) bf16 had been no faster end to end than
+    torch's own float32. AMX (not measured here) keeps bf16, as before. float32 also gives the
+    same numbers on every CPU."""
     if precision == "auto":
         return os.environ.get(FLOAT32_ENV, "") in ("", "0") and cpu_has_amx()
     if precision not in ("bf16", "float32"):
