@@ -76,6 +76,7 @@ class TimelineWindow(QWidget):
         self.wave_plot.addItem(self.wave_cursor)
         self.lanes_plot.scene().sigMouseClicked.connect(self._clicked)
         self.wave_plot.scene().sigMouseClicked.connect(self._clicked_wave)
+        self.peak, self.envelope = 1.0, (np.zeros(0), np.zeros(0))  # until _load_audio reads the file
         self.wave_plot.sigXRangeChanged.connect(self._fit_wave_to_view)
         whole = QPushButton("Whole recording")
         whole.clicked.connect(self.show_all)
