@@ -36,7 +36,9 @@ from datasets import available, corpus  # noqa: E402
 
 # "mixed": every file of the first four in one folder (datasets.mixed), the case of a pile of
 # recordings of mixed lengths and microphones; its rows are also split by the set each file came from
-SETS = ["test-other", "tc100-cut", "fsdd", "speech-commands", "ami", "mixed"]
+# "-phone": the set through a telephone line (datasets.telephone: 8 kHz, 300-3400 Hz, mu-law)
+SETS = ["test-other", "tc100-cut", "fsdd", "speech-commands", "ami", "mixed",
+        "test-other-phone", "tc100-cut-phone", "fsdd-phone", "speech-commands-phone", "ami-phone"]
 FOLDER_SIZES = (1, 2, 3, 5)
 FOLDERS_PER_SIZE = 12
 

@@ -32,7 +32,43 @@ def corpus(name: str, work: Path) -> tuple[Path, Path]:
         return cut_tc100(work / "tc100-cut")
     if name == "mixed":
         return mixed(work)
+    if name.endswith(PHONE):  # e.g. "test-other-phone": the set through a telephone line
+        return telephone(*corpus(name[: -len(PHONE)], work), work / name)
     raise KeyError(name)
+
+
+PHONE = "-phone"
+
+
+def telephone(audio: Path, reference: Path, out: Path) -> tuple[Path, Path]:
+    """A set as a telephone line carries it: 8 kHz, the 300-3400 Hz band, 8-bit mu-law (WAV
+    files under the same relative paths; a manifest's paths follow, an RTTM names recordings by
+    stem and stays as it is)."""
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    ref_out = out / reference.name
+    if ref_out.exists():
+        return out, ref_out
+    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
+    files = sorted(p for p in audio.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
+    for path in files:
+        target = (out / path.relative_to(audio)).with_suffix(".wav")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        narrow = sosfilt(sos, soxr.resample(wave.mean(axis=1), sr, 8000)).astype(np.float32)
+        sf.write(str(target), np.clip(narrow, -1, 1), 8000, subtype="ULAW")
+    if reference.suffix == ".csv":
+        with open(reference, newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(ref_out, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows({**r, "path": str(Path(r["path"]).with_suffix(".wav"))} for r in rows)
+    else:
+        for extra in sorted(reference.parent.glob("reference.*")):  # the RTTM and its UEM
+            (out / extra.name).write_bytes(extra.read_bytes())
+    return out, ref_out
 
 
 MIXED = ["test-other", "tc100-cut", "fsdd", "speech-commands"]

@@ -340,20 +340,11 @@ def sensitivity(args, reference, uem):
 
 
 def telephone_copy(work: Path) -> Path:
-    """The clips as a telephone line carries them: 8 kHz (300-3400 Hz band), 8-bit mu-law, then
-    read back by the pipeline like any file (the reference is unchanged)."""
-    import soundfile as sf
-    import soxr
-    from scipy.signal import butter, sosfilt
+    """The clips as a telephone line carries them (datasets.telephone: 8 kHz, the 300-3400 Hz
+    band, 8-bit mu-law), read back by the pipeline like any file; the reference is unchanged."""
+    from datasets import telephone
 
-    out = work / "ami-telephone"
-    out.mkdir(parents=True, exist_ok=True)
-    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
-    for path in sorted(AMI.glob("*.wav")):
-        wave, sr = sf.read(str(path), dtype="float32")
-        narrow = sosfilt(sos, soxr.resample(wave, sr, 8000)).astype(np.float32)
-        sf.write(str(out / path.name), np.clip(narrow, -1, 1), 8000, subtype="ULAW")
-    return out
+    return telephone(AMI, AMI / "reference.rttm", work / "ami-telephone")[0]
 
 
 def sf_duration(path) -> float:
