@@ -267,6 +267,14 @@ def cmd_info(args) -> int:
     print(f"recordings: {len(ok)} ok, {sum(r.status == 'skipped' for r in recs)} skipped, "
           f"{sum(r.status == 'pending' for r in recs)} pending")
     print(f"segments: {project.n_segments}, verified {int(project.verified.sum())}, noise {int(project.noise.sum())}")
+    settings = project.get_meta("settings") or {}
+    if settings:  # how it was analysed: what a re-run with other options would change
+        from speakerid_gui.core.embed.choice import describe as backend_words
+        from speakerid_gui.core.pipeline import Settings, chosen_backend
+
+        backend = chosen_backend(project, Settings(**settings))
+        mode = project.get_meta("mode") or "windows"
+        print(f"analysed: {mode} mode, {backend} ({backend_words(backend)})")
     sizes = project.cluster_sizes()
     print(f"clusters: {len(sizes)}")
     for cid, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:50]:

@@ -238,6 +238,7 @@ def test_info(session_project):
     assert f"recordings: {n} ok, 0 skipped, 0 pending" in proc.stdout
     assert f"segments: {project.n_segments}, verified 0, noise 0" in proc.stdout
     assert f"clusters: {len(project.cluster_sizes())}" in proc.stdout
+    assert "analysed: windows mode, campp (CAM++)" in proc.stdout  # long readings: CAM++ alone
     for cid in project.cluster_sizes():
         assert project.cluster_name(cid) in proc.stdout
     project.close()
