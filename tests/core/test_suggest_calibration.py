@@ -90,3 +90,30 @@ def test_calibration_follows_the_references():
     assert np.all(np.diff(llr(xs, same, diff)) > 0)
     # a cleaner population (fewer likely errors) lowers the prior odds of the claim
     assert prior_odds(llr(rng.normal(0.2, 0.08, 100), same, diff)) < prior_odds(llr(rng.normal(0.7, 0.08, 100), same, diff))
+
+
+def test_a_project_of_one_cluster_is_not_told_it_holds_two_speakers(tmp_path):
+    """One voice in one cluster: centred on itself, its halves' cosine is near -1, which read as
+    "S0 has two groups (cosine -0.98): 50 % likely two speakers"; only "who is this?" remains."""
+    from speakerid_gui.core.learn.reviewer import prepare, suggestions
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
+
+    rng = np.random.default_rng(1)
+    emb = (rng.normal(size=DIM) + 0.9 * rng.normal(size=(20, DIM))).astype(np.float32)
+    (tmp_path / "audio").mkdir()
+    p = Project.create(tmp_path / "project", tmp_path / "audio")
+    with p.transaction() as db:
+        rid, _ = p.upsert_recording("rec.flac", 1, 0.0)
+        db.executemany("INSERT INTO segments(recording_id, start, end) VALUES(?, ?, ?)",
+                       [(rid, 1.5 * i, 1.5 * i + 3.0) for i in range(len(emb))])
+        db.execute("INSERT INTO assignments(segment_id) SELECT id FROM segments")
+    p.reload()
+    EditLog(p).relabel("cluster", "one voice", np.arange(len(emb)), np.zeros(len(emb), np.int32),
+                       np.full(len(emb), 0.8, np.float32))
+    X = prepare(emb)
+    halves = X[:10].mean(axis=0) @ X[10:].mean(axis=0)
+    assert halves < 0  # the degenerate geometry the suggestion used to read as two speakers
+    kinds = {s.kind for s in suggestions(p, emb)}
+    assert "mixed" not in kinds and "name" in kinds
+    p.close()
