@@ -226,10 +226,7 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
             out.append(Suggestion("pair", [a, b], [_medoid(X, ma, verified), _medoid(X, mb, verified)], score,
                                   f"{p.cluster_name(a)} and {p.cluster_name(b)}: {why}; one speaker split in two?",
                                   gain=score * np.sqrt(min(len(ma), len(mb)))))
-    # A lone cluster is centred on its own mean, so its halves point apart whatever they hold
-    # (cosine near -1, "two speakers" at an uninformed 50 %): the clustering's one-voice test on
-    # the raw embeddings is what judged it one speaker, and it is not asked again here.
-    if "mixed" in kinds and len(ids) > 1:
+    if "mixed" in kinds and len(ids) > 1:  # a lone cluster's centred halves always point apart
         # each split's part sizes (log of the smaller, of the larger): outliers split off alike
         hsize = np.array([sorted(np.log(np.bincount(h[1], minlength=2) + 1.0)) for h in halves.values()])
         hkeys = list(halves)
