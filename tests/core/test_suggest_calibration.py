@@ -15,27 +15,33 @@ DIM, SPEAKERS, PER = 64, 12, 10
 
 
 def _project(tmp_path, seed: int = 0):
-    from speakerid_gui.core.project.edits import EditLog
-    from speakerid_gui.core.project.store import Project
-
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(SPEAKERS + 1, DIM))
     speaker = np.concatenate([np.repeat(np.arange(SPEAKERS), PER), [0, 0], [SPEAKERS, SPEAKERS]])
     cluster = np.concatenate([np.repeat(np.arange(SPEAKERS), PER), [SPEAKERS, SPEAKERS],
                               [SPEAKERS + 1, SPEAKERS + 1]]).astype(np.int32)
     emb = (centres[speaker] + 0.9 * rng.normal(size=(len(speaker), DIM))).astype(np.float32)
+    p = _store(tmp_path, cluster)
+    return p, emb, SPEAKERS, SPEAKERS + 1
+
+
+def _store(tmp_path, cluster: np.ndarray):
+    """A project of len(cluster) 3 s segments of one recording, clustered as given."""
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
+
     audio = tmp_path / "audio"
     audio.mkdir()
     p = Project.create(tmp_path / "project", audio)
     with p.transaction() as db:
         rid, _ = p.upsert_recording("rec.flac", 1, 0.0)
         db.executemany("INSERT INTO segments(recording_id, start, end) VALUES(?, ?, ?)",
-                       [(rid, 1.5 * i, 1.5 * i + 3.0) for i in range(len(speaker))])
+                       [(rid, 1.5 * i, 1.5 * i + 3.0) for i in range(len(cluster))])
         db.execute("INSERT INTO assignments(segment_id) SELECT id FROM segments")
     p.reload()
-    EditLog(p).relabel("cluster", "synthetic", np.arange(len(speaker)), cluster,
-                       np.full(len(speaker), 0.8, np.float32))
-    return p, emb, SPEAKERS, SPEAKERS + 1
+    EditLog(p).relabel("cluster", "synthetic", np.arange(len(cluster)), np.asarray(cluster, np.int32),
+                       np.full(len(cluster), 0.8, np.float32))
+    return p
 
 
 @pytest.fixture
@@ -96,21 +102,10 @@ def test_a_project_of_one_cluster_is_not_told_it_holds_two_speakers(tmp_path):
     """One voice in one cluster: centred on itself, its halves' cosine is near -1, which read as
     "S0 has two groups (cosine -0.98): 50 % likely two speakers"; only "who is this?" remains."""
     from speakerid_gui.core.learn.reviewer import prepare, suggestions
-    from speakerid_gui.core.project.edits import EditLog
-    from speakerid_gui.core.project.store import Project
 
     rng = np.random.default_rng(1)
     emb = (rng.normal(size=DIM) + 0.9 * rng.normal(size=(20, DIM))).astype(np.float32)
-    (tmp_path / "audio").mkdir()
-    p = Project.create(tmp_path / "project", tmp_path / "audio")
-    with p.transaction() as db:
-        rid, _ = p.upsert_recording("rec.flac", 1, 0.0)
-        db.executemany("INSERT INTO segments(recording_id, start, end) VALUES(?, ?, ?)",
-                       [(rid, 1.5 * i, 1.5 * i + 3.0) for i in range(len(emb))])
-        db.execute("INSERT INTO assignments(segment_id) SELECT id FROM segments")
-    p.reload()
-    EditLog(p).relabel("cluster", "one voice", np.arange(len(emb)), np.zeros(len(emb), np.int32),
-                       np.full(len(emb), 0.8, np.float32))
+    p = _store(tmp_path, np.zeros(len(emb), np.int32))
     X = prepare(emb)
     halves = X[:10].mean(axis=0) @ X[10:].mean(axis=0)
     assert halves < 0  # the degenerate geometry the suggestion used to read as two speakers
