@@ -178,10 +178,12 @@ def main():
         print("../shared/data not found: skipped")
         return
     from speakerid_gui.core.evaluate import metrics
+    from speakerid_gui.core.audio.channel import telephone_band
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor, calibrated_part, corpus_impostor
     from speakerid_gui.core.pipeline import Settings, embeddings, one_speaker_basis
 
     args.work.mkdir(parents=True, exist_ok=True)
-    data, basis, parts = {}, {}, {}
+    data, basis, parts, telephone = {}, {}, {}, {}
     for name in args.sets:
         project, reference = analysed(name, args.backend, args.work, args.precision)
         true = truth(project, reference)
@@ -189,7 +191,11 @@ def main():
         emb = np.asarray(embeddings(project))
         settings = Settings(**project.get_meta("settings"))
         raw, impostor = one_speaker_basis(project, settings, emb)
-        print(f"{name}: {settings.backend}", file=sys.stderr)
+        part = calibrated_part(settings.backend)
+        # the wideband level, which a folder of telephone speech measures from (corpus_impostor)
+        telephone[name] = backend_impostor(part) if raw is not None and telephone_band(project) else None
+        print(f"{name}: {settings.backend}" + (f", telephone speech: impostor {impostor:.3f}" if telephone[name] else ""),
+              file=sys.stderr)
         data[name] = (emb[keep], (project.seg_end - project.seg_start)[keep], true[keep])
         basis[name] = (None if raw is None else np.asarray(raw)[keep], impostor)
         parts[name] = folder_blocks(project, settings, keep)
@@ -219,6 +225,8 @@ def main():
             for combo in combos:
                 inside = np.isin(true, combo)
                 raw, impostor = basis[name]
+                if telephone[name] is not None:  # telephone speech: a folder measures its own level
+                    impostor = corpus_impostor(raw[inside], telephone[name])
                 counts.append(len(np.unique(clustered(folder_matrix(emb, parts[name], inside), durations[inside],
                                                       None if raw is None else raw[inside], impostor)[0])))
             counts = np.array(counts)

@@ -318,6 +318,7 @@ def cmd_edit(args) -> int:
     import numpy as np
 
     from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.cluster import split
     from speakerid_gui.core.project.edits import EditLog
     from speakerid_gui.core.pipeline import embeddings
     from speakerid_gui.core.project.store import Project
@@ -333,9 +334,9 @@ def cmd_edit(args) -> int:
     if args.split is not None:
         members = log.members(args.split)
         if args.into:
-            labels = clu.split_labels(embeddings(project)[members], args.into)
+            labels = split.split_labels(embeddings(project)[members], args.into)
         else:  # estimated as the corpus's speakers are counted: 1 part means one speaker
-            labels = clu.split_estimate(clu.prepare(embeddings(project)), project.cluster, members,
+            labels = split.split_estimate(clu.prepare(embeddings(project)), project.cluster, members,
                                         project.seg_end - project.seg_start)
             if len(np.unique(labels)) < 2:
                 print(f"{project.cluster_name(args.split)} looks like one speaker: nothing split "

@@ -369,14 +369,17 @@ def chosen_backend(project: Project, settings: Settings) -> str:
 
 def one_speaker_basis(project: Project, settings: Settings, emb: np.ndarray) -> tuple[np.ndarray | None, float | None]:
     """(raw embeddings, impostor level) of the one-speaker test: the calibrated part's
-    (same_speaker.calibrated_part), or (None, None) when the backend has none."""
-    from speakerid_gui.core.cluster.same_speaker import backend_impostor, calibrated_part
+    (same_speaker.calibrated_part), or (None, None) when the backend has none. On telephone
+    speech (audio.channel) the level is measured on the corpus (same_speaker.corpus_impostor)."""
+    from speakerid_gui.core.audio.channel import telephone_band
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor, calibrated_part, corpus_impostor
 
     part = calibrated_part(settings.backend)
     if part is None:
         return None, None
     raw = emb if part == settings.backend else embeddings(project, part, settings.segments.key(), settings.clean)
-    return raw, backend_impostor(part)
+    impostor = backend_impostor(part)
+    return raw, corpus_impostor(raw, impostor) if telephone_band(project) else impostor
 
 
 # ---- cluster --------------------------------------------------------------------------------

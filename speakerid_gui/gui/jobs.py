@@ -123,7 +123,7 @@ def _pca_layout(emb: np.ndarray) -> np.ndarray:
 
 def split_job(job, X: np.ndarray, labels: np.ndarray, members: np.ndarray, durations: np.ndarray, k: int | None):
     """Parts of a cluster: k given, or estimated as the corpus's speakers are (1 part: one speaker)."""
-    from speakerid_gui.core.cluster.agglomerative import split_estimate, split_labels
+    from speakerid_gui.core.cluster.split import split_estimate, split_labels
 
     job.report(Event("split", 0, 1, f"splitting {len(members)} segments"), force=True)
     if k:

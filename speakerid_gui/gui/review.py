@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from speakerid_gui.core.cluster import agglomerative as clu
+from speakerid_gui.core.cluster import split
 from speakerid_gui.core.audio.decode import read_span
 from speakerid_gui.core.project.edits import EditLog
 from speakerid_gui.core.project.store import NOISE, Project
@@ -159,7 +160,7 @@ class ReviewSession:
             raise RuntimeError("no embeddings in this project yet: run the analysis first")
         if len(idx) < 2:
             raise ValueError(f"{self.project.cluster_name(cluster_id)} has fewer than two segments")
-        return clu.split_labels(X[idx], k)
+        return split.split_labels(X[idx], k)
 
     # ---- segments ------------------------------------------------------------------------------
     def recording_rel(self, recording_id: int) -> str:

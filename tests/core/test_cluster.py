@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from speakerid_gui.core.cluster import agglomerative as clu
+from speakerid_gui.core.cluster import split
 from speakerid_gui.core.layout import layout, pca2
 from speakerid_gui.core.evaluate.metrics import hungarian_accuracy, purity
 from speakerid_gui.core.pipeline import Settings, cluster_stage, embeddings, load_prosody
@@ -146,12 +147,12 @@ def test_split_labels_separates_a_merged_pair(corpus):
     mask = np.isin(true, speakers)
     X, t = emb[mask], true[mask]
     for k in (2, None):
-        labels = clu.split_labels(X, k)
+        labels = split.split_labels(X, k)
         assert len(np.unique(labels)) >= 2
         assert purity(t, labels) >= 0.9, k
         if k == 2:
             assert hungarian_accuracy(t, labels) >= 0.9
-    assert clu.split_labels(X[:1]).tolist() == [0]
+    assert split.split_labels(X[:1]).tolist() == [0]
 
 
 def test_similar_pairs_ranks_the_split_speaker_first(corpus):
@@ -317,14 +318,14 @@ def test_split_estimate_keeps_one_speaker_whole_and_separates_two(corpus):
     durations = np.full(len(X), 3.0)
     for speaker in np.unique(labels):
         members = np.flatnonzero(labels == speaker)
-        assert len(np.unique(clu.split_estimate(X, labels, members, durations))) == 1, speaker
+        assert len(np.unique(split.split_estimate(X, labels, members, durations))) == 1, speaker
         few = members[:8]
         rest = labels.copy()
         rest[members[8:]] = -1  # an 8-segment cluster: the others of its speaker unlabelled
-        assert len(np.unique(clu.split_estimate(X, rest, few, durations))) == 1
+        assert len(np.unique(split.split_estimate(X, rest, few, durations))) == 1
     merged = labels.copy()
     merged[merged == 1] = 0
     members = np.flatnonzero(merged == 0)
-    parts = clu.split_estimate(X, merged, members, durations)
+    parts = split.split_estimate(X, merged, members, durations)
     assert len(np.unique(parts)) == 2
     assert hungarian_accuracy(labels[members], parts) >= 0.95
