@@ -79,21 +79,3 @@ def test_a_telephone_project_measures_its_impostor_level_and_keeps_its_speakers(
     speakers = np.array([p.split("/")[0] for p in (r.path for r in phone.recordings())])
     per_segment = speakers[np.searchsorted([r.id for r in phone.recordings()], phone.seg_recording)]
     assert len(np.unique(labels)) == len(set(per_segment.tolist())) == 4
-
-
-def test_conversation_linking_measures_the_level_on_telephone_speech(monkeypatch):
-    """link_speakers passes the corpus's own level to the clustering only for telephone speech."""
-    from speakerid_gui.core.conversation import linking
-
-    rng = np.random.default_rng(1)
-    shared = rng.normal(size=32)  # one line for everyone: every cosine lifted
-    voices = rng.normal(size=(6, 32))
-    emb = (voices[rng.integers(0, 6, size=(20, 1))] + shared + 0.3 * rng.normal(size=(20, 1, 32)))
-    chunks = linking.Chunks(np.zeros((20, 4, 1)), np.arange(20) * 5.0, 10.0, 0.5, 0.5, 110.0)
-    local = linking.Local(chunks, emb, np.full((20, 1), 5.0), np.full((20, 1), 5.0))
-    seen = []
-    real = clu.cluster
-    monkeypatch.setattr(clu, "cluster", lambda *a, **k: seen.append(k["impostor"]) or real(*a, **k))
-    for telephone in (False, True):
-        linking.link_speakers([local], linking.ConversationSettings(), impostor=0.37, telephone=telephone)
-    assert seen[0] == 0.37 and 0.37 < seen[1] <= 0.37 + TELEPHONE_LIFT

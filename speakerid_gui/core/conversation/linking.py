@@ -115,17 +115,15 @@ def local_embeddings(wave: np.ndarray, chunks: Chunks, backend, settings: Conver
 # ---- 3. linking local speakers across the corpus --------------------------------------------
 def link_speakers(locals_: list[Local], settings: ConversationSettings, n_speakers: int | None = None,
                   method: str = "ahc", threshold: float | None = None,
-                  impostor: float | None = None, telephone: bool = False) -> list[np.ndarray]:
+                  impostor: float | None = None) -> list[np.ndarray]:
     """Global speaker per (chunk, local speaker) of each recording; -1 where none.
 
     impostor: the backend's mean cosine between different speakers (same_speaker.IMPOSTOR_COSINE);
     given, the clustering runs the one-speaker test on the raw embeddings, as windows mode does.
     Without it the silhouette cut alone split speakers: ami-debug's 27 people gave 16, 30 or 38
     clusters with chunk steps of 5, 2.5 or 1 s (DER 25.0, 28.1, 29.0 %); with it 15, 14 or 18
-    (24.0, 24.5, 24.1 %). telephone: the audio is telephone speech (audio.channel), whose
-    impostor level is measured on the local speakers (same_speaker.corpus_impostor)."""
+    (24.0, 24.5, 24.1 %)."""
     from speakerid_gui.core.cluster import agglomerative as clu
-    from speakerid_gui.core.cluster.same_speaker import corpus_impostor
 
     rows, vectors, clean, voice = [], [], [], []
     for r, loc in enumerate(locals_):
@@ -145,8 +143,6 @@ def link_speakers(locals_: list[Local], settings: ConversationSettings, n_speake
     train = clean >= settings.min_cluster
     if train.sum() < 2:  # too little clean speech anywhere (short clips): every embedding takes part
         train = np.ones(len(X), bool)
-    if telephone and impostor is not None:
-        impostor = corpus_impostor(raw[train], impostor)
     labels = clu.cluster(X[train], n_speakers, method, threshold, durations=voice[train],
                          raw=None if impostor is None else raw[train], impostor=impostor)
     ids, C = clu.centroids(X[train], labels)
@@ -253,11 +249,10 @@ def turns(binary: np.ndarray, loc: Local, min_gap: float = 0.0) -> list[tuple[fl
 
 
 def diarize(locals_: list[Local], settings: ConversationSettings, n_speakers: int | None = None,
-            method: str = "ahc", threshold: float | None = None, impostor: float | None = None,
-            telephone: bool = False):
+            method: str = "ahc", threshold: float | None = None, impostor: float | None = None):
     """(turns (start, end, speaker) of every recording, local->global labels); speakers are
     shared across recordings. impostor: see link_speakers."""
-    labels = link_speakers(locals_, settings, n_speakers, method, threshold, impostor, telephone)
+    labels = link_speakers(locals_, settings, n_speakers, method, threshold, impostor)
     n_global = max([int(l.max(initial=-1)) for l in labels] + [-1]) + 1
     out = []
     for loc, lab in zip(locals_, labels):

@@ -135,13 +135,12 @@ def diarize(project: Project, settings, cancel) -> Iterator:
         yield Event("cluster", 1, 1, "turns carry reviewed labels: not re-diarizing (start a new project "
                     "to diarize again)", level="warning")
         return
-    from speakerid_gui.core.audio.channel import telephone_band
     from speakerid_gui.core.cluster.same_speaker import backend_impostor
 
     yield Event("cluster", 0, 1, f"linking local speakers of {len(recs)} recordings")
     locals_ = [Local.load(f) for f in files]
     all_turns, labels = run_diarize(locals_, cs, settings.speakers, settings.method, settings.threshold,
-                                    impostor=backend_impostor(settings.backend), telephone=telephone_band(project))
+                                    impostor=backend_impostor(settings.backend))
     seg_key = settings.segments.key()
     speaker_of = []
     with project.transaction():
