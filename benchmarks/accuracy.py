@@ -183,7 +183,7 @@ def main():
     from speakerid_gui.core.pipeline import Settings, embeddings, one_speaker_basis
 
     args.work.mkdir(parents=True, exist_ok=True)
-    data, basis, parts, telephone = {}, {}, {}, {}
+    data, basis, parts, wideband_level = {}, {}, {}, {}
     for name in args.sets:
         project, reference = analysed(name, args.backend, args.work, args.precision)
         true = truth(project, reference)
@@ -192,9 +192,9 @@ def main():
         settings = Settings(**project.get_meta("settings"))
         raw, impostor = one_speaker_basis(project, settings, emb)
         part = calibrated_part(settings.backend)
-        # the wideband level, which a folder of telephone speech measures from (corpus_impostor)
-        telephone[name] = backend_impostor(part) if raw is not None and telephone_band(project) else None
-        print(f"{name}: {settings.backend}" + (f", telephone speech: impostor {impostor:.3f}" if telephone[name] else ""),
+        # telephone speech only: the wideband level a folder measures its own from (corpus_impostor)
+        wideband_level[name] = backend_impostor(part) if raw is not None and telephone_band(project) else None
+        print(f"{name}: {settings.backend}" + (f", telephone speech: impostor {impostor:.3f}" if wideband_level[name] else ""),
               file=sys.stderr)
         data[name] = (emb[keep], (project.seg_end - project.seg_start)[keep], true[keep])
         basis[name] = (None if raw is None else np.asarray(raw)[keep], impostor)
@@ -225,8 +225,8 @@ def main():
             for combo in combos:
                 inside = np.isin(true, combo)
                 raw, impostor = basis[name]
-                if telephone[name] is not None:  # telephone speech: a folder measures its own level
-                    impostor = corpus_impostor(raw[inside], telephone[name])
+                if wideband_level[name] is not None:  # telephone speech: a folder measures its own level
+                    impostor = corpus_impostor(raw[inside], wideband_level[name])
                 counts.append(len(np.unique(clustered(folder_matrix(emb, parts[name], inside), durations[inside],
                                                       None if raw is None else raw[inside], impostor)[0])))
             counts = np.array(counts)

@@ -18,7 +18,8 @@ SOS = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
 
 
 def _phone(wave, sr):
-    """As a telephone line carries it: 8 kHz, 300-3400 Hz, 8-bit mu-law (benchmarks/datasets.telephone)."""
+    """As a telephone line carries it: 8 kHz, 300-3400 Hz (benchmarks/datasets.telephone; written as
+    8-bit mu-law WAV for a project, so the project test has its quantisation noise too)."""
     return np.clip(sosfilt(SOS, soxr.resample(wave, sr, 8000)), -1, 1).astype(np.float32)
 
 
