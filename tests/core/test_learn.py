@@ -384,3 +384,25 @@ def test_naming_a_cluster_after_a_speaker_named_already_merges_it_into_theirs(pr
     assert other not in p.cluster_sizes() and set(p.cluster[own].tolist()) == {c}
     assert rev.actions.get("merge") == 1 and rev.actions.get("name") == 1
     assert accuracy(p, truth) >= before
+
+
+def test_a_one_voice_mixed_cluster_is_left_as_in_the_app(proj):
+    """A "two speakers?" suggestion whose halves are one voice: the simulated reviewer leaves it, as
+    the app's reviewer can (G skips; only a split answers it). No "same speaker" answer is kept at
+    the halves' distance, which would set the learnt merge threshold from the widest split of one voice."""
+    from speakerid_gui.core.project import constraints
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.learn.reviewer import prepare, suggestions
+    from speakerid_gui.core.evaluate.simulate import Reviewer
+
+    p, emb = proj
+    truth = _truth(p)
+    one_voice = [s for s in suggestions(p, emb, n=200) if s.kind == "mixed"
+                 and truth[s.segment_positions[0]] == truth[s.segment_positions[1]]]
+    assert one_voice, "test-other's over-split clusters should give some one-voice mixed suggestion"
+    sizes = p.cluster_sizes()
+    rev = Reviewer(p, truth, EditLog(p), prepare(emb))
+    assert rev.act(one_voice[0])
+    assert constraints.answers(p) == [] and "split" not in rev.actions
+    assert p.cluster_sizes() == sizes
+    assert constraints.suggestion_key(p, one_voice[0]) in constraints.skipped(p)

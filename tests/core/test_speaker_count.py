@@ -325,3 +325,26 @@ def test_short_clips_are_judged_against_short_clips_in_a_mixed_corpus():
     by_length = merge_same_speaker(raw, labels, impostor, durations=durations)
     assert by_length.max() + 1 == 22
     assert hungarian_accuracy(np.concatenate([long_who, 20 + short_who]), by_length) == 1.0
+
+
+def test_long_segments_need_a_higher_one_speaker_score():
+    """Two alike voices whose clusters score z about 0.55: one voice when they are one-second
+    words (whose parts spread that low), two when they are 3 s windows (whose parts of one voice
+    score near 1). length_bar ramps from 0 at 1 s to LONG_EXTRA at 2 s."""
+    from speakerid_gui.core.cluster.same_speaker import LONG_EXTRA, length_bar
+
+    rng = np.random.default_rng(0)
+    impostor, within, alike, dim, per = IMPOSTOR_COSINE["campp"], 0.8, 0.55, 64, 30
+    e = np.eye(dim)
+    direction = [e[1], alike * e[1] + np.sqrt(1 - alike ** 2) * e[2]]
+    raw = np.array([np.sqrt(impostor) * e[0] + np.sqrt(within - impostor) * direction[s]
+                    + rng.normal(scale=np.sqrt((1 - within) / dim), size=dim) for s in (0, 1) for _ in range(per)])
+    labels = np.repeat([0, 1], per)
+    sums = np.stack([unit(raw)[labels == s].sum(axis=0) for s in (0, 1)])
+    z = pair_scores(sums @ sums.T, np.array([per, per], np.float64), impostor)[0, 1]
+    assert 0.5 < z < 0.5 + LONG_EXTRA, z
+    assert merge_same_speaker(raw, labels, impostor, durations=np.full(2 * per, 1.0)).max() == 0
+    assert merge_same_speaker(raw, labels, impostor, durations=np.full(2 * per, 3.0)).max() == 1
+    seconds = np.array([0.5, 1.0, np.sqrt(2), 2.0, 3.0])
+    bar = np.diag(length_bar(seconds, np.ones(5)))
+    assert np.allclose(bar, [0, 0, LONG_EXTRA / 2, LONG_EXTRA, LONG_EXTRA])
