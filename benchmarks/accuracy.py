@@ -75,7 +75,7 @@ def clustered(emb, durations, raw, impostor, k=None):
 
     X = clu.prepare(emb)
     labels = clu.cluster(X, k, "ahc", None, durations=durations, raw=raw, impostor=impostor)
-    return labels, clu.confidence(X, labels)
+    return labels, clu.confidence(clu.cluster_space(X, labels), labels)
 
 
 def folder_blocks(project, settings, keep):
@@ -157,7 +157,7 @@ def timing(n):
         t0 = time.perf_counter()
         X = clu.prepare(emb)
         labels = clu.cluster(X, k, "ahc", None, durations=durations, raw=emb, impostor=IMPOSTOR_COSINE["campp"])
-        clu.confidence(X, labels)
+        clu.confidence(clu.cluster_space(X, labels), labels)
         print(f"re-cluster {n} x 192 ({'given 300' if k else 'estimated'}): {len(np.unique(labels))} clusters "
               f"of 300, {time.perf_counter() - t0:.1f} s")
 

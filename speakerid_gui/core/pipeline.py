@@ -416,7 +416,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
                              durations=project.seg_end - project.seg_start, raw=raw, impostor=impostor)
     check(cancel)
-    conf = clu.confidence(X, labels)
+    conf = clu.confidence(clu.cluster_space(X, labels), labels)
     codes = labels
     labels, rows = stable_ids(project, labels)
     if names is None:

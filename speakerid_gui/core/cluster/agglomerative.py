@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from speakerid_gui.core.cluster.same_speaker import _compact, centroids  # noqa: F401  (centroids: part of this module's API)
+from speakerid_gui.core.cluster.within import within_normalised
 
 # When the number of speakers is not given, the dendrogram is cut where the clusters
 # are best separated (highest mean silhouette) among cuts at these cosine distances.
@@ -38,13 +39,32 @@ def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
     same_speaker.IMPOSTOR_COSINE) turn on the one-speaker test: clusters of the cut that score
     as one speaker are merged, so one voice gives one cluster. Agglomerative labels are then
     refined (each segment to its nearest centroid). A given count goes through the same steps
-    and ends with exactly that many clusters."""
+    and ends with exactly that many clusters. All of it runs twice: the second time on the
+    embeddings normalised by the first clusters' within-cluster spread (cluster.within)."""
     if method != "ahc" or threshold is not None or len(X) < 3:
         labels = _cluster(X, n_speakers, method, threshold, None if durations is None else
                           np.asarray(durations, dtype=np.float64))
         if n_speakers is None and durations is not None:
             labels = attach_short_singletons(X, labels, np.asarray(durations) < RELIABLE_SECONDS)
         return labels
+    labels = _counted(X, n_speakers, durations, raw, impostor)
+    space = cluster_space(X, labels)  # clustered again once the first clusters' own spread is damped
+    if space is X:
+        return labels
+    _carry_micro_clusters(X, space)
+    return _counted(space, n_speakers, durations, raw, impostor)
+
+
+def cluster_space(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """X normalised by the within-cluster spread of labels (cluster.within), the space the
+    second pass of cluster() ends in; X itself when there is too little to estimate it. The
+    confidence read there ranks errors better: speech-commands 41 of its 50 least confident
+    segments wrong, against 35 in X."""
+    normalised = within_normalised(X, labels) if len(labels) and labels.max() > 0 else None
+    return X if normalised is None else normalised
+
+
+def _counted(X, n_speakers, durations, raw, impostor) -> np.ndarray:
     labels = estimated(X, durations, raw, impostor)
     if n_speakers is not None:
         labels = given_count(X, labels, max(1, min(int(n_speakers), len(X))), durations, raw, impostor)
@@ -329,11 +349,28 @@ def _ahc_large(X, n_speakers, threshold, voice=None) -> np.ndarray:
 _MICRO: list = []  # the last (key, result): a given count cuts the same micro-clusters twice
 
 
+def _micro_key(X) -> tuple:
+    return X.__array_interface__["data"][0], X.shape, float(X[::97].sum())
+
+
+def _carry_micro_clusters(X, space) -> None:
+    """cluster()'s second pass keeps the first's micro-clusters (far finer than speakers, so still
+    a fine partition of the normalised space), with their centres taken again there: k-means
+    again cost 1.2 of 5.4 s at 17,000 segments."""
+    if not (_MICRO and _MICRO[0][0] == _micro_key(X)):
+        return
+    labels = _MICRO[0][1][0]
+    sums = np.zeros((labels.max() + 1, space.shape[1]))
+    np.add.at(sums, labels, space)
+    centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+    _MICRO[:] = [(_micro_key(space), (labels, centres.astype(np.float32)))]
+
+
 def _micro_clusters(X) -> tuple[np.ndarray, np.ndarray]:
     """(micro-cluster per point, unit-norm centres) of k-means with k = n/4, at most MAX_DIRECT/2."""
     from sklearn.cluster import MiniBatchKMeans
 
-    key = (X.__array_interface__["data"][0], X.shape, float(X[::97].sum()))
+    key = _micro_key(X)
     if _MICRO and _MICRO[0][0] == key:
         return _MICRO[0][1]
     k = min(MAX_DIRECT // 2, len(X) // 4)

@@ -161,7 +161,7 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     project.reload()
     X = clu.prepare(corpus_embeddings(project, settings.backend, seg_key, settings.clean))
     labels_ = np.asarray(speaker_of, dtype=np.int32)
-    conf = clu.confidence(X, labels_)
+    conf = clu.confidence(clu.cluster_space(X, labels_), labels_)
     new, rows = stable_ids(project, labels_)
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(new).tolist() if c not in project.clusters and c not in rows})
