@@ -31,7 +31,7 @@ Z_SAME = 0.5
 # Z_SAME + LONG_EXTRA from LONG_SECONDS on, in between log-linear. A 2-3 s window gives a precise
 # embedding, so one reader's parts score z near 1 (5th percentile of halves of 2 windows: 0.85
 # on test-other and tc100-cut), and what scores 0.5-0.6 there is mostly two alike voices; a
-# one-second word's parts spread down to 0.45 (speech-commands), where a higher bar splits
+# one-second word's parts spread down to 0.44 (speech-commands), where a higher bar splits
 # speakers. Measured (float32; bf16 alike): tc100-cut 0.978 -> 0.987, ami-debug 0.869 -> 0.902,
 # better on 8 of 8 and 6 of 8 random 80 % subsets of their speakers; short-clip sets unchanged.
 # At +0.13 ami-debug falls to 0.787: its meeting windows spread wider than read speech.
