@@ -36,9 +36,11 @@ from datasets import available, corpus  # noqa: E402
 
 # "mixed": every file of the first four in one folder (datasets.mixed), the case of a pile of
 # recordings of mixed lengths and microphones; its rows are also split by the set each file came from
-# "-phone": the set through a telephone line (datasets.telephone: 8 kHz, 300-3400 Hz, mu-law)
+# "-phone": the set through a telephone line (datasets.telephone: 8 kHz, 300-3400 Hz, mu-law);
+# "-noisy": the set in pink background noise 10 dB below its speech (datasets.noisy)
 SETS = ["test-other", "tc100-cut", "fsdd", "speech-commands", "ami", "mixed",
-        "test-other-phone", "tc100-cut-phone", "fsdd-phone", "speech-commands-phone", "ami-phone"]
+        "test-other-phone", "tc100-cut-phone", "fsdd-phone", "speech-commands-phone", "ami-phone",
+        "test-other-noisy", "tc100-cut-noisy", "fsdd-noisy", "speech-commands-noisy", "ami-noisy"]
 FOLDER_SIZES = (1, 2, 3, 5)
 FOLDERS_PER_SIZE = 12
 

@@ -34,6 +34,8 @@ def corpus(name: str, work: Path) -> tuple[Path, Path]:
         return mixed(work)
     if name.endswith(PHONE):  # e.g. "test-other-phone": the set through a telephone line
         return telephone(*corpus(name[: -len(PHONE)], work), work / name)
+    if name.endswith(NOISY):  # e.g. "tc100-cut-noisy": the set in background noise
+        return noisy(*corpus(name[: -len(NOISY)], work), work / name)
     raise KeyError(name)
 
 
@@ -41,23 +43,52 @@ PHONE = "-phone"
 
 
 def telephone(audio: Path, reference: Path, out: Path) -> tuple[Path, Path]:
-    """A set as a telephone line carries it: 8 kHz, the 300-3400 Hz band, 8-bit mu-law (WAV
-    files under the same relative paths; a manifest's paths follow, an RTTM names recordings by
-    stem and stays as it is)."""
+    """A set as a telephone line carries it: 8 kHz, the 300-3400 Hz band, 8-bit mu-law."""
     import soxr
     from scipy.signal import butter, sosfilt
 
+    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
+
+    def line(wave, sr):
+        return np.clip(sosfilt(sos, soxr.resample(wave, sr, 8000)), -1, 1), 8000, "ULAW"
+
+    return rewritten(audio, reference, out, line)
+
+
+NOISY = "-noisy"
+NOISY_SNR_DB = 10.0
+
+
+def noisy(audio: Path, reference: Path, out: Path) -> tuple[Path, Path]:
+    """A set in steady background noise: pink noise (power falling 3 dB per octave, like a room's
+    hum and traffic more than white hiss) at NOISY_SNR_DB below the file's speech, whose power is
+    taken over its loudest half of 20 ms frames; the same seed per file, so the copy is fixed."""
+    def room(wave, sr):
+        frames = wave[: len(wave) // 320 * 320].reshape(-1, 320) if len(wave) >= 320 else wave[None, :]
+        power = np.sort((frames ** 2).mean(axis=1))[len(frames) // 2:].mean()
+        spectrum = np.fft.rfft(np.random.default_rng(len(wave)).normal(size=len(wave)))
+        spectrum /= np.sqrt(np.maximum(np.fft.rfftfreq(len(wave), 1 / sr), 20.0))  # 1/f power
+        pink = np.fft.irfft(spectrum, len(wave))
+        pink *= np.sqrt(power / 10 ** (NOISY_SNR_DB / 10) / max(float((pink ** 2).mean()), 1e-20))
+        return np.clip(wave + pink, -1, 1), sr, "PCM_16"
+
+    return rewritten(audio, reference, out, room)
+
+
+def rewritten(audio: Path, reference: Path, out: Path, convert) -> tuple[Path, Path]:
+    """A copy of a set with every file passed through convert(mono wave, rate) -> (wave, rate,
+    WAV subtype), as WAV files under the same relative paths (a manifest's paths follow, an RTTM
+    names recordings by stem and stays as it is). Made once: an existing copy is reused."""
     ref_out = out / reference.name
     if ref_out.exists():
         return out, ref_out
-    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
     files = sorted(p for p in audio.rglob("*") if p.suffix.lower() in (".wav", ".flac"))
     for path in files:
         target = (out / path.relative_to(audio)).with_suffix(".wav")
         target.parent.mkdir(parents=True, exist_ok=True)
         wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        narrow = sosfilt(sos, soxr.resample(wave.mean(axis=1), sr, 8000)).astype(np.float32)
-        sf.write(str(target), np.clip(narrow, -1, 1), 8000, subtype="ULAW")
+        wave, sr, subtype = convert(wave.mean(axis=1), sr)
+        sf.write(str(target), np.asarray(wave, np.float32), sr, subtype=subtype)
     if reference.suffix == ".csv":
         with open(reference, newline="") as f:
             rows = list(csv.DictReader(f))
