@@ -42,3 +42,11 @@ def test_too_little_to_estimate_changes_nothing():
     assert within_normalised(X, singletons) is None  # no cluster of three
     few = MIN_SEGMENTS - 1
     assert within_normalised(X[:few], who[:few]) is None
+
+
+def test_clusters_of_identical_copies_change_nothing():
+    """Copies of the same clips have no spread inside their clusters: nothing to normalise, and no
+    division by a zero covariance."""
+    X, _ = _words(np.random.default_rng(2), speakers=2, clips=1)
+    copies = np.repeat(X, 15, axis=0)
+    assert within_normalised(copies, np.repeat([0, 1], 15)) is None

@@ -37,6 +37,8 @@ def within_normalised(X: np.ndarray, labels: np.ndarray, shrink: float = SHRINK)
     means /= counts[:, None]
     spread = (X - means[inv])[used]
     S = spread.T @ spread / len(spread)
+    if np.trace(S) <= 1e-12:  # every cluster of identical vectors (copies of the same clips): no spread to damp
+        return None
     S += shrink * np.trace(S) / len(S) * np.eye(len(S))
     values, vectors = np.linalg.eigh(S)
     W = X @ (vectors / np.sqrt(values)) @ vectors.T
