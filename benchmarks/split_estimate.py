@@ -55,7 +55,7 @@ def evaluate(name: str, work: Path, pairs: int) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from speakerid_gui.core.cluster import agglomerative as clu
-    from speakerid_gui.core.cluster import split
+    from speakerid_gui.core.cluster.split import split_estimate, split_labels
     from speakerid_gui.core.pipeline import embeddings
 
     project, ref = project_for(name, work)
@@ -69,8 +69,8 @@ def evaluate(name: str, work: Path, pairs: int) -> dict:
     whole = whole_old = 0
     for s in speakers:
         members = np.flatnonzero(labels == s)
-        whole += len(np.unique(split.split_estimate(X, labels, members, durations))) == 1
-        whole_old += len(np.unique(split.split_labels(X[members]))) == 1
+        whole += len(np.unique(split_estimate(X, labels, members, durations))) == 1
+        whole_old += len(np.unique(split_labels(X[members]))) == 1
     rng = np.random.default_rng(0)
     split = exact = split_old = exact_old = 0
     chosen = [tuple(rng.choice(speakers, 2, replace=False)) for _ in range(pairs)] if len(speakers) >= 2 else []
@@ -79,8 +79,8 @@ def evaluate(name: str, work: Path, pairs: int) -> dict:
         merged[merged == b] = a
         members = np.flatnonzero(merged == a)
         true = (labels[members] == b).astype(int)
-        for parts, counters in ((split.split_estimate(X, merged, members, durations), "new"),
-                                (split.split_labels(X[members]), "old")):
+        for parts, counters in ((split_estimate(X, merged, members, durations), "new"),
+                                (split_labels(X[members]), "old")):
             k = len(np.unique(parts))
             good = k == 2 and adjusted_rand_score(true, parts) >= 0.9
             if counters == "new":
