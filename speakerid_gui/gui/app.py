@@ -87,7 +87,7 @@ def screenshot(app, window, project: Path | None, out: Path, timeline: str | Non
             time.sleep(0.02)
     target = window
     if timeline is not None and project is not None:
-        from speakerid_gui.gui.timeline import find_recording
+        from speakerid_gui.gui.timeline_tasks import find_recording
 
         rid = find_recording(window.state.session.project, timeline)
         if rid is None:

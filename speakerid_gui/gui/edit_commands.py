@@ -47,7 +47,11 @@ class EditCommands(QObject):
         the selection goes where it says; the inspector is redrawn only if its cluster gained or
         lost segments, a turn of it moved, or a cluster row changed."""
         p = self.state.session.project
-        self.scatter.apply_change(change, p.cluster, p.verified, p.noise, self.review.colors())
+        if change.resized:  # a turn cut (or a cut undone): a point more or less, where its parent is
+            xy, _ = self.state.session.layout()
+            self.scatter.set_data(xy, p.cluster, p.verified, p.noise, self.review.colors(), keep_view=True)
+        else:
+            self.scatter.apply_change(change, p.cluster, p.verified, p.noise, self.review.colors())
         # an edit that emptied the cluster under review says where the reviewer goes (a move: to
         # its target): the list goes straight there, not via "none" and the largest cluster
         goes = change.selection if change.action == "do" and change.selection is not None and \

@@ -11,7 +11,7 @@ and shortcuts, composed of controllers that are each given what they use in thei
 - ProjectPages (project_pages.py): start page, new / open / close, the writer lock;
 - ReviewQueue (review_queue.py) and ReviewAnswers (review_answers.py): Review next, answers,
   relearning; LearningTasks (learning_tasks.py): the Learn menu's jobs;
-- TimelineTasks (timeline.py): a recording's timeline.
+- TimelineTasks (timeline_tasks.py): a recording's timeline.
 
 The window itself keeps the widgets, the menus, the jobs list, dialogs and errors."""
 from __future__ import annotations
@@ -42,7 +42,7 @@ from speakerid_gui.gui.shortcuts import ShortcutSheet
 from speakerid_gui.gui.small_screen import guard_review_split
 from speakerid_gui.gui.start_page import RecentProjects, StartPage
 from speakerid_gui.gui.suggestions_panel import SuggestionsPanel
-from speakerid_gui.gui.timeline import TimelineTasks
+from speakerid_gui.gui.timeline_tasks import TimelineTasks
 from speakerid_gui.gui.workers import Job
 
 

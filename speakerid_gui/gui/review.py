@@ -38,7 +38,13 @@ class ReviewSession:
         self._paths: dict[int, str] | None = None
         self._root: Path | None = None
         self._prosody: OrderedDict[int, object] = OrderedDict()
-        self.log.listeners.append(lambda change: len(change.moved) and self.invalidate())
+        self.log.listeners.append(self._on_edit)
+
+    def _on_edit(self, change):
+        if change.resized:  # a turn cut or a cut undone: the embedding matrix has a row more or less
+            self._X, self._X_failed, self._sums = None, False, ClusterSums()
+        if change.resized or len(change.moved):
+            self.invalidate()
 
     # ---- caches ---------------------------------------------------------------------------
     def invalidate(self):

@@ -123,8 +123,9 @@ class ScatterPanel(QWidget):
         layout.addWidget(self.plot, 1)
 
     # ---- data -----------------------------------------------------------------------------------
-    def set_layout(self, xy: np.ndarray, source: str = ""):
-        """New coordinates (the same segments, or a new project): rebuild every item."""
+    def set_layout(self, xy: np.ndarray, source: str = "", keep_view: bool = False):
+        """New coordinates (the same segments, or a new project): rebuild every item. keep_view:
+        the same map with a point more or less (a turn cut): the reviewer's zoom stays."""
         self.xy = np.asarray(xy, dtype=np.float32).reshape(-1, 2)
         self.index = PointIndex(self.xy)
         small = len(self.xy) < 5000  # few points: bigger dots; many: small ones, or it is one blob
@@ -133,15 +134,17 @@ class ScatterPanel(QWidget):
         self.info.setText(plural(len(self.xy), "segment") + (f" · {source}" if source else ""))
         self.placeholder.setVisible(len(self.xy) == 0)
         self._redraw_all()
-        self.reset_view()
+        if not keep_view:
+            self.reset_view()
 
-    def set_data(self, xy: np.ndarray, cluster, verified, noise, colors: dict[int, str], source: str = ""):
+    def set_data(self, xy: np.ndarray, cluster, verified, noise, colors: dict[int, str], source: str = "",
+                 keep_view: bool = False):
         """Coordinates and labels together (opening a project): one rebuild, not two."""
         self.cluster = np.asarray(cluster)
         self.verified = np.asarray(verified, dtype=bool)
         self.noise = np.asarray(noise, dtype=bool)
         self.colors = dict(colors)
-        self.set_layout(xy, source)
+        self.set_layout(xy, source, keep_view)
 
     def set_labels(self, cluster: np.ndarray, verified: np.ndarray, noise: np.ndarray, colors: dict[int, str]):
         """New assignment columns (after a reload); positions stay."""

@@ -4,25 +4,27 @@ its waveform, zoomable from the whole recording down to 1 s.
 Click to set the cursor and play from there; Space plays the selected turn with 1 s of context
 on each side; Left/Right (or , .) step through the turns; 1-9 give the selected turn to the
 speaker of that lane, 0 to a new speaker; [ and ] move its start / end to the cursor (or drag
-its edges); Ctrl+Z / Ctrl+Shift+Z undo and redo (the edits are
-the project's ordinary undoable commands, core/project/edits.py). The recording list (RecordingPicker)
+its edges); S cuts the turn at the cursor in two. A span: M where it starts and M where it
+ends (the cursor follows playback, so this works while listening), or Shift+click from the
+cursor; drag its edges; 1-9 / 0 then give the span to a speaker (turns partly inside are cut at
+its edges); Esc drops it. Ctrl+Z / Ctrl+Shift+Z undo and redo (the edits are the project's
+ordinary undoable commands, core/project/edits.py). The recording list (timeline_tasks.py)
 opens it by name; the main window opens it from the current segment.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
 
 from speakerid_gui.core.audio.decode import load_audio, read_span
 from speakerid_gui.core.palette import cluster_color
 from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.core.text import plural
+from speakerid_gui.gui.timeline_edits import TimelineEdits
 
 CONTEXT = 1.0          # seconds played before and after a turn
 MIN_RANGE = 1.0        # the closest zoom, seconds
@@ -42,7 +44,7 @@ def envelope(wave: np.ndarray, sr: int = 16000, rate: int = ENVELOPE_RATE) -> tu
     return times, values
 
 
-class TimelineWindow(QWidget):
+class TimelineWindow(TimelineEdits, QWidget):
     """One recording's turns; edits go through the session's EditLog."""
 
     closed = Signal()
@@ -57,6 +59,8 @@ class TimelineWindow(QWidget):
         self.selected: int | None = None   # array position of the selected turn
         self.cursor_time = 0.0
         self._play_offset = 0.0
+        self.span: tuple[float, float] | None = None  # a selected time span (M ... M, Shift+click)
+        self._mark: float | None = None               # where the span being marked starts
         self.info = QLabel()
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.wave_plot = pg.PlotWidget()
@@ -73,6 +77,16 @@ class TimelineWindow(QWidget):
         self.cursor_line = pg.InfiniteLine(0.0, pen=pg.mkPen("#d62728", width=2))
         self.wave_cursor = pg.InfiniteLine(0.0, pen=pg.mkPen("#d62728", width=2))
         self.lanes_plot.addItem(self.cursor_line)
+        # the span: over the lanes (its edges drag; a click inside still picks a turn) and the waveform
+        self.span_item = pg.LinearRegionItem((0.0, 1.0), brush=pg.mkBrush(31, 119, 180, 60),
+                                             pen=pg.mkPen("#1f77b4", width=2))
+        self.span_item.setZValue(10)
+        self.span_item.sigRegionChangeFinished.connect(lambda item: self.set_span(item.getRegion()))
+        self.wave_span = pg.LinearRegionItem((0.0, 1.0), movable=False, brush=pg.mkBrush(31, 119, 180, 60),
+                                             pen=pg.mkPen("#1f77b4", width=2))
+        for plot, item in ((self.lanes_plot, self.span_item), (self.wave_plot, self.wave_span)):
+            item.hide()
+            plot.addItem(item)
         self.wave_plot.addItem(self.wave_cursor)
         self.lanes_plot.scene().sigMouseClicked.connect(self._clicked)
         self.wave_plot.scene().sigMouseClicked.connect(self._clicked_wave)
@@ -144,6 +158,8 @@ class TimelineWindow(QWidget):
             self.lanes_plot.removeItem(item)
         self._items = []
         idx = self.turn_positions()
+        if self.selected is not None and self.selected not in set(idx.tolist()):
+            self.selected = None  # an undone cut took its piece away
         lanes = self.lanes()
         self._lane_of = {c: k for k, c in enumerate(lanes)}
         n = max(len(lanes), 1)
@@ -204,6 +220,10 @@ class TimelineWindow(QWidget):
             i = self.selected
             text += (f"  |  selected: {p.cluster_name(int(p.cluster[i]))} {p.seg_start[i]:.2f}–{p.seg_end[i]:.2f} s"
                      f"{' (verified)' if p.verified[i] else ''}")
+        if self.span is not None:
+            text += f"  |  span {self.span[0]:.2f}–{self.span[1]:.2f} s: 1-9 / 0 give it, Esc drops it"
+        elif self._mark is not None:
+            text += f"  |  span from {self._mark:.2f} s: M again where it ends"
         if self.audio_error:
             text += f"  |  {self.audio_error}"
         self.info.setText(text)
@@ -272,6 +292,9 @@ class TimelineWindow(QWidget):
         n = max(len(self.lanes()), 1)
         lane = n - 1 - int(np.floor(pos.y()))
         t = float(pos.x())
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:  # a span from the cursor to here
+            self.set_span(tuple(sorted((self.cursor_time, t))))
+            return
         turn = self.turn_at(t, lane)
         if turn is not None:
             self.selected = turn
@@ -281,6 +304,9 @@ class TimelineWindow(QWidget):
 
     def _clicked_wave(self, event):
         pos = self.wave_plot.getPlotItem().vb.mapSceneToView(event.scenePos())
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.set_span(tuple(sorted((self.cursor_time, float(pos.x())))))
+            return
         self.set_cursor(float(pos.x()))
         self.play_from(self.cursor_time)
 
@@ -326,36 +352,6 @@ class TimelineWindow(QWidget):
             return
         self.set_cursor(self._play_offset + pos)
 
-    # ---- edits --------------------------------------------------------------------------------
-    def give_to_lane(self, lane: int):
-        """Give the selected turn to the speaker of lane `lane` (0-based)."""
-        lanes = self.lanes()
-        if self.selected is None or not 0 <= lane < len(lanes):
-            return None
-        target = lanes[lane]
-        if target == int(self.session.project.cluster[self.selected]):
-            return None
-        return self.session.log.move([self.selected], target)
-
-    def move_boundary(self, side: str, t: float):
-        """The selected turn's start or end to time t (a drag, or [ and ] at the cursor)."""
-        if self.selected is None:
-            return None
-        p = self.session.project
-        start, end = float(p.seg_start[self.selected]), float(p.seg_end[self.selected])
-        start, end = (t, end) if side == "start" else (start, t)
-        start, end = max(0.0, start), min(self.duration, end)
-        if end - start < 0.05:  # a boundary dragged past the other one: the turn stays as it was
-            self.info.setText("A turn must keep at least 50 ms; use 0-9 to give it to another speaker.")
-            self.redraw()
-            return None
-        return self.session.log.set_bounds(self.selected, start, end)
-
-    def give_to_new_speaker(self):
-        if self.selected is None:
-            return None
-        return self.session.log.move([self.selected], None)
-
     def _make_actions(self):
         def add(keys, slot):
             action = QAction(self)
@@ -376,9 +372,11 @@ class TimelineWindow(QWidget):
         add(["0"], self.give_to_new_speaker)
         add(["["], lambda: self.move_boundary("start", self.cursor_time))
         add(["]"], lambda: self.move_boundary("end", self.cursor_time))
+        add(["S", "/"], self.cut_at_cursor)
+        add(["M"], self.mark)
         for k in range(1, 10):
             add([str(k)], lambda k=k: self.give_to_lane(k - 1))
-        add(["Esc"], self.close)
+        add(["Esc"], self.escape)
 
     def closeEvent(self, event):
         if self._listener in self.session.log.listeners:
@@ -387,100 +385,3 @@ class TimelineWindow(QWidget):
             self.player.stop()
         self.closed.emit()
         super().closeEvent(event)
-
-
-class RecordingPicker(QDialog):
-    """Every recording of the project, searchable by name; Enter opens its timeline."""
-
-    def __init__(self, session, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Recordings")
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("search by name")
-        self.list = QListWidget()
-        p = session.project
-        counts = np.bincount(p.seg_recording, minlength=1) if p.n_segments else np.zeros(1, int)
-        for r in p.recordings():
-            n = int(counts[r.id]) if r.id < len(counts) else 0
-            text = f"{r.path}   ({n} turns)" if r.status == "ok" else f"{r.path}   ({r.status}: {r.error})"
-            item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, r.id)
-            if not n:
-                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-            self.list.addItem(item)
-        self.search.textChanged.connect(self.filter)
-        self.search.returnPressed.connect(self.accept)
-        self.list.itemActivated.connect(lambda _: self.accept())
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.search)
-        layout.addWidget(self.list, 1)
-        layout.addWidget(buttons)
-        self.resize(520, 480)
-
-    def filter(self, text: str):
-        text = text.strip().lower()
-        first = None
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            hidden = bool(text) and text not in item.text().lower()
-            item.setHidden(hidden)
-            if not hidden and first is None and item.flags() & Qt.ItemFlag.ItemIsEnabled:
-                first = item
-        if first is not None:
-            self.list.setCurrentItem(first)
-
-    def chosen(self) -> int | None:
-        item = self.list.currentItem()
-        if item is None or item.isHidden() or not item.flags() & Qt.ItemFlag.ItemIsEnabled:
-            return None
-        return int(item.data(Qt.ItemDataRole.UserRole))
-
-
-def find_recording(project, name: str) -> int | None:
-    """A recording id by its path, file name or stem (for --timeline NAME)."""
-    for r in project.recordings():
-        if name in (r.path, Path(r.path).name, Path(r.path).stem):
-            return r.id
-    return None
-
-
-class TimelineTasks(QObject):
-    """The main window's side: open a timeline from the current segment or the recording list.
-    Given: the ReviewState (session, current segment), the window (parent of the picker), the
-    player, `undo` / `redo` (the edit controller's), the status bar and `open_dialog`."""
-
-    def __init__(self, state, window, player, undo, redo, status, open_dialog):
-        super().__init__(window)
-        self.state, self.window, self.player, self.undo, self.redo = state, window, player, undo, redo
-        self.status, self.open_dialog = status, open_dialog
-        self.timeline: TimelineWindow | None = None
-
-    def open_timeline(self, recording_id: int | None = None, segment: int | None = None):
-        session = self.state.session
-        if session is None:
-            return None
-        p = session.project
-        if recording_id is None:
-            segment = self.state.current_segment if segment is None else segment
-            if segment is None:
-                self.status.showMessage("Choose a segment (or a recording: Ctrl+Shift+R) to see its timeline.", 5000)
-                return None
-            recording_id = int(p.seg_recording[segment])
-        if self.timeline is not None:
-            self.timeline.close()
-        self.timeline = TimelineWindow(session, recording_id, self.player, self.undo, self.redo)
-        self.timeline.closed.connect(lambda: setattr(self, "timeline", None))
-        if segment is not None and int(p.seg_recording[segment]) == int(recording_id):
-            self.timeline.select_turn(int(segment))
-        self.timeline.show()
-        return self.timeline
-
-    def ask_recording(self):
-        if self.state.session is None:
-            return
-        picker = RecordingPicker(self.state.session, self.window)
-        picker.accepted.connect(lambda: picker.chosen() is not None and self.open_timeline(picker.chosen()))
-        self.open_dialog(picker)

@@ -132,7 +132,7 @@ def test_turns_change_speaker_by_key_and_undo_restores(timeline):
 
 
 def test_recording_list_searches_by_name(conversation_project, tmp_path, make_window, qtbot):
-    from speakerid_gui.gui.timeline import RecordingPicker
+    from speakerid_gui.gui.timeline_tasks import RecordingPicker
 
     folder = tmp_path / "project"
     shutil.copytree(conversation_project, folder)
@@ -200,3 +200,67 @@ def test_turn_boundaries_move_by_key_and_drag_and_undo_survives_reopening(timeli
         assert reopened.seg_end[k] == pytest.approx(start + 0.4 * (end - start), abs=1e-3)
     finally:
         reopened.close()
+
+
+def test_s_cuts_a_turn_at_the_cursor_and_the_window_follows(timeline, qtbot):
+    """S cuts the selected turn at the cursor: two turns in the lanes, a point more in the
+    scatter (where its parent is), a row more of embeddings; Ctrl+Z takes the piece away."""
+    w, t, rid, _ = timeline
+    p = w.state.session.project
+    n, points = p.n_segments, len(w.scatter.xy)
+    i = int(max(t.turn_positions(), key=lambda k: p.seg_end[k] - p.seg_start[k]))
+    t.select_turn(i)
+    start, end = float(p.seg_start[i]), float(p.seg_end[i])
+    t.set_cursor((start + end) / 2)
+    QTest.keyClick(t, Qt.Key.Key_S)
+    assert p.n_segments == n + 1 and len(t.turn_positions()) == len(np.flatnonzero(p.seg_recording == rid))
+    piece = int(np.argmax(p.segment_ids))
+    assert (p.seg_start[piece], p.seg_end[piece]) == pytest.approx(((start + end) / 2, end), abs=1e-3)
+    assert p.seg_end[i] == pytest.approx((start + end) / 2, abs=1e-3) and t.selected == i
+    assert p.cluster[piece] == p.cluster[i]
+    assert len(w.scatter.xy) == points + 1 and (w.scatter.xy[piece] == w.scatter.xy[i]).all()
+    assert len(w.state.session.X) == n + 1
+    for _ in range(len(t.turn_positions())):           # the piece is a turn like any other: Right reaches it
+        QTest.keyClick(t, Qt.Key.Key_Right)
+        if t.selected == piece:
+            break
+    assert t.selected == piece
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert p.n_segments == n and p.seg_end[i] == pytest.approx(end) and len(w.scatter.xy) == points
+    assert t.selected is None and "turns" in t.info.text()  # the piece went, and the window with it
+    t.set_cursor(start + 0.01)
+    t.select_turn(i)
+    t.set_cursor(start + 0.01)
+    QTest.keyClick(t, Qt.Key.Key_S)                     # at the very edge: refused, said why
+    assert p.n_segments == n and "both sides" in t.info.text()
+
+
+def test_a_span_marked_while_listening_goes_to_a_new_speaker(timeline, qtbot):
+    w, t, rid, _ = timeline
+    p = w.state.session.project
+    i = int(max(t.turn_positions(), key=lambda k: p.seg_end[k] - p.seg_start[k]))
+    t.select_turn(i)
+    start, end = float(p.seg_start[i]), float(p.seg_end[i])
+    a, b = start + 0.3 * (end - start), start + 0.6 * (end - start)
+    before = p.cluster.copy()
+    t.set_cursor(a)
+    QTest.keyClick(t, Qt.Key.Key_M)
+    assert "M again" in t.info.text()
+    t.set_cursor(b)
+    QTest.keyClick(t, Qt.Key.Key_M)
+    assert t.span == pytest.approx((a, b)) and t.span_item.isVisible()
+    QTest.keyClick(t, Qt.Key.Key_0)                     # the span's part of the turn: a new speaker
+    inside = np.flatnonzero((p.seg_recording == rid) & (p.seg_start >= a - 1e-3) & (p.seg_end <= b + 1e-3))
+    assert len(inside) == 1
+    new = int(p.cluster[inside[0]])
+    assert new not in before and t.span is None and new in t.lanes()
+    # the turn's time before and after the span keeps its speaker
+    around = np.flatnonzero((p.seg_recording == rid) & (p.cluster == before[i]) &
+                            ((np.abs(p.seg_end - a) < 1e-3) | (np.abs(p.seg_start - b) < 1e-3)))
+    assert len(around) == 2
+    QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one edit: all of it back
+    np.testing.assert_array_equal(p.cluster, before)
+    assert (p.seg_start[i], p.seg_end[i]) == pytest.approx((start, end))
+    t.set_span((a, b))
+    QTest.keyClick(t, Qt.Key.Key_Escape)                # Esc drops the span, the window stays
+    assert t.span is None and t.isVisible()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from speakerid_gui.core.project.store import Project, settings_hash
+from speakerid_gui.core.project.turn_cuts import analysed_positions, fill_pieces, pieces
 
 PROSODY_STEP = 0.02  # 20 ms curves are plenty for the panels, and Praat's cost is per frame
 
@@ -57,22 +58,32 @@ def save_recording_embeddings(project: Project, backend: str, seg_key: str, clea
 def backend_matrix(project: Project, backend: str, seg_key: str, clean: str | None = None,
                    tag=None) -> np.ndarray:
     """(n_segments, dim) embeddings of one backend in segment order, assembled from the
-    per-recording files and cached as an array. tag: anything else the numbers depend on
+    per-recording files and cached as an array (a piece of a cut turn without a row of its own
+    gets its parent's: turn_cuts.py). tag: anything else the numbers depend on
     (a per-project model's training time), so a retrained model is never shadowed."""
     clean = clean or "none"
+    piece_of = pieces(project)
     key = settings_hash(backend, seg_key, project.segment_ids[:1].tolist(), project.segment_ids[-1:].tolist(),
                         project.n_segments, *([clean] if clean != "none" else []),
-                        *([tag] if tag is not None else []))
+                        *([tag] if tag is not None else []), *([sorted(piece_of.items())] if piece_of else []))
     cached = project.load_array(array_name(backend), key)
     if cached is not None:
         return cached
-    parts = []
-    rec_ids, starts = np.unique(project.seg_recording, return_index=True)
-    for rid in rec_ids[np.argsort(starts)]:
-        parts.append(np.load(embedding_file(project, backend, seg_key, clean, rid)))
-    matrix = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 1), np.float32)
-    if len(matrix) != project.n_segments:
-        raise RuntimeError("embedding cache out of step with segments: run the pipeline again")
+    matrix, missing = None, {}
+    for rid in np.unique(project.seg_recording):
+        rows = np.load(embedding_file(project, backend, seg_key, clean, rid))
+        pos = np.flatnonzero(project.seg_recording == rid)
+        if len(rows) != len(pos):  # the usual case after a cut: the file has no rows for its pieces
+            pos = analysed_positions(project, rid, set(piece_of))
+            missing.update({p: q for p, q in piece_of.items() if project.seg_recording[project.positions([p])[0]] == rid})
+        if len(rows) != len(pos):
+            raise RuntimeError("embedding cache out of step with segments: run the pipeline again")
+        if matrix is None:
+            matrix = np.zeros((project.n_segments, rows.shape[1]), np.float32)
+        matrix[pos] = rows
+    if matrix is None:
+        return np.zeros((0, 1), np.float32)
+    fill_pieces(project, matrix, missing)
     project.save_array(array_name(backend), key, matrix)
     return matrix
 

@@ -26,6 +26,7 @@ class Diff:
     ids: np.ndarray                                   # segment ids (int64, ascending, unique)
     cols: dict[str, object] = field(default_factory=dict)    # column -> scalar or array (one per id)
     clusters: dict[int, dict | None] = field(default_factory=dict)
+    cuts: list = field(default_factory=list)  # turns cut in two first (turn_cuts.py): [parent, piece, t, end]
 
 
 def encode(diff: Diff) -> bytes:
@@ -42,6 +43,8 @@ def encode(diff: Diff) -> bytes:
         return spec
 
     header: dict = {"n": len(ids), "cols": {}, "clusters": {str(c): info for c, info in diff.clusters.items()}}
+    if diff.cuts:
+        header["cuts"] = diff.cuts
     if len(ids):
         deltas = np.diff(ids)
         header["first"] = int(ids[0])
@@ -94,7 +97,7 @@ def decode(stored: bytes | str, dtypes: dict[str, np.dtype]) -> Diff:
             cols[name] = np.unpackbits(array(spec), count=n).astype(dtype)
         else:
             cols[name] = array(spec).astype(dtype)
-    return Diff(ids, cols, _cluster_rows(header["clusters"]))
+    return Diff(ids, cols, _cluster_rows(header["clusters"]), header.get("cuts", []))
 
 
 def _decode_json(data: dict, dtypes) -> Diff:

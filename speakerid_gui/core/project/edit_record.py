@@ -124,6 +124,8 @@ class Change:
     rows: tuple[int, ...] = ()      # every cluster whose stored row was written (created, changed, deleted)
     bounds: np.ndarray = field(default_factory=lambda: _frozen(np.zeros(0, np.int64)))  # turns whose times moved
     selection: Selection | None = None  # where the selection goes (None: the caller gave none)
+    resized: bool = False           # segments were added or removed (a turn cut, or a cut undone):
+                                    # per-segment arrays (embeddings, layout, drawn points) are re-read
 
     @property
     def tag(self) -> str:

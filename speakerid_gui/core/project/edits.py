@@ -18,13 +18,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from speakerid_gui.core.project import diffs
+from speakerid_gui.core.project import diffs, turn_cuts
 from speakerid_gui.core.project.edit_record import Change, Recorder, Selection, bounds_change
 from speakerid_gui.core.palette import color_for
 from speakerid_gui.core.project.store import COLUMNS, NOISE, Project, ReadOnlyProject
 from speakerid_gui.core.text import plural
 
 BOUNDS = "bounds"  # the edit kind whose diffs are segment times, not assignment columns
+CUT = "cut"        # the edit kind whose diffs cut turns in two first (turn_cuts.py)
 # Machine clusterings are what a reviewer's edits start from, not edits: undo stops at the
 # latest one (one Ctrl+Z too many must not grey every point). Re-clustering is its own command.
 BASE_KINDS = ("cluster",)
@@ -153,6 +154,8 @@ class EditLog:
             edit_id, kind, description, stored = row
             if kind == BOUNDS:
                 change = bounds_change(edit_id, action, description, self._apply_bounds(stored), None)
+            elif kind == CUT:
+                change = self._apply_cut(diffs.decode(stored, DTYPES), edit_id, action, description)
             else:
                 change = self._apply(diffs.decode(stored, DTYPES), kind, edit_id, action, description)
             db.execute("UPDATE edits SET state=? WHERE id=?", (to_state, edit_id))
@@ -193,6 +196,91 @@ class EditLog:
                 self.p.db.execute("UPDATE segments SET start=?, end=? WHERE id=?", (a, b, sid))
                 self.p.seg_start[i], self.p.seg_end[i] = a, b
         return index[keep]
+
+    # ---- cutting turns (the timeline's cut at the cursor, and a span given to a speaker) -------
+    def cut_turn(self, index: int, t: float, **where) -> Change:
+        """Cut segment `index` in two at time t (seconds); both parts keep its speaker. Undoable."""
+        def assign(cuts):
+            return self.p.positions([cuts[0][0], cuts[0][1]]), {"human": True}, {}
+
+        return self._cut(f"cut turn at {t:.2f} s", [(int(index), float(t))], assign, **where)
+
+    def give_span(self, index, start: float, end: float, target: int | None, name: str = "", **where) -> Change:
+        """Give the part of turns `index` (array positions) inside [start, end] to cluster `target`
+        (None: a new cluster): a turn partly inside is cut at the span's edges first, and the
+        part inside goes. One undoable edit."""
+        p = self.p
+        if end - start < turn_cuts.MIN_PIECE:
+            raise ValueError(f"a span needs at least {turn_cuts.MIN_PIECE * 1000:.0f} ms (got {start:.2f}-{end:.2f} s)")
+        index = [int(i) for i in np.atleast_1d(index) if p.seg_start[i] < end and p.seg_end[i] > start]
+        if not index:
+            raise ValueError(f"no turn inside {start:.2f}-{end:.2f} s")
+        wanted = [(i, t) for i in index for t in (start, end)
+                  if p.seg_start[i] + turn_cuts.MIN_PIECE <= t <= p.seg_end[i] - turn_cuts.MIN_PIECE]
+        clusters = {}
+        if target is None:
+            target = self.new_cluster_ids(1)[0]
+        if target != NOISE and target not in p.clusters:
+            clusters[target] = {"name": name, "color": color_for(target), "notes": ""}
+
+        def assign(cuts):
+            inside = [i for i in np.flatnonzero(np.isin(p.segment_ids, [p.segment_ids[i] for i in index] +
+                                                        [c[1] for c in cuts]))
+                      if p.seg_start[i] >= start - 1e-3 and p.seg_end[i] <= end + 1e-3]
+            return (np.asarray(inside, np.int64), {"cluster": target, "noise": target == NOISE, "human": True},
+                    clusters)
+
+        label = name or p.cluster_name(target)
+        return self._cut(f"give {start:.2f}-{end:.2f} s to {label}", wanted, assign, **where)
+
+    def _cut(self, description: str, wanted: list, assign, selection: Selection | None = None,
+             after: Selection | None = None) -> Change:
+        """One edit: cut the turns (position, time) in `wanted` (a position cut twice is cut at
+        its later time first, so its first part keeps its position), then set what
+        `assign(cuts)` says: (positions, columns, cluster rows)."""
+        with self.p.writes_held():
+            self._writable()
+            before = self._selection(selection)
+            with self.p.transaction() as db:
+                db.execute("UPDATE edits SET state='discarded' WHERE state='undone'")
+                cuts, next_id = [], int(self.p.segment_ids.max(initial=0)) + 1
+                for i, t in sorted(wanted, key=lambda w: (w[0], -w[1])):
+                    cut = turn_cuts.plan_cut(self.p, i, t, next_id + len(cuts))
+                    turn_cuts.apply_cuts(self.p, [cut])
+                    cuts.append(cut)
+                index, new, clusters = assign(cuts)
+                fwd, inv = self._diff(index, new, clusters)
+                fwd.cuts = inv.cuts = cuts
+                cur = db.execute("INSERT INTO edits(ts, kind, description, forward, inverse) VALUES(?,?,?,?,?)",
+                                 (time.time(), CUT, description, diffs.encode(fwd), diffs.encode(inv)))
+                change = self._apply(fwd, CUT, cur.lastrowid, "do", description)
+                change = replace(change, bounds=self._cut_bounds(cuts), resized=bool(cuts))
+                change = self._keep_selection(db, change, before, after)
+            turn_cuts.follow_layout(self.p, cuts)
+            return self._notify(change)
+
+    def _apply_cut(self, diff: diffs.Diff, edit_id: int, action: str, description: str) -> Change:
+        """Undo: the pieces go first, then the labels (a removed piece has none left to set);
+        redo: the cuts first, then the labels."""
+        if action == "undo":
+            _, removed_at = turn_cuts.undo_cuts(self.p, diff.cuts)
+            change = self._apply(diff, CUT, edit_id, action, description)
+            turn_cuts.follow_layout(self.p, diff.cuts, removed_at)
+        else:
+            turn_cuts.apply_cuts(self.p, diff.cuts)
+            change = self._apply(diff, CUT, edit_id, action, description)
+            turn_cuts.follow_layout(self.p, diff.cuts)
+        return replace(change, bounds=self._cut_bounds(diff.cuts), resized=bool(diff.cuts))
+
+    def _cut_bounds(self, cuts) -> np.ndarray:
+        """Positions of the cut turns that exist now (parents and pieces): their times changed."""
+        ids = np.array([i for cut in cuts for i in cut[:2]], np.int64)
+        if not len(ids):
+            return np.zeros(0, np.int64)
+        at = self.p.positions(ids)
+        ok = (at >= 0) & (at < self.p.n_segments)
+        ok[ok] = self.p.segment_ids[at[ok]] == ids[ok]
+        return np.unique(at[ok])
 
     # ---- an edit another connection wrote (the pipeline's clustering) --------------------------
     def reloaded(self, reload) -> Change:

@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS arrays(name TEXT PRIMARY KEY, key TEXT NOT NULL, file
     created REAL NOT NULL);
 -- an edit's diff (its forward or inverse column) committed but not yet copied into assignments
 -- by the writer thread (assignment_writer.py); replayed in order when the project is opened
+-- a turn cut in two: its second part's parent (turn_cuts.py; it has no row in the analysis caches)
+CREATE TABLE IF NOT EXISTS pieces(segment_id INTEGER PRIMARY KEY REFERENCES segments(id) ON DELETE CASCADE,
+    parent_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pending_writes(seq INTEGER PRIMARY KEY, edit_id INTEGER NOT NULL,
     diff TEXT NOT NULL CHECK (diff IN ('forward', 'inverse')));
 """
