@@ -359,6 +359,20 @@ def embeddings(project: Project, backend: str | None = None, seg_key: str | None
                              clean or settings.clean)
 
 
+def embed_edited_turns(project: Project, settings: Settings | None = None, cancel=lambda: False) -> int:
+    """Embed again the turns cut or resized on the timeline (edited_turns.py), with the backend,
+    cleaning and precision of the project's analysis; returns how many."""
+    from dataclasses import replace
+
+    from speakerid_gui.core.edited_turns import embed_edited
+
+    if settings is None:
+        settings = Settings(**project.get_meta("settings", {})) if project.get_meta("settings") else Settings()
+    chosen_backend(project, settings)
+    return embed_edited(project, settings.backend, settings.clean,
+                        lambda spec: backend_options(replace(settings, backend=spec)), cancel)
+
+
 def chosen_backend(project: Project, settings: Settings) -> str:
     """settings.backend, with "auto" replaced by what the analysis chose for this project (CAM++
     for a project analysed before the choice existed)."""
@@ -392,6 +406,10 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         yield Event("cluster", 1, 1, "no segments to cluster", level="warning")
         return
     chosen_backend(project, settings)
+    try:  # turns cut or resized on the timeline are clustered by what they hold now
+        embed_edited_turns(project, settings, cancel)
+    except RuntimeError as exc:
+        yield Event("cluster", message=str(exc), level="warning")
     emb = embeddings(project, settings.backend, settings.segments.key(), settings.clean)
     key = settings_hash(project.array_key(array_name(settings.backend)), settings.cluster_key())
     edit = project.get_meta("cluster_edit")

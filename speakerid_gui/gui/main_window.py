@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         self.learning = LearningTasks(st, self, status, edit=self.edits.edit, update_actions=self._update_actions,
                                       on_idle=self.answers.learning_idle, **services)
         self.timelines = TimelineTasks(st, self, self.player, self.edits.undo, self.edits.redo, status,
-                                       self._open_dialog)
+                                       self._open_dialog, embedded=self.review_queue.refresh_suggestions)
         bg = self.background
         self.pages = ProjectPages(
             st, self, self.recent, self.start_page, self.stack, self.review_page, self.clusters, self.evaluation,
@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
             load_project_view=self.review.load_project_view, update_actions=self._update_actions)
         self.pages.session_opened.connect(self.edits.attach)  # the redraw listener before the queue's
         self.pages.session_opened.connect(self.review_queue.project_opened)
+        self.pages.session_opened.connect(self.timelines.project_opened)
         self.start_page.demo_requested.connect(bg.start_demo)
         self.stack.currentChanged.connect(
             lambda _: self.stack.currentWidget() is not self.review_page and self.review_queue.project_closed())

@@ -42,9 +42,14 @@ class ReviewSession:
 
     def _on_edit(self, change):
         if change.resized:  # a turn cut or a cut undone: the embedding matrix has a row more or less
-            self._X, self._X_failed, self._sums = None, False, ClusterSums()
-        if change.resized or len(change.moved):
+            self.embeddings_changed()
+        elif len(change.moved):
             self.invalidate()
+
+    def embeddings_changed(self):
+        """The embeddings are other numbers now (a cut, edited turns embedded again): read them again."""
+        self._X, self._X_failed, self._sums = None, False, ClusterSums()
+        self.invalidate()
 
     # ---- caches ---------------------------------------------------------------------------
     def invalidate(self):

@@ -1,14 +1,18 @@
 """Opening timelines: the recording list (search by name) and the main window's side of it
-(open the timeline of the current segment, or of a recording chosen in the list)."""
+(open the timeline of the current segment, or of a recording chosen in the list), and the
+turns a timeline edit cut or resized embedded again in a worker thread (core/edited_turns.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
 from speakerid_gui.gui.timeline import TimelineWindow
+from speakerid_gui.gui.workers import describe, plain_thread
+
+EMBED_DELAY_MS = 800  # a burst of edge drags and cuts: embed once, after the last one
 
 
 class RecordingPicker(QDialog):
@@ -69,16 +73,75 @@ def find_recording(project, name: str) -> int | None:
     return None
 
 
-class TimelineTasks(QObject):
-    """The main window's side: open a timeline from the current segment or the recording list.
-    Given: the ReviewState (session, current segment), the window (parent of the picker), the
-    player, `undo` / `redo` (the edit controller's), the status bar and `open_dialog`."""
+class _Delivery(QObject):
+    done = Signal(object)  # (session, turns embedded, error text)
 
-    def __init__(self, state, window, player, undo, redo, status, open_dialog):
+
+def _embed_edited(delivery: _Delivery, folder, session):
+    from speakerid_gui.core.pipeline import embed_edited_turns
+    from speakerid_gui.core.project.store import Project
+
+    try:
+        project = Project.open(folder)  # the worker's own connection
+        try:
+            payload = (session, embed_edited_turns(project), "")
+        finally:
+            project.close()
+    except Exception as exc:  # a file gone, no embeddings yet: said in the status bar
+        payload = (session, 0, describe(exc))
+    delivery.done.emit(payload)
+
+
+class TimelineTasks(QObject):
+    """The main window's side: open a timeline from the current segment or the recording list;
+    after a cut or a moved edge, embed the edited turns again. Given: the ReviewState (session,
+    current segment), the window (parent of the picker), the player, `undo` / `redo` (the edit
+    controller's), the status bar, `open_dialog` and `embedded` (called once new embeddings are in)."""
+
+    def __init__(self, state, window, player, undo, redo, status, open_dialog, embedded=lambda: None):
         super().__init__(window)
         self.state, self.window, self.player, self.undo, self.redo = state, window, player, undo, redo
-        self.status, self.open_dialog = status, open_dialog
+        self.status, self.open_dialog, self.embedded = status, open_dialog, embedded
         self.timeline: TimelineWindow | None = None
+        self.embedding = None  # the running job (a Future)
+        self._again = False    # an edit came while it ran
+        self._timer = QTimer(self, singleShot=True, interval=EMBED_DELAY_MS)
+        self._timer.timeout.connect(self._start_embedding)
+        self._delivery = None
+
+    def project_opened(self, session):
+        session.log.listeners.append(self._on_edit)
+
+    def _on_edit(self, change):
+        if change.kind in ("cut", "bounds") and change.action == "do":
+            self._timer.start()
+
+    def _start_embedding(self):
+        session = self.state.session
+        if session is None:
+            return
+        if self.embedding is not None:
+            self._again = True
+            return
+        self._delivery = _Delivery()  # not a child of the window: a late result goes nowhere
+        self._delivery.done.connect(self._embedded)
+        self.embedding = plain_thread("edited-turns").submit(_embed_edited, self._delivery, session.project.folder,
+                                                             session)
+
+    def _embedded(self, payload):
+        session, count, error = payload
+        self.embedding = None
+        if session is self.state.session:
+            if error:
+                self.status.showMessage(f"Edited turns keep their old embeddings: {error}", 10000)
+            elif count:
+                session.embeddings_changed()
+                self.status.showMessage(f"{count} edited turn{'s' if count != 1 else ''} embedded for what "
+                                        "they hold now.", 5000)
+                self.embedded()
+        if self._again:
+            self._again = False
+            self._timer.start()
 
     def open_timeline(self, recording_id: int | None = None, segment: int | None = None):
         session = self.state.session

@@ -132,3 +132,39 @@ def test_a_cut_at_a_turns_edge_is_refused_and_changes_nothing(opened):
         log.give_span([i], float(project.seg_end[i]) + 1, float(project.seg_end[i]) + 2, None)
     same(project, before)
     assert not log.can_undo() or log.history(1)[0].kind != "cut"
+
+
+def test_cut_and_moved_turns_are_embedded_again_for_what_they_hold_now(opened):
+    """After embed_edited_turns both parts of a cut turn, and a turn whose edge moved, have the
+    embedding of their own audio (what the analysis would give that span); undo brings the
+    analysed rows back, redo the stored ones without embedding anything again."""
+    from speakerid_gui.core.audio.decode import read_span
+    from speakerid_gui.core.embed import embed_segments, get_backend
+    from speakerid_gui.core.pipeline import embed_edited_turns
+
+    project, log, _ = opened
+    emb = embeddings(project)
+    i = int(np.argmax(project.seg_end - project.seg_start))
+    t = round(float(project.seg_start[i] + project.seg_end[i]) / 2, 3)
+    log.cut_turn(i, t)
+    k = (i + 1) if i + 1 < project.n_segments - 1 else i - 1
+    log.set_bounds(k, float(project.seg_start[k]) + 0.5, float(project.seg_end[k]))
+    j = int(np.argmax(project.segment_ids))
+    assert embed_edited_turns(project) == 3
+    now = embeddings(project)
+    campp = get_backend("campp")
+    for pos in (i, j, k):
+        wave = read_span(project.recording_path(int(project.seg_recording[pos])), float(project.seg_start[pos]),
+                         float(project.seg_end[pos]))
+        own = embed_segments(campp, [wave], [[(0.0, len(wave) / 16000)]])[0]
+        assert np.allclose(now[pos], own, atol=1e-4), pos
+    assert float(now[i] @ now[j] / np.linalg.norm(now[i]) / np.linalg.norm(now[j])) < 0.999  # no longer copies
+    others = np.setdiff1d(np.arange(len(emb)), [i, k])
+    np.testing.assert_array_equal(now[others], emb[others])
+    log.undo()
+    log.undo()
+    np.testing.assert_array_equal(embeddings(project), emb)  # the analysed rows, as before the edits
+    log.redo()
+    log.redo()
+    assert embed_edited_turns(project) == 0  # stored: nothing to embed again
+    np.testing.assert_array_equal(embeddings(project), now)

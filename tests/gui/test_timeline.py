@@ -258,6 +258,11 @@ def test_a_span_marked_while_listening_goes_to_a_new_speaker(timeline, qtbot):
     around = np.flatnonzero((p.seg_recording == rid) & (p.cluster == before[i]) &
                             ((np.abs(p.seg_end - a) < 1e-3) | (np.abs(p.seg_start - b) < 1e-3)))
     assert len(around) == 2
+    # a worker embeds the three turns for what they now hold: the given part no longer "sounds
+    # like" the turn it was cut from (with its parent's row it did, at cosine 1.0)
+    qtbot.waitUntil(lambda: "embedded for what they hold now" in w.statusBar().currentMessage(), timeout=30000)
+    X = w.state.session.X
+    assert float(X[inside[0]] @ X[around[0]]) < 0.999 and float(X[around[0]] @ X[around[1]]) < 0.999
     QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one edit: all of it back
     np.testing.assert_array_equal(p.cluster, before)
     assert (p.seg_start[i], p.seg_end[i]) == pytest.approx((start, end))

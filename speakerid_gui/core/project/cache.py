@@ -66,6 +66,10 @@ def backend_matrix(project: Project, backend: str, seg_key: str, clean: str | No
     key = settings_hash(backend, seg_key, project.segment_ids[:1].tolist(), project.segment_ids[-1:].tolist(),
                         project.n_segments, *([clean] if clean != "none" else []),
                         *([tag] if tag is not None else []), *([sorted(piece_of.items())] if piece_of else []))
+    edited = load_edited(project, backend, clean)
+    if edited is not None:  # the numbers depend on which edited turns still have their embedded span
+        key = settings_hash(key, str(edited_file(project, backend, clean).stat().st_mtime_ns),
+                            np.nan_to_num(_current_spans(project, edited), nan=-1.0).tolist())
     cached = project.load_array(array_name(backend), key)
     if cached is not None:
         return cached
@@ -84,8 +88,60 @@ def backend_matrix(project: Project, backend: str, seg_key: str, clean: str | No
     if matrix is None:
         return np.zeros((0, 1), np.float32)
     fill_pieces(project, matrix, missing)
+    if edited is not None:
+        at, rows = _matching(project, edited)
+        matrix[at] = rows
     project.save_array(array_name(backend), key, matrix)
     return matrix
+
+
+# ---- turns edited on the timeline (cut, or an edge moved): embedded again for their new span ----
+def edited_file(project: Project, backend: str, clean: str | None) -> Path:
+    suffix = "" if clean in (None, "none") else f"-{clean}"
+    return project.cache_dir(f"emb-{spec_slug(backend)}") / f"edited{suffix}.npz"
+
+
+def load_edited(project: Project, backend: str, clean: str | None) -> dict | None:
+    """{"id", "recording", "start", "end", "rows"} of the turns embedded after an edit (None before
+    the first)."""
+    path = edited_file(project, backend, clean)
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in ("id", "recording", "start", "end", "rows")}
+
+
+def save_edited(project: Project, backend: str, clean: str | None, positions, rows: np.ndarray):
+    """Add embeddings of turns (array positions: their ids and spans now); earlier spans of a
+    turn are kept, so undoing and redoing an edit never embeds the same span twice."""
+    old = load_edited(project, backend, clean)
+    at = np.asarray(positions, np.int64)
+    new = {"id": project.segment_ids[at], "recording": project.seg_recording[at], "start": project.seg_start[at],
+           "end": project.seg_end[at], "rows": np.asarray(rows, np.float32)}
+    if old is not None and len(old["rows"]) and old["rows"].shape[1] == new["rows"].shape[1]:
+        new = {k: np.concatenate([old[k], new[k]]) for k in new}
+    path = edited_file(project, backend, clean)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **new)
+    os.replace(tmp, path)  # atomic: a kill never leaves half a file
+
+
+def _current_spans(project: Project, edited: dict) -> np.ndarray:
+    """(start, end) now of the edited turns that still exist (NaN for the ones that do not)."""
+    at = project.positions(edited["id"]) if len(edited["id"]) and project.n_segments else np.zeros(0, np.int64)
+    ok = (at >= 0) & (at < project.n_segments)
+    ok[ok] = project.segment_ids[at[ok]] == edited["id"][ok]
+    ok[ok] = project.seg_recording[at[ok]] == edited["recording"][ok]
+    spans = np.full((len(at), 2), np.nan)
+    spans[ok] = np.column_stack([project.seg_start[at[ok]], project.seg_end[at[ok]]])
+    return spans
+
+
+def _matching(project: Project, edited: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, rows) of the stored embeddings whose turn has that span now (to 1 ms)."""
+    spans = _current_spans(project, edited)
+    match = (np.abs(spans[:, 0] - edited["start"]) < 1e-3) & (np.abs(spans[:, 1] - edited["end"]) < 1e-3)
+    return project.positions(edited["id"][match]), edited["rows"][match]
 
 
 # ---- prosody ---------------------------------------------------------------------------------
