@@ -353,7 +353,9 @@ class MainWindow(QMainWindow):
         box.open()
 
     def show_shortcuts(self):
-        self._open_dialog(ShortcutSheet(self.menu_groups, self))
+        from speakerid_gui.gui.timeline import sheet_actions
+
+        self._open_dialog(ShortcutSheet(self.menu_groups + [("Timeline window (T)", sheet_actions(self))], self))
 
     def show_about(self):
         QMessageBox.about(self, "About speakerid", "speakerid: find and name the speakers in unlabelled recordings.\n"

@@ -18,7 +18,7 @@ MOUSE = [
 ]
 
 
-def sheet_html(groups: list[tuple[str, list]]) -> str:
+def sheet_html(groups: list[tuple[str, list]], mouse=MOUSE) -> str:
     """groups: (menu title, actions); actions without shortcuts are left out."""
     parts = ["<style>td{padding:2px 10px 2px 0;} th{text-align:left;padding-top:8px;}</style><table>"]
     for title, actions in groups:
@@ -30,17 +30,17 @@ def sheet_html(groups: list[tuple[str, list]]) -> str:
         parts.append(f"<tr><th colspan=2>{html.escape(title.replace('&', ''))}</th></tr>")
         parts += [f"<tr><td><b>{html.escape(keys)}</b></td><td>{html.escape(text)}</td></tr>" for text, keys in rows]
     parts.append("<tr><th colspan=2>Mouse</th></tr>")
-    parts += [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in MOUSE]
+    parts += [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in mouse]
     parts.append("</table>")
     return "".join(parts)
 
 
 class ShortcutSheet(QDialog):
-    def __init__(self, groups, parent=None):
+    def __init__(self, groups, parent=None, mouse=MOUSE):
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         self.text = QTextBrowser()
-        self.text.setHtml(sheet_html(groups))
+        self.text.setHtml(sheet_html(groups, mouse))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

@@ -44,6 +44,44 @@ def envelope(wave: np.ndarray, sr: int = 16000, rate: int = ENVELOPE_RATE) -> tu
     return times, values
 
 
+# (keys, what they do, the window's method, its arguments): the window's actions, and its key sheet (F1)
+KEYS = [
+    (["Space"], "Play / stop the selected turn, with 1 s before and after", "toggle_play", ()),
+    (["Right", "."], "Next turn", "step_turn", (1,)),
+    (["Left", ","], "Previous turn", "step_turn", (-1,)),
+    (["+", "="], "Zoom in (down to 1 s)", "zoom", (0.5,)),
+    (["-"], "Zoom out", "zoom", (2.0,)),
+    (["Home", "R"], "Whole recording", "show_all", ()),
+    (["0"], "Give the turn (or the span) to a new speaker", "give_to_new_speaker", ()),
+    (["["], "Move the turn's start to the cursor", "start_to_cursor", ()),
+    (["]"], "Move the turn's end to the cursor", "end_to_cursor", ()),
+    (["S", "/"], "Cut the turn in two at the cursor", "cut_at_cursor", ()),
+    (["M"], "Mark a span: once where it starts, once where it ends (also while playing)", "mark", ()),
+    (["Esc"], "Drop the span; with none, close the timeline", "escape", ()),
+    (["Ctrl+Z"], "Undo", "undo", ()),
+    (["Ctrl+Shift+Z", "Ctrl+Y"], "Redo", "redo", ()),
+    (["F1", "?"], "These keys", "show_keys", ()),
+]
+LANE_KEYS = "Give the turn (or the span) to the speaker of lane 1-9"
+MOUSE = [
+    ("Click", "put the cursor there and play from it; on a turn, select it"),
+    ("Shift+click", "select the span from the cursor to there"),
+    ("Drag a selected turn's edge", "move that edge"),
+    ("Drag the span or its edges", "move or resize the span"),
+    ("Wheel / drag", "zoom / scroll in time"),
+]
+
+
+def sheet_actions(parent) -> list[QAction]:
+    """The timeline's keys as actions for the shortcut sheet (1-9 as one row)."""
+    actions = []
+    for keys, text, _, _ in KEYS[:6] + [(list("123456789"), LANE_KEYS, "", ())] + KEYS[6:]:
+        action = QAction(text, parent)
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        actions.append(action)
+    return actions
+
+
 class TimelineWindow(TimelineEdits, QWidget):
     """One recording's turns; edits go through the session's EditLog."""
 
@@ -353,30 +391,38 @@ class TimelineWindow(TimelineEdits, QWidget):
         self.set_cursor(self._play_offset + pos)
 
     def _make_actions(self):
-        def add(keys, slot):
-            action = QAction(self)
+        for keys, text, method, args in KEYS:
+            action = QAction(text, self)
             action.setShortcuts([QKeySequence(k) for k in keys])
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.triggered.connect(lambda _=False: slot())
+            action.triggered.connect(lambda _=False, m=method, a=args: getattr(self, m)(*a))
             self.addAction(action)
-            return action
+        for k in range(1, 10):  # one action per key: each needs its lane
+            action = QAction(self)
+            action.setShortcut(QKeySequence(str(k)))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(lambda _=False, k=k: self.give_to_lane(k - 1))
+            self.addAction(action)
 
-        add(["Space"], self.toggle_play)
-        add(["Right", "."], lambda: self.step_turn(1))
-        add(["Left", ","], lambda: self.step_turn(-1))
-        add(["+", "="], lambda: self.zoom(0.5))
-        add(["-"], lambda: self.zoom(2.0))
-        add(["Home", "R"], self.show_all)
-        add(["Ctrl+Z"], self._undo)
-        add(["Ctrl+Shift+Z", "Ctrl+Y"], self._redo)
-        add(["0"], self.give_to_new_speaker)
-        add(["["], lambda: self.move_boundary("start", self.cursor_time))
-        add(["]"], lambda: self.move_boundary("end", self.cursor_time))
-        add(["S", "/"], self.cut_at_cursor)
-        add(["M"], self.mark)
-        for k in range(1, 10):
-            add([str(k)], lambda k=k: self.give_to_lane(k - 1))
-        add(["Esc"], self.escape)
+    def show_keys(self):
+        from speakerid_gui.gui.shortcuts import ShortcutSheet
+
+        sheet = ShortcutSheet([("Timeline", sheet_actions(self))], self, mouse=MOUSE)
+        sheet.setWindowTitle("Timeline: keys and mouse")
+        sheet.show()
+        return sheet
+
+    def undo(self):
+        self._undo()
+
+    def redo(self):
+        self._redo()
+
+    def start_to_cursor(self):
+        return self.move_boundary("start", self.cursor_time)
+
+    def end_to_cursor(self):
+        return self.move_boundary("end", self.cursor_time)
 
     def closeEvent(self, event):
         if self._listener in self.session.log.listeners:

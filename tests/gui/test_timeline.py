@@ -269,3 +269,17 @@ def test_a_span_marked_while_listening_goes_to_a_new_speaker(timeline, qtbot):
     t.set_span((a, b))
     QTest.keyClick(t, Qt.Key.Key_Escape)                # Esc drops the span, the window stays
     assert t.span is None and t.isVisible()
+
+
+def test_f1_lists_the_timelines_keys_and_mouse(timeline, qtbot):
+    w, t, _, _ = timeline
+    QTest.keyClick(t, Qt.Key.Key_F1)
+    sheets = [c for c in t.children() if c.__class__.__name__ == "ShortcutSheet"]
+    assert len(sheets) == 1 and sheets[0].isVisible()
+    text = sheets[0].text.toPlainText()
+    for words in ("Cut the turn in two at the cursor", "Mark a span", "lane 1-9", "Shift+click", "Undo"):
+        assert words in text, words
+    sheets[0].close()
+    w.show_shortcuts()                                   # the main window's sheet has them too
+    assert "Cut the turn in two at the cursor" in w.active_dialog.text.toPlainText()
+    w.active_dialog.close()
