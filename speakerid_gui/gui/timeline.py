@@ -21,6 +21,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
 
 from speakerid_gui.core.audio.decode import load_audio, read_span
+from speakerid_gui.core.conversation.stage import is_conversation
 from speakerid_gui.core.palette import cluster_color
 from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.core.text import plural
@@ -94,6 +95,7 @@ class TimelineWindow(TimelineEdits, QWidget):
         p = session.project
         self.path = p.audio_root / session.recording_rel(self.recording_id)
         self.setWindowTitle(f"Timeline — {session.recording_rel(self.recording_id)}")
+        self.conversation = is_conversation(p)  # turns may overlap; else windows that always do
         self.selected: int | None = None   # array position of the selected turn
         self.cursor_time = 0.0
         self._play_offset = 0.0
@@ -229,11 +231,16 @@ class TimelineWindow(TimelineEdits, QWidget):
         self._update_info()
 
     def _overlap_regions(self, idx):
-        """Shade where two or more speakers talk at once (the waveform plot's background)."""
+        """Shade where two or more speakers talk at once (the waveform plot's background). Only
+        turns of conversation mode overlap for that reason: the 3 s windows of the default mode
+        overlap their neighbours by design, whoever speaks."""
         p = self.session.project
         for item in getattr(self, "_shades", []):
             self.wave_plot.removeItem(item)
         self._shades = []
+        if not self.conversation:
+            self.overlap_count = 0
+            return
         speech = idx[p.cluster[idx] != NOISE]
         edges = sorted([(float(p.seg_start[i]), 1) for i in speech] + [(float(p.seg_end[i]), -1) for i in speech])
         depth, start = 0, None
@@ -252,8 +259,10 @@ class TimelineWindow(TimelineEdits, QWidget):
 
     def _update_info(self):
         p = self.session.project
-        text = (f"{plural(len(self.turn_positions()), 'turn')}, {plural(len(self.lanes()), 'speaker')}, "
-                f"{plural(self.overlap_count, 'overlap')}")
+        n = len(self.turn_positions())
+        text = (f"{plural(n, 'turn')}, {plural(len(self.lanes()), 'speaker')}, {plural(self.overlap_count, 'overlap')}"
+                if self.conversation else f"{plural(n, 'window')} (they overlap by design), "
+                                          f"{plural(len(self.lanes()), 'speaker')}")
         if self.selected is not None:
             i = self.selected
             text += (f"  |  selected: {p.cluster_name(int(p.cluster[i]))} {p.seg_start[i]:.2f}–{p.seg_end[i]:.2f} s"

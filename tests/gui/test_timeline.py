@@ -283,3 +283,17 @@ def test_f1_lists_the_timelines_keys_and_mouse(timeline, qtbot):
     w.show_shortcuts()                                   # the main window's sheet has them too
     assert "Cut the turn in two at the cursor" in w.active_dialog.text.toPlainText()
     w.active_dialog.close()
+
+
+def test_windows_of_the_default_mode_are_not_called_overlaps(project_dir, make_window, qtbot):
+    """3 s windows every 1.5 s overlap their neighbours whoever speaks: no overlap shading there."""
+    w = make_window(project_dir)
+    p = w.state.session.project
+    assert p.get_meta("mode") != "conversation"
+    overlapping = np.flatnonzero((p.seg_recording[1:] == p.seg_recording[:-1]) & (p.seg_start[1:] < p.seg_end[:-1]))
+    assert len(overlapping)  # a long utterance: 3 s windows every 1.5 s
+    t = w.timelines.open_timeline(segment=int(overlapping[0]))
+    turns = t.turn_positions()
+    assert t.overlap_count == 0 and not t._shades
+    assert t.info.text().startswith(f"{len(turns)} windows (they overlap by design)")
+    t.close()
