@@ -1,7 +1,8 @@
 """A recording as a timeline: its speaker turns as coloured lanes (overlaps visible) under
 its waveform, zoomable from the whole recording down to 1 s.
 
-Click to set the cursor and play from there; Space plays the selected turn with 1 s of context
+Click to set the cursor and play from there (by keyboard: Shift+Left/Right move it 0.1 s,
+Ctrl+Left/Right 1 s, P plays from it); Space plays the selected turn with 1 s of context
 on each side; Left/Right (or , .) step through the turns; 1-9 give the selected turn to the
 speaker of that lane, 0 to a new speaker; [ and ] move its start / end to the cursor (or drag
 its edges); S cuts the turn at the cursor in two. A span: M where it starts and M where it
@@ -53,6 +54,11 @@ KEYS = [
     (["+", "="], "Zoom in (down to 1 s)", "zoom", (0.5,)),
     (["-"], "Zoom out", "zoom", (2.0,)),
     (["Home", "R"], "Whole recording", "show_all", ()),
+    (["Shift+Right"], "Cursor 0.1 s later", "nudge_cursor", (0.1,)),
+    (["Shift+Left"], "Cursor 0.1 s earlier", "nudge_cursor", (-0.1,)),
+    (["Ctrl+Right"], "Cursor 1 s later", "nudge_cursor", (1.0,)),
+    (["Ctrl+Left"], "Cursor 1 s earlier", "nudge_cursor", (-1.0,)),
+    (["P", "Return"], "Play from the cursor", "play_from_cursor", ()),
     (["0"], "Give the turn (or the span) to a new speaker", "give_to_new_speaker", ()),
     (["["], "Move the turn's start to the cursor", "start_to_cursor", ()),
     (["]"], "Move the turn's end to the cursor", "end_to_cursor", ()),
@@ -76,7 +82,7 @@ MOUSE = [
 def sheet_actions(parent) -> list[QAction]:
     """The timeline's keys as actions for the shortcut sheet (1-9 as one row)."""
     actions = []
-    for keys, text, _, _ in KEYS[:6] + [(list("123456789"), LANE_KEYS, "", ())] + KEYS[6:]:
+    for keys, text, _, _ in KEYS[:11] + [(list("123456789"), LANE_KEYS, "", ())] + KEYS[11:]:
         action = QAction(text, parent)
         action.setShortcuts([QKeySequence(k) for k in keys])
         actions.append(action)
@@ -324,6 +330,20 @@ class TimelineWindow(TimelineEdits, QWidget):
         self.cursor_time = float(min(max(t, 0.0), self.duration))
         self.cursor_line.setValue(self.cursor_time)
         self.wave_cursor.setValue(self.cursor_time)
+
+    def nudge_cursor(self, seconds: float):
+        """Move the cursor by keyboard (playback stops: it would carry the cursor on), and keep
+        it in view."""
+        if self.player.is_playing():
+            self.player.stop()
+        self.set_cursor(self.cursor_time + seconds)
+        x0, x1 = self.view_range()
+        if not x0 <= self.cursor_time <= x1:
+            half = (x1 - x0) / 2
+            self.wave_plot.setXRange(self.cursor_time - half, self.cursor_time + half, padding=0)
+
+    def play_from_cursor(self) -> bool:
+        return self.play_from(self.cursor_time)
 
     def turn_at(self, t: float, lane: int | None = None) -> int | None:
         p = self.session.project

@@ -168,3 +168,17 @@ def test_cut_and_moved_turns_are_embedded_again_for_what_they_hold_now(opened):
     log.redo()
     assert embed_edited_turns(project) == 0  # stored: nothing to embed again
     np.testing.assert_array_equal(embeddings(project), now)
+
+
+def test_a_span_that_only_grazes_a_turn_gives_nothing(opened):
+    project, log, _ = opened
+    before = snapshot(project)
+    i = int(np.argmax(project.seg_end - project.seg_start))
+    end = float(project.seg_end[i])
+    others = [int(k) for k in np.flatnonzero(project.seg_recording == project.seg_recording[i])
+              if k != i and project.seg_start[k] < end + 0.5 and project.seg_end[k] > end - 0.02]
+    if others:
+        pytest.skip("another turn of the recording is under the span")
+    with pytest.raises(ValueError, match="less than"):
+        log.give_span([i], end - 0.02, end + 0.5, None)
+    same(project, before)

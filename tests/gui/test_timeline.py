@@ -297,3 +297,23 @@ def test_windows_of_the_default_mode_are_not_called_overlaps(project_dir, make_w
     assert t.overlap_count == 0 and not t._shades
     assert t.info.text().startswith(f"{len(turns)} windows (they overlap by design)")
     t.close()
+
+
+def test_keyboard_alone_places_the_cursor_and_cuts_there(timeline, qtbot):
+    w, t, rid, _ = timeline
+    p = w.state.session.project
+    i = int(max(t.turn_positions(), key=lambda k: p.seg_end[k] - p.seg_start[k]))
+    t.select_turn(i)                                     # the cursor goes to the turn's start
+    start = float(p.seg_start[i])
+    assert t.cursor_time == pytest.approx(start)
+    QTest.keyClick(t, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)    # + 1 s
+    for _ in range(3):
+        QTest.keyClick(t, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)  # + 0.1 s each
+    QTest.keyClick(t, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)       # - 0.1 s
+    assert t.cursor_time == pytest.approx(start + 1.2, abs=1e-6)
+    QTest.keyClick(t, Qt.Key.Key_P)                      # play from the cursor
+    wave, sr, tag = w.player.calls[-1]
+    assert tag == ("timeline", rid) and t.last_played[0] == pytest.approx(start + 1.2)
+    n = p.n_segments
+    QTest.keyClick(t, Qt.Key.Key_S)
+    assert p.n_segments == n + 1 and p.seg_end[i] == pytest.approx(start + 1.2, abs=1e-3)

@@ -227,6 +227,9 @@ class EditLog:
             inside = [i for i in np.flatnonzero(np.isin(p.segment_ids, [p.segment_ids[i] for i in index] +
                                                         [c[1] for c in cuts]))
                       if p.seg_start[i] >= start - 1e-3 and p.seg_end[i] <= end + 1e-3]
+            if not inside:  # the span only grazes turns: nothing to give (the cuts are rolled back)
+                raise ValueError(f"less than {turn_cuts.MIN_PIECE * 1000:.0f} ms of a turn inside "
+                                 f"{start:.2f}-{end:.2f} s")
             return (np.asarray(inside, np.int64), {"cluster": target, "noise": target == NOISE, "human": True},
                     clusters)
 

@@ -41,6 +41,8 @@ def apply_cuts(project: Project, cuts: list) -> np.ndarray:
     db = project.db
     parents = []
     for parent, piece, t, end in cuts:
+        if db.execute("SELECT 1 FROM segments WHERE id=?", (piece,)).fetchone():  # a redo after new segments
+            raise ValueError("segments were added since this cut was undone: it cannot be redone")
         i = int(project.positions([parent])[0])
         db.execute("UPDATE segments SET end=? WHERE id=?", (t, parent))
         db.execute("INSERT INTO segments(id, recording_id, start, end) VALUES(?,?,?,?)",
