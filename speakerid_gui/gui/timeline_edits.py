@@ -24,14 +24,22 @@ class TimelineEdits:
             return self.give_span(target)
         if self.selected is None or target == int(self.session.project.cluster[self.selected]):
             return None
-        return self.session.log.move([self.selected], target)
+        return self._try(self.session.log.move, [self.selected], target)
 
     def give_to_new_speaker(self):
         if self.span is not None:
             return self.give_span(None)
         if self.selected is None:
             return None
-        return self.session.log.move([self.selected], None)
+        return self._try(self.session.log.move, [self.selected], None)
+
+    def _try(self, command, *args):
+        """Run an EditLog command; a refusal (a read-only project, a rule) is said in the header."""
+        try:
+            return command(*args)
+        except ValueError as exc:
+            self.info.setText(str(exc))
+            return None
 
     # ---- cuts and spans -------------------------------------------------------------------------
     def cut_at_cursor(self):
@@ -44,10 +52,8 @@ class TimelineEdits:
         if turn is None:
             self.info.setText(f"No turn at {t:.2f} s to cut: put the cursor inside one.")
             return None
-        try:
-            change = self.session.log.cut_turn(turn, t)
-        except ValueError as exc:  # too close to an edge, or a read-only project
-            self.info.setText(str(exc))
+        change = self._try(self.session.log.cut_turn, turn, t)  # refused: too close to an edge, read-only
+        if change is None:
             return None
         self.selected = turn
         self.redraw()
@@ -96,10 +102,8 @@ class TimelineEdits:
         if not len(turns):
             self.info.setText("The span holds no turn of another speaker.")
             return None
-        try:
-            change = self.session.log.give_span(turns, *self.span, target)
-        except ValueError as exc:
-            self.info.setText(str(exc))
+        change = self._try(self.session.log.give_span, turns, *self.span, target)
+        if change is None:
             return None
         self.set_span(None)
         return change
@@ -124,4 +128,4 @@ class TimelineEdits:
             self.info.setText("A turn must keep at least 50 ms; use 0-9 to give it to another speaker.")
             self.redraw()
             return None
-        return self.session.log.set_bounds(self.selected, start, end)
+        return self._try(self.session.log.set_bounds, self.selected, start, end)

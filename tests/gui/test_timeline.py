@@ -317,3 +317,22 @@ def test_keyboard_alone_places_the_cursor_and_cuts_there(timeline, qtbot):
     n = p.n_segments
     QTest.keyClick(t, Qt.Key.Key_S)
     assert p.n_segments == n + 1 and p.seg_end[i] == pytest.approx(start + 1.2, abs=1e-3)
+
+
+def test_a_read_only_timeline_says_why_nothing_changed(timeline, qtbot):
+    w, t, rid, _ = timeline
+    p = w.state.session.project
+    i = int(max(t.turn_positions(), key=lambda k: p.seg_end[k] - p.seg_start[k]))
+    t.select_turn(i)
+    before = (p.n_segments, p.cluster.copy(), float(p.seg_end[i]))
+    p.read_only = True  # what a second window on the project gets
+    try:
+        t.set_cursor(float(p.seg_start[i] + p.seg_end[i]) / 2)
+        QTest.keyClick(t, Qt.Key.Key_S)
+        assert "read-only" in t.info.text()
+        QTest.keyClick(t, Qt.Key.Key_0)
+        QTest.keyClick(t, Qt.Key.Key_BracketRight)
+        assert "read-only" in t.info.text()
+    finally:
+        p.read_only = False
+    assert p.n_segments == before[0] and (p.cluster == before[1]).all() and p.seg_end[i] == before[2]

@@ -74,11 +74,13 @@ def backend_matrix(project: Project, backend: str, seg_key: str, clean: str | No
     if cached is not None:
         return cached
     matrix, missing = None, {}
-    for rid in np.unique(project.seg_recording):
+    order = np.argsort(project.seg_recording, kind="stable")  # positions by recording, in id order
+    rids, first, counts = np.unique(project.seg_recording[order], return_index=True, return_counts=True)
+    for rid, f, c in zip(rids, first, counts):
         rows = np.load(embedding_file(project, backend, seg_key, clean, rid))
-        pos = np.flatnonzero(project.seg_recording == rid)
+        pos = order[f:f + c]
         if len(rows) != len(pos):  # the usual case after a cut: the file has no rows for its pieces
-            pos = analysed_positions(project, rid, set(piece_of))
+            pos = analysed_positions(pos, project, set(piece_of))
             missing.update({p: q for p, q in piece_of.items() if project.seg_recording[project.positions([p])[0]] == rid})
         if len(rows) != len(pos):
             raise RuntimeError("embedding cache out of step with segments: run the pipeline again")

@@ -3,8 +3,8 @@
 A cut at time t of a segment [start, end) shortens it to [start, t) and adds the piece [t, end)
 with the next free segment id, the same recording and the same labels. Its parent is kept in
 the `pieces` table, because the analysis caches hold one embedding row per analysed segment:
-a piece has no row of its own there and is given its parent's (cache.backend_matrix), as a
-moved boundary keeps its turn's embedding. The cut belongs to an undoable edit
+a piece has no row of its own there and is given its parent's (cache.backend_matrix) until
+core/edited_turns.py has embedded it for its own audio. The cut belongs to an undoable edit
 (EditLog.cut_turn, EditLog.give_span); undoing it removes the piece and gives the parent its
 end back. Pieces get the highest ids, so the array positions of every other segment stay.
 """
@@ -16,7 +16,6 @@ from speakerid_gui.core.project.assignment_writer import sql_list
 from speakerid_gui.core.project.store import COLUMNS, Project
 
 MIN_PIECE = 0.05  # seconds: a cut this close to a turn's edge leaves nothing to hear
-
 
 
 def pieces(project: Project) -> dict[int, int]:
@@ -96,10 +95,9 @@ def _delete(project: Project, at: int):
         setattr(project, name, np.delete(getattr(project, name), at))
 
 
-def analysed_positions(project: Project, recording_id: int, piece_ids: set[int]) -> np.ndarray:
-    """Array positions of a recording's segments that have a row in its analysis caches
-    (all but its pieces), in id order."""
-    pos = np.flatnonzero(project.seg_recording == recording_id)
+def analysed_positions(pos: np.ndarray, project: Project, piece_ids: set[int]) -> np.ndarray:
+    """Of a recording's segment positions `pos` (id order), those with a row in its analysis
+    caches: all but its pieces."""
     if piece_ids:
         pos = pos[~np.isin(project.segment_ids[pos], list(piece_ids))]
     return pos
