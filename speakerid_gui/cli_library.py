@@ -102,13 +102,17 @@ def print_matches(project, matches) -> None:
 
 def export_other(args, project, rows) -> int | None:
     """Clips and the per-recording formats; None when cmd_export's own writers apply."""
+    from speakerid_gui.core.conversation.stage import is_conversation
+
     fmt = args.format
+    overlapping = is_conversation(project)  # turns that may overlap, written as they are (as the RTTM)
     if fmt == "clips":
         from speakerid_gui.core.formats.clips import ClipOptions, export_clips
 
         options = ClipOptions(unit=args.unit, sample_rate=args.sample_rate, mono=args.mono,
                               min_length=args.min_length, max_length=args.max_length, padding=args.padding,
-                              verified_only=args.verified_only, min_confidence=args.min_confidence)
+                              verified_only=args.verified_only, min_confidence=args.min_confidence,
+                              overlapping=overlapping)
         t0 = time.perf_counter()
         report = export_clips(rows, project.audio_root, args.out, options)
         took = time.perf_counter() - t0
@@ -122,7 +126,8 @@ def export_other(args, project, rows) -> int | None:
         from speakerid_gui.core.formats.export import export
 
         durations = {r.path: r.duration for r in project.recordings() if r.duration}
-        files = export(rows, fmt, args.out, durations=durations, media_root=project.audio_root)
+        files = export(rows, fmt, args.out, overlapping=overlapping, durations=durations,
+                       media_root=project.audio_root)
         print(f"wrote {len(files)} {fmt} files ({len(rows)} segments) to {args.out}")
         return EXIT_OK
     return None

@@ -164,8 +164,11 @@ def export_job(job, project_folder, fmt: str, out, include_noise: bool, clip_opt
     finally:
         project.close()
     if fmt == "clips":
-        from speakerid_gui.core.formats.clips import export_clips
+        from dataclasses import replace
 
+        from speakerid_gui.core.formats.clips import ClipOptions, export_clips
+
+        clip_options = replace(clip_options or ClipOptions(), overlapping=overlapping)
         report = export_clips(rows, root, out, clip_options,
                               progress=lambda done, total: job.report(Event("export", done, total, "clips")),
                               cancel=job.cancelled)

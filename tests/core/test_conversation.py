@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -241,3 +242,36 @@ def test_a_spoken_digit_still_gets_a_speaker(segmenter):
     assert np.isfinite(local.embeddings[:, :, 0]).sum() >= 1
     (turns,), _ = cv.diarize([local], settings)
     assert turns and all(0 <= a < b <= len(wave) / 16000 + 1e-6 for a, b, _ in turns)
+
+
+@pytest.mark.slow
+def test_every_export_of_a_conversation_keeps_its_overlapping_turns(conversation_project, tmp_path):
+    """TextGrid, EAF, WebVTT and turn clips from the command line agree with the RTTM turn for
+    turn, overlaps included (the tier formats and clips used to cut them like windows: one
+    speaker's 26 s turn under another's came out as 1.1 s)."""
+    import csv
+
+    from speakerid_gui.core.formats.common import read_rttm
+    from speakerid_gui.core.formats.tiers import read_eaf, read_textgrid, read_vtt
+
+    folder, _ = conversation_project
+    run_cli("export", folder, "--format", "rttm", "--out", tmp_path / "t.rttm", check=True)
+    rttm = read_rttm(tmp_path / "t.rttm")
+    assert any(a2 < b1 and s1 != s2 for turns in rttm.values() for (a1, b1, s1), (a2, _, s2) in zip(turns, turns[1:]))
+
+    def same(got, want, what):
+        got, want = sorted(got), sorted(want)
+        assert len(got) == len(want), what
+        for (a, b, s), (c, d, t) in zip(got, want):
+            assert (s, a, b) == (t, pytest.approx(c, abs=2e-3), pytest.approx(d, abs=2e-3)), what
+
+    for fmt, reader, suffix in (("textgrid", read_textgrid, ".TextGrid"), ("eaf", read_eaf, ".eaf"),
+                                ("vtt", read_vtt, ".vtt")):
+        run_cli("export", folder, "--format", fmt, "--out", tmp_path / fmt, check=True)
+        for stem, turns in rttm.items():
+            same(reader(tmp_path / fmt / (stem + suffix)), turns, f"{fmt} {stem}")
+    run_cli("export", folder, "--format", "clips", "--out", tmp_path / "clips", check=True)
+    with open(tmp_path / "clips" / "metadata.csv", newline="") as f:
+        clips = [(Path(r["recording"]).stem, float(r["start"]), float(r["end"]), r["speaker"]) for r in csv.DictReader(f)]
+    for stem, turns in rttm.items():
+        same([(a, b, s) for k, a, b, s in clips if k == stem], turns, f"clips {stem}")

@@ -32,6 +32,7 @@ class ClipOptions:
     padding: float = 0.0              # seconds of context added each side (within the file)
     verified_only: bool = False
     min_confidence: float = 0.0
+    overlapping: bool = False         # the rows are speaker turns that may overlap (conversation mode)
 
 
 @dataclass
@@ -67,7 +68,7 @@ def plan_clips(rows: Iterable[LabelRow], options: ClipOptions) -> list[Clip]:
         marked = [r if k else replace(r, noise=True) for r, k in zip(rows, keep)]
         clips = []
         for group in _by_recording(marked).values():
-            clips += _turns(group)
+            clips += _speaker_turns(group) if options.overlapping else _turns(group)
     out = []
     for c in sorted(clips, key=lambda c: (c.recording, c.start, c.end, c.speaker)):
         out += _cut(c, options.max_length)
@@ -88,6 +89,27 @@ def _turns(group: list[LabelRow]) -> list[Clip]:
         else:
             turns.append(Clip(row.recording, start, end, row.speaker, row.confidence, row.verified))
     return [t for t in turns if t is not None]
+
+
+def _speaker_turns(group: list[LabelRow]) -> list[Clip]:
+    """Conversation mode: each speaker's turns, touching or overlapping ones of one speaker
+    merged, and overlaps with other speakers kept (the RTTM export's turns)."""
+    turns: list[Clip] = []
+    by_speaker: dict[str, list[LabelRow]] = {}
+    for row in group:
+        if not _is_noise(row):
+            by_speaker.setdefault(row.speaker, []).append(row)
+    for rows in by_speaker.values():
+        last = None
+        for row in sorted(rows, key=lambda r: (r.start, r.end)):
+            if last is not None and row.start - last.end <= 1e-9:
+                last.end = max(last.end, row.end)
+                last.confidence = min(last.confidence, row.confidence)
+                last.verified = last.verified and row.verified
+            else:
+                last = Clip(row.recording, row.start, row.end, row.speaker, row.confidence, row.verified)
+                turns.append(last)
+    return turns
 
 
 def _cut(clip: Clip, max_length: float | None) -> list[Clip]:
