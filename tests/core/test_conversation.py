@@ -275,3 +275,10 @@ def test_every_export_of_a_conversation_keeps_its_overlapping_turns(conversation
         clips = [(Path(r["recording"]).stem, float(r["start"]), float(r["end"]), r["speaker"]) for r in csv.DictReader(f)]
     for stem, turns in rttm.items():
         same([(a, b, s) for k, a, b, s in clips if k == stem], turns, f"clips {stem}")
+    run_cli("export", folder, "--format", "json", "--out", tmp_path / "t.json", check=True)
+    seconds = {}
+    for turns in rttm.values():
+        for a, b, s in turns:
+            seconds[s] = seconds.get(s, 0.0) + b - a
+    summary = json.loads((tmp_path / "t.json").read_text())["speakers"]
+    assert {k: v["seconds"] for k, v in summary.items()} == pytest.approx(seconds, abs=0.01)  # own turns, overlaps too

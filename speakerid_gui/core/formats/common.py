@@ -129,16 +129,20 @@ def write_csv(rows: Iterable[LabelRow], path: str | os.PathLike) -> None:
                              f"{r.confidence:.4f}", 1 if r.verified else 0])
 
 
-def write_json(rows: Iterable[LabelRow], path: str | os.PathLike) -> None:
+def write_json(rows: Iterable[LabelRow], path: str | os.PathLike, overlapping: bool = False) -> None:
     """Segments plus a per-speaker summary; seconds come from the non-overlapping spans,
-    since summing overlapping windows would count most audio twice."""
+    since summing overlapping windows would count most audio twice (conversation turns,
+    `overlapping`: from each speaker's own turns, which may overlap another speaker's)."""
     rows = sorted(rows, key=lambda r: (r.recording, r.start, r.end))
     speakers: dict[str, dict] = {}
     for r in rows:
         speakers.setdefault(r.speaker, {"segments": 0, "seconds": 0.0})["segments"] += 1
-    for group in _by_recording(rows).values():
-        for start, end, row in _owned_spans(group):
-            speakers[row.speaker]["seconds"] += end - start
+    if overlapping:
+        spans = [(a, b, spk) for turns in _speaker_unions(rows, 0.0).values() for a, b, spk in turns]
+    else:
+        spans = [(a, b, row.speaker) for group in _by_recording(rows).values() for a, b, row in _owned_spans(group)]
+    for start, end, speaker in spans:
+        speakers[speaker]["seconds"] += end - start
     for info in speakers.values():
         info["seconds"] = round(info["seconds"], 3)
     segments = [_row_dict(r) for r in rows]

@@ -24,8 +24,8 @@ def export(rows: Iterable[LabelRow], fmt: str, out: str | os.PathLike, overlappi
     writers = {"csv": write_csv, "json": write_json, "rttm": write_rttm}
     if fmt not in writers:
         raise ValueError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
-    if fmt == "rttm":
-        write_rttm(rows, out, overlapping)
+    if fmt in ("rttm", "json"):
+        writers[fmt](rows, out, overlapping)
     else:
         writers[fmt](rows, out)
     return [Path(out)]
