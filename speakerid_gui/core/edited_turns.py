@@ -8,7 +8,8 @@ review queue then proposed merging them back, at cosine 0.99), and the learning 
 learn them as their old speaker. `embed_edited` embeds the current span of every turn that a
 done edit cut or resized, with the project's backend, and stores the rows beside the analysis
 caches (cache.save_edited). The assembled matrix uses a stored row only while its turn still
-has that span, so undo and redo need nothing here.
+has that span, so undo and redo need nothing here. `place_pieces` then puts the pieces'
+points on the map near the segments they now sound like.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from speakerid_gui.core.project import diffs
 from speakerid_gui.core.project.cache import load_edited, save_edited
+from speakerid_gui.core.project.turn_cuts import pieces
 from speakerid_gui.core.project.store import COLUMNS, Project
 
 DTYPES = {name: np.dtype(dtype) for name, dtype in COLUMNS.items()}
@@ -86,3 +88,23 @@ def embed_edited(project: Project, spec: str, clean: str | None, options: Callab
     if failed:
         raise RuntimeError("edited turns not embedded again: " + "; ".join(sorted(set(failed))))
     return done
+
+
+def place_pieces(project: Project, X: np.ndarray) -> int:
+    """Move the stored layout's points of the pieces (they start where their parent is) to
+    where their embeddings put them among the other segments (layout.place); the analysed
+    segments' points stay, so an undone cut leaves the map as it was. Returns how many moved."""
+    from speakerid_gui.core.layout import place
+
+    layout = project.load_array("layout")
+    ids = np.array(sorted(pieces(project)), np.int64)
+    if layout is None or len(layout) != project.n_segments or len(X) != project.n_segments or not len(ids):
+        return 0
+    at = project.positions(ids)
+    ok = (at >= 0) & (at < project.n_segments)
+    ok[ok] = project.segment_ids[at[ok]] == ids[ok]
+    at = at[ok]
+    moved = np.array(layout, copy=True)
+    moved[at] = place(X, layout, at)
+    project.save_array("layout", project.array_key("layout"), moved)
+    return len(at)

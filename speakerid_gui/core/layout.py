@@ -99,6 +99,21 @@ def warm_up() -> None:
     layout(np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32))
 
 
+def place(X: np.ndarray, xy: np.ndarray, rows: np.ndarray, k: int = 10) -> np.ndarray:
+    """Points for `rows` of prepared embeddings X on an existing map `xy`: the similarity-weighted
+    mean of the points of their k most similar other rows. New segments (a turn cut on the
+    timeline) get a place on the map without a new layout, which would move every point."""
+    rows = np.asarray(rows, np.int64)
+    others = np.setdiff1d(np.arange(len(X)), rows)
+    if not len(rows) or not len(others):
+        return xy[rows].copy()
+    k = min(k, len(others))
+    S = X[rows] @ X[others].T
+    top = np.argpartition(-S, k - 1, axis=1)[:, :k]
+    w = np.clip(np.take_along_axis(S, top, axis=1), 1e-3, None)
+    return ((w[..., None] * xy[others][top]).sum(axis=1) / w.sum(axis=1, keepdims=True)).astype(xy.dtype)
+
+
 def pca2(X: np.ndarray) -> np.ndarray:
     """Instant first layout (shown while UMAP runs)."""
     Xc = X - X.mean(axis=0)

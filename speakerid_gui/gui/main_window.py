@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         self.learning = LearningTasks(st, self, status, edit=self.edits.edit, update_actions=self._update_actions,
                                       on_idle=self.answers.learning_idle, **services)
         self.timelines = TimelineTasks(st, self, self.player, self.edits.undo, self.edits.redo, status,
-                                       self._open_dialog, embedded=self.review_queue.refresh_suggestions)
+                                       self._open_dialog, embedded=self._edited_turns_embedded)
         bg = self.background
         self.pages = ProjectPages(
             st, self, self.recent, self.start_page, self.stack, self.review_page, self.clusters, self.evaluation,
@@ -351,6 +351,10 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+    def _edited_turns_embedded(self):
+        self.review.reload_layout()  # cut-off pieces have their own places on the map now
+        self.review_queue.refresh_suggestions()
 
     def show_shortcuts(self):
         from speakerid_gui.gui.timeline import sheet_actions

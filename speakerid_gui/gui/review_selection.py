@@ -38,6 +38,14 @@ class ReviewSelection(QObject):
         if current is None or current not in s.project.cluster_sizes():
             self.select_largest_cluster()
 
+    def reload_layout(self):
+        """The stored layout changed for the same segments (cut-off pieces placed): redraw the
+        points, keeping the zoom."""
+        s = self.state.session
+        xy, _ = s.layout()
+        self.scatter.set_data(xy, s.project.cluster, s.project.verified, s.project.noise, self.colors(),
+                              keep_view=True)
+
     def select_largest_cluster(self):
         session = self.state.session
         sizes = session.project.cluster_sizes() if session else {}

@@ -84,7 +84,14 @@ def _embed_edited(delivery: _Delivery, folder, session):
     try:
         project = Project.open(folder)  # the worker's own connection
         try:
-            payload = (session, embed_edited_turns(project), "")
+            count = embed_edited_turns(project)
+            if count:  # the pieces' points go where they now sound like they belong
+                from speakerid_gui.core.cluster.agglomerative import prepare
+                from speakerid_gui.core.edited_turns import place_pieces
+                from speakerid_gui.core.pipeline import embeddings
+
+                place_pieces(project, prepare(embeddings(project)))
+            payload = (session, count, "")
         finally:
             project.close()
     except Exception as exc:  # a file gone, no embeddings yet: said in the status bar
@@ -96,7 +103,7 @@ class TimelineTasks(QObject):
     """The main window's side: open a timeline from the current segment or the recording list;
     after a cut or a moved edge, embed the edited turns again. Given: the ReviewState (session,
     current segment), the window (parent of the picker), the player, `undo` / `redo` (the edit
-    controller's), the status bar, `open_dialog` and `embedded` (called once new embeddings are in)."""
+    controller's), the status bar, `open_dialog` and `embedded` (called once new embeddings, and the pieces' new points, are in)."""
 
     def __init__(self, state, window, player, undo, redo, status, open_dialog, embedded=lambda: None):
         super().__init__(window)

@@ -182,3 +182,33 @@ def test_a_span_that_only_grazes_a_turn_gives_nothing(opened):
     with pytest.raises(ValueError, match="less than"):
         log.give_span([i], end - 0.02, end + 0.5, None)
     same(project, before)
+
+
+def test_a_piece_is_placed_on_the_map_among_the_segments_it_sounds_like(opened):
+    from speakerid_gui.core.cluster.agglomerative import prepare
+    from speakerid_gui.core.edited_turns import place_pieces
+    from speakerid_gui.core.layout import place
+    from speakerid_gui.core.pipeline import embed_edited_turns
+
+    project, log, _ = opened
+    # the rule itself: a row like another is put on that one's point
+    X = prepare(embeddings(project))
+    xy = project.load_array("layout")
+    twin = np.vstack([X, X[5:6]])
+    grid = np.vstack([xy, [[1e3, 1e3]]])
+    got = place(twin, grid, [len(X)], k=1)[0]
+    np.testing.assert_allclose(got, xy[5])
+    # a cut: the piece starts on its parent's point, then goes where its own embedding puts it
+    i = int(np.argmax(project.seg_end - project.seg_start))
+    log.cut_turn(i, round(float(project.seg_start[i] + project.seg_end[i]) / 2, 3))
+    j = int(np.argmax(project.segment_ids))
+    before = project.load_array("layout")
+    assert (before[j] == before[i]).all()
+    embed_edited_turns(project)
+    X = prepare(embeddings(project))
+    assert place_pieces(project, X) == 1
+    after = project.load_array("layout")
+    np.testing.assert_array_equal(np.delete(after, j, axis=0), np.delete(before, j, axis=0))  # the rest stays
+    np.testing.assert_allclose(after[j], place(X, before, [j])[0])
+    log.undo()
+    np.testing.assert_array_equal(project.load_array("layout"), np.delete(before, j, axis=0))

@@ -263,6 +263,9 @@ def test_a_span_marked_while_listening_goes_to_a_new_speaker(timeline, qtbot):
     qtbot.waitUntil(lambda: "embedded for what they hold now" in w.statusBar().currentMessage(), timeout=30000)
     X = w.state.session.X
     assert float(X[inside[0]] @ X[around[0]]) < 0.999 and float(X[around[0]] @ X[around[1]]) < 0.999
+    # ...and the cut-off pieces have their own places on the map (a cut put them on their parent)
+    xy = w.scatter.xy
+    assert len(xy) == p.n_segments and not (xy[inside[0]] == xy[i]).all()
     QTest.keyClick(t, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one edit: all of it back
     np.testing.assert_array_equal(p.cluster, before)
     assert (p.seg_start[i], p.seg_end[i]) == pytest.approx((start, end))
