@@ -149,3 +149,51 @@ def test_the_table_follows_commit_order_across_connections(project_copy, monkeyp
     assert (got["cluster"][1::2] == window.cluster[1]).all() and window.cluster[1] != second
     worker.close()
     window.close()
+
+
+class _SlowClose:
+    """A connection whose close takes a while (as a checkpointing close can), to catch the
+    moment a worker thread has ended its work but not yet closed its connection."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def close(self):
+        import time
+
+        time.sleep(0.3)
+        self._db.close()
+
+
+def test_closing_waits_for_worker_threads_still_closing_their_connection(project_copy, monkeypatch):
+    """The project's folder is complete only once every connection is closed (the last one
+    removes the WAL files): a copy made right after Project.close raced a thread that had just
+    finished its work and was closing its own (a test copying the folder lost project.sqlite-shm)."""
+    import threading
+    import time
+
+    from speakerid_gui.core.project import wal_checkpoint
+    from speakerid_gui.core.project.wal_checkpoint import WalCheckpointer
+
+    real = sqlite3.connect
+    for module in (assignment_writer, wal_checkpoint):
+        monkeypatch.setattr(module.sqlite3, "connect", lambda *a, **k: _SlowClose(real(*a, **k)))
+    checkpointer = WalCheckpointer(project_copy / "project.sqlite")
+    checkpointer.IDLE_SECONDS = 0.01
+    checkpointer.request()
+    deadline = time.time() + 5
+    while checkpointer._thread is not None and time.time() < deadline:  # done, idle, now closing
+        time.sleep(0.005)
+    checkpointer.close()
+    assert not [t for t in threading.enumerate() if t.name == "wal-checkpoint"]
+
+    writer = AssignmentWriter(project_copy / "project.sqlite", {k: np.dtype(v) for k, v in COLUMNS.items()})
+    writer.submit(0, np.zeros(0, np.int64), {})  # nothing pending under seq 0: copies nothing, then ends
+    writer.wait()
+    while writer._thread is not None and time.time() < deadline:
+        time.sleep(0.005)
+    writer.close()
+    assert not [t for t in threading.enumerate() if t.name == "assignment-writer"]

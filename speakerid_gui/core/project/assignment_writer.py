@@ -119,6 +119,7 @@ class AssignmentWriter:
         self._busy = False
         self._error: Exception | None = None
         self._thread: threading.Thread | None = None
+        self._started: list[threading.Thread] = []  # until each has closed its connection (close())
         self._closed = False
 
     def submit(self, seq: int, seg_ids: np.ndarray, cols: dict[str, np.ndarray]):
@@ -130,7 +131,9 @@ class AssignmentWriter:
                 return
             self._queue.append((seq, seg_ids, cols))
             if self._thread is None:
+                self._started = [t for t in self._started if t.is_alive()]
                 self._thread = threading.Thread(target=self._run, name="assignment-writer")
+                self._started.append(self._thread)
                 self._thread.start()
             self._cond.notify_all()
 
@@ -157,11 +160,13 @@ class AssignmentWriter:
             self._cond.notify_all()
 
     def close(self):
-        """After the queued edits are in the table (or the writer stopped on an error)."""
+        """After the queued edits are in the table (or the writer stopped on an error) and every
+        writer thread has closed its connection: a thread that found the queue empty is still
+        closing it, and a copy of the folder taken before that could lose the WAL files."""
         with self._cond:
             self._closed = True
-            thread = self._thread
-        if thread is not None:
+            threads = list(self._started)
+        for thread in threads:
             thread.join()
 
     def _copy(self, db, seq: int, seg_ids, cols):

@@ -28,6 +28,9 @@ class WalCheckpointer:
         self._pending = False
         self._closed = False
         self._thread: threading.Thread | None = None
+        # every thread started, until it has closed its connection: one that gave up after its
+        # idle time is still closing it, and the project's files are complete only after that
+        self._started: list[threading.Thread] = []
 
     def request(self):
         with self._lock:
@@ -35,18 +38,22 @@ class WalCheckpointer:
                 return
             self._pending = True
             if self._thread is None:
+                self._started = [t for t in self._started if t.is_alive()]
                 self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+                self._started.append(self._thread)
                 self._thread.start()
             else:
                 self._wake.notify()
 
     def close(self):
-        """Stop the thread (a checkpoint under way finishes first)."""
+        """Stop the thread (a checkpoint under way finishes first) and wait until every thread
+        has closed its connection (the last connection to close removes the WAL files: a copy
+        of the folder made after this is complete)."""
         with self._lock:
             self._closed = True
-            thread = self._thread
+            threads = list(self._started)
             self._wake.notify()
-        if thread is not None:
+        for thread in threads:
             thread.join()
 
     def _run(self):
