@@ -85,9 +85,9 @@ def _share(text: str) -> float:
 
 def _open(folder):
     from speakerid_gui.core.pipeline import embeddings
-    from speakerid_gui.core.project.store import Project
+    from speakerid_gui.cli_projects import open_project
 
-    project = Project.open(folder)
+    project = open_project(folder)
     return project, embeddings(project)
 
 
@@ -185,9 +185,9 @@ def cmd_train_sequence(args) -> int:
 
 def cmd_train_prosody(args) -> int:
     from speakerid_gui.core.embed import prosody_rnn
-    from speakerid_gui.core.project.store import Project
+    from speakerid_gui.cli_projects import open_project
 
-    project = Project.open(args.project)
+    project = open_project(args.project)
 
     def show(ev):
         if ev.stage == "train":
@@ -204,9 +204,9 @@ def cmd_train_prosody(args) -> int:
 def cmd_classify(args) -> int:
     from speakerid_gui.core.classify import classifier as lc
     from speakerid_gui.core.audio.decode import find_audio_files
-    from speakerid_gui.core.project.store import Project
+    from speakerid_gui.cli_projects import open_project
 
-    project = Project.open(args.project)
+    project = open_project(args.project)
     clf = lc.load(project)
     if not args.audio_dir.exists():
         print(f"error: {args.audio_dir}: folder not found", file=sys.stderr)

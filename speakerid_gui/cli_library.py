@@ -142,9 +142,9 @@ def _open(args, create=False, backend="campp"):
 
 def cmd_library_add(args) -> int:
     from speakerid_gui.core.library.enrolled import project_backend
-    from speakerid_gui.core.project.store import Project
+    from speakerid_gui.cli_projects import open_project
 
-    project = Project.open(args.project)
+    project = open_project(args.project)
     backend = project_backend(project)
     library = _open(args, create=True, backend=backend)
     enrolled = library.add_project(project, args.cluster)
@@ -182,9 +182,9 @@ def cmd_library_rename(args) -> int:
 
 def cmd_library_match(args) -> int:
     from speakerid_gui.core.library.open_set import apply_matches, match_project
-    from speakerid_gui.core.project.store import Project
+    from speakerid_gui.cli_projects import open_project
 
-    project = Project.open(args.project)
+    project = open_project(args.project)
     matches = match_project(project, _open(args), args.threshold, args.segment_threshold)
     if not args.dry_run:
         matches = apply_matches(project, matches)
