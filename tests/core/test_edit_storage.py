@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -256,10 +255,9 @@ def test_checkpoint_thread_stops_with_the_project(project_copy):
     a, b = two_clusters(project)
     log.merge([a, b])
     log.undo()
+    threads = list(project._checkpointer._started)  # this project's (others may still be idling)
+    assert threads and all(t.name == "wal-checkpoint" for t in threads)
     project.close()
-    deadline = time.time() + 5
-    while any(t.name == "wal-checkpoint" for t in threading.enumerate()) and time.time() < deadline:
-        time.sleep(0.05)  # another project's thread may still be ending its idle wait
-    assert not any(t.name == "wal-checkpoint" and t.is_alive() for t in threading.enumerate())
+    assert not any(t.is_alive() for t in threads)
     assert not (project_copy / "project.sqlite-wal").exists()  # the last connection checkpointed it
     assert_same(reopened_state(project_copy), s0)
