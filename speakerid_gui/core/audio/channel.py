@@ -29,15 +29,24 @@ HIGH_MAX = 10 ** (-40 / 10)
 def band_ratios(wave: np.ndarray, sr: int = 16000) -> tuple[float, float]:
     """(energy 80-250 Hz, energy 4.2-7 kHz), each over the 300-3400 Hz band's, in the loudest
     30 % of frames (speech rather than pauses, whose noise floor is flat)."""
-    from scipy.signal import stft
-
-    f, _, S = stft(np.asarray(wave, dtype=np.float32), sr, nperseg=512)
-    P = np.abs(S) ** 2
+    f, P = power_spectrogram(np.asarray(wave, dtype=np.float32), sr)
     energy = P.sum(axis=0)
     spectrum = P[:, energy >= np.quantile(energy, 0.7)].sum(axis=1)
     mid = max(float(spectrum[(f >= 300) & (f <= 3400)].sum()), 1e-20)
     return (float(spectrum[(f >= 80) & (f < 250)].sum()) / mid,
             float(spectrum[(f > 4200) & (f < 7000)].sum()) / mid)
+
+
+def power_spectrogram(x: np.ndarray, sr: int, n: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, |STFT|^2 of shape (frequencies, frames)): a periodic Hann window of n, hop
+    n/2, n/2 zeros at both ends and zeros to a whole last frame, as scipy.signal.stft's
+    defaults (its scaling aside). Written with numpy: importing scipy.signal takes 0.5 s."""
+    hop = n // 2
+    x = np.concatenate([np.zeros(hop, np.float32), x, np.zeros(hop, np.float32)])
+    x = np.concatenate([x, np.zeros((-(len(x) - n)) % hop if len(x) >= n else n - len(x), np.float32)])
+    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop]
+    spectrum = np.fft.rfft(frames * np.hanning(n + 1)[:-1].astype(np.float32), axis=1)
+    return np.fft.rfftfreq(n, 1 / sr), (np.abs(spectrum) ** 2).T
 
 
 def is_telephone(ratios: list[tuple[float, float]]) -> bool:
