@@ -205,14 +205,14 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
     if not todo:
         yield Event("analyse", 1, 1, "all recordings already analysed")
         return
+    from speakerid_gui.core.layout import prefetch
+
+    prefetch(settings.layout)  # umap is imported in a process of its own meanwhile (layout.py)
     timing: dict[str, float] = {}  # seconds per step, reported at the end (benchmarks/speed.py reads it)
     with _timed(timing, "model"):  # the project goes only to backends trained per project
         backends = [get_backend(spec, project=project, **backend_options(replace(settings, backend=spec)))
                     for spec in missing]
         backend = backends[0] if len(backends) == 1 else Stacked(missing, backends)
-    from speakerid_gui.core.layout import prefetch
-
-    prefetch(settings.layout)  # umap's imports overlap the model calls (after the model's own imports)
     root = project.audio_root
     total = len(todo)
     count = _Count(total, sum(_header_seconds(root / rel) for _, rel in todo))  # minutes, from the first event

@@ -1,5 +1,6 @@
-"""The umap prefetch (layout.prefetch) starts its import in the background and changes nothing
-about the layout: the same embeddings give the same coordinates with and without it."""
+"""The umap prefetch (layout.prefetch) imports umap in a process of its own, which then computes
+the layout; nothing about the layout changes: the same embeddings give the same coordinates
+with and without it, and without it when the helper process has died."""
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys, numpy as np
 from speakerid_gui.core import layout as L
-if sys.argv[1] == "prefetch":
+if sys.argv[1] != "plain":
     L.prefetch("umap")
-    assert L._prefetch is not None and L._prefetch.name == "umap-prefetch"
+    assert L._helper is not None and L._helper.alive()
+if sys.argv[1] == "killed":  # the helper gone: this process computes it
+    L._helper.process.kill()
+    L._helper.process.join()
 X = np.load(sys.argv[2])
 np.save(sys.argv[3], L.layout(X, "umap"))
+# computed where it should be: umap imported here only without a live helper
+assert ("umap" in sys.modules) == (sys.argv[1] != "prefetch"), sys.argv[1]
 """
 
 
@@ -35,14 +41,15 @@ def test_prefetch_gives_the_same_layout(tmp_path):
     X = np.concatenate([c + 0.3 * rng.standard_normal((40, 64)) for c in centres]).astype(np.float32)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     np.save(tmp_path / "X.npy", X)
-    a, b = _coords(tmp_path, "plain", tmp_path / "X.npy"), _coords(tmp_path, "prefetch", tmp_path / "X.npy")
+    a, b, c = (_coords(tmp_path, mode, tmp_path / "X.npy") for mode in ("plain", "prefetch", "killed"))
     assert a.shape == (160, 2) and np.isfinite(a).all()
     np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a, c, atol=1e-5)
 
 
 def test_prefetch_ignores_other_methods():
     from speakerid_gui.core import layout as L
 
-    before = L._prefetch
+    before = L._helper
     L.prefetch("pca")
-    assert L._prefetch is before
+    assert L._helper is before
