@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pytest
 
-from coredata import AMI, LIBRI, need, run_cli
+from coredata import AMI, LIBRI, MINI, need, run_cli
 from speakerid_gui.core.project.edits import EditLog
 from speakerid_gui.core.project.store import Project
 
@@ -254,6 +254,26 @@ def test_rerun_of_a_finished_project_is_quick_and_reports_the_same(session_proje
     assert f"files: {s.files_ok} ok, 0 skipped" in proc.stdout
     assert f"in {s.segments} segments" in proc.stdout
     assert f"clusters: {s.clusters}" in proc.stdout
+
+
+def test_a_run_leaves_a_complete_project_and_its_umap_map(tmp_path):
+    """`speakerid run` exits without the interpreter's teardown (cli.entry) once it has closed
+    its project: the WAL is checkpointed into project.sqlite and removed (a copy of that one
+    file is the whole project), and the umap layout made by the helper process is in it."""
+    folder = tmp_path / "p"
+    proc = run_cli("run", MINI, "--project", folder, check=True)
+    assert "files:" in proc.stdout and "layout" in proc.stderr
+    assert not (folder / "project.sqlite-wal").exists() and not (folder / "project.sqlite-shm").exists()
+    alone = tmp_path / "copy"
+    alone.mkdir()
+    shutil.copy(folder / "project.sqlite", alone / "project.sqlite")
+    shutil.copytree(folder / "arrays", alone / "arrays")
+    project = Project.open(alone)  # the database file alone holds every segment, cluster and the map
+    xy = project.load_array("layout")
+    assert project.n_segments > 20 and len(project.cluster_sizes()) >= 2
+    assert xy is not None and xy.shape == (project.n_segments, 2) and np.isfinite(xy).all()
+    assert np.ptp(xy, axis=0).min() > 0  # a real 2-D map, not points on a line
+    project.close()
 
 
 def test_edit_undo_redo_via_cli(project_copy):
