@@ -10,9 +10,9 @@ def prefetch(method: str = "umap") -> None:
     """Start a process of its own that imports umap (about 1.7 s of one core: umap, sklearn,
     scipy.stats, pynndescent, numba) while the analysis runs; layout() then computes the
     layout there. A thread did the same imports, but they hold the GIL most of the time and
-    slowed the analysis about as much as they saved (fsdd-subset, 2 cores: 5.0 s end to end
-    with the thread, 4.4 s without the import at all). Nothing else changes: the helper runs
-    the same layout() on the same array."""
+    slowed the analysis about as much as they saved (fsdd-subset end to end on 2 cores: 5.0 s
+    with the thread, 3.5-4.2 s with the process). Nothing else changes: the helper runs the
+    same layout() on the same array."""
     global _helper
     if method != "umap" or (_helper is not None and _helper.alive()):
         return
@@ -23,22 +23,33 @@ def prefetch(method: str = "umap") -> None:
 
 
 class _Helper:
-    """A spawned process serving layout() calls until its pipe closes or it idles a while."""
+    """A Python process serving layout() calls over a socket until the socket closes (this
+    process ended) or it idles a while. Started with `python -c`, not multiprocessing's spawn,
+    which imports the parent's main script again: a script without a __main__ guard that runs
+    the pipeline would have run it twice."""
 
     IDLE_SECONDS = 300.0
 
     def __init__(self):
-        import multiprocessing as mp
+        import os
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+        from pathlib import Path
 
-        ctx = mp.get_context("spawn")  # not fork: the parent runs threads (model workers, Qt)
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, self.IDLE_SECONDS), name="umap-layout",
-                                   daemon=True)
-        self.process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        root = str(Path(__file__).resolve().parents[2])  # where speakerid_gui is, installed or not
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from speakerid_gui.core.layout import _serve; "
+             "_serve(int(sys.argv[1]), float(sys.argv[2]))", str(theirs.fileno()), str(self.IDLE_SECONDS)],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        theirs.close()
+        self.conn = Connection(ours.detach())
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def layout(self, X: np.ndarray, method: str, seed: int) -> np.ndarray | None:
         """The coordinates, or None when the process is gone (the caller computes them itself)."""
@@ -50,7 +61,10 @@ class _Helper:
         return value if ok else None  # an error: layout() in this process raises it with its traceback
 
 
-def _serve(conn, idle_seconds: float):
+def _serve(fd: int, idle_seconds: float):
+    from multiprocessing.connection import Connection
+
+    conn = Connection(fd)
     try:
         import umap  # noqa: F401  (the point of the process: imported before it is needed)
     except Exception:  # layout() reports the error where it is needed

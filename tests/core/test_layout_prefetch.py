@@ -20,7 +20,7 @@ if sys.argv[1] != "plain":
     assert L._helper is not None and L._helper.alive()
 if sys.argv[1] == "killed":  # the helper gone: this process computes it
     L._helper.process.kill()
-    L._helper.process.join()
+    L._helper.process.wait()
 X = np.load(sys.argv[2])
 np.save(sys.argv[3], L.layout(X, "umap"))
 # computed where it should be: umap imported here only without a live helper
