@@ -361,7 +361,10 @@ def entry() -> None:
     second of two cores' time at the end of every command, for nothing."""
     import os
 
+    from speakerid_gui.core.layout import stop_helper
+
     code = main()
+    stop_helper()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

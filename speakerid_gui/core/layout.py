@@ -22,6 +22,19 @@ def prefetch(method: str = "umap") -> None:
         _helper = None
 
 
+def stop_helper() -> None:
+    """End the helper process and wait for it (so its CPU time is counted in this process's
+    children, as a benchmark reads it); it also ends by itself when this process does."""
+    global _helper
+    if _helper is not None:
+        _helper.conn.close()
+        try:
+            _helper.process.wait(timeout=10)
+        except Exception:  # noqa: BLE001  (still busy: it goes when its socket's reader fails)
+            pass
+        _helper = None
+
+
 class _Helper:
     """A Python process serving layout() calls over a socket until the socket closes (this
     process ended) or it idles a while. Started with `python -c`, not multiprocessing's spawn,
@@ -62,6 +75,17 @@ class _Helper:
 
 
 def _serve(fd: int, idle_seconds: float):
+    """The helper's loop; it ends with os._exit: the interpreter's teardown of umap, numba and
+    sklearn took a second, which stop_helper() would wait for."""
+    import os
+
+    try:
+        _serve_until_done(fd, idle_seconds)
+    finally:
+        os._exit(0)
+
+
+def _serve_until_done(fd: int, idle_seconds: float):
     from multiprocessing.connection import Connection
 
     conn = Connection(fd)
