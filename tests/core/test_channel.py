@@ -92,3 +92,43 @@ def test_a_telephone_project_measures_its_impostor_level_and_keeps_its_speakers(
     speakers = np.array([p.split("/")[0] for p in (r.path for r in phone.recordings())])
     per_segment = speakers[np.searchsorted([r.id for r in phone.recordings()], phone.seg_recording)]
     assert len(np.unique(labels)) == len(set(per_segment.tolist())) == 4
+
+
+def _voices_in_groups(seed: int, groups=8, per_group=5, segments=6, dim=256):
+    """Unit vectors as CAM++ gives them on one telephone line (cosine 0.47 between any two voices)
+    with alike voices in groups (0.55 inside a group) and 0.65 within one voice: the case where
+    a cluster that took in a second voice drew the rest of its group in."""
+    rng = np.random.default_rng(seed)
+
+    def units(n):
+        v = rng.normal(size=(n, dim))
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    line, group, voice, noise = units(1)[0], units(groups), units(groups * per_group), units(groups * per_group * segments)
+    true = np.repeat(np.arange(groups * per_group), segments)
+    X = np.sqrt(0.47) * line + np.sqrt(0.08) * group[true // per_group] + np.sqrt(0.10) * voice[true] + np.sqrt(0.35) * noise
+    return X / np.linalg.norm(X, axis=1, keepdims=True), true
+
+
+def test_a_measured_level_keeps_long_segments_from_cascading_into_one_cluster():
+    """With the level measured on telephone speech (MeasuredImpostor) a cluster of long segments
+    keeps its within similarity at least at its prior, so the merge does not cascade through a
+    group of alike voices; the same level as a plain number (the wideband path) does cascade.
+    One-second clips are merged as before (their within similarity does vary)."""
+    from speakerid_gui.core.cluster.same_speaker import MeasuredImpostor, merge_same_speaker
+    from speakerid_gui.core.evaluate.metrics import hungarian_accuracy
+
+    plain, measured = [], []
+    for seed in (0, 2, 3):
+        X, true = _voices_in_groups(seed)
+        level = corpus_impostor(X, IMPOSTOR_COSINE["campp"])
+        assert isinstance(level, MeasuredImpostor) and 0.46 <= level <= 0.48
+        pairs = np.arange(len(X)) // 2  # a first cut: pairs of one voice's segments
+        long_ = np.full(len(X), 3.0)
+        plain.append(hungarian_accuracy(true, merge_same_speaker(X, pairs, float(level), durations=long_)))
+        measured.append(hungarian_accuracy(true, merge_same_speaker(X, pairs, level, durations=long_)))
+        short = np.full(len(X), 0.6)
+        assert np.array_equal(merge_same_speaker(X, pairs, level, durations=short),
+                              merge_same_speaker(X, pairs, float(level), durations=short))
+    assert np.mean(measured) >= 0.85 and all(m >= p for m, p in zip(measured, plain)), (plain, measured)
+    assert np.mean(plain) <= 0.7, plain  # the cascade this guards against
