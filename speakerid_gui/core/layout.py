@@ -1,6 +1,8 @@
 """2-D coordinates of every segment for the scatter: UMAP (cosine), t-SNE or PCA."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 _helper = None  # the umap process started by prefetch(), or None
@@ -60,6 +62,7 @@ class _Helper:
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
         theirs.close()
         self.conn = Connection(ours.detach())
+        self.lock = threading.Lock()  # one request at a time, whichever thread asks
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -67,8 +70,9 @@ class _Helper:
     def layout(self, X: np.ndarray, method: str, seed: int) -> np.ndarray | None:
         """The coordinates, or None when the process is gone (the caller computes them itself)."""
         try:
-            self.conn.send((X, method, seed))
-            ok, value = self.conn.recv()
+            with self.lock:
+                self.conn.send((X, method, seed))
+                ok, value = self.conn.recv()
         except (EOFError, OSError):
             return None
         return value if ok else None  # an error: layout() in this process raises it with its traceback
@@ -112,8 +116,9 @@ def layout(X: np.ndarray, method: str = "umap", seed: int = 0, here: bool = Fals
     n = len(X)
     if n < 5 or method == "pca":
         return pca2(X)
-    if method == "umap" and not here and _helper is not None and _helper.alive():
-        coords = _helper.layout(X, method, seed)
+    helper = _helper
+    if method == "umap" and not here and helper is not None and helper.alive():
+        coords = helper.layout(X, method, seed)
         if coords is not None:
             return coords
     if method == "umap":

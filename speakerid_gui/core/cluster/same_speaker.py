@@ -266,7 +266,8 @@ def row_scores(G_rows: np.ndarray, self_sums: np.ndarray, n: np.ndarray, rows: n
         pair_prior = (prior[rows, None] + prior[None, :]) / 2
     within = (inside[rows, None] + inside[None, :] + PRIOR_PAIRS * pair_prior) / (pairs[rows, None] + pairs[None, :]
                                                                                  + PRIOR_PAIRS)
-    within = within + floor * np.maximum(pair_prior - within, 0.0)
+    if np.any(floor):
+        within = within + floor * np.maximum(pair_prior - within, 0.0)
     between = G_rows / np.outer(n[rows], n)
     z = (between - impostor) / np.maximum(within - impostor, 1e-3)
     z[np.arange(len(rows)), rows] = -np.inf
