@@ -8,7 +8,7 @@
    are merged), so one person keeps one identity in every recording; two local speakers of one
    chunk heard together never share a global speaker (the segmentation model told them apart).
 4. reconstruct: per frame, global activity is the overlap-add of the chunks' clustered activity,
-   and the number of simultaneous speakers is the rounded mean of the chunks' local counts;
+   and the number of simultaneous speakers is the mean of the chunks' local counts rounded half up;
    the `count` most active speakers of each frame speak (pyannote's to_diarization).
 5. turns: runs of active frames per global speaker; overlapping turns of different speakers.
 """
@@ -216,7 +216,10 @@ def reconstruct(loc: Local, labels: np.ndarray, n_global: int) -> tuple[np.ndarr
             if g >= 0:
                 clustered[:, g] = np.maximum(clustered[:, g], ch.activity[c, :, k])
         activation[s:s + n_frames] += clustered
-    count = np.rint(count_sum / np.maximum(covered, 1)).astype(np.int64)  # as pyannote rounds it
+    # Rounded half up: with a 5 s step most frames lie in two chunks, so ties (one chunk hears a
+    # speaker the other does not) are common, and np.rint (pyannote's, with a 1 s step) sent 0.5
+    # to 0 but 1.5 to 2. ami-debug DER 23.9 -> 23.4 %, its telephone copy 38.2 -> 36.1 %.
+    count = np.floor(count_sum / np.maximum(covered, 1) + 0.5).astype(np.int64)
     # the `count` most active speakers of each frame (and only speakers some chunk heard there)
     order = np.argsort(-activation, axis=1, kind="stable")
     ranks = np.empty_like(order)
