@@ -25,7 +25,7 @@ def _project(tmp_path, seed: int = 0):
     return p, emb, SPEAKERS, SPEAKERS + 1
 
 
-def _store(tmp_path, cluster: np.ndarray):
+def _store(tmp_path, cluster: np.ndarray, confidence: float = 0.8):
     """A project of len(cluster) 3 s segments of one recording, clustered as given."""
     from speakerid_gui.core.project.edits import EditLog
     from speakerid_gui.core.project.store import Project
@@ -40,7 +40,7 @@ def _store(tmp_path, cluster: np.ndarray):
         db.execute("INSERT INTO assignments(segment_id) SELECT id FROM segments")
     p.reload()
     EditLog(p).relabel("cluster", "synthetic", np.arange(len(cluster)), np.asarray(cluster, np.int32),
-                       np.full(len(cluster), 0.8, np.float32))
+                       np.full(len(cluster), confidence, np.float32))
     return p
 
 
@@ -112,3 +112,23 @@ def test_a_project_of_one_cluster_is_not_told_it_holds_two_speakers(tmp_path):
     kinds = {s.kind for s in suggestions(p, emb)}
     assert "mixed" not in kinds and "name" in kinds
     p.close()
+
+
+def test_a_clean_project_asks_who_is_who_not_unlikely_questions(tmp_path):
+    """Eight well-separated voices, each its own cluster: no question is worth a listen but who
+    each one is, so those come first and the unlikely ones (still listed, with their score)
+    after them. "Same speaker? 0% likely" used to come first (the clusters' confidence is near
+    1, which makes naming them worth little in expected fixes)."""
+    from speakerid_gui.core.learn.reviewer import MIN_SCORE, suggestions
+
+    rng = np.random.default_rng(1)
+    speakers, per = 8, 10
+    centres = rng.normal(size=(speakers, DIM))
+    cluster = np.repeat(np.arange(speakers), per).astype(np.int32)
+    emb = (centres[cluster] + 0.3 * rng.normal(size=(len(cluster), DIM))).astype(np.float32)
+    p = _store(tmp_path, cluster, confidence=1.0)  # as the clustering rates such clusters
+    items = suggestions(p, emb, n=50)
+    kinds = [s.kind for s in items]
+    assert kinds[:speakers] == ["name"] * speakers, [(s.kind, round(s.score, 3)) for s in items]
+    assert sorted(s.cluster_ids[0] for s in items[:speakers]) == list(range(speakers))
+    assert len(items) > speakers and all(s.score < MIN_SCORE for s in items[speakers:])  # listed, after

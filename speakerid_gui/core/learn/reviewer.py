@@ -26,6 +26,7 @@ from speakerid_gui.core.progress import Cancelled, Event, run_to_end
 from speakerid_gui.core.project.store import NOISE, Project
 
 CHUNK = 8192  # rows per matrix product: memory stays O(chunk x speakers) at any corpus size
+MIN_SCORE = 0.02  # suggestions less likely than this to point at a real error are ranked last
 
 
 # ---- shared helpers --------------------------------------------------------------------------
@@ -177,8 +178,7 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
     row_of = {int(c): i for i, c in enumerate(ids)}
     verified = p.verified & ok
 
-    # Halves of every cluster: their similarity is the "same speaker" reference for pairs,
-    # and the "mixed" signal itself.
+    # Halves of every cluster: their similarity is the "same speaker" reference for pairs, and the "mixed" signal.
     halves = {}
     for c in ids.tolist():
         m = np.flatnonzero((p.cluster == c) & ok)
@@ -216,8 +216,8 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
             if (min(a, b), max(a, b)) in apart:
                 continue  # the reviewer said (or split them because) they are different speakers
             s = float(S[row_of[a], row_of[b]])
-            # Calibrated at these sizes: a tiny cluster's centroid is noisy, so it is a likely
-            # fragment only when its cosine is typical of same-speaker parts that small.
+            # Calibrated at these sizes: a tiny cluster's centroid is noisy, so it is a likely fragment
+            # only when its cosine is typical of same-speaker parts that small.
             score = float(probability(ref.pair_llr(s, len(ma), len(mb)), prior))
             typical = float(np.median(ref.samples(len(ma), len(mb))[0]))
             why = (f"{'they sound alike' if score >= 0.5 else 'perhaps alike'} (cosine {s:.2f}; one speaker's "
@@ -264,11 +264,11 @@ def suggestions(project: Project, embeddings: np.ndarray, n: int = 50,
     gone = skipped(p)
     if gone:
         out = [s for s in out if suggestion_key(p, s) not in gone]
-    # Expected gain first: score x sqrt(segments at stake). With the plain product, big clusters' loosely
-    # calibrated scores came first (tc100-cut 0.994, fsdd 0.946 at 5 % heard); with the score alone, tiny
-    # fragments did (tc100-cut fell to 0.78 through a large learnt threshold); the square root did best on
-    # all four sets of benchmarks/review.py (tc100-cut 0.997, fsdd 0.954, ami-debug 0.902, commands 0.695).
-    out.sort(key=lambda s: (-s.gain, -s.score))
+    # Expected gain first: score x sqrt(segments at stake). With the plain product, big clusters' loosely calibrated
+    # scores came first (tc100-cut 0.994, fsdd 0.946 at 5 % heard); with the score alone, tiny fragments did (tc100-cut
+    # fell to 0.78 through a large learnt threshold); the square root did best on all four sets of benchmarks/review.py.
+    # Unlikely ones (below MIN_SCORE) last: in a clean project "Same speaker? 0% likely" came before "Who is this?".
+    out.sort(key=lambda s: (s.kind != "name" and s.score < MIN_SCORE, -s.gain, -s.score))
     return out[:n]
 
 
@@ -307,8 +307,7 @@ def assign(project: Project, X: np.ndarray, threshold: float | None = None) -> P
     ok = ~p.noise & (p.cluster != NOISE)
     todo = np.flatnonzero(ok & ~p.verified)
     known = known_speakers(p)
-    # A known speaker's prototype is its whole cluster, verified members counted 3 times: one
-    # or two verified segments alone are too noisy a centroid.
+    # A known speaker's prototype: its whole cluster, verified members counted 3 times (one or two alone are too noisy).
     kmask = ok & np.isin(p.cluster, known)
     rows = np.concatenate([np.flatnonzero(kmask)] + [np.flatnonzero(p.verified & ok)] * 2)
     kid, kC = group_centroids(X[rows], p.cluster[rows]) if len(rows) else (np.zeros(0, int), X[:0])
