@@ -59,6 +59,9 @@ def analyse(project: Project, settings, cancel) -> Iterator:
     if not todo:
         yield Event("analyse", 1, 1, "all recordings already analysed")
         return
+    from speakerid_gui.core.layout import prefetch
+
+    prefetch(settings.layout)  # umap is imported in a process of its own meanwhile (layout.py)
     backend = get_backend(settings.backend)
     segmenter = get_segmenter(cs.step)
     root = project.audio_root
