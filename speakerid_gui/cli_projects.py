@@ -9,15 +9,18 @@ _opened: list = []
 def open_project(folder):
     from speakerid_gui.core.project.store import Project
 
-    _opened.append(Project.open(folder))
-    return _opened[-1]
+    return _kept(Project.open(folder))
 
 
 def create_project(folder, audio_root):
     from speakerid_gui.core.project.store import Project
 
-    _opened.append(Project.create(folder, audio_root))
-    return _opened[-1]
+    return _kept(Project.create(folder, audio_root))
+
+
+def _kept(project):
+    _opened.append(project)
+    return project
 
 
 def close_all() -> None:
