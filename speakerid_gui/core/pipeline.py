@@ -398,6 +398,7 @@ def one_speaker_basis(project: Project, settings: Settings, emb: np.ndarray) -> 
 
 # ---- cluster --------------------------------------------------------------------------------
 def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Event]:
+    from speakerid_gui.core.audio.channel import count_notes
     from speakerid_gui.core.cluster import agglomerative as clu
     from speakerid_gui.core.project.edits import EditLog
     from speakerid_gui.core.palette import color_for
@@ -433,6 +434,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         raw, impostor = one_speaker_basis(project, settings, emb)
         labels = clu.cluster(X, settings.speakers, settings.method, settings.threshold,
                              durations=project.seg_end - project.seg_start, raw=raw, impostor=impostor)
+        yield from count_notes(project, settings.speakers)
     check(cancel)
     conf = clu.confidence(clu.cluster_space(X, labels), labels)
     codes = labels

@@ -138,6 +138,12 @@ class BackgroundTasks(QObject):
         if copies:
             parts.append("\n".join(describe(copies)))
             titles.append("exact copies")
+        # the rest of what the analysis warned about (skipped files are listed above already)
+        skipped_paths = {path for path, _ in getattr(summary, "skipped", []) or []}
+        notes = [m for m in getattr(summary, "warnings", []) or [] if m.split(": ", 1)[0] not in skipped_paths]
+        if notes:
+            parts.append("\n".join(dict.fromkeys(notes[:20])))
+            titles.append("warnings")
         if parts:
             self.show_error("\n\n".join(parts), title=" and ".join(titles).capitalize())
 

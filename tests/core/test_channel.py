@@ -2,13 +2,16 @@
 corpus (a shared telephone line lifts CAM++'s cosine between different speakers)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import soundfile as sf
 import soxr
 from scipy.signal import butter, sosfilt, stft
 
 from coredata import MINI
-from speakerid_gui.core.audio.channel import band_ratios, is_telephone, power_spectrogram, telephone_band
+from speakerid_gui.core.audio.channel import (TELEPHONE_COUNT_NOTE, band_ratios, is_telephone, power_spectrogram,
+                                              telephone_band)
 from speakerid_gui.core.cluster import agglomerative as clu
 from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE, TELEPHONE_LIFT, corpus_impostor
 from speakerid_gui.core.pipeline import Settings, embeddings, one_speaker_basis, run
@@ -47,9 +50,12 @@ def _project(tmp_path, name, phone):
             sf.write(target, wave, sr)
     project = Project.create(tmp_path / f"p-{name}", audio)
     settings = Settings(backend="campp", layout="pca", prosody=False)
-    for _ in run(project, settings):
-        pass
+    project.warnings = _warnings(run(project, settings))
     return project, settings
+
+
+def _warnings(events) -> list[str]:
+    return [e.message for e in events if e.level == "warning"]
 
 
 def test_real_speech_is_wideband_and_its_telephone_copy_is_not():
@@ -92,6 +98,14 @@ def test_a_telephone_project_measures_its_impostor_level_and_keeps_its_speakers(
     speakers = np.array([p.split("/")[0] for p in (r.path for r in phone.recordings())])
     per_segment = speakers[np.searchsorted([r.id for r in phone.recordings()], phone.seg_recording)]
     assert len(np.unique(labels)) == len(set(per_segment.tolist())) == 4
+    # the run tells the user that a count they know is worth giving here, and only here
+    assert TELEPHONE_COUNT_NOTE in phone.warnings and TELEPHONE_COUNT_NOTE not in wide.warnings
+    given = _warnings(run(phone, replace(settings, speakers=4)))
+    assert phone.get_meta("cluster_key") and TELEPHONE_COUNT_NOTE not in given
+    assert len(set(phone.cluster.tolist())) == 4
+    calls = Project.create(tmp_path / "p-calls", tmp_path / "phone")  # conversation mode says it too
+    assert TELEPHONE_COUNT_NOTE in _warnings(run(calls, replace(settings, conversation=True)))
+    assert calls.get_meta("mode") == "conversation" and calls.n_segments
 
 
 def _voices_in_groups(seed: int, groups=8, per_group=5, segments=6, dim=256):

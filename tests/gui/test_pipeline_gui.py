@@ -176,3 +176,26 @@ def test_exact_copies_are_named_when_the_analysis_ends(make_window, tmp_path, qt
     qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
     assert w.last_error.startswith("1 file is an exact copy")  # in a message box, its first line in the status bar
     assert f"copy of {original.name} = {original.relative_to(audio).as_posix()}" in w.last_error
+
+
+def test_what_the_analysis_warns_about_is_shown_when_it_ends(make_window, tmp_path, qtbot, libri_subset):
+    """Warnings other than skipped files reach the window too: here the note that on telephone
+    speech a known speaker count is worth giving (pipeline.count_notes)."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    from speakerid_gui.core.audio.channel import TELEPHONE_COUNT_NOTE
+
+    wide = libri_subset(tmp_path / "wide", speakers=2, files=2)
+    sos = butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos")
+    for path in sorted(wide.rglob("*.flac")):
+        wave, sr = sf.read(path, dtype="float32")
+        target = tmp_path / "phone" / path.relative_to(wide).with_suffix(".wav")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(target, np.clip(sosfilt(sos, soxr.resample(wave, sr, 8000)), -1, 1), 8000, subtype="ULAW")
+    w = make_window()
+    assert w.pages.new_project(tmp_path / "phone", Settings(**FAST), project_dir=tmp_path / "proj")
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
+    assert TELEPHONE_COUNT_NOTE in (w.last_error or "")

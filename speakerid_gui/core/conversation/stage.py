@@ -112,6 +112,7 @@ def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests
 
 def diarize(project: Project, settings, cancel) -> Iterator:
     """Link local speakers across the whole corpus and write the turns (with overlaps)."""
+    from speakerid_gui.core.audio.channel import count_notes
     from speakerid_gui.core.cluster import agglomerative as clu
     from speakerid_gui.core.conversation.linking import diarize as run_diarize
     from speakerid_gui.core.conversation.linking import turn_embeddings
@@ -144,6 +145,7 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     locals_ = [Local.load(f) for f in files]
     all_turns, labels = run_diarize(locals_, cs, settings.speakers, settings.method, settings.threshold,
                                     impostor=backend_impostor(settings.backend))
+    yield from count_notes(project, settings.speakers)
     seg_key = settings.segments.key()
     speaker_of = []
     with project.transaction():
