@@ -23,7 +23,7 @@ from speakerid_gui.core.cluster.ids import stable_ids
 from speakerid_gui.core.project.store import Project, settings_hash
 
 
-CLUSTER_VERSION = 8  # bumped when the clustering itself changes, so stored clusterings are redone
+CLUSTER_VERSION = 9  # bumped when the clustering itself changes, so stored clusterings are redone
 
 
 @dataclass

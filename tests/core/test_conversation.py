@@ -101,6 +101,36 @@ def test_one_speaker_test_keeps_a_voice_the_silhouette_splits_in_one_speaker():
     assert joined[0] != joined[-1]
 
 
+def test_a_voice_heard_only_over_another_takes_a_speaker_of_its_own_recording():
+    """A local speaker never heard alone is embedded from overlapped speech, a mix of two voices:
+    here nearest to C, a speaker of the other recording. It takes B, the speaker heard alone in
+    its own recording that it does not overlap (A it talks over)."""
+    rng = np.random.default_rng(1)
+    common, a, b, c, d = (v / np.linalg.norm(v) for v in rng.standard_normal((5, 32)))
+
+    def recording(pairs, overlap_last=False):
+        """One chunk of 10 s per pair of voices: the first speaks 0-5 s, the second 5-10 s (in
+        the last chunk from 4 s on, over the first, when overlap_last)."""
+        act = np.zeros((len(pairs), 20, 3))
+        act[:, :10, 0] = act[:, 10:, 1] = 1
+        if overlap_last:
+            act[-1, 8:10, 1] = 1
+        loc = _local(act, 5.0 * np.arange(len(pairs)), 5.0 * len(pairs) + 5.0, dim=32)
+        for i, pair in enumerate(pairs):
+            for k, v in enumerate(pair):
+                loc.embeddings[i, k] = common + v + 0.05 * rng.standard_normal(32)
+        loc.clean[:], loc.active[:] = 5.0, 5.0
+        return loc
+
+    meeting = recording([(a, b)] * 6 + [(a, c + 0.3 * a)], overlap_last=True)
+    meeting.clean[6, 1] = 0.0  # the last voice is heard only over A's
+    other = recording([(c, d)] * 6)
+    labels = cv.link_speakers([meeting, other], cv.ConversationSettings())
+    speaker = {"A": labels[0][0, 0], "B": labels[0][0, 1], "C": labels[1][0, 0], "D": labels[1][0, 1]}
+    assert len(set(speaker.values())) == 4
+    assert labels[0][6, 1] == speaker["B"] and labels[0][6, 0] == speaker["A"]
+
+
 def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
     from speakerid_gui.core.cluster.same_speaker import backend_impostor
     from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE

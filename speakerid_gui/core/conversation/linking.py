@@ -148,9 +148,35 @@ def link_speakers(locals_: list[Local], settings: ConversationSettings, n_speake
     ids, C = clu.centroids(X[train], labels)
     scores = X @ C.T
     groups = [(r, c) for r, c, _ in rows]
-    assigned = constrained_assignment(scores, groups, _apart(locals_, rows, settings.min_apart))
+    apart = _apart(locals_, rows, settings.min_apart)
+    assigned = constrained_assignment(scores, groups, apart)
+    overlapped = clean < settings.min_embed  # embedded from speech over someone else's (local_clips)
+    if overlapped.any() and not overlapped.all():
+        assigned = constrained_assignment(_heard_alone_first(scores, assigned, rows, overlapped), groups, apart)
     for (r, c, k), label in zip(rows, ids[assigned]):
         out[r][c, k] = label
+    return out
+
+
+OUTSIDE = 2.0  # more than any two cosines differ; finite, so a chunk's constraint stays solvable
+
+
+def _heard_alone_first(scores: np.ndarray, assigned: np.ndarray, rows, overlapped: np.ndarray) -> np.ndarray:
+    """Scores where a local speaker never heard alone (its embedding is a mix of its voice and
+    the voice it talks over) prefers the global speakers heard alone in its own recording: any
+    other is OUTSIDE lower, more than cosines differ. The mixed vector's nearest centroid was
+    often someone from another recording (ami-debug trn09: a man talking over a woman took a
+    speaker of dev01). ami-debug DER 23.4 -> 21.9 % (confusion 17.0 -> 13.6 s), its telephone
+    copy 38.3 -> 37.8 %; on 8 random 10-clip subsets of each, better on 6 (2 equal) and on 7
+    (one 0.1 worse). Any speaker whose embedding rests on clean speech counts as heard: holding
+    every local speaker with less than min_cluster seconds alone to those with more, 25.1 %."""
+    recording = np.array([r for r, _, _ in rows])
+    out = scores.copy()
+    for r in np.unique(recording[overlapped]):
+        heard = np.unique(assigned[(recording == r) & ~overlapped])
+        if len(heard):
+            outside = np.setdiff1d(np.arange(scores.shape[1]), heard)
+            out[np.ix_(np.flatnonzero((recording == r) & overlapped), outside)] -= OUTSIDE
     return out
 
 
