@@ -6,7 +6,8 @@
 3. link_speakers: the embeddings of the WHOLE corpus are clustered (cluster.py, its count
    estimate, with the one-speaker test that windows mode uses: clusters that score as one voice
    are merged), so one person keeps one identity in every recording; two local speakers of one
-   chunk heard together never share a global speaker (the segmentation model told them apart).
+   chunk heard together never share a global speaker (the segmentation model told them apart),
+   and one never heard alone takes a speaker heard alone in its recording (_heard_alone_first).
 4. reconstruct: per frame, global activity is the overlap-add of the chunks' clustered activity,
    and the number of simultaneous speakers is the mean of the chunks' local counts rounded half up;
    the `count` most active speakers of each frame speak (pyannote's to_diarization).
