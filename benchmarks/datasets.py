@@ -166,3 +166,65 @@ def subset(audio: Path, out: Path, every: int) -> Path:
         if not link.exists():
             link.symlink_to(path.resolve())
     return out
+
+
+def readers_talk(out: Path, n: int = 10, seconds: float = 60.0, seed: int = 7) -> Path:
+    """Conversations made from librispeech-test-other, for diarization beside ami-debug: each of
+    `n` recordings holds 2-5 of its 10 readers taking turns of 2-8 s of speech (pieces inside
+    silero's speech regions), 0.8 s overlapping to 0.6 s apart, and in 4 turns of 10 a short
+    piece (0.4-1.2 s) of another reader over the turn, like a backchannel. Every reader's turns
+    come from other recordings of theirs than the turn before. Written once, with reference.rttm
+    and reference.uem; returns the folder."""
+    if (out / "reference.uem").exists():
+        return out
+    from speakerid_gui.core.audio.vad import speech_regions
+
+    src = DATA / "librispeech-test-other"
+    with open(src / "manifest.csv", newline="") as f:
+        files: dict[str, list[Path]] = {}
+        for row in csv.DictReader(f):
+            files.setdefault(row["speaker"], []).append(src / row["path"])
+    rng = np.random.default_rng(seed)
+    loaded: dict[Path, tuple] = {}
+
+    def piece(speaker, length):
+        path = files[speaker][rng.integers(len(files[speaker]))]
+        if path not in loaded:
+            wave, _ = sf.read(path, dtype="float32")
+            loaded[path] = (wave, speech_regions([wave])[0])
+        wave, regions = loaded[path]
+        regions = [r for r in regions if r[1] - r[0] >= length] or [max(regions, key=lambda r: r[1] - r[0])]
+        a, b = regions[rng.integers(len(regions))]
+        start = rng.uniform(a, max(a, b - length))
+        return wave[int(start * 16000):int(min(b, start + length) * 16000)]
+
+    out.mkdir(parents=True, exist_ok=True)
+    turns, uem = [], []
+    for i in range(n):
+        name = f"talk{i:02d}"
+        people = list(rng.choice(sorted(files), int(rng.integers(2, 6)), replace=False))
+        mix = np.zeros(int((seconds + 10) * 16000), np.float32)
+        t, last = 0.5, None
+        while t < seconds - 3:
+            speaker = rng.choice([s for s in people if s != last])
+            last = speaker
+            turn = piece(speaker, rng.uniform(2.0, 8.0))
+            mix[int(t * 16000):int(t * 16000) + len(turn)] += turn
+            turns.append((name, t, t + len(turn) / 16000, speaker))
+            if rng.random() < 0.4 and len(turn) > 3 * 16000:
+                other = rng.choice([s for s in people if s != speaker])
+                over = piece(other, rng.uniform(0.4, 1.2))
+                at = t + rng.uniform(0.5, len(turn) / 16000 - 1.5)
+                mix[int(at * 16000):int(at * 16000) + len(over)] += over
+                turns.append((name, at, at + len(over) / 16000, other))
+            t += len(turn) / 16000 + rng.uniform(-0.8, 0.6)
+        mix = mix[: int(seconds * 16000)]
+        sf.write(out / f"{name}.wav", mix / max(1.0, float(np.abs(mix).max())), 16000)
+        uem.append(f"{name} 1 0.000 {seconds:.3f}")
+    with open(out / "reference.rttm", "w") as f:
+        for name, a, b, speaker in turns:
+            if a < seconds:
+                f.write(f"SPEAKER {name} 1 {a:.3f} {min(b, seconds) - a:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
+    (out / "reference.uem").write_text("\n".join(uem) + "\n")
+    return out
+

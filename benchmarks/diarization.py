@@ -1,6 +1,11 @@
 """Diarization error rate on ami-debug: fixed windows, change detection, conversation mode.
 
     python benchmarks/diarization.py [--backend campp] [--threads 2] [--work DIR] [--no-sensitivity]
+                                     [--telephone] [--corpus ami-debug|readers-talk]
+
+--corpus readers-talk scores the same modes on conversations made from librispeech-test-other's
+readers (datasets.readers_talk: 10 recordings of 60 s, 2-5 readers each, overlapping turns and
+backchannels) instead of the AMI clips: read speech, other voices, other turn-taking.
 
 (c) conversation mode (Settings.conversation, `speakerid run --conversation`): local speakers
 with overlap per 10 s chunk (pyannote segmentation-3.0), linked across the corpus
@@ -136,8 +141,8 @@ def conversation_results(args, reference, uem):
         if ev.level == "warning":
             print(f"  warning: {ev.message}")
     seconds = time.perf_counter() - t0
-    ref = load_reference(AMI / "reference.rttm")
-    corpus = diarization_errors(project, ref, AMI / "reference.rttm")
+    ref = load_reference(args.corpus_dir / "reference.rttm")
+    corpus = diarization_errors(project, ref, args.corpus_dir / "reference.rttm")
     per_file = {}
     for r in project.recordings():
         key = Path(r.path).stem
@@ -151,7 +156,7 @@ def conversation_results(args, reference, uem):
     from speakerid_gui.core.evaluate.metrics import der
 
     per_rec = der(reference, {k: hyp.get(k, []) for k in uem}, uem, collar=COLLAR)
-    if args.audio == AMI:  # the telephone copy is scored against the same reference: report once
+    if args.audio == args.corpus_dir:  # the telephone copy is scored against the same reference: report once
         args.conversation_oracle = conversation_oracle(project, settings, reference, uem)
     n = project.n_segments
     project.close()
@@ -288,7 +293,7 @@ def sensitivity(args, reference, uem):
     from speakerid_gui.core.audio.segment import SegmentSettings, merge_regions, windows
     from speakerid_gui.core.audio.vad import speech_regions
 
-    paths = sorted(AMI.glob("*.wav"))
+    paths = sorted(args.corpus_dir.glob("*.wav"))
     names = [p.name for p in paths]
     waves = [load_audio(p) for p in paths]
     regions = speech_regions(waves)
@@ -339,12 +344,13 @@ def sensitivity(args, reference, uem):
     return results
 
 
-def telephone_copy(work: Path) -> Path:
+def telephone_copy(source: Path, work: Path) -> Path:
     """The clips as a telephone line carries them (datasets.telephone: 8 kHz, the 300-3400 Hz
     band, 8-bit mu-law), read back by the pipeline like any file; the reference is unchanged."""
     from datasets import telephone
 
-    return telephone(AMI, AMI / "reference.rttm", work / "ami-telephone")[0]
+    name = "ami-telephone" if source == AMI else f"{source.name}-telephone"
+    return telephone(source, source / "reference.rttm", work / name)[0]
 
 
 def sf_duration(path) -> float:
@@ -361,31 +367,37 @@ def main():
     ap.add_argument("--no-sensitivity", action="store_true")
     ap.add_argument("--telephone", action="store_true",
                     help="also score the clips after an 8 kHz mu-law telephone channel (windows and conversation)")
+    ap.add_argument("--corpus", choices=["ami-debug", "readers-talk"], default="ami-debug",
+                    help="readers-talk: conversations made from librispeech-test-other (datasets.readers_talk)")
     args = ap.parse_args()
     if not (AMI / "reference.rttm").exists():
         print(f"{AMI} not found: skipped")
         return
+    from datasets import readers_talk
+
+    args.corpus_dir = AMI if args.corpus == "ami-debug" else readers_talk(args.work / "readers-talk")
     import torch
 
     from speakerid_gui.core.formats.common import read_rttm, read_uem
 
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    reference, uem = read_rttm(AMI / "reference.rttm"), read_uem(AMI / "reference.uem")
+    reference = read_rttm(args.corpus_dir / "reference.rttm")
+    uem = read_uem(args.corpus_dir / "reference.uem")
     audio = sum(e - s for regions in uem.values() for s, e in regions)
-    duration = sum(sf_duration(p) for p in AMI.glob("*.wav"))
-    print(f"ami-debug: {len(uem)} clips, {audio:.0f} s scored by the UEM; collar {COLLAR} s each side of "
+    duration = sum(sf_duration(p) for p in args.corpus_dir.glob("*.wav"))
+    print(f"{args.corpus}: {len(uem)} clips, {audio:.0f} s scored by the UEM; collar {COLLAR} s each side of "
           f"reference boundaries; overlapped speech scored; errors in seconds; {args.threads} threads, float32")
-    args.audio = AMI
+    args.audio = args.corpus_dir
     a = pipeline_results(False, args, reference, uem)
     b = pipeline_results(True, args, reference, uem)
     c = conversation_results(args, reference, uem)
     modes = [("(a) fixed windows", a), ("(b) with change detection", b), ("(c) conversation mode", c)]
     if args.telephone:
-        args.audio = telephone_copy(args.work)
+        args.audio = telephone_copy(args.corpus_dir, args.work)
         modes += [("(a) windows, telephone 8 kHz", pipeline_results(False, args, reference, uem)),
                   ("(c) conversation, telephone 8 kHz", conversation_results(args, reference, uem))]
-        args.audio = AMI
+        args.audio = args.corpus_dir
     print(f"scored speech {a[0]['total']:.1f} s; {duration:.0f} s of audio")
     for label, res in modes:
         print(f"  {label:28s} pipeline {res[2]:6.1f} s = {duration / res[2]:5.1f}x real time, {res[3]} segments")
