@@ -131,6 +131,44 @@ def test_a_voice_heard_only_over_another_takes_a_speaker_of_its_own_recording():
     assert labels[0][6, 1] == speaker["B"] and labels[0][6, 0] == speaker["A"]
 
 
+def test_two_readers_heard_as_one_local_speaker_are_split_and_one_reader_is_not():
+    """segmentation-3.0 sometimes gives two people that follow each other one local speaker for a
+    whole chunk. Here chunk 0 holds reader A then reader B as local speaker 0: its second voice
+    moves to a column of its own at the change of reader; chunk 1, reader A alone, stays whole."""
+    from testdata import MINI
+    from speakerid_gui.core.audio.decode import load_audio
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor
+    from speakerid_gui.core.conversation.voices import split_voices
+    from speakerid_gui.core.embed import get_backend
+
+    def speech(path, seconds):
+        return load_audio(MINI / path)[:int(seconds * 16000)]
+
+    a1, b1 = speech("1688/1688-142285-0003.flac", 5.0), speech("2033/2033-164914-0000.flac", 5.0)
+    a2 = np.concatenate([speech("1688/1688-142285-0004.flac", 4.4), speech("1688/1688-142285-0005.flac", 4.3)])
+    a2 = np.pad(a2, (0, 160000 - len(a2)))
+    wave = np.concatenate([a1, b1, a2])
+    step = 0.02
+    act = np.zeros((2, 500, 3), np.uint8)
+    act[0, :, 0] = 1
+    act[1, :int(8.7 / step), 0] = 1
+    chunks = Chunks(act, np.array([0.0, 10.0]), 10.0, step, step, 20.0)
+    settings = cv.ConversationSettings()
+    out = split_voices(wave, chunks, get_backend("campp"), settings.piece, settings.split_clean,
+                       backend_impostor("campp"))
+    assert out.activity.shape == (2, 500, 6)
+    assert (out.activity[1] == act[1, :, [0, 1, 2, 0, 1, 2]].T * [1, 1, 1, 0, 0, 0]).all()
+    first, second = (np.flatnonzero(out.activity[0, :, k]) * step for k in (0, 3))
+    assert len(first) and len(second) and not (out.activity[0, :, 0] & out.activity[0, :, 3]).any()
+    # the moved half is one reader's: its frames lie on one side of the change at 5 s (to a piece)
+    moved = second if second.mean() > first.mean() else first
+    kept = first if moved is second else second
+    assert moved.min() >= 5.0 - settings.piece and kept.max() <= 5.0 + settings.piece
+    assert abs(moved.min() - 5.0) <= settings.piece
+    # without the backend's impostor level nothing is tested, so nothing is split
+    assert split_voices(wave, chunks, get_backend("campp"), settings.piece, settings.split_clean, None) is chunks
+
+
 def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
     from speakerid_gui.core.cluster.same_speaker import backend_impostor
     from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE

@@ -2,7 +2,8 @@
 
 1. segmentation.py: local activity of up to 3 speakers per frame of each sliding 10 s chunk.
 2. local_embeddings: one speaker embedding (CAM++ by default) per (chunk, local speaker), from
-   the audio where that speaker talks alone (all of its speech when that is too short).
+   the audio where that speaker talks alone (all of its speech when that is too short); a local
+   speaker whose speech alone scores as two voices is split in two first (voices.py).
 3. link_speakers: the embeddings of the WHOLE corpus are clustered (cluster.py, its count
    estimate, with the one-speaker test that windows mode uses: clusters that score as one voice
    are merged), so one person keeps one identity in every recording; two local speakers of one
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speakerid_gui.core.conversation.segmentation import SR, Chunks
+from speakerid_gui.core.conversation.segmentation import SR, Chunks, frame_of_samples
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,12 @@ class ConversationSettings:
     min_gap: float = 0.0       # a speaker's pauses shorter than this are filled (pyannote 3.1: 0)
     min_apart: float = 0.5     # local speakers of one chunk heard together this long are two people
     min_short: float = 0.25    # a recording with no speaker reaching min_embed keeps speakers this long
+    piece: float = 1.5         # seconds of speech alone per piece when a local speaker is tested for two voices
+    split_clean: float = 3.0   # seconds alone a local speaker needs to be tested (voices.py)
 
     def key(self) -> str:
         return (f"conv-s{self.step:g}-e{self.min_embed:g}-c{self.min_cluster:g}-g{self.min_gap:g}"
-                f"-a{self.min_apart:g}-h{self.min_short:g}")
+                f"-a{self.min_apart:g}-h{self.min_short:g}-p{self.piece:g}-v{self.split_clean:g}")
 
 
 @dataclass
@@ -61,13 +64,6 @@ class Local:
 
 
 # ---- 2. local embeddings ---------------------------------------------------------------------
-def frame_of_samples(chunks: Chunks, n_samples: int) -> np.ndarray:
-    """Index of the frame whose centre is nearest to each sample of a chunk."""
-    t = np.arange(n_samples) / SR
-    idx = np.rint((t - chunks.frame_duration / 2) / chunks.frame_step).astype(np.int64)
-    return np.clip(idx, 0, chunks.activity.shape[1] - 1)
-
-
 def local_clips(wave: np.ndarray, chunks: Chunks, settings: ConversationSettings):
     """(chunk, speaker, clip) for each local speaker with enough speech, plus clean and active
     seconds per (chunk, speaker). A clip is the speaker's speech alone, glued together; when
@@ -97,9 +93,15 @@ def local_clips(wave: np.ndarray, chunks: Chunks, settings: ConversationSettings
     return clips, clean, active
 
 
-def local_embeddings(wave: np.ndarray, chunks: Chunks, backend, settings: ConversationSettings) -> Local:
+def local_embeddings(wave: np.ndarray, chunks: Chunks, backend, settings: ConversationSettings,
+                     impostor: float | None = None) -> Local:
+    """impostor: the backend's level between different speakers; with it, a local speaker holding
+    two voices is split first (voices.py), without it (an uncalibrated backend) it is not."""
     from dataclasses import replace
 
+    from speakerid_gui.core.conversation.voices import split_voices
+
+    chunks = split_voices(wave, chunks, backend, settings.piece, settings.split_clean, impostor)
     clips, clean, active = local_clips(wave, chunks, settings)
     if not clips and active.max(initial=0) >= settings.min_short:
         # a short clip (a spoken digit, a one-word answer) still has a speaker: embed what there is

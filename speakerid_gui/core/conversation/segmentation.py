@@ -34,6 +34,13 @@ class Chunks:
         return self.frame_duration / 2 + self.frame_step * np.arange(self.activity.shape[1])
 
 
+def frame_of_samples(chunks: Chunks, n_samples: int) -> np.ndarray:
+    """Index of the frame whose centre is nearest to each sample of a chunk."""
+    t = np.arange(n_samples) / SR
+    idx = np.rint((t - chunks.frame_duration / 2) / chunks.frame_step).astype(np.int64)
+    return np.clip(idx, 0, chunks.activity.shape[1] - 1)
+
+
 def chunk_starts(total: float, duration: float, step: float) -> np.ndarray:
     """Chunk starts covering [0, total]: every `step`, and a last one ending at the end (a
     zero-padded last chunk, as pyannote makes, would be mostly silence)."""
