@@ -169,6 +169,23 @@ def test_two_readers_heard_as_one_local_speaker_are_split_and_one_reader_is_not(
     assert split_voices(wave, chunks, get_backend("campp"), settings.piece, settings.split_clean, None) is chunks
 
 
+def test_speech_the_vad_hears_next_to_a_turn_continues_it(tmp_path):
+    """Frames where no chunk marks anyone but silero-vad hears speech: a gap between A and B is
+    shared at its middle, a gap after A's turn goes to A, speech touching no turn stays empty;
+    the regions survive the cache."""
+    loc = _local(np.zeros((1, 20, 3)), [0.0], 10.0)
+    binary = np.zeros((20, 2), bool)
+    binary[0:4, 0] = binary[6:10, 1] = binary[14:16, 0] = True
+    loc.vad = np.array([[0.0, 5.5], [6.5, 7.0], [8.0, 10.5]])  # frame i's middle is at 0.5 (i + 1) s
+    out = cv.fill_from_vad(binary, loc)
+    assert out[4, 0] and not out[4, 1] and out[5, 1] and not out[5, 0]
+    assert not out[10:14].any()                 # frame 12: speech, but no turn beside it
+    assert out[16:20, 0].all() and not out[16:20, 1].any()
+    assert out[binary].all()                    # nothing taken away
+    loc.save(tmp_path / "local.npz")
+    assert np.array_equal(cv.Local.load(tmp_path / "local.npz").vad, loc.vad)
+
+
 def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
     from speakerid_gui.core.cluster.same_speaker import backend_impostor
     from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE

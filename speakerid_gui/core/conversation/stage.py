@@ -77,6 +77,7 @@ def analyse(project: Project, settings, cancel) -> Iterator:
 
 def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests, cancel) -> Iterator:
     from speakerid_gui.core.audio.vad import is_silent
+    from speakerid_gui.core.audio.vad import speech_regions as vad_regions
     from speakerid_gui.core.cluster.same_speaker import backend_impostor
     from speakerid_gui.core.conversation.linking import local_embeddings, speech_regions
 
@@ -97,6 +98,8 @@ def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests
             continue
         digests.add(rel, wave)
         local = local_embeddings(wave, segmenter(wave), backend, cs, backend_impostor(settings.backend))
+        if cs.vad_fill:
+            local.vad = np.asarray(vad_regions([wave])[0], np.float64).reshape(-1, 2)
         regions = speech_regions(local)
         if not np.isfinite(local.embeddings[:, :, 0]).any():
             reason = "no speech found" if not regions else f"speech too short (< {cs.min_short} s per speaker)"
