@@ -331,6 +331,17 @@ def cmd_edit(args) -> int:
     from speakerid_gui.cli_projects import open_project
 
     project = open_project(args.project)
+    if args.rename and not args.rename[0].lstrip("-").isdigit():
+        print(f"--rename takes a cluster number, then the name (got {args.rename[0]!r})", file=sys.stderr)
+        return EXIT_USAGE
+    named = [*(args.merge or []), *([int(args.rename[0])] if args.rename else []),
+             *([args.verify] if args.verify is not None else []), *([args.split] if args.split is not None else [])]
+    missing = sorted({int(c) for c in named} - set(project.cluster_sizes()))
+    if missing:  # an edit of a cluster that is not there would be logged as done and change nothing
+        have = ", ".join(str(c) for c in sorted(project.cluster_sizes()))
+        print(f"{args.project}: no cluster {', '.join(map(str, missing))} (its clusters: {have}; "
+              f"`speakerid info` lists them)", file=sys.stderr)
+        return EXIT_USAGE
     log = EditLog(project)
     if args.merge:
         log.merge(args.merge)

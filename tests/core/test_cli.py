@@ -276,6 +276,20 @@ def test_a_run_leaves_a_complete_project_and_its_umap_map(tmp_path):
     project.close()
 
 
+def test_an_edit_of_a_cluster_that_is_not_there_is_refused_by_name(project_copy):
+    """It used to be logged as done ("rename S99 to Bob") and change nothing."""
+    project = Project.open(project_copy)
+    missing = max(project.cluster_sizes()) + 7
+    project.close()
+    history = run_cli("edit", project_copy, "--history", check=True).stdout
+    for args in (("--rename", missing, "Bob"), ("--verify", missing), ("--merge", 0, missing), ("--split", missing)):
+        proc = run_cli("edit", project_copy, *args)
+        assert proc.returncode == 2 and f"no cluster {missing}" in proc.stderr, args
+    proc = run_cli("edit", project_copy, "--rename", "Bob", "Bob")
+    assert proc.returncode == 2 and "cluster number" in proc.stderr
+    assert run_cli("edit", project_copy, "--history", check=True).stdout == history  # nothing logged
+
+
 def test_edit_undo_redo_via_cli(project_copy):
     project = Project.open(project_copy)
     sizes = project.cluster_sizes()
