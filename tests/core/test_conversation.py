@@ -367,3 +367,51 @@ def test_every_export_of_a_conversation_keeps_its_overlapping_turns(conversation
             seconds[s] = seconds.get(s, 0.0) + b - a
     summary = json.loads((tmp_path / "t.json").read_text())["speakers"]
     assert {k: v["seconds"] for k, v in summary.items()} == pytest.approx(seconds, abs=0.01)  # own turns, overlaps too
+
+
+@pytest.mark.slow
+def test_a_recording_added_to_a_reviewed_project_gets_turns_and_the_reviewed_names(tmp_path):
+    """dev00 and dev01 hold the same two people. After dev00's turns were reviewed (a speaker
+    named and verified, another named), dev01 is added and the project run again: the reviewed
+    turns stay exactly as they were, dev01 gets turns, and its speakers take the reviewed names.
+    It used to get none at all ("turns carry reviewed labels: not re-diarizing")."""
+    from speakerid_gui.core.pipeline import Settings, run
+    from speakerid_gui.core.project.edits import EditLog
+    from speakerid_gui.core.project.store import Project
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name in ("dev00.wav", "trn05.wav"):
+        shutil.copy2(need(AMI / name), audio / name)
+    settings = Settings(conversation=True, layout="pca", prosody=False)
+    project = Project.create(tmp_path / "project", audio)
+    list(run(project, settings))
+    dev00 = next(r.id for r in project.recordings() if r.path == "dev00.wav")
+    mine = project.seg_recording == dev00
+    people = sorted({int(c) for c in project.cluster[mine]}, key=lambda c: -(project.cluster[mine] == c).sum())[:2]
+    assert len(people) == 2
+    log = EditLog(project)
+    log.rename(people[0], "Bea")
+    log.verify_cluster(people[0])
+    log.rename(people[1], "Cid")
+    before = [(project.seg_start[i], project.seg_end[i], int(project.cluster[i]), bool(project.verified[i]))
+              for i in range(project.n_segments)]
+
+    shutil.copy2(AMI / "dev01.wav", audio / "dev01.wav")
+    events = [e.message for e in run(project, settings)]
+    project.reload()
+    after = [(project.seg_start[i], project.seg_end[i], int(project.cluster[i]), bool(project.verified[i]))
+             for i in range(len(before))]
+    assert after == before
+    dev01 = next(r.id for r in project.recordings() if r.path == "dev01.wav")
+    new = np.flatnonzero(project.seg_recording == dev01)
+    assert len(new) >= 3 and any("1 new recording:" in m for m in events)
+    names = {project.cluster_name(int(c)) for c in project.cluster[new]}
+    assert {"Bea", "Cid"} <= names
+    assert not project.verified[new].any()
+    # the new turns are one edit: undone, the reviewed turns are still as they were
+    EditLog(project).undo()
+    project.reload()
+    assert [(project.seg_start[i], project.seg_end[i], int(project.cluster[i]), bool(project.verified[i]))
+            for i in range(len(before))] == before
+    project.close()

@@ -139,16 +139,20 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     if project.get_meta("cluster_key") == key and live:
         yield Event("cluster", 1, 1, "speaker turns up to date")
         return
-    if project.n_segments and project.human.any():
+    from speakerid_gui.core.cluster.same_speaker import backend_impostor
+
+    reviewed = bool(project.n_segments and project.human.any())
+    if reviewed and all((project.seg_recording == r.id).any() for r in recs):
         yield Event("cluster", 1, 1, "turns carry reviewed labels: not re-diarizing (start a new project "
                     "to diarize again)", level="warning")
         return
-    from speakerid_gui.core.cluster.same_speaker import backend_impostor
-
     yield Event("cluster", 0, 1, f"linking local speakers of {len(recs)} recordings")
     locals_ = [Local.load(f) for f in files]
     all_turns, labels = run_diarize(locals_, cs, settings.speakers, settings.method, settings.threshold,
                                     impostor=backend_impostor(settings.backend))
+    if reviewed:
+        yield from _add_recordings(project, settings, recs, locals_, all_turns, labels, key)
+        return
     yield from count_notes(project, settings.speakers)
     seg_key = settings.segments.key()
     speaker_of = []
@@ -183,6 +187,79 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     yield Event("cluster", 1, 1, f"{len(np.unique(new))} speakers, {project.n_segments} turns")
 
 
+
+
+def _add_recordings(project: Project, settings, recs, locals_, all_turns, labels, key: str) -> Iterator:
+    """Turns for the recordings that have none yet, in a project whose turns carry a reviewer's
+    work (those are never rewritten). The corpus was linked as a whole, so a new recording's
+    speaker is the project's speaker whose stored turns that linking's speaker covers most in the
+    reviewed recordings; a speaker heard only in new recordings becomes a new cluster. One
+    undoable edit, over the new turns only."""
+    from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.conversation.linking import turn_embeddings
+    from speakerid_gui.core.embed import corpus_embeddings
+    from speakerid_gui.core.palette import color_for
+    from speakerid_gui.core.project.edits import EditLog
+
+    seg_key = settings.segments.key()
+    new = [i for i, r in enumerate(recs) if not (project.seg_recording == r.id).any()]
+    overlap: dict[int, dict[int, float]] = {}  # linking's speaker -> project cluster -> seconds
+    for i, rec in enumerate(recs):
+        stored = np.flatnonzero((project.seg_recording == rec.id) & (project.cluster >= 0))
+        for j in stored:
+            a, b, c = project.seg_start[j], project.seg_end[j], int(project.cluster[j])
+            for s, e, g in all_turns[i]:
+                if min(b, e) > max(a, s):
+                    overlap.setdefault(g, {}).setdefault(c, 0.0)
+                    overlap[g][c] += min(b, e) - max(a, s)
+        if len(stored) and not embedding_file(project, settings.backend, seg_key, settings.clean, rec.id).exists():
+            # reviewed turns analysed under another key: embedded as the speaker that covers each most
+            spans = [(project.seg_start[j], project.seg_end[j]) for j in np.flatnonzero(project.seg_recording == rec.id)]
+            own = [(a, b, max(all_turns[i], key=lambda t: min(b, t[1]) - max(a, t[0]), default=(0, 0, -1))[2])
+                   for a, b in spans]
+            np.save(embedding_file(project, settings.backend, seg_key, settings.clean, rec.id),
+                    turn_embeddings(locals_, labels, i, own))
+    next_id = max(max([*project.clusters, *project.cluster.tolist()], default=-1) + 1, project.next_cluster_id())
+    cluster_of = {}
+    for g in sorted({g for i in new for _, _, g in all_turns[i]}):
+        if g in overlap:
+            cluster_of[g] = max(overlap[g], key=overlap[g].get)
+        else:
+            cluster_of[g], next_id = next_id, next_id + 1
+    first = project.n_segments
+    added, speakers = [], []
+    with project.transaction():
+        for i in new:
+            rec, turns = recs[i], all_turns[i]
+            if not turns:
+                project.set_recording_status(rec.id, "skipped", "no speaker turns found", seg_key=seg_key)
+                yield Event("cluster", message=f"{rec.path}: no speaker turns found", level="warning")
+                continue
+            np.save(embedding_file(project, settings.backend, seg_key, settings.clean, rec.id),
+                    turn_embeddings(locals_, labels, i, turns))
+            project.add_segments(rec.id, [(a, b) for a, b, _ in turns], seg_key,
+                                 duration=rec.duration, speech=rec.speech)
+            added.append(rec.path)
+            speakers += [cluster_of[g] for _, _, g in turns]
+        project.drop_array(array_name(settings.backend))
+        project.drop_array("layout")
+    project.reload()
+    if not added:
+        return
+    X = clu.prepare(corpus_embeddings(project, settings.backend, seg_key, settings.clean))
+    index = np.arange(first, project.n_segments)  # segments are kept in the order they were added
+    full = project.cluster.copy()
+    full[index] = speakers
+    conf = clu.confidence(clu.cluster_space(X, full), full)
+    rows = {c: {"name": "", "color": color_for(c), "notes": ""}
+            for c in set(speakers) if c not in project.clusters}
+    edit = EditLog(project).relabel("cluster", f"turns of {len(added)} added recording(s), linked to the "
+                                    f"project's speakers", index, full[index], conf[index], rows)
+    project.set_meta("cluster_key", key)
+    project.set_meta("cluster_edit", edit.edit_id)
+    what = "1 new recording" if len(added) == 1 else f"{len(added)} new recordings"
+    yield Event("cluster", 1, 1, f"{what}: {len(index)} turns, joined to the reviewed turns' speakers "
+                f"({len(set(speakers))} speakers; reviewed turns left as they are)")
 
 
 def is_conversation(project: Project) -> bool:
