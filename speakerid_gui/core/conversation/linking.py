@@ -37,11 +37,13 @@ class ConversationSettings:
     piece: float = 1.5         # seconds of speech alone per piece when a local speaker is tested for two voices
     split_clean: float = 3.0   # seconds alone a local speaker needs to be tested (voices.py)
     vad_fill: bool = True      # speech silero-vad hears next to a turn continues it (fill_from_vad)
+    min_turn: float = 0.05     # shorter runs are overlap-add noise (a speaker lingering a frame or
+                               # two; 8 % of readers-talk's turns), not turns anyone could hear
 
     def key(self) -> str:
         return (f"conv-s{self.step:g}-e{self.min_embed:g}-c{self.min_cluster:g}-g{self.min_gap:g}"
                 f"-a{self.min_apart:g}-h{self.min_short:g}-p{self.piece:g}-v{self.split_clean:g}"
-                f"{'-f' if self.vad_fill else ''}")
+                f"{'-f' if self.vad_fill else ''}-t{self.min_turn:g}")
 
 
 @dataclass
@@ -263,8 +265,10 @@ def reconstruct(loc: Local, labels: np.ndarray, n_global: int) -> tuple[np.ndarr
     return binary[:keep], count[:keep]
 
 
-def turns(binary: np.ndarray, loc: Local, min_gap: float = 0.0) -> list[tuple[float, float, int]]:
-    """(start, end, global speaker) runs; boundaries at frame centres, clipped to the recording."""
+def turns(binary: np.ndarray, loc: Local, min_gap: float = 0.0,
+          min_turn: float = 0.0) -> list[tuple[float, float, int]]:
+    """(start, end, global speaker) runs of at least min_turn seconds; boundaries at frame
+    centres, clipped to the recording."""
     ch = loc.chunks
     out = []
     centre = ch.frame_duration / 2
@@ -280,7 +284,7 @@ def turns(binary: np.ndarray, loc: Local, min_gap: float = 0.0) -> list[tuple[fl
                 runs.append([start, end])
         for start, end in runs:
             start, end = max(0.0, start), min(ch.total, end)
-            if end - start > 1e-6:
+            if end - start > 1e-6 and end - start >= min_turn:
                 out.append((round(start, 3), round(end, 3), g))
     return sorted(out)
 
@@ -296,7 +300,7 @@ def diarize(locals_: list[Local], settings: ConversationSettings, n_speakers: in
         binary, _ = reconstruct(loc, lab, n_global)
         if settings.vad_fill and loc.vad is not None:
             binary = fill_from_vad(binary, loc)
-        out.append(turns(binary, loc, settings.min_gap))
+        out.append(turns(binary, loc, settings.min_gap, settings.min_turn))
     return out, labels
 
 
