@@ -203,7 +203,10 @@ def conversation_oracle(project, settings, reference, uem) -> dict:
         loc = cv.Local.load(_local_file(project, settings, r.id))
         labels = oracle_labels(loc, reference.get(key, []))
         binary, _ = cv.reconstruct(loc, labels, int(labels.max(initial=0)) + 1)
-        hyp[key] = [(a, b, f"S{g}") for a, b, g in cv.turns(binary, loc)]
+        cs = cv.ConversationSettings()
+        if cs.vad_fill and loc.vad is not None:  # the same steps after linking as the pipeline's
+            binary = cv.fill_from_vad(binary, loc)
+        hyp[key] = [(a, b, f"S{g}") for a, b, g in cv.turns(binary, loc, cs.min_gap, cs.min_turn)]
         for people in range(1, 5):  # missed seconds where the reference has this many speakers
             frames = reference_count(reference.get(key, []), uem[key], people)
             part = {key: turns_of.get(r.path, [])}
