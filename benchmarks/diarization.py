@@ -204,8 +204,8 @@ def conversation_oracle(project, settings, reference, uem) -> dict:
         labels = oracle_labels(loc, reference.get(key, []))
         binary, _ = cv.reconstruct(loc, labels, int(labels.max(initial=0)) + 1)
         cs = cv.ConversationSettings()
-        if cs.vad_fill and loc.vad is not None:  # the same steps after linking as the pipeline's
-            binary = cv.fill_from_vad(binary, loc)
+        if cs.vad and loc.vad is not None:  # the same steps after linking as the pipeline's
+            binary = cv.agree_with_vad(binary, loc)
         hyp[key] = [(a, b, f"S{g}") for a, b, g in cv.turns(binary, loc, cs.min_gap, cs.min_turn)]
         for people in range(1, 5):  # missed seconds where the reference has this many speakers
             frames = reference_count(reference.get(key, []), uem[key], people)

@@ -169,22 +169,23 @@ def test_two_readers_heard_as_one_local_speaker_are_split_and_one_reader_is_not(
     assert split_voices(wave, chunks, get_backend("campp"), settings.piece, settings.split_clean, None) is chunks
 
 
-def test_speech_the_vad_hears_next_to_a_turn_continues_it(tmp_path):
+def test_turns_agree_with_the_speech_the_vad_hears(tmp_path):
     """Frames where no chunk marks anyone but silero-vad hears speech: a gap between A and B is
     shared at its middle, a gap after A's turn goes to A, speech touching no turn stays empty;
-    the regions survive the cache."""
-    loc = _local(np.zeros((1, 20, 3)), [0.0], 10.0)
-    binary = np.zeros((20, 2), bool)
+    a turn VAD hears nothing of is dropped. The regions survive the cache."""
+    loc = _local(np.zeros((1, 30, 3)), [0.0], 15.0)
+    binary = np.zeros((30, 2), bool)
     binary[0:4, 0] = binary[6:10, 1] = binary[14:16, 0] = True
+    binary[24:27, 1] = True                     # frames 24-26 (12.5-13.5 s): VAD hears none of it
     loc.vad = np.array([[0.0, 5.5], [6.5, 7.0], [8.0, 10.5]])  # frame i's middle is at 0.5 (i + 1) s
-    out = cv.fill_from_vad(binary, loc)
+    out = cv.agree_with_vad(binary, loc)
     assert out[4, 0] and not out[4, 1] and out[5, 1] and not out[5, 0]
     assert not out[10:14].any()                 # frame 12: speech, but no turn beside it
     assert out[16:20, 0].all() and not out[16:20, 1].any()
-    assert out[binary].all()                    # nothing taken away
+    assert out[:24][binary[:24]].all()          # nothing VAD hears is taken away
+    assert not out[20:].any()
     loc.save(tmp_path / "local.npz")
     assert np.array_equal(cv.Local.load(tmp_path / "local.npz").vad, loc.vad)
-
 
 
 def test_a_speaker_lingering_a_frame_past_a_turn_makes_no_turn():

@@ -12,7 +12,7 @@
 4. reconstruct: per frame, global activity is the overlap-add of the chunks' clustered activity,
    and the number of simultaneous speakers is the mean of the chunks' local counts rounded half up;
    the `count` most active speakers of each frame speak (pyannote's to_diarization).
-5. fill_from_vad: speech silero-vad hears where no chunk marks anyone, beside a turn, continues it.
+5. agree_with_vad: speech silero-vad hears beside a turn continues it; speech it hears none of goes.
 6. turns: runs of active frames per global speaker; overlapping turns of different speakers.
 """
 from __future__ import annotations
@@ -36,14 +36,14 @@ class ConversationSettings:
     min_short: float = 0.25    # a recording with no speaker reaching min_embed keeps speakers this long
     piece: float = 1.5         # seconds of speech alone per piece when a local speaker is tested for two voices
     split_clean: float = 3.0   # seconds alone a local speaker needs to be tested (voices.py)
-    vad_fill: bool = True      # speech silero-vad hears next to a turn continues it (fill_from_vad)
+    vad: bool = True           # turns agree with silero-vad's speech (agree_with_vad)
     min_turn: float = 0.05     # shorter runs are overlap-add noise (a speaker lingering a frame or
                                # two; 8 % of readers-talk's turns), not turns anyone could hear
 
     def key(self) -> str:
         return (f"conv-s{self.step:g}-e{self.min_embed:g}-c{self.min_cluster:g}-g{self.min_gap:g}"
                 f"-a{self.min_apart:g}-h{self.min_short:g}-p{self.piece:g}-v{self.split_clean:g}"
-                f"{'-f' if self.vad_fill else ''}-t{self.min_turn:g}")
+                f"{'-vad' if self.vad else ''}-t{self.min_turn:g}")
 
 
 @dataclass
@@ -229,7 +229,7 @@ def _apart(locals_: list[Local], rows, min_apart: float) -> dict:
     return out
 
 
-# ---- 4. reconstruction, 5. VAD fill, 6. turns -----------------------------------------------
+# ---- 4. reconstruction, 5. agreement with VAD, 6. turns -------------------------------------
 def reconstruct(loc: Local, labels: np.ndarray, n_global: int) -> tuple[np.ndarray, np.ndarray]:
     """(frames, n_global) binary global activity on the recording's frame grid, and the count."""
     ch = loc.chunks
@@ -298,29 +298,27 @@ def diarize(locals_: list[Local], settings: ConversationSettings, n_speakers: in
     out = []
     for loc, lab in zip(locals_, labels):
         binary, _ = reconstruct(loc, lab, n_global)
-        if settings.vad_fill and loc.vad is not None:
-            binary = fill_from_vad(binary, loc)
+        if settings.vad and loc.vad is not None:
+            binary = agree_with_vad(binary, loc)
         out.append(turns(binary, loc, settings.min_gap, settings.min_turn))
     return out, labels
 
 
-def fill_from_vad(binary: np.ndarray, loc: Local) -> np.ndarray:
-    """Speech that silero-vad hears where no chunk marks anyone, next to a turn, continues that
-    turn (between two turns, each gets the half beside it); a run touching no turn stays empty.
-    segmentation-3.0 trims words at turn edges and misses much more on narrowband speech (on a
-    telephone copy of ami-debug twice the wideband missed speech); silero is trained on 8 and 16
-    kHz speech alike."""
+def agree_with_vad(binary: np.ndarray, loc: Local) -> np.ndarray:
+    """The turns made to agree with silero-vad's speech. Speech VAD hears where no chunk marks
+    anyone, beside a turn, continues that turn (between two turns, each gets the half beside it);
+    a VAD run touching no turn stays empty. Then a run of speech (anyone's) that VAD hears none of
+    is dropped. segmentation-3.0 trims words at turn edges and misses much more on narrowband
+    speech (twice the wideband missed speech on a telephone copy of ami-debug); silero, trained on
+    8 and 16 kHz alike, is what windows mode detects speech with."""
     ch = loc.chunks
     mid = ch.frame_duration / 2 + (np.arange(len(binary)) + 0.5) * ch.frame_step
     vad = np.zeros(len(binary), bool)
     for a, b in np.asarray(loc.vad).reshape(-1, 2):
         vad |= (mid >= a) & (mid < b)
-    anyone = binary.any(axis=1)
-    gap = np.concatenate([[False], vad & ~anyone, [False]])
-    edges = np.flatnonzero(gap[1:] != gap[:-1])
     out = binary.copy()
     second = max(1, int(round(1.0 / ch.frame_step)))
-    for a, b in zip(edges[::2], edges[1::2]):  # frames a .. b-1
+    for a, b in _runs(vad & ~binary.any(axis=1)):  # frames a .. b-1
         left = _ongoing(binary[max(a - second, 0):a][::-1]) if a > 0 else None
         right = _ongoing(binary[b:b + second]) if b < len(binary) else None
         if left is not None and right is not None:
@@ -329,7 +327,16 @@ def fill_from_vad(binary: np.ndarray, loc: Local) -> np.ndarray:
             out[half:b, right] = True
         elif left is not None or right is not None:
             out[a:b, left if left is not None else right] = True
+    for a, b in _runs(out.any(axis=1)):
+        if not vad[a:b].any():
+            out[a:b] = False
     return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, end) of each run of True."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def _ongoing(beside: np.ndarray) -> int | None:

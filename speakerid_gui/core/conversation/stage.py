@@ -98,7 +98,7 @@ def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests
             continue
         digests.add(rel, wave)
         local = local_embeddings(wave, segmenter(wave), backend, cs, backend_impostor(settings.backend))
-        if cs.vad_fill:
+        if cs.vad:
             local.vad = np.asarray(vad_regions([wave])[0], np.float64).reshape(-1, 2)
         regions = speech_regions(local)
         if not np.isfinite(local.embeddings[:, :, 0]).any():
