@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
                 ("open", "Open project…", ["Ctrl+O"], pages.ask_open_project, False),
                 ("demo", "Try the demo", [], bg.start_demo, False),
                 ("resume", "Resume analysis", [], bg.resume_pipeline, True),
+                ("add_new", "Analyse new files in the folder", [], bg.resume_pipeline, True),
                 None,
                 ("export", "Export labels…", ["Ctrl+E"], bg.ask_export, True),
                 ("import_reference", "Import reference labels…", ["Ctrl+I"], bg.ask_import_reference, True),
@@ -309,6 +310,7 @@ class MainWindow(QMainWindow):
             self.action("undo").setEnabled(log.can_undo() or log.base() is not None)
             self.action("redo").setEnabled(log.can_redo())
         self.action("resume").setEnabled(has and not busy and not self.resume_banner.isHidden())
+        self.action("add_new").setEnabled(has and not busy)  # busy covers a read-only project
         running = st.learning_job is not None  # the Learn actions wait for the pipeline and for each other
         for name in ("propagate", "refine", "train_classifier", "train_prosody"):
             self.action(name).setEnabled(has and not busy and not running)

@@ -199,3 +199,30 @@ def test_what_the_analysis_warns_about_is_shown_when_it_ends(make_window, tmp_pa
     assert w.pages.new_project(tmp_path / "phone", Settings(**FAST), project_dir=tmp_path / "proj")
     qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
     assert TELEPHONE_COUNT_NOTE in (w.last_error or "")
+
+
+def test_new_files_dropped_into_the_folder_are_analysed_from_the_file_menu(make_window, libri_subset, tmp_path,
+                                                                            qtbot):
+    """File > Analyse new files in the folder: the recordings copied in after the analysis get
+    segments and clusters; the ones analysed before keep theirs. (Resume analysis is only there
+    for an interrupted run.)"""
+    import shutil
+
+    from testdata import MINI
+
+    audio = libri_subset(tmp_path / "audio", speakers=2, files=2)
+    w = make_window()
+    assert w.pages.new_project(audio, Settings(**FAST), project_dir=tmp_path / "proj")
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
+    p = w.state.session.project
+    before = {r.path for r in p.recordings() if r.status == "ok"}
+    assert len(before) == 4 and not w.action("resume").isEnabled() and w.action("add_new").isEnabled()
+    shutil.copy2(MINI / "1688" / "1688-142285-0003.flac", audio / "added.flac")
+    w.action("add_new").trigger()
+    assert w.state.pipeline is not None
+    qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
+    p = w.state.session.project
+    added = next(r for r in p.recordings() if r.path == "added.flac")
+    assert added.status == "ok" and (p.seg_recording == added.id).sum() > 0
+    assert (p.cluster[p.seg_recording == added.id] >= 0).all()
+    assert {r.path for r in p.recordings() if r.status == "ok"} == before | {"added.flac"}
