@@ -443,6 +443,16 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
         from speakerid_gui.core.learn.constrained import respect
 
         labels = respect(project, X, labels)  # verified stay, "different speakers" answers stay apart
+    index = np.arange(project.n_segments)
+    if project.get_meta("cluster_key") is not None and project.human.any():
+        # The corpus changed (files added, turns edited), not an explicit re-cluster (the
+        # Re-cluster dialog clears the key): what a reviewer moved, merged or split stays put.
+        kept = project.human & ~project.noise
+        labels[kept] = project.cluster[kept]
+        index = np.flatnonzero(~kept)
+        for c in np.unique(project.cluster[kept]).tolist():
+            if rows.get(c, 0) is None:  # a cluster the new clustering left empty still holds them
+                del rows[c]
     rows.update({c: {"name": "", "color": color_for(c), "notes": ""}
                  for c in np.unique(labels).tolist() if c not in project.clusters and c not in rows})
     if names is not None:
@@ -451,7 +461,7 @@ def cluster_stage(project: Project, settings: Settings, cancel) -> Iterator[Even
             rows[c] = {**info, "name": str(names[codes[labels == c][0]])}
     edit = EditLog(project).relabel("cluster", f"cluster into {len(np.unique(labels))} speakers "
                              f"({settings.method}, {'given' if settings.speakers else 'estimated'} count)",
-                             np.arange(project.n_segments), labels, conf, rows)
+                             index, labels[index], conf[index], rows)
     project.set_meta("cluster_key", key)
     project.set_meta("cluster_edit", edit.edit_id)
     yield Event("cluster", 1, 1, f"{len(np.unique(labels))} clusters")

@@ -256,3 +256,36 @@ def test_cancel_mid_batch_keeps_finished_recordings(session_project, tmp_path, m
     finally:
         resumed.close()
         clean.close()
+
+
+def test_files_added_after_a_review_leave_the_reviewers_merge_and_moves_alone(libri_audio, tmp_path):
+    """A reviewer merged two speakers' clusters (the machine keeps them apart) and moved one
+    segment; then a new file lands in the folder and the project is run again. The new file's
+    segments are clustered; the merge and the move stand (they used to be clustered over, and
+    the edits before that clustering could no longer be undone)."""
+    import shutil
+
+    from coredata import LIBRI, libri_rows, need
+    from speakerid_gui.core.project.edits import EditLog
+
+    audio = tmp_path / "audio"
+    shutil.copytree(libri_audio[0], audio)
+    project = Project.create(tmp_path / "project", audio)
+    list(run(project, Settings(layout="pca")))
+    sizes = project.cluster_sizes()
+    a, b, c = sorted(sizes, key=lambda k: -sizes[k])[:3]
+    log = EditLog(project)
+    log.merge([a, b], into=a)
+    moved = int(np.flatnonzero(project.cluster == c)[0])
+    log.move([moved], a)
+    merged = np.flatnonzero(project.cluster == a)
+    human = project.human.copy()
+    row = next(r for r in libri_rows(need(LIBRI)) if 5 <= float(r["duration_s"]) <= 12)
+    shutil.copy2(LIBRI / row["path"], audio / "new.flac")
+    events = list(run(project, Settings(layout="pca")))
+    assert ("cluster", "clusters up to date") not in {(e.stage, e.message) for e in events}
+    new = next(r for r in project.recordings() if r.path == "new.flac")
+    assert new.status == "ok" and (project.cluster[project.seg_recording == new.id] >= 0).all()
+    assert (project.cluster[merged] == a).all() and project.cluster[moved] == a
+    assert np.array_equal(project.human[:len(human)], human)
+    project.close()
