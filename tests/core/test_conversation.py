@@ -201,6 +201,21 @@ def test_a_speaker_lingering_a_frame_past_a_turn_makes_no_turn():
     assert sorted((g, round(b - a, 2)) for a, b, g in got) == [(0, 0.05), (0, 1.7), (1, 1.7)]
     assert len(cv.turns(binary, loc)) == 4
 
+def test_a_split_half_whose_voice_the_recording_never_has_again_rejoins_its_sibling():
+    """Columns 3-5 hold the second voices split_voices found in local speakers 0-2."""
+    from speakerid_gui.core.conversation.voices import rejoin_unheard
+
+    labels = np.array([[1, 2, -1, 5, -1, -1],    # k0's second voice took 5, heard nowhere else
+                       [2, 7, -1, -1, 1, -1],    # k1 took 7, heard nowhere else; its half took 1
+                       [1, 2, -1, 2, -1, -1]])   # k0's half took 2, who speaks elsewhere: a split kept
+    out = rejoin_unheard(labels)
+    assert out[0].tolist() == [1, 2, -1, 1, -1, -1]
+    assert out[1].tolist() == [2, 1, -1, -1, 1, -1]
+    assert out[2].tolist() == [1, 2, -1, 2, -1, -1]
+    unsplit = np.array([[1, 5, -1]])
+    assert rejoin_unheard(unsplit).tolist() == unsplit.tolist()
+
+
 def test_the_stage_finds_the_impostor_level_of_a_backend_given_with_options():
     from speakerid_gui.core.cluster.same_speaker import backend_impostor
     from speakerid_gui.core.cluster.same_speaker import IMPOSTOR_COSINE

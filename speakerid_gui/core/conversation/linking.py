@@ -134,6 +134,7 @@ def link_speakers(locals_: list[Local], settings: ConversationSettings, n_speake
     clusters with chunk steps of 5, 2.5 or 1 s (DER 25.0, 28.1, 29.0 %); with it 15, 14 or 18
     (24.0, 24.5, 24.1 %)."""
     from speakerid_gui.core.cluster import agglomerative as clu
+    from speakerid_gui.core.conversation.voices import rejoin_unheard
 
     rows, vectors, clean, voice = [], [], [], []
     for r, loc in enumerate(locals_):
@@ -165,7 +166,7 @@ def link_speakers(locals_: list[Local], settings: ConversationSettings, n_speake
         assigned = constrained_assignment(_heard_alone_first(scores, assigned, rows, overlapped), groups, apart)
     for (r, c, k), label in zip(rows, ids[assigned]):
         out[r][c, k] = label
-    return out
+    return [rejoin_unheard(lab) for lab in out]
 
 
 OUTSIDE = 2.0  # more than any two cosines differ; finite, so a chunk's constraint stays solvable

