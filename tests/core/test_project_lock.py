@@ -87,7 +87,10 @@ def test_the_cli_refuses_to_change_a_project_another_process_holds(tmp_path, cap
         proc.kill()
         proc.wait()
     time.sleep(0.05)
-    assert cli.main(["edit", str(folder), "--rename", "0", "Alice"]) == cli.EXIT_OK
+    capsys.readouterr()
+    # the lock is gone: the edit gets as far as the project itself (which has no cluster 0)
+    assert cli.main(["edit", str(folder), "--rename", "0", "Alice"]) == cli.EXIT_USAGE
+    assert "no cluster 0" in capsys.readouterr().err
 
 
 def test_a_read_only_project_refuses_writes_below_the_edit_log_too(tmp_path):

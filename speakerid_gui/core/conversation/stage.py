@@ -119,7 +119,6 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     from speakerid_gui.core.audio.channel import count_notes
     from speakerid_gui.core.cluster import agglomerative as clu
     from speakerid_gui.core.conversation.linking import diarize as run_diarize
-    from speakerid_gui.core.conversation.linking import turn_embeddings
     from speakerid_gui.core.project.edits import EditLog
     from speakerid_gui.core.embed import corpus_embeddings
     from speakerid_gui.core.palette import color_for
@@ -158,15 +157,10 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     speaker_of = []
     with project.transaction():
         for i, (rec, turns) in enumerate(zip(recs, all_turns)):
-            if not turns:
-                project.set_recording_status(rec.id, "skipped", "no speaker turns found", seg_key=seg_key)
-                project.delete_recording_segments(rec.id)
-                yield Event("cluster", message=f"{rec.path}: no speaker turns found", level="warning")
+            skipped = _store_turns(project, settings, locals_, labels, i, rec, turns)
+            if skipped:
+                yield skipped
                 continue
-            np.save(embedding_file(project, settings.backend, seg_key, settings.clean, rec.id),
-                    turn_embeddings(locals_, labels, i, turns))
-            project.add_segments(rec.id, [(a, b) for a, b, _ in turns], seg_key,
-                                 duration=rec.duration, speech=rec.speech)
             speaker_of += [g for _, _, g in turns]
         # the stored matrix and layout belong to the old turns
         project.drop_array(array_name(settings.backend))
@@ -187,6 +181,22 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     yield Event("cluster", 1, 1, f"{len(np.unique(new))} speakers, {project.n_segments} turns")
 
 
+
+
+def _store_turns(project: Project, settings, locals_, labels, i: int, rec, turns) -> Event | None:
+    """Write one recording's turns and their embeddings; a recording left without turns is
+    marked skipped, and the warning saying so is returned."""
+    from speakerid_gui.core.conversation.linking import turn_embeddings
+
+    seg_key = settings.segments.key()
+    if not turns:
+        project.set_recording_status(rec.id, "skipped", "no speaker turns found", seg_key=seg_key)
+        project.delete_recording_segments(rec.id)
+        return Event("cluster", message=f"{rec.path}: no speaker turns found", level="warning")
+    np.save(embedding_file(project, settings.backend, seg_key, settings.clean, rec.id),
+            turn_embeddings(locals_, labels, i, turns))
+    project.add_segments(rec.id, [(a, b) for a, b, _ in turns], seg_key, duration=rec.duration, speech=rec.speech)
+    return None
 
 
 def _add_recordings(project: Project, settings, recs, locals_, all_turns, labels, key: str) -> Iterator:
@@ -231,14 +241,10 @@ def _add_recordings(project: Project, settings, recs, locals_, all_turns, labels
     with project.transaction():
         for i in new:
             rec, turns = recs[i], all_turns[i]
-            if not turns:
-                project.set_recording_status(rec.id, "skipped", "no speaker turns found", seg_key=seg_key)
-                yield Event("cluster", message=f"{rec.path}: no speaker turns found", level="warning")
+            skipped = _store_turns(project, settings, locals_, labels, i, rec, turns)
+            if skipped:
+                yield skipped
                 continue
-            np.save(embedding_file(project, settings.backend, seg_key, settings.clean, rec.id),
-                    turn_embeddings(locals_, labels, i, turns))
-            project.add_segments(rec.id, [(a, b) for a, b, _ in turns], seg_key,
-                                 duration=rec.duration, speech=rec.speech)
             added.append(rec.path)
             speakers += [cluster_of[g] for _, _, g in turns]
         project.drop_array(array_name(settings.backend))
