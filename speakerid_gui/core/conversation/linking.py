@@ -274,10 +274,8 @@ def turns(binary: np.ndarray, loc: Local, min_gap: float = 0.0,
     out = []
     centre = ch.frame_duration / 2
     for g in range(binary.shape[1]):
-        col = np.concatenate([[False], binary[:, g], [False]])
-        edges = np.flatnonzero(col[1:] != col[:-1])
         runs = []
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in _runs(binary[:, g]):
             start, end = centre + a * ch.frame_step, centre + b * ch.frame_step
             if runs and start - runs[-1][1] < min_gap:
                 runs[-1][1] = end
@@ -353,11 +351,9 @@ def speech_regions(loc: Local) -> list[tuple[float, float]]:
     """Where the chunks' mean count says someone speaks (for prosody and the speech total)."""
     _, count = reconstruct(loc, np.full(loc.embeddings.shape[:2], -1, np.int32), 1)
     ch = loc.chunks
-    col = np.concatenate([[False], count > 0, [False]])
-    edges = np.flatnonzero(col[1:] != col[:-1])
     centre = ch.frame_duration / 2
     return [(max(0.0, centre + a * ch.frame_step), min(ch.total, centre + b * ch.frame_step))
-            for a, b in zip(edges[::2], edges[1::2])]
+            for a, b in _runs(count > 0)]
 
 
 def turn_embeddings(locals_: list[Local], labels: list[np.ndarray], recording: int,

@@ -216,12 +216,14 @@ def _add_recordings(project: Project, settings, recs, locals_, all_turns, labels
     overlap: dict[int, dict[int, float]] = {}  # linking's speaker -> project cluster -> seconds
     for i, rec in enumerate(recs):
         stored = np.flatnonzero((project.seg_recording == rec.id) & (project.cluster >= 0))
-        for j in stored:
-            a, b, c = project.seg_start[j], project.seg_end[j], int(project.cluster[j])
-            for s, e, g in all_turns[i]:
-                if min(b, e) > max(a, s):
-                    overlap.setdefault(g, {}).setdefault(c, 0.0)
-                    overlap[g][c] += min(b, e) - max(a, s)
+        if len(stored) and all_turns[i]:
+            s, e, g = (np.array(x) for x in zip(*all_turns[i]))
+            seconds = np.clip(np.minimum(project.seg_end[stored, None], e) -
+                              np.maximum(project.seg_start[stored, None], s), 0.0, None)  # (stored, turns)
+            for j, t in zip(*np.nonzero(seconds)):
+                into = overlap.setdefault(int(g[t]), {})
+                c = int(project.cluster[stored[j]])
+                into[c] = into.get(c, 0.0) + float(seconds[j, t])
         if len(stored) and not embedding_file(project, settings.backend, seg_key, settings.clean, rec.id).exists():
             # reviewed turns analysed under another key: embedded as the speaker that covers each most
             spans = [(project.seg_start[j], project.seg_end[j]) for j in np.flatnonzero(project.seg_recording == rec.id)]
