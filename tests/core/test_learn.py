@@ -406,3 +406,35 @@ def test_a_one_voice_mixed_cluster_is_left_as_in_the_app(proj):
     assert constraints.answers(p) == [] and "split" not in rev.actions
     assert p.cluster_sizes() == sizes
     assert constraints.suggestion_key(p, one_voice[0]) in constraints.skipped(p)
+
+
+def test_a_split_half_heard_as_a_known_speaker_is_named_and_merged_into_theirs(proj):
+    """After splitting a mixed cluster the reviewer has heard one segment of each half; a half
+    whose voice is a speaker verified elsewhere gets that name, and the rename merges it into
+    their cluster. Moving only the heard segment left the rest of the half behind, so two splits
+    on ami-debug changed nothing."""
+    from speakerid_gui.core.evaluate.simulate import Reviewer, accuracy
+    from speakerid_gui.core.learn.reviewer import Suggestion, prepare
+    from speakerid_gui.core.project.edits import EditLog
+
+    p, emb = proj
+    truth = _truth(p)
+    log = EditLog(p)
+    sizes = p.cluster_sizes()
+    a, b = sorted(sizes, key=lambda c: -sizes[c])[:2]
+    sa, sb = truth[np.flatnonzero(p.cluster == a)[0]], truth[np.flatnonzero(p.cluster == b)[0]]
+    own_b = np.flatnonzero((p.cluster == b) & (truth == sb))
+    log.verify(own_b[:1])  # speaker sb is known, in cluster b
+    stray = own_b[1:4]
+    log.move(stray, a)  # the machine put three of sb's segments into a's cluster
+    log.commit("relabel", "as if clustered", stray, {"human": False})
+    members = log.members(a)
+    parts = np.isin(members, stray).astype(np.int32)
+    r0 = int(members[parts == 0][0])
+    assert truth[r0] == sa
+    before = accuracy(p, truth)
+    rev = Reviewer(p, truth, log, prepare(emb))
+    assert rev.act(Suggestion("mixed", [a], [r0, int(stray[0])], 0.9, "two speakers?", parts=parts.tolist()))
+    assert set(p.cluster[stray].tolist()) == {b}  # the whole half went home, not just the heard one
+    assert rev.actions.get("split") == 1 and rev.actions.get("merge") == 1  # a name for each half
+    assert rev.actions.get("name") == 2 and accuracy(p, truth) > before

@@ -188,18 +188,11 @@ class Reviewer:
                 answer_pair(p, r0, r1, False, group_distance(self.X, members[parts == 0], members[parts == 1]))
                 self.log.split(c, parts)
                 self._do("split")
+                for r in (r0, r1):  # each half was heard through its segment: name it
+                    self._name_as_known(int(p.cluster[r]), r)
         elif s.kind == "name":
             (c,), (i,) = s.cluster_ids, s.segment_positions
-            home = self.speaker_cluster(self.true[i]) if self.true[i] is not None else None
-            if home is not None and home != c:
-                # the voice of a speaker named already: the reviewer types that name, and the
-                # rename dialog merges the cluster into theirs (as the app does, by default)
-                self.listen(self._reference(home))
-                self._do("name")
-                self.log.merge([home, c], into=home)
-                self._do("merge")
-                self.log.verify([i])
-                self._do("verify")
+            if self._name_as_known(c, i):
                 return True
         played = list(s.segment_positions)
         if s.kind == "segment":  # compare with the other cluster's voice before moving it there
@@ -207,6 +200,21 @@ class Reviewer:
             self.listen(played[-1])
         for i in played:
             self.settle(i, played)
+        return True
+
+    def _name_as_known(self, c: int, i: int) -> bool:
+        """Cluster c, heard through its segment i, is the voice of a speaker named already: the
+        reviewer types that name, and the rename dialog merges c into theirs (as the app does, by
+        default). False when i's speaker has no cluster yet (or it is c)."""
+        home = self.speaker_cluster(self.true[i]) if self.true[i] is not None else None
+        if home is None or home == c or self.p.verified[i]:
+            return False
+        self.listen(self._reference(home))
+        self._do("name")
+        self.log.merge([home, c], into=home)
+        self._do("merge")
+        self.log.verify([i])
+        self._do("verify")
         return True
 
     def _medoid(self, c: int) -> int:
