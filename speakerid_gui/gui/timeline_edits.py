@@ -43,11 +43,17 @@ class TimelineEdits:
 
     # ---- cuts and spans -------------------------------------------------------------------------
     def cut_at_cursor(self):
-        """S: cut the selected turn in two at the cursor (or, if the cursor is outside it, the
-        turn under the cursor); the first part stays selected."""
+        """S: cut the selected turn in two at the cursor (with no turn selected, the turn under
+        the cursor); the first part stays selected. A cursor outside the selected turn cuts
+        nothing: after Space plays a turn with its context the cursor has run on into the next
+        turn, and cutting that one would not be what the reviewer meant."""
         p, t = self.session.project, self.cursor_time
         turn = self.selected
-        if turn is None or not p.seg_start[turn] < t < p.seg_end[turn]:
+        if turn is not None and not p.seg_start[turn] < t < p.seg_end[turn]:
+            self.info.setText(f"The cursor ({t:.2f} s) is outside the selected turn ({p.seg_start[turn]:.2f}-"
+                              f"{p.seg_end[turn]:.2f} s): click inside it, or move the cursor with Shift+Left/Right.")
+            return None
+        if turn is None:
             turn = self.turn_at(t)
         if turn is None:
             self.info.setText(f"No turn at {t:.2f} s to cut: put the cursor inside one.")

@@ -235,6 +235,26 @@ def test_s_cuts_a_turn_at_the_cursor_and_the_window_follows(timeline, qtbot):
     assert p.n_segments == n and "both sides" in t.info.text()
 
 
+def test_s_leaves_the_next_turn_alone_when_the_cursor_has_run_past_the_selected_one(timeline, qtbot):
+    """Space plays the selected turn with a second of context, and the cursor follows playback
+    into the next turn; S then cuts nothing (it used to cut that neighbour) and says why."""
+    w, t, rid, _ = timeline
+    p = w.state.session.project
+    turns = sorted(t.turn_positions(), key=lambda k: p.seg_start[k])
+    i, j = next((a, b) for a, b in zip(turns, turns[1:]) if p.seg_end[b] > p.seg_end[a] + 0.2)
+    t.select_turn(i)
+    QTest.keyClick(t, Qt.Key.Key_Space)
+    assert t.last_played == pytest.approx((max(0.0, p.seg_start[i] - 1.0), min(t.duration, p.seg_end[i] + 1.0)))
+    t.set_cursor(float(p.seg_end[i]) + 0.1)             # where playback carried it, inside another turn
+    assert t.turn_at(t.cursor_time) is not None and t.turn_at(t.cursor_time) != i
+    n, ends = p.n_segments, p.seg_end.copy()
+    QTest.keyClick(t, Qt.Key.Key_S)
+    assert p.n_segments == n and (p.seg_end == ends).all() and "outside the selected turn" in t.info.text()
+    t.set_cursor((float(p.seg_start[i]) + float(p.seg_end[i])) / 2)
+    QTest.keyClick(t, Qt.Key.Key_S)                     # back inside: it cuts the selected turn
+    assert p.n_segments == n + 1 and p.seg_end[i] < ends[i]
+
+
 def test_a_span_marked_while_listening_goes_to_a_new_speaker(timeline, qtbot):
     w, t, rid, _ = timeline
     p = w.state.session.project
