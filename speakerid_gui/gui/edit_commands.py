@@ -308,9 +308,14 @@ class EditCommands(QObject):
         if merge_into is None:
             self.edit(self.state.session.log.rename, cid, name)
             return
-        p = self.state.session.project
+        from speakerid_gui.core.learn.constrained import answer_named_same
+
+        s = self.state.session
+        p = s.project
         old, target = p.cluster_name(cid), p.cluster_name(merge_into)
-        if self.edit(self.state.session.log.merge, [merge_into, cid], into=merge_into) is not None:
+        if not p.read_only:  # the name says "same speaker", as accepting the pair would
+            answer_named_same(p, s.X, cid, merge_into, self.state.current_segment)
+        if self.edit(s.log.merge, [merge_into, cid], into=merge_into) is not None:
             self.status.showMessage(f"Merged {old} into {target}, the cluster already named so. Ctrl+Z undoes.", 8000)
 
     def verify_cluster(self):

@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from speakerid_gui.core.project.store import NOISE
+from speakerid_gui.core.text import plural
 from speakerid_gui.gui import learning_jobs
 from speakerid_gui.gui.suggestions_panel import KIND_TITLES, suggestion_key
 from speakerid_gui.gui.workers import describe, plain_thread
@@ -263,7 +264,13 @@ class ReviewQueue(QObject):
             name = self.state.session.project.cluster_name(ids[0])
             self.answers.record_accept(s)  # the parts are different speakers: never proposed back as a merge
             if self.edits.edit(self.state.session.log.split, ids[0], np.asarray(s.parts)) is not None:
-                self.status.showMessage(f"Split {name} into the two proposed groups. Ctrl+Z undoes.", 8000)
+                # the second group's voice was just heard: say where it went, so it can be named
+                p = self.state.session.project
+                part = int(p.cluster[int(s.segment_positions[1])]) if len(s.segment_positions) > 1 else None
+                where = (f": {plural(int(np.sum(np.asarray(s.parts) == 1)), 'segment')} went to "
+                         f"{p.cluster_name(part)} (select it and press N to name it; a speaker's name merges it into theirs)"
+                         if part is not None and part != ids[0] else "")
+                self.status.showMessage(f"Split {name} into the two proposed groups{where}. Ctrl+Z undoes.", 10000)
         elif s.kind == "segment":
             self.edits.move_segments([int(s.segment_positions[0])], ids[1])
         elif s.kind == "name":  # the typical segment is this cluster's voice: verify it, then name the cluster

@@ -134,6 +134,8 @@ def test_accepting_a_split_while_its_first_segment_plays_ends_the_suggestions_pl
     key(w, Qt.Key.Key_Y)
     p = w.state.session.project
     assert p.cluster[first] != p.cluster[second]  # split
+    part = p.cluster_name(int(p.cluster[second]))  # the status says where the other group went, to name it
+    assert f"went to {part} (select it and press N" in w.statusBar().currentMessage()
     qtbot.wait(1500)  # the first segment ends (20x speed) and the playlist gap passes
     assert all(tag != second for _, _, tag in player.calls)
     assert w.state.current_cluster == home and p.cluster[w.state.current_segment] == home

@@ -16,6 +16,7 @@ from speakerid_gui.core.cluster import agglomerative as clu
 from speakerid_gui.core.audio.decode import read_span
 from speakerid_gui.core.palette import color_for
 from speakerid_gui.core.pipeline import embeddings
+from speakerid_gui.core.project import constraints
 from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.gui.edit_dialogs import MoveDialog, RenameDialog, SplitDialog
 from speakerid_gui.gui.export_dialog import ExportDialog
@@ -307,8 +308,13 @@ def test_naming_a_cluster_with_another_clusters_name_offers_to_merge_them(make_w
     dialog = w.active_dialog
     dialog.edit.setText("ada ")  # the same name, typed loosely
     assert dialog.merge.isVisibleTo(dialog) and dialog.merge.isChecked() and "Ada" in dialog.merge.text()
+    heard = w.state.current_segment
+    assert p.cluster[heard] == second
     dialog.accept()
     assert second not in sizes(w) and sizes(w)[first] == both  # one speaker, one cluster
+    # the name was a "same speaker" answer, as accepting the pair is: about the segment heard
+    (i, j, same, distance), = [a for a in constraints.answers(p) if heard in a[:2]]
+    assert same and distance is not None and p.cluster[i] == p.cluster[j] == first
     assert w.state.current_cluster == first and p.cluster_name(first) == "Ada"
     assert "Merged" in w.statusBar().currentMessage()
     key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)

@@ -209,8 +209,11 @@ class Reviewer:
         home = self.speaker_cluster(self.true[i]) if self.true[i] is not None else None
         if home is None or home == c or self.p.verified[i]:
             return False
+        from speakerid_gui.core.learn.constrained import answer_named_same
+
         self.listen(self._reference(home))
         self._do("name")
+        answer_named_same(self.p, self.X, c, home, i)  # what the app's rename dialog records
         self.log.merge([home, c], into=home)
         self._do("merge")
         self.log.verify([i])

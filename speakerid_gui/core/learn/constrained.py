@@ -120,6 +120,25 @@ def relearn(project: Project, embeddings: np.ndarray, log=None, space: np.ndarra
                      None if edit is None else edit.edit_id)  # a DeferredLog (GUI worker) returns None
 
 
+def answer_named_same(project: Project, X: np.ndarray | None, a: int, b: int, heard: int | None = None) -> None:
+    """Cluster a was given the name of cluster b's speaker, and the rename merges them: the same
+    "same speaker" answer as accepting the pair, between the segment heard in a (else a's first)
+    and one of b (verified if any), at the clusters' distance. Recorded before the merge, so the
+    queue never proposes to split off again what the reviewer put there, and the learnt merge
+    threshold counts it."""
+    from speakerid_gui.core.cluster.constrained import pair_distance
+    from speakerid_gui.core.project.constraints import answer_pair
+
+    mine = np.flatnonzero(project.cluster == a)
+    theirs = np.flatnonzero(project.cluster == b)
+    if not len(mine) or not len(theirs):
+        return
+    i = int(heard) if heard is not None and project.cluster[int(heard)] == a else int(mine[0])
+    sure = theirs[project.verified[theirs]]
+    j = int(sure[0] if len(sure) else theirs[0])
+    answer_pair(project, i, j, True, None if X is None else pair_distance(X, project.cluster, a, b))
+
+
 def respect(project: Project, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """A new clustering made to obey the reviewer: verified segments keep their clusters (the
     relabel never writes them), and an unverified segment sharing a cluster with a segment it
