@@ -120,3 +120,35 @@ def test_a_classifier_of_a_short_clip_project_centres_new_audio_as_its_corpus(sh
     assert not skipped
     pred = clf.predict(embeddings(project))
     np.testing.assert_allclose([r.top[0][1] for r in rows], pred["prob"][:, 0], atol=1e-4)
+
+
+def test_a_library_keeps_the_short_clips_ge2e_beside_campp_and_scores_both(short_clips, tmp_path):
+    """Enrolling a short-clip project keeps each speaker's GE2E rows beside the CAM++ ones, and
+    the library's own speakers are the cohort that normalises each score (cohort.py): every
+    segment's own reader scores far above that reader's impostors, on the two parts summed."""
+    from collections import Counter
+
+    from speakerid_gui.core.library.cohort import cohort, z_scores
+    from speakerid_gui.core.library.enrolled import Library, extra_voices, project_voices
+    from speakerid_gui.core.project.edits import EditLog
+
+    project, truth, _ = short_clips
+    true = readers(project, truth)
+    log = EditLog(project)
+    for cid in sorted(project.cluster_sizes()):
+        log.rename(cid, "reader " + Counter(true[project.cluster == cid]).most_common(1)[0][0])
+    library = Library.open(tmp_path / "library", create=True)
+    library.add_project(project)
+    speakers = library.speakers()
+    assert len(speakers) == 4
+    for s in speakers:
+        ge2e = library.part_embeddings(s.id, "ge2e")
+        assert ge2e is not None and ge2e.shape == (len(library.embeddings(s.id)), 256)
+    parts = cohort(library, speakers)
+    assert [p.name for p in parts] == ["campp", "ge2e"] and all(p.has.all() for p in parts)
+    Z = z_scores(parts, {"campp": project_voices(project, library), **extra_voices(project, library)})
+    assert Z.shape == (project.n_segments, 4)
+    names = np.array([s.name for s in speakers])
+    assert np.mean(names[Z.argmax(1)] == np.array(["reader " + t for t in true])) >= 0.95
+    own = Z[np.arange(len(Z)), [list(names).index("reader " + t) for t in true]]
+    assert np.median(own) > 6.0  # the library's default segment z: a typical clip of its own speaker is named

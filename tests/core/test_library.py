@@ -279,3 +279,24 @@ def test_matching_splits_a_merged_cluster_back_into_its_enrolled_speakers(enroll
     log.undo()  # the moves and the names are one edit
     assert np.array_equal(project.cluster, merged)
     project.close()
+
+
+def test_cohort_z_measures_a_score_against_the_other_enrolled_speakers():
+    """z of a voiceprint is in units of its impostors' spread, the other speakers' segments:
+    a new segment of a speaker scores high, a stranger's stays low, and with fewer than three
+    speakers (no cohort) there is no z at all."""
+    from speakerid_gui.core.library.cohort import MIN_SPEAKERS, part_of, z_scores
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 64))
+    rows = [c + 0.8 * rng.normal(size=(20, 64)) for c in centres[:5]]  # five enrolled speakers
+    part = part_of("campp", rows, mean=np.zeros(64))
+    assert part is not None and part.has.all() and (part.sd > 0).all()
+    own = centres[:5] + 0.8 * rng.normal(size=(5, 64))
+    stranger = centres[5] + 0.8 * rng.normal(size=(40, 64))
+    Z_own = z_scores([part], {"campp": own})
+    Z_stranger = z_scores([part], {"campp": stranger})
+    assert (Z_own.argmax(1) == np.arange(5)).all() and Z_own.max(1).min() > 6.0
+    assert Z_stranger.max() < 6.0
+    assert z_scores([part], {"ge2e": own}) is None  # no part both sides have
+    assert part_of("campp", rows[:MIN_SPEAKERS - 1], mean=np.zeros(64)) is None

@@ -5,6 +5,8 @@ On disk (a folder; default: $XDG_DATA_HOME/speakerid-gui/library, else
     library.json                 backend, threshold, speakers (name, provenance, counts)
     reference_mean.npy           the fixed vector every embedding is centred on (see open_set.py)
     speakers/<id>/embeddings.npy raw segment embeddings (up to MAX_EMBEDDINGS per speaker)
+    speakers/<id>/embeddings-ge2e.npy  the same segments' GE2E embeddings, for speakers enrolled
+                                 from a short-clip project (which holds GE2E beside CAM++; cohort.py)
     speakers/<id>/clips/*.wav    a few reference clips to listen to (16 kHz mono)
 Raw embeddings are kept rather than one averaged voiceprint, so voiceprints are always rebuilt
 the same way (centred on the library's own reference mean), whatever project they came from.
@@ -35,6 +37,10 @@ DEFAULT_THRESHOLD = 0.55
 # scores run lower than cluster scores (one segment, not a mean), so this is kept above the best
 # score of nearly every stranger's segment on the four sets (benchmarks/library.py).
 DEFAULT_SEGMENT_THRESHOLD = 0.6
+# Or when its score normalised against the library's own impostors reaches this (cohort.py: z of
+# CAM++, summed with GE2E's where both are kept). Chosen on three sets and tried on the fourth in
+# benchmarks/library.py: 6 on every split but fsdd's, where it adds no stranger on any set.
+DEFAULT_SEGMENT_Z = 6.0
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
@@ -132,7 +138,8 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "reference_mean.npy", model_reference_mean(backend))
         lib = cls(folder, {"version": VERSION, "backend": backend, "threshold": DEFAULT_THRESHOLD,
-                           "segment_threshold": DEFAULT_SEGMENT_THRESHOLD, "created": time.time(), "speakers": {}})
+                           "segment_threshold": DEFAULT_SEGMENT_THRESHOLD, "segment_z": DEFAULT_SEGMENT_Z,
+                           "created": time.time(), "speakers": {}})
         lib.save()
         return lib
 
@@ -158,6 +165,10 @@ class Library:
     def segment_threshold(self) -> float:
         return float(self.data.get("segment_threshold", DEFAULT_SEGMENT_THRESHOLD))
 
+    @property
+    def segment_z(self) -> float:
+        return float(self.data.get("segment_z", DEFAULT_SEGMENT_Z))
+
     def reference_mean(self) -> np.ndarray:
         return np.load(self.folder / "reference_mean.npy").astype(np.float32)
 
@@ -175,6 +186,11 @@ class Library:
 
     def embeddings(self, speaker_id: str) -> np.ndarray:
         return np.load(self._dir(speaker_id) / "embeddings.npy")
+
+    def part_embeddings(self, speaker_id: str, part: str) -> np.ndarray | None:
+        """The speaker's rows of another part (cohort.EXTRA_PARTS), or None when none were kept."""
+        path = self._dir(speaker_id) / f"embeddings-{part}.npy"
+        return np.load(path) if path.exists() else None
 
     def _dir(self, speaker_id: str) -> Path:
         return self.folder / "speakers" / speaker_id
@@ -204,6 +220,7 @@ class Library:
         else their confidently clustered ones. A name already in the library gains the new
         segments (the same person in another project)."""
         emb = project_voices(project, self)
+        extra = extra_voices(project, self)
         chosen = clusters if clusters is not None else reviewed_named_clusters(project)
         out = []
         for cid in chosen:
@@ -211,21 +228,19 @@ class Library:
             index = enrolment_segments(project, cid)
             if len(index) < MIN_SEGMENTS:
                 continue
-            out.append(self._enrol(project, name, index, emb[index]))
+            out.append(self._enrol(project, name, index, emb[index], {k: v[index] for k, v in extra.items()}))
         self.save()
         return out
 
-    def _enrol(self, project, name: str, index: np.ndarray, emb: np.ndarray) -> Enrolled:
+    def _enrol(self, project, name: str, index: np.ndarray, emb: np.ndarray, extra: dict | None = None) -> Enrolled:
         existing = [s for s in self.speakers() if s.name == name]
         new = not existing
         sid = existing[0].id if existing else _new_id(name)
         folder = self._dir(sid)
         (folder / "clips").mkdir(parents=True, exist_ok=True)
-        old = self.embeddings(sid) if not new else np.zeros((0, emb.shape[1]), np.float32)
-        merged = np.concatenate([old, emb.astype(np.float32)])
-        if len(merged) > MAX_EMBEDDINGS:  # keep an even spread over everything enrolled
-            merged = merged[np.linspace(0, len(merged) - 1, MAX_EMBEDDINGS).round().astype(int)]
-        np.save(folder / "embeddings.npy", merged)
+        _append_rows(folder / "embeddings.npy", emb)
+        for part, rows in (extra or {}).items():  # kept on their own: a part's rows need not pair with the others
+            _append_rows(folder / f"embeddings-{part}.npy", rows)
         seconds = float((project.seg_end[index] - project.seg_start[index]).sum())
         info = self.data["speakers"].get(sid) or {"name": name, "segments": 0, "seconds": 0.0, "projects": [],
                                                   "created": time.time(), "clips": []}
@@ -237,6 +252,25 @@ class Library:
             info["clips"] += _save_clips(project, index, folder / "clips", REFERENCE_CLIPS - len(info["clips"]))
         self.data["speakers"][sid] = info
         return Enrolled(name, sid, int(len(index)), new)
+
+
+def _append_rows(path: Path, rows: np.ndarray):
+    old = np.load(path) if path.exists() else np.zeros((0, rows.shape[1]), np.float32)
+    merged = np.concatenate([old, rows.astype(np.float32)])
+    if len(merged) > MAX_EMBEDDINGS:  # keep an even spread over everything enrolled
+        merged = merged[np.linspace(0, len(merged) - 1, MAX_EMBEDDINGS).round().astype(int)]
+    np.save(path, merged)
+
+
+def extra_voices(project, library) -> dict[str, np.ndarray]:
+    """The project's embeddings of the parts a library keeps beside its backend (cohort.py),
+    when its combination holds them: GE2E of a short-clip project."""
+    from speakerid_gui.core.embed import parts
+    from speakerid_gui.core.library.cohort import EXTRA_PARTS
+    from speakerid_gui.core.pipeline import embeddings
+
+    have = parts(project_backend(project))
+    return {p: np.asarray(embeddings(project, backend=p)) for p in EXTRA_PARTS if p in have and p != library.backend}
 
 
 def reviewed_named_clusters(project) -> list[int]:

@@ -14,7 +14,9 @@ The decision is made per segment, from its cluster's score and its own (plan_nam
   the name of its own best speaker when its own score reaches the library's segment threshold
   (higher than the cluster threshold relative to what one segment scores), and is moved to that
   speaker's cluster; otherwise it stays anonymous (a disagreeing segment of a named cluster
-  leaves it for an anonymous cluster). A stranger must not get an enrolled name.
+  leaves it for an anonymous cluster). A segment whose raw score falls short is still named
+  when its score normalised against the library's own impostors reaches the library's segment
+  z (cohort.py: CAM++ and, for short clips, GE2E). A stranger must not get an enrolled name.
 Verified segments and clusters a reviewer named otherwise are never moved.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from speakerid_gui.core.library.enrolled import DEFAULT_SEGMENT_THRESHOLD, DEFAULT_THRESHOLD, model_reference_mean  # noqa: F401
-from speakerid_gui.core.library.enrolled import project_voices
+from speakerid_gui.core.library.enrolled import extra_voices, project_voices
 
 
 @dataclass
@@ -76,11 +78,14 @@ def cluster_prints(project, emb: np.ndarray, mean: np.ndarray) -> tuple[np.ndarr
 
 def plan_names(X: np.ndarray, cluster: np.ndarray, V: np.ndarray, threshold: float, segment_threshold: float,
                fixed: np.ndarray | None = None, rejected: set | frozenset = frozenset(),
-               locked: set | frozenset = frozenset()) -> dict:
+               locked: set | frozenset = frozenset(), Z: np.ndarray | None = None,
+               z_threshold: float = np.inf) -> dict:
     """The naming rule on arrays. X: centred unit segment embeddings; cluster: their clusters (-1:
     none, never named); V: unit voiceprints. `fixed` segments (verified) keep their cluster and its
     verdict; clusters in `locked` (named by a reviewer) are neither named nor changed; `rejected`
-    holds (cluster, speaker index) pairs a reviewer turned down. Returns cluster ids, each
+    holds (cluster, speaker index) pairs a reviewer turned down. Z: each segment's normalised
+    score against each speaker (cohort.z_scores), which names a segment from z_threshold on
+    where its raw score falls short. Returns cluster ids, each
     cluster's best speaker and score, each segment's own best speaker and score, and `speaker`:
     the enrolled index each segment ends up named after (-1: anonymous)."""
     n = len(X)
@@ -110,6 +115,12 @@ def plan_names(X: np.ndarray, cluster: np.ndarray, V: np.ndarray, threshold: flo
         else np.zeros(n, bool)
     alone = ~agree & (s_score >= segment_threshold) & ~pair_rejected & has
     speaker[alone] = s_best[alone]
+    if Z is not None:
+        z_best, z_score = Z.argmax(1), Z.max(1)
+        z_rejected = np.array([(int(c), int(b)) in rejected for c, b in zip(cluster, z_best)], bool) if rejected \
+            else np.zeros(n, bool)
+        by_z = ~agree & ~alone & (z_score >= z_threshold) & ~z_rejected & has
+        speaker[by_z] = z_best[by_z]
     stay = fixed | in_locked | ~has
     speaker[stay] = np.where(seg_named[stay], seg_cluster_best[stay], -1)
     return {"ids": ids, "cluster_best": c_best, "cluster_score": c_score, "named": named,
@@ -146,7 +157,11 @@ def match_project(project, library, threshold: float | None = None,
     names = {s.name for s in speakers}
     locked = {c for c, info in project.clusters.items()
               if (info.get("name") or "").strip() and info["name"].strip() not in names}
-    plan = plan_names(X, cluster, V, threshold, segment_threshold, project.verified, rejected, locked)
+    from speakerid_gui.core.library.cohort import cohort, z_scores
+
+    Z = z_scores(cohort(library, speakers), {library.backend: voices, **extra_voices(project, library)})
+    plan = plan_names(X, cluster, V, threshold, segment_threshold, project.verified, rejected, locked,
+                      Z, library.segment_z)
     new = cluster.copy()
     speaker = plan["speaker"]
     home = {}  # speaker index -> the cluster its segments go to: the named cluster holding most of them
