@@ -11,8 +11,9 @@ the defaults (count estimated) and named from the library. Printed per set:
 Two rules: "clusters" (each cluster's score alone names all its segments: the rule before
 issue 14's per-segment naming) and "segments" (open_set.plan_names: a named cluster names only
 the segments whose own best speaker agrees, a segment whose own score clears the segment threshold
-is pulled to its speaker; what match_project + apply_matches do, checked end to end on a copy of
-the query project at the library's defaults).
+is pulled to its speaker), on raw cosines only; and "end to end": what match_project +
+apply_matches do on a copy of the query project at the library's defaults, which also name a
+segment by its score normalised against the other enrolled speakers (library/cohort.py).
 Every set is centred on a reference mean computed WITHOUT it (the mean of the other sets'
 embeddings), to show the fixed reference transfers to speech it has not seen. Then the
 score distributions (same / different speaker, cluster level) and the clip export speed.
