@@ -144,9 +144,26 @@ def estimated(X, durations=None, raw=None, impostor=None) -> np.ndarray:
         if again.max() == labels.max():
             break
         labels = again
-    if test and labels.max() > 0 and one_speaker_folder(raw, labels, impostor):
+    if test and labels.max() > 0 and (one_speaker_folder(raw, labels, impostor)
+                                      or _one_voice_split(X, Z, raw, impostor, voice)):
         labels = np.zeros_like(labels)
     return labels
+
+
+def _one_voice_split(X, Z, raw, impostor, voice) -> bool:
+    """Short clips: does even the corpus's most separated two-way split score as one voice
+    (same_speaker.Z_ONE_SPLIT)? The split: the dendrogram's top (Z), else k-means."""
+    from speakerid_gui.core.cluster.same_speaker import Z_ONE_SPLIT, one_speaker_folder
+
+    if voice is None or len(X) < 3 or np.median(voice) >= RELIABLE_SECONDS:
+        return False
+    if Z is not None:
+        from scipy.cluster.hierarchy import fcluster
+
+        halves = fcluster(Z, 2, criterion="maxclust") - 1
+    else:
+        halves = _kmeans(X, 2)
+    return bool(halves.max() > 0 and one_speaker_folder(raw, halves, impostor, Z_ONE_SPLIT))
 
 
 def _best_merged(X, Z, k_first, labels, merged, voice, raw, impostor) -> np.ndarray:

@@ -45,6 +45,14 @@ PRIOR_PAIRS = 20.0
 # 0.5 joined one 2-speaker folder of fsdd and one of ami; 0.7 changed nothing; 0.6 turned
 # 1-speaker folders exact from 0.67 to 0.92 (speech-commands) and 0.67 to 0.75 (ami), nothing else.
 Z_ONE = 0.6
+# The same test on the corpus's most separated two-way split, for short clips only (a median
+# segment under RELIABLE_SECONDS, agglomerative.estimated): a lone speaker of one-second words
+# often ends in two clusters that fail Z_ONE, while the split that separates the corpus most
+# still scores as one voice (z 0.70-1.02 over the one-speaker folders of every short-clip set,
+# clean, telephone and noisy). Folders of 2-5 speakers score at most 0.51 clean and 0.66 in
+# noise there, hence 0.7, not 0.6 (which would join a noisy 5-speaker folder into one). Long
+# windows keep Z_ONE alone: two meeting speakers' 3 s windows score up to 0.84 on this split.
+Z_ONE_SPLIT = 0.7
 
 
 def backend_impostor(backend: str) -> float | None:
