@@ -152,8 +152,10 @@ def estimated(X, durations=None, raw=None, impostor=None) -> np.ndarray:
 
 def _one_voice_split(X, Z, raw, impostor, voice) -> bool:
     """Short clips: does even the corpus's most separated two-way split score as one voice
-    (same_speaker.Z_ONE_SPLIT)? The split: the dendrogram's top (Z), else k-means."""
-    from speakerid_gui.core.cluster.same_speaker import Z_ONE_SPLIT, one_speaker_folder
+    (same_speaker.Z_ONE_SPLIT)? The split: the dendrogram's top (Z), else k-means. A split whose
+    halves score above Z_ONE_SPLIT_MAX is closer across than the corpus is on average: made in
+    the clustering space, it separates nothing in the test's (CAM++) space, so it says nothing."""
+    from speakerid_gui.core.cluster.same_speaker import Z_ONE_SPLIT, Z_ONE_SPLIT_MAX, folder_pair_scores
 
     if voice is None or len(X) < 3 or np.median(voice) >= RELIABLE_SECONDS:
         return False
@@ -163,7 +165,10 @@ def _one_voice_split(X, Z, raw, impostor, voice) -> bool:
         halves = fcluster(Z, 2, criterion="maxclust") - 1
     else:
         halves = _kmeans(X, 2)
-    return bool(halves.max() > 0 and one_speaker_folder(raw, halves, impostor, Z_ONE_SPLIT))
+    if halves.max() < 1:
+        return False
+    z = folder_pair_scores(raw, halves, impostor)[0, 1]
+    return bool(Z_ONE_SPLIT <= z <= Z_ONE_SPLIT_MAX)
 
 
 def _best_merged(X, Z, k_first, labels, merged, voice, raw, impostor) -> np.ndarray:
