@@ -69,10 +69,14 @@ class LibraryDialog(QDialog):
             self.info.setText(f"No speaker library yet at {self.folder}. Name and review clusters, then "
                               "“Add named speakers to the library”; later projects are named from it.")
         else:
-            self.info.setText(f"Library {lib.folder}: {len(lib.speakers())} speakers ({lib.backend}); a cluster "
+            ge2e = sum(lib.part_embeddings(sp.id, "ge2e") is not None for sp in lib.speakers())
+            kind = lib.backend + (f", GE2E too for {ge2e} enrolled from short clips" if ge2e else "")
+            self.info.setText(f"Library {lib.folder}: {len(lib.speakers())} speakers ({kind}); a cluster "
                               f"takes a speaker's name when their score reaches {lib.threshold:.2f}, for the "
                               "segments whose own best match agrees; a segment scoring "
-                              f"{lib.segment_threshold:.2f} on its own joins its speaker's cluster.")
+                              f"{lib.segment_threshold:.2f} on its own, or {lib.segment_z:g} standard deviations "
+                              "above what the other enrolled speakers' segments score against that speaker "
+                              "(with 3 speakers or more), joins its speaker's cluster.")
         project = self.session.project
         matches = stored_matches(project)
         self.table.setRowCount(len(matches))
