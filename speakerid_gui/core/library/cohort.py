@@ -4,8 +4,8 @@ A raw cosine does not mean the same for every voiceprint and clip: a one-second 
 lower against its own speaker than a sentence does, and some voiceprints sit closer to everyone.
 Z-norm (Auckenthaler et al., 2000) measures each enrolled speaker's score in standard deviations
 of the scores the *other* enrolled speakers' segments get against that voiceprint: the library's
-speakers are its impostor cohort, labelled by the reviewers who enrolled them. z >= 6 is then the
-same statement on any speech: as far above this voiceprint's impostors as almost none of them reach.
+speakers are its impostor cohort, labelled by the reviewers who enrolled them. A z threshold then
+reads alike for every voiceprint and clip length: so far above this voiceprint's impostors.
 
 Short-clip projects hold GE2E beside CAM++ (the short-clip default, embed/choice.py); the
 library keeps their GE2E rows too, and a segment's normalised scores of the two are summed and
