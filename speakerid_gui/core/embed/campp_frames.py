@@ -53,10 +53,11 @@ def frame_network(model, feats):
     return x
 
 
-def pool_and_project(model, frames_list):
-    """Mean + unbiased std of each window's frames (CAM++'s StatsPool), then its dense layer."""
+def pool_and_project(dense, frames_list):
+    """Mean + unbiased std of each window's frames (CAM++'s StatsPool), then its dense layer
+    (model.xvector.dense, or campp_onnx.Dense from its kept weights)."""
     import torch
 
     stats = torch.stack([torch.cat([f.mean(dim=-1), f.std(dim=-1, unbiased=True) if f.shape[-1] > 1
                                     else torch.zeros_like(f[:, 0]) + 1e-2]) for f in frames_list])
-    return model.xvector.dense(stats)
+    return dense(stats)

