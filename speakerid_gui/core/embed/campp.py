@@ -42,6 +42,8 @@ class CamppBackend:
                 import warnings
 
                 warnings.warn(f"CAM++ runs in torch (ONNX Runtime unavailable: {exc})", RuntimeWarning)
+        if self.frames_onnx is None:
+            self.model  # built here, before the workers that use it start (campp._batch)
         # seconds of speech whose windows share one pass of the frame network (campp_frames.py);
         # 0 embeds every window on its own
         self.context = float(context)
