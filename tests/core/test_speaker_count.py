@@ -359,3 +359,35 @@ def test_the_two_way_split_one_voice_test_is_for_short_clips_only():
                                  (one, np.full(20, 3.0), False)]:
         X = clu.prepare(raw)
         assert clu._one_voice_split(X, None, raw, impostor, voice) is expected
+
+
+def test_two_segments_alone_are_one_speaker_when_long_and_alike(tmp_path):
+    """A folder of two short recordings (one window each): no within-speaker level to measure,
+    so CAM++'s own stands in. Two of one reader give one cluster through the pipeline, one each
+    of two readers two; two one-second clips are left as two (too short to tell)."""
+    import soundfile as sf
+
+    from speakerid_gui.core.pipeline import Settings, run
+    from speakerid_gui.core.project.store import Project
+
+    rows = rows_of(LIBRI, 2, 2, 4.0, 30.0)
+    speakers = sorted({r["speaker"] for r in rows})
+    same = [r for r in rows if r["speaker"] == speakers[0]][:2]
+    two = [same[0], next(r for r in rows if r["speaker"] == speakers[1])]
+    for name, chosen, expected in [("same", same, 1), ("two", two, 2)]:
+        folder = tmp_path / name
+        folder.mkdir()
+        for k, row in enumerate(chosen):
+            wave, sr = sf.read(LIBRI / row["path"], dtype="float32")
+            sf.write(folder / f"{k}.flac", wave[sr // 2: sr // 2 + int(2.9 * sr)], sr)  # one 3 s window
+        project = Project.create(tmp_path / f"p-{name}", folder)
+        try:
+            list(run(project, Settings(layout="pca", prosody=False)))
+            assert project.n_segments == 2 and len(project.cluster_sizes()) == expected, name
+        finally:
+            project.close()
+    raw = np.eye(192)[0] + 0.01 * np.random.default_rng(0).normal(size=(2, 192))  # alike, but one second each
+    assert (clu.cluster(clu.prepare(raw), durations=np.array([1.0, 1.0]), raw=raw,
+                        impostor=IMPOSTOR_COSINE["campp"]) == [0, 1]).all()
+    assert (clu.cluster(clu.prepare(raw), durations=np.array([3.0, 3.0]), raw=raw,
+                        impostor=IMPOSTOR_COSINE["campp"]) == [0, 0]).all()

@@ -46,6 +46,9 @@ def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
                           np.asarray(durations, dtype=np.float64))
         if n_speakers is None and durations is not None:
             labels = attach_short_singletons(X, labels, np.asarray(durations) < RELIABLE_SECONDS)
+        if (len(X) == 2 and labels.max() > 0 and n_speakers is None and method == "ahc" and threshold is None
+                and raw is not None and impostor is not None and durations is not None):
+            labels = _two_segments(raw, np.asarray(durations, dtype=np.float64))
         return labels
     labels = _counted(X, n_speakers, durations, raw, impostor)
     space = cluster_space(X, labels)  # clustered again once the first clusters' own spread is damped
@@ -53,6 +56,15 @@ def cluster(X: np.ndarray, n_speakers: int | None = None, method: str = "ahc",
         return labels
     _carry_micro_clusters(X, space)
     return _counted(space, n_speakers, durations, raw, impostor)
+
+
+def _two_segments(raw: np.ndarray, durations: np.ndarray) -> np.ndarray:
+    """Two segments alone that the cut left apart: there is no within-speaker level to measure
+    on the corpus, so the model's own stands in (same_speaker.same_pair). Long enough and alike:
+    one speaker."""
+    from speakerid_gui.core.cluster.same_speaker import same_pair
+
+    return np.zeros(2, np.int32) if same_pair(raw, durations) else np.arange(2, dtype=np.int32)
 
 
 def cluster_space(X: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -59,6 +59,26 @@ Z_ONE_SPLIT = 0.7
 Z_ONE_SPLIT_MAX = 1.1
 
 
+# Two segments of a corpus that holds nothing else: their raw cosine against the model's own
+# same-speaker level. CAM++, pairs of 3 s windows from different files (benchmarks/accuracy.py
+# sets): 0.6 is reached by 94-97 % of one reader's pairs (44 % of one meeting speaker's, whose
+# far-field windows spread wider) and by 0.06-0.13 % of different readers' pairs (0.9 % in
+# meetings). Below RELIABLE_PAIR_SECONDS per segment the two kinds overlap (one-second words: the
+# median same-speaker pair scores what the 99th percentile of different speakers does), so two
+# short clips stay two.
+SAME_PAIR_COSINE = {"campp": 0.6}
+RELIABLE_PAIR_SECONDS = 1.5
+
+
+def same_pair(raw: np.ndarray, durations: np.ndarray, backend: str = "campp") -> bool:
+    """Are two segments (raw embeddings of the calibrated model), alone in their corpus, one speaker?"""
+    bar = SAME_PAIR_COSINE.get(backend)
+    if bar is None or len(raw) != 2 or np.min(durations) < RELIABLE_PAIR_SECONDS:
+        return False
+    R = unit(raw)
+    return bool(R[0] @ R[1] >= bar)
+
+
 def backend_impostor(backend: str) -> float | None:
     """The backend's mean cosine between different speakers (None when not calibrated), looked
     up by its name so that options such as campp:precision=float32 keep it."""
