@@ -445,3 +445,30 @@ def test_a_recording_added_to_a_reviewed_project_gets_turns_and_the_reviewed_nam
     assert [(project.seg_start[i], project.seg_end[i], int(project.cluster[i]), bool(project.verified[i]))
             for i in range(len(before))] == before
     project.close()
+
+
+def test_a_recording_left_without_turns_keeps_its_place_so_a_second_run_changes_nothing(tmp_path):
+    """diarize() marks a recording it finds no turns in as skipped (its local speakers took part in
+    the linking). The next run used to drop it from the linking, so an unchanged project was
+    linked again, differently (the telephone copy of ami-debug: 8 speakers, then 9). Now the
+    second run finds the turns up to date."""
+    from speakerid_gui.core.conversation.stage import NO_TURNS
+    from speakerid_gui.core.pipeline import Settings, run
+    from speakerid_gui.core.project.store import Project
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name in ("dev00.wav", "trn05.wav"):
+        shutil.copy2(need(AMI / name), audio / name)
+    project = Project.create(tmp_path / "project", audio)
+    list(run(project, Settings(conversation=True, layout="pca", prosody=False)))
+    trn05 = next(r for r in project.recordings() if r.path == "trn05.wav")
+    with project.transaction():  # what diarize() does to a recording its linking left without turns
+        project.set_recording_status(trn05.id, "skipped", NO_TURNS, seg_key=trn05.seg_key)
+        project.delete_recording_segments(trn05.id)
+    project.reload()
+    before = (project.cluster.copy(), project.seg_start.copy())
+    events = list(run(project, Settings(conversation=True, layout="pca", prosody=False)))
+    assert any(e.message == "speaker turns up to date" for e in events)
+    assert (project.cluster == before[0]).all() and (project.seg_start == before[1]).all()
+    assert next(r for r in project.recordings() if r.path == "trn05.wav").status == "skipped"

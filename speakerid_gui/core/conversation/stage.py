@@ -24,6 +24,9 @@ from speakerid_gui.core.project.store import Project, settings_hash
 MODE_KEY = "mode"
 
 
+NO_TURNS = "no speaker turns found"  # the reason diarize() gives a recording it left without turns
+
+
 def _local_file(project: Project, settings, rid: int):
     from speakerid_gui.core.embed import spec_slug
 
@@ -124,7 +127,9 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     from speakerid_gui.core.palette import color_for
 
     cs = ConversationSettings()
-    recs = [r for r in project.recordings("ok")]
+    # A recording this stage itself left without turns keeps its place in the linking: dropping it
+    # on the next run changed the inputs, so an unchanged project was linked again, differently.
+    recs = [r for r in project.recordings() if r.status == "ok" or (r.status == "skipped" and r.error == NO_TURNS)]
     files = [_local_file(project, settings, r.id) for r in recs]
     recs = [r for r, f in zip(recs, files) if f.exists()]
     files = [f for f in files if f.exists()]
@@ -141,7 +146,7 @@ def diarize(project: Project, settings, cancel) -> Iterator:
     from speakerid_gui.core.cluster.same_speaker import backend_impostor
 
     reviewed = bool(project.n_segments and project.human.any())
-    if reviewed and all((project.seg_recording == r.id).any() for r in recs):
+    if reviewed and all((project.seg_recording == r.id).any() for r in recs if r.status == "ok"):
         yield Event("cluster", 1, 1, "turns carry reviewed labels: not re-diarizing (start a new project "
                     "to diarize again)", level="warning")
         return
@@ -190,9 +195,9 @@ def _store_turns(project: Project, settings, locals_, labels, i: int, rec, turns
 
     seg_key = settings.segments.key()
     if not turns:
-        project.set_recording_status(rec.id, "skipped", "no speaker turns found", seg_key=seg_key)
+        project.set_recording_status(rec.id, "skipped", NO_TURNS, seg_key=seg_key)
         project.delete_recording_segments(rec.id)
-        return Event("cluster", message=f"{rec.path}: no speaker turns found", level="warning")
+        return Event("cluster", message=f"{rec.path}: {NO_TURNS}", level="warning")
     np.save(embedding_file(project, settings.backend, seg_key, settings.clean, rec.id),
             turn_embeddings(locals_, labels, i, turns))
     project.add_segments(rec.id, [(a, b) for a, b, _ in turns], seg_key, duration=rec.duration, speech=rec.speech)
