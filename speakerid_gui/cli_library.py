@@ -153,7 +153,10 @@ def cmd_library_add(args) -> int:
               "(name clusters in the app or with `speakerid edit --rename`)", file=sys.stderr)
         return EXIT_NOTHING
     for e in enrolled:
-        print(f"{'added' if e.new else 'updated'} {e.name!r} ({e.segments} segments) [{e.speaker_id}]")
+        if e.new or e.segments:
+            print(f"{'added' if e.new else 'updated'} {e.name!r} ({e.segments} segments) [{e.speaker_id}]")
+        else:
+            print(f"unchanged {e.name!r}: its segments here are enrolled already [{e.speaker_id}]")
     print(f"library {library.folder}: {len(library.speakers())} speakers")
     return EXIT_OK
 

@@ -141,7 +141,9 @@ class LibraryDialog(QDialog):
         except (ValueError, OSError) as exc:
             self.message.setText(str(exc))
             return
-        self.message.setText(f"Added or updated {len(enrolled)} speakers: "
-                             + ", ".join(e.name for e in enrolled) if enrolled else
-                             "No named cluster with enough segments to add: name clusters first (N).")
+        changed = [e for e in enrolled if e.new or e.segments]
+        same = len(enrolled) - len(changed)
+        self.message.setText((f"Added or updated {len(changed)} speakers: " + ", ".join(e.name for e in changed)
+                              + (f"; {same} unchanged (their segments here are enrolled already)" if same else ""))
+                             if enrolled else "No named cluster with enough segments to add: name clusters first (N).")
         self.refresh()

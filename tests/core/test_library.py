@@ -68,6 +68,34 @@ def test_add_and_list(enrolled):
     assert all(s.name in listed for s in lib.speakers())
 
 
+def test_adding_a_project_again_enrols_only_its_new_segments(enrolled, tmp_path):
+    """A project added twice (the app's "Add named speakers" pressed again) gave every speaker its
+    segments twice; now the second time changes nothing. A speaker removed and added again is
+    enrolled anew."""
+    from speakerid_gui.core.library.enrolled import Library
+    from speakerid_gui.core.project.store import Project
+
+    project_dir, _, _ = enrolled
+    lib_dir = tmp_path / "library"
+    run_cli("library", "add", project_dir, "--library", lib_dir, check=True)
+
+    def state():
+        lib = Library.open(lib_dir)
+        return {s.name: (s.segments, len(lib.embeddings(s.id))) for s in lib.speakers()}
+
+    before = state()
+    proc = run_cli("library", "add", project_dir, "--library", lib_dir, check=True)
+    assert proc.stdout.count("unchanged") == 4 and state() == before
+    name = sorted(before)[0]
+    run_cli("library", "remove", name, "--library", lib_dir, check=True)
+    p = Project.open(project_dir)
+    try:
+        added = {e.name: e.segments for e in Library.open(lib_dir).add_project(p)}
+    finally:
+        p.close()
+    assert added == {**{n: 0 for n in before}, name: before[name][0]} and state() == before
+
+
 @pytest.mark.slow
 def test_run_with_library_names_known_speakers_and_leaves_strangers(enrolled, second_project, tmp_path):
     from speakerid_gui.core.project.store import Project
@@ -131,9 +159,10 @@ def test_rename_remove_and_merge_by_name(enrolled, tmp_path):
     clash = run_cli("library", "rename", "Grace Hopper", Library.open(lib_copy).speakers()[1].name,
                     "--library", lib_copy)
     assert clash.returncode == 1 and "already has a speaker" in clash.stderr
-    # enrolling the same project again adds to the speakers of the same names (3 still named alike)
+    # enrolling the same project again: the 3 speakers still named alike hold its segments already;
+    # the renamed one's old name is a new speaker
     again = run_cli("library", "add", folder, "--library", lib_copy, check=True).stdout
-    assert again.count("updated") == 3 and again.count("added") == 1
+    assert again.count("unchanged") == 3 and again.count("added") == 1
     run_cli("library", "remove", "Grace Hopper", "--library", lib_copy, check=True)
     assert not (lib_copy / "speakers" / first.id).exists()
     missing = run_cli("library", "remove", "nobody", "--library", lib_copy)

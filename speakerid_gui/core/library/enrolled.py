@@ -2,7 +2,8 @@
 
 On disk (a folder; default: $XDG_DATA_HOME/speakerid-gui/library, else
 ~/.local/share/speakerid-gui/library; $SPEAKERID_GUI_DATA/library when that is set):
-    library.json                 backend, threshold, speakers (name, provenance, counts)
+    library.json                 backend, threshold, speakers (name, provenance, counts), and
+                                 the segment ids enrolled per speaker and project (never twice)
     reference_mean.npy           the fixed vector every embedding is centred on (see open_set.py)
     speakers/<id>/embeddings.npy raw segment embeddings (up to MAX_EMBEDDINGS per speaker)
     speakers/<id>/embeddings-ge2e.npy  GE2E embeddings of the segments enrolled from short-clip
@@ -200,6 +201,7 @@ class Library:
     def remove(self, name_or_id: str) -> Speaker:
         s = self.find(name_or_id)
         del self.data["speakers"][s.id]
+        self.data.get("enrolled", {}).pop(s.id, None)
         self.save()
         shutil.rmtree(self._dir(s.id), ignore_errors=True)
         return s
@@ -239,8 +241,17 @@ class Library:
         sid = existing[0].id if existing else _new_id(name)
         folder = self._dir(sid)
         (folder / "clips").mkdir(parents=True, exist_ok=True)
+        # segments of this project enrolled before are not enrolled twice (adding a project again,
+        # after more review, adds only what is new): their ids, per speaker and project
+        seen = self.data.setdefault("enrolled", {}).setdefault(sid, {}).setdefault(str(project.folder.resolve()), [])
+        ids = project.segment_ids[index].astype(np.int64)
+        fresh = ~np.isin(ids, np.asarray(seen, dtype=np.int64))
+        index, emb, extra = index[fresh], emb[fresh], {k: v[fresh] for k, v in (extra or {}).items()}
+        seen.extend(ids[fresh].tolist())
+        if not len(index):
+            return Enrolled(name, sid, 0, new)
         _append_rows(folder / "embeddings.npy", emb)
-        for part, rows in (extra or {}).items():  # kept on their own: a part's rows need not pair with the others
+        for part, rows in extra.items():  # kept on their own: a part's rows need not pair with the others
             _append_rows(folder / f"embeddings-{part}.npy", rows)
         seconds = float((project.seg_end[index] - project.seg_start[index]).sum())
         info = self.data["speakers"].get(sid) or {"name": name, "segments": 0, "seconds": 0.0, "projects": [],
