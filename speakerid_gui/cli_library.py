@@ -121,6 +121,9 @@ def export_other(args, project, rows) -> int | None:
         speakers = len({c.speaker for c in report.clips})
         print(f"wrote {len(report.clips)} clips of {speakers} speakers ({report.seconds / 60:.1f} min of audio) "
               f"to {args.out} in {took:.1f}s; metadata in {Path(args.out) / 'metadata.csv'}")
+        if report.removed:
+            print(f"removed {report.removed} clips of the export before into {args.out} that this one no longer "
+                  "holds (a renamed or merged speaker's old folder)")
         return EXIT_OK if report.clips or not rows else EXIT_NOTHING
     if fmt in ("textgrid", "eaf", "vtt"):
         from speakerid_gui.core.formats.export import export

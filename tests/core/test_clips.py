@@ -126,3 +126,23 @@ def test_cli_export_clips(session_project, tmp_path):
     meta = metadata(out)
     assert meta and all(sf.info(out / m["file"]).samplerate == 8000 for m in meta)
     assert all(float(m["end"]) - float(m["start"]) <= 4.0 + 1e-3 for m in meta)
+
+
+def test_exporting_again_after_a_rename_leaves_no_old_speaker_folder(stereo, tmp_path):
+    """A speaker renamed between two exports into one folder left its old folder beside the new
+    one (the same voice twice in the data set, and clips metadata.csv does not list). The second
+    export removes the clips the first one wrote and it does not, and never a file of the user's."""
+    out = tmp_path / "clips"
+    first = export_clips([row("talk.wav", 0.5, 2.0, "S0"), row("talk.wav", 2.5, 4.0, "Ada")], stereo, out)
+    assert {Path(c.file).parts[0] for c in first.clips} == {"S0", "Ada"}
+    (out / "README.txt").write_text("my notes")  # the user's own file, never listed by an export
+    (out / "S0" / "keep.wav").write_bytes(b"not ours")
+    second = export_clips([row("talk.wav", 0.5, 2.0, "Grace"), row("talk.wav", 2.5, 4.0, "Ada")], stereo, out)
+    assert second.removed == 1
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*.wav")}
+    assert on_disk == {c.file for c in second.clips} | {"S0/keep.wav"}
+    assert {r["file"] for r in metadata(out)} == {c.file for c in second.clips}
+    assert (out / "README.txt").read_text() == "my notes"
+    export_clips([row("talk.wav", 0.5, 2.0, "Grace")], stereo, out)
+    assert not (out / "Ada").exists()  # a speaker folder its removed clips leave empty goes too
+    assert (out / "S0" / "keep.wav").exists()

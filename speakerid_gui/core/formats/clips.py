@@ -51,6 +51,7 @@ class ClipReport:
     clips: list[Clip] = field(default_factory=list)
     seconds: float = 0.0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (recording, reason)
+    removed: int = 0  # clips of the export before into this folder that this one no longer holds
 
 
 def plan_clips(rows: Iterable[LabelRow], options: ClipOptions) -> list[Clip]:
@@ -156,8 +157,41 @@ def export_clips(rows: Iterable[LabelRow], audio_root, out_dir, options: ClipOpt
         done += len(clips)
         if progress:
             progress(done, len(plan))
+    before = _listed_files(out_dir / "metadata.csv")
     _write_metadata(out_dir / "metadata.csv", report.clips)
+    if not cancel():
+        report.removed = _remove_stale(out_dir, before - {c.file for c in report.clips})
     return report
+
+
+def _listed_files(metadata: Path) -> set[str]:
+    """The clips an earlier export into this folder wrote (its metadata.csv's `file` column)."""
+    import csv
+
+    try:
+        with open(metadata, newline="", encoding="utf-8") as f:
+            return {row["file"] for row in csv.DictReader(f) if row.get("file")}
+    except (OSError, KeyError, ValueError):
+        return set()
+
+
+def _remove_stale(out_dir: Path, files: set[str]) -> int:
+    """Delete clips of an earlier export that this one did not write (a renamed speaker's old
+    folder would otherwise stay beside the new one, the same voice twice in the data set), and
+    the speaker folders they leave empty. Only files that export listed, only inside out_dir."""
+    root = out_dir.resolve()
+    removed = 0
+    for rel in sorted(files):
+        path = (out_dir / rel).resolve()
+        if root not in path.parents or not path.is_file():
+            continue
+        path.unlink()
+        removed += 1
+        parent = path.parent
+        while parent != root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+    return removed
 
 
 def _write_clip(f, clip: Clip, out_dir: Path, folder: str, options: ClipOptions):
