@@ -146,3 +146,17 @@ def test_exporting_again_after_a_rename_leaves_no_old_speaker_folder(stereo, tmp
     export_clips([row("talk.wav", 0.5, 2.0, "Grace")], stereo, out)
     assert not (out / "Ada").exists()  # a speaker folder its removed clips leave empty goes too
     assert (out / "S0" / "keep.wav").exists()
+
+
+def test_a_folder_holding_someone_elses_metadata_csv_is_refused(stereo, tmp_path):
+    """A data set's own metadata.csv (other columns) is neither overwritten nor taken as a list of
+    clips to remove: the export says so and writes nothing."""
+    out = tmp_path / "dataset"
+    out.mkdir()
+    (out / "wavs").mkdir()
+    (out / "wavs" / "a.wav").write_bytes(b"theirs")
+    (out / "metadata.csv").write_text("file,text\nwavs/a.wav,hello\n")
+    with pytest.raises(ValueError, match="not written by a clip export"):
+        export_clips([row("talk.wav", 0.5, 2.0, "S0")], stereo, out)
+    assert (out / "metadata.csv").read_text() == "file,text\nwavs/a.wav,hello\n" and (out / "wavs" / "a.wav").exists()
+    assert not (out / "S0").exists()

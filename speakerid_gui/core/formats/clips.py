@@ -132,6 +132,7 @@ def export_clips(rows: Iterable[LabelRow], audio_root, out_dir, options: ClipOpt
     options = options or ClipOptions()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    before = _listed_files(out_dir / "metadata.csv")  # raises for a metadata.csv that is not ours
     plan = plan_clips(rows, options)
     folders = _speaker_folders(c.speaker for c in plan)
     report = ClipReport()
@@ -157,7 +158,6 @@ def export_clips(rows: Iterable[LabelRow], audio_root, out_dir, options: ClipOpt
         done += len(clips)
         if progress:
             progress(done, len(plan))
-    before = _listed_files(out_dir / "metadata.csv")
     _write_metadata(out_dir / "metadata.csv", report.clips)
     if not cancel():
         report.removed = _remove_stale(out_dir, before - {c.file for c in report.clips})
@@ -165,14 +165,21 @@ def export_clips(rows: Iterable[LabelRow], audio_root, out_dir, options: ClipOpt
 
 
 def _listed_files(metadata: Path) -> set[str]:
-    """The clips an earlier export into this folder wrote (its metadata.csv's `file` column)."""
-    import csv
-
+    """The clips an earlier export into this folder wrote (its metadata.csv's `file` column).
+    A metadata.csv with other columns is someone else's (a data set's own): it is neither
+    overwritten nor read as a list of files to remove; the export refuses that folder."""
+    if not metadata.exists():
+        return set()
     try:
         with open(metadata, newline="", encoding="utf-8") as f:
-            return {row["file"] for row in csv.DictReader(f) if row.get("file")}
-    except (OSError, KeyError, ValueError):
-        return set()
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header != METADATA_HEADER:
+                raise ValueError(f"{metadata} was not written by a clip export (its columns are not "
+                                 f"{','.join(METADATA_HEADER)}): export into another folder")
+            return {row[0] for row in reader if row and row[0]}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{metadata}: cannot read it ({exc}); export into another folder") from None
 
 
 def _remove_stale(out_dir: Path, files: set[str]) -> int:
