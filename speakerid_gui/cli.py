@@ -270,7 +270,7 @@ def cmd_info(args) -> int:
     project = open_project(args.project)
     recs = project.recordings()
     ok = [r for r in recs if r.status == "ok"]
-    print(f"project: {project.folder}\naudio: {project.audio_root}")
+    print(f"project: {project.folder}\naudio: {project.get_meta('audio_root')}")
     print(f"recordings: {len(ok)} ok, {sum(r.status == 'skipped' for r in recs)} skipped, "
           f"{sum(r.status == 'pending' for r in recs)} pending")
     print(f"segments: {project.n_segments}, verified {int(project.verified.sum())}, noise {int(project.noise.sum())}")

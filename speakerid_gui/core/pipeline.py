@@ -109,11 +109,11 @@ def run(project: Project, settings: Settings, cancel: Callable[[], bool] = lambd
 
 # ---- scan ---------------------------------------------------------------------------------
 def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
-    root = project.audio_root
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: audio folder not found")
-    files = find_audio_files(root)
-    yield Event("scan", 0, len(files), f"{len(files)} audio files in {root}")
+    source, root = Path(project.get_meta("audio_root", ".")), project.audio_root  # a folder or one file
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: audio {'file' if source.suffix else 'folder'} not found")
+    files = find_audio_files(source)
+    yield Event("scan", 0, len(files), f"{len(files)} audio files in {source}")
     with project.transaction():
         for path in files:
             try:
@@ -121,10 +121,17 @@ def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             except OSError as exc:
                 yield Event("scan", message=f"{path}: cannot read ({exc.strerror})", level="warning")
                 continue
-            rel = path.relative_to(root).as_posix() if path != root else path.name
+            rel = path.relative_to(root).as_posix()
             rid, changed = project.upsert_recording(rel, st.st_size, st.st_mtime)
             if changed:
                 project.mark_recording_changed(rid, st.st_size, st.st_mtime)
+    gone = [r.path for r in project.recordings() if not (root / r.path).exists()]
+    if gone:  # deleted or moved since: kept (a reviewer's labels on them are work), but said
+        names = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+        many = len(gone) > 1
+        yield Event("scan", message=f"{len(gone)} recording{'s' if many else ''} of the project no longer in "
+                    f"{source}: {names}; {'their' if many else 'its'} segments and labels are kept (playing "
+                    f"{'them' if many else 'it'} needs the file{'s' if many else ''} back)", level="warning")
     yield Event("scan", len(files), len(files))
 
 

@@ -289,3 +289,30 @@ def test_files_added_after_a_review_leave_the_reviewers_merge_and_moves_alone(li
     assert (project.cluster[merged] == a).all() and project.cluster[moved] == a
     assert np.array_equal(project.human[:len(human)], human)
     project.close()
+
+
+def test_a_project_of_one_file_and_a_file_deleted_since_are_handled(libri_audio, tmp_path):
+    """`speakerid run FILE` used to skip that very file ("file not found": its path was resolved
+    against the file itself); now it is analysed, and a second run finds it up to date. A file
+    deleted from a folder project since its analysis is said by name, its segments kept."""
+    import shutil
+
+    audio, _ = libri_audio
+    one = sorted(audio.rglob("*.flac"))[0]
+    proc = run_cli("run", one, "--project", tmp_path / "one", "--layout", "pca", "--no-prosody", check=True)
+    assert "files: 1 ok, 0 skipped" in proc.stdout
+    p = Project.open(tmp_path / "one")
+    try:
+        assert p.n_segments > 0 and p.recording_path(p.recordings()[0].id) == one.resolve()
+    finally:
+        p.close()
+    again = run_cli("run", one, "--project", tmp_path / "one", "--layout", "pca", "--no-prosody", check=True)
+    assert "files: 1 ok, 0 skipped" in again.stdout and "no longer" not in again.stdout + again.stderr
+    folder = tmp_path / "folder"
+    shutil.copytree(audio, folder)
+    run_cli("run", folder, "--project", tmp_path / "p", "--layout", "pca", "--no-prosody", check=True)
+    gone = sorted(folder.rglob("*.flac"))[0]
+    gone.unlink()
+    proc = run_cli("run", folder, "--project", tmp_path / "p", "--layout", "pca", "--no-prosody", check=True)
+    out = proc.stdout + proc.stderr
+    assert "1 recording of the project no longer in" in out and gone.name in out

@@ -43,6 +43,13 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
+def source_folder(source: Path) -> Path:
+    """The folder that find_audio_files(source)'s paths are taken relative to: source itself, or
+    a single file's own folder (also once that file is gone: told by its audio extension)."""
+    one_file = source.is_file() or (not source.exists() and source.suffix.lower() in AUDIO_EXTENSIONS)
+    return source.parent if one_file else source
+
+
 def probe(path: str | os.PathLike) -> AudioInfo:
     import soundfile as sf
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speakerid_gui.core.audio.decode import source_folder
 from speakerid_gui.core.project.assignment_writer import (AssignmentWriter, WriteFailed, copy_pending, pending_rows,
                                                           write_rows)
 from speakerid_gui.core.project.wal_checkpoint import WalCheckpointer
@@ -231,8 +232,8 @@ class Project:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, json.dumps(value)))
 
     @property
-    def audio_root(self) -> Path:
-        return Path(self.get_meta("audio_root", "."))
+    def audio_root(self) -> Path:  # recordings' paths are relative to it (a one-file project: its folder)
+        return source_folder(Path(self.get_meta("audio_root", ".")))
 
     # ---- recordings and segments ------------------------------------------------------
     def recordings(self, status: str | None = None) -> list[Recording]:
