@@ -125,7 +125,7 @@ def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             rid, changed = project.upsert_recording(rel, st.st_size, st.st_mtime)
             if changed:
                 project.mark_recording_changed(rid, st.st_size, st.st_mtime)
-    gone = [r.path for r in project.recordings() if not (root / r.path).exists()]
+    gone = [r.path for r in project.recordings() if r.status != "skipped" and not (root / r.path).exists()]
     if gone:  # deleted or moved since: kept (a reviewer's labels on them are work), but said
         names = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
         many = len(gone) > 1
