@@ -169,7 +169,7 @@ def cmd_library_list(args) -> int:
     speakers = library.speakers()
     print(f"library {library.folder} ({library.backend}, threshold {library.threshold:.2f}): {len(speakers)} speakers")
     for s in speakers:
-        ge2e = "  +GE2E" if library.part_embeddings(s.id, "ge2e") is not None else ""
+        ge2e = "  +GE2E" if library.has_part(s.id, "ge2e") else ""
         print(f"  {s.name:24s} {s.segments:6d} segments {s.seconds / 60:7.1f} min  from {len(s.projects)} "
               f"project(s)  [{s.id}]{ge2e}")
     return EXIT_OK

@@ -114,6 +114,7 @@ def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
         raise FileNotFoundError(f"{source}: audio {'file' if source.suffix else 'folder'} not found")
     files = find_audio_files(source)
     yield Event("scan", 0, len(files), f"{len(files)} audio files in {source}")
+    present = set()
     with project.transaction():
         for path in files:
             try:
@@ -122,10 +123,11 @@ def scan(project: Project, settings: Settings, cancel) -> Iterator[Event]:
                 yield Event("scan", message=f"{path}: cannot read ({exc.strerror})", level="warning")
                 continue
             rel = path.relative_to(root).as_posix()
+            present.add(rel)
             rid, changed = project.upsert_recording(rel, st.st_size, st.st_mtime)
             if changed:
                 project.mark_recording_changed(rid, st.st_size, st.st_mtime)
-    gone = [r.path for r in project.recordings() if r.status != "skipped" and not (root / r.path).exists()]
+    gone = [r.path for r in project.recordings() if r.status != "skipped" and r.path not in present]
     if gone:  # deleted or moved since: kept (a reviewer's labels on them are work), but said
         names = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
         many = len(gone) > 1

@@ -69,7 +69,7 @@ class LibraryDialog(QDialog):
             self.info.setText(f"No speaker library yet at {self.folder}. Name and review clusters, then "
                               "“Add named speakers to the library”; later projects are named from it.")
         else:
-            ge2e = sum(lib.part_embeddings(sp.id, "ge2e") is not None for sp in lib.speakers())
+            ge2e = sum(lib.has_part(sp.id, "ge2e") for sp in lib.speakers())
             kind = lib.backend + (f", GE2E too for {ge2e} enrolled from short clips" if ge2e else "")
             self.info.setText(f"Library {lib.folder}: {len(lib.speakers())} speakers ({kind}); a cluster "
                               f"takes a speaker's name when their score reaches {lib.threshold:.2f}, for the "

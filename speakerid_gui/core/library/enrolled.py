@@ -191,8 +191,13 @@ class Library:
 
     def part_embeddings(self, speaker_id: str, part: str) -> np.ndarray | None:
         """The speaker's rows of another part (cohort.EXTRA_PARTS), or None when none were kept."""
-        path = self._dir(speaker_id) / f"embeddings-{part}.npy"
-        return np.load(path) if path.exists() else None
+        return np.load(self._part_file(speaker_id, part)) if self.has_part(speaker_id, part) else None
+
+    def has_part(self, speaker_id: str, part: str) -> bool:
+        return self._part_file(speaker_id, part).exists()
+
+    def _part_file(self, speaker_id: str, part: str) -> Path:
+        return self._dir(speaker_id) / f"embeddings-{part}.npy"
 
     def _dir(self, speaker_id: str) -> Path:
         return self.folder / "speakers" / speaker_id
@@ -252,7 +257,7 @@ class Library:
             return Enrolled(name, sid, 0, new)
         _append_rows(folder / "embeddings.npy", emb)
         for part, rows in extra.items():  # kept on their own: a part's rows need not pair with the others
-            _append_rows(folder / f"embeddings-{part}.npy", rows)
+            _append_rows(self._part_file(sid, part), rows)
         seconds = float((project.seg_end[index] - project.seg_start[index]).sum())
         info = self.data["speakers"].get(sid) or {"name": name, "segments": 0, "seconds": 0.0, "projects": [],
                                                   "created": time.time(), "clips": []}
