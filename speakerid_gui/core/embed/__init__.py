@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from speakerid_gui.core.project.cache import backend_matrix, spec_slug  # noqa: F401  (spec_slug: cache names, importable here)
+from speakerid_gui.core.wheel_files import BackendUnavailable  # noqa: F401  (raised by the backends)
 
 
 class Backend(Protocol):
@@ -20,10 +21,6 @@ class Backend(Protocol):
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         """One row per 16 kHz mono float32 wave (lengths may differ)."""
-
-
-class BackendUnavailable(RuntimeError):
-    """The backend's weights or package are missing; the message says how to get them."""
 
 
 @dataclass(frozen=True)

