@@ -35,8 +35,10 @@ def parallel_map(fn, items: list, workers: int):
             torch.set_num_threads(1)  # per OpenMP thread: set in each worker
 
     before = torch.get_num_threads() if torch is not None else None
-    # numpy's BLAS on one thread too while the workers run (a process-wide setting): with its
-    # own two threads per worker, CAM++'s fbank and pooling took 1.0 s instead of 0.5 s on 240 clips
+    # numpy's BLAS on one thread too while the workers run: with its own two threads per worker,
+    # CAM++'s fbank and pooling took 1.0 s instead of 0.5 s on 240 clips. OpenBLAS's count is the
+    # process's: threadpoolctl lets one thread at a time set it (a second job at once runs as is)
+    # and the with-block hands that back, so every job's thread can set it in turn.
     with threadpool_limits(1, user_api="blas"):
         try:
             with ThreadPoolExecutor(workers, initializer=one_thread) as pool:
@@ -44,3 +46,4 @@ def parallel_map(fn, items: list, workers: int):
         finally:
             if torch is not None:
                 torch.set_num_threads(before)
+

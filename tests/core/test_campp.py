@@ -144,3 +144,27 @@ def test_campp_short_piece_stays_near_its_speaker(reference, speech):
         sims = X[:n] @ X[piece]
         same = labels == labels[source]
         assert sims[same].mean() > sims[~same].mean()
+
+
+
+def test_blas_on_one_thread_while_workers_run_from_any_thread():
+    """The CLI runs the analysis in its main thread, the app in a worker thread: in both, the
+    model's workers run numpy's BLAS on one thread, and the count is back afterwards."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from speakerid_gui.core.cpu import parallel_map
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+    for _ in range(2):
+        seen.append(parallel_map(lambda _: blas_threads(), [0, 1], 2))
+        job = threading.Thread(target=lambda: seen.append(parallel_map(lambda _: blas_threads(), [0, 1], 2)))
+        job.start()
+        job.join()
+    assert seen == [[[1] * len(before)] * 2] * 4
+    assert blas_threads() == before
