@@ -76,7 +76,9 @@ class LibraryDialog(QDialog):
                               "segments whose own best match agrees; a segment scoring "
                               f"{lib.segment_threshold:.2f} on its own, or {lib.segment_z:g} standard deviations "
                               "above what the other enrolled speakers' segments score against that speaker "
-                              "(with 3 speakers or more), joins its speaker's cluster.")
+                              f"(with 3 speakers or more; from 10 on, {lib.segment_s:g} on that score made "
+                              "symmetric with the segment's own scores against the others), joins its "
+                              "speaker's cluster.")
         project = self.session.project
         matches = stored_matches(project)
         self.table.setRowCount(len(matches))

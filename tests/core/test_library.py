@@ -329,3 +329,22 @@ def test_cohort_z_measures_a_score_against_the_other_enrolled_speakers():
     assert Z_stranger.max() < 6.0
     assert z_scores([part], {"ge2e": own}) is None  # no part both sides have
     assert part_of("campp", rows[:MIN_SPEAKERS - 1], mean=np.zeros(64)) is None
+
+
+def test_symmetric_score_discounts_a_segment_that_scores_high_against_everyone():
+    """s_norm: (z + t)/sqrt(2), t measuring a segment's z against one speaker in the spread of its
+    z against the other speakers; speakers without scores stay -inf; none below MIN_SYMMETRIC."""
+    from speakerid_gui.core.library.cohort import MIN_SYMMETRIC, s_norm
+
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(4, 12))
+    Z[0, 2] = 7.0   # stands out from its own other scores: kept high
+    Z[1] = 6.5 + 0.3 * rng.normal(size=12)  # high against everyone: no one's in particular
+    Z[1, 5] = 7.0
+    Z[:, 7] = -np.inf  # a speaker with no rows of any part
+    S = s_norm(Z)
+    assert np.isneginf(S[:, 7]).all() and np.isfinite(np.delete(S, 7, axis=1)).all()
+    others = np.delete(Z[0], [2, 7])
+    assert S[0, 2] == pytest.approx((7.0 + (7.0 - others.mean()) / others.std()) / np.sqrt(2))
+    assert S[0, 2] > 7.0 > S[1, 5]
+    assert s_norm(Z[:, : MIN_SYMMETRIC - 1]) is None

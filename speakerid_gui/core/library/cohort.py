@@ -12,6 +12,13 @@ library keeps their GE2E rows too, and a segment's normalised scores of the two 
 divided by sqrt(2), which keeps the scale of one. GE2E is centred on the mean of the library's
 own GE2E rows (it has no shipped reference mean; its rows are all positive, so uncentred cosines
 say little). With fewer than MIN_SPEAKERS enrolled there is no cohort, and no z.
+
+From MIN_SYMMETRIC speakers on, the score is made symmetric (S-norm): z is also measured against
+the segment's own z for the library's other speakers (T-norm), so a segment that scores high
+against everyone (a one-second word, a noisy clip) is not named for the one it scores highest
+on. On the two sets of benchmarks/library.py with that many speakers, at a threshold of 7 where
+z alone used 6: speech-commands named right 51.6 -> 62.0 %, tc100-cut 95.1 -> 95.5 %, strangers
+2.2 % and 0.6 % (were 2.2 % and 0 %).
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import numpy as np
 
 MIN_SPEAKERS = 3        # the scored speaker and at least two others to measure its impostors on
 MIN_IMPOSTOR_ROWS = 10  # fewer segments give no usable spread
+MIN_SYMMETRIC = 10      # speakers scored, from which each segment's own spread over them is used
 EXTRA_PARTS = ("ge2e",)  # parts of a project's combination kept beside the voiceprint backend
 
 
@@ -89,4 +97,21 @@ def z_scores(parts: list[Part], project_rows: dict[str, np.ndarray]) -> np.ndarr
     with np.errstate(divide="ignore", invalid="ignore"):
         out = total / np.sqrt(count)
     out[:, count == 0] = -np.inf
+    return out
+
+
+def s_norm(Z: np.ndarray) -> np.ndarray | None:
+    """(z + t) / sqrt(2), where t is a segment's z against a speaker in standard deviations of its
+    z against the other speakers scored; -inf where z is. None with fewer than MIN_SYMMETRIC
+    speakers scored: too few to measure a segment's spread on."""
+    scored = np.isfinite(Z).all(axis=0)
+    n = int(scored.sum())
+    if n < MIN_SYMMETRIC:
+        return None
+    V = Z[:, scored]
+    total, squares = V.sum(axis=1, keepdims=True), (V ** 2).sum(axis=1, keepdims=True)
+    mean = (total - V) / (n - 1)  # over the other speakers
+    spread = np.sqrt(np.maximum((squares - V ** 2) / (n - 1) - mean ** 2, 1e-12))
+    out = np.full(Z.shape, -np.inf)
+    out[:, scored] = (V + (V - mean) / spread) / np.sqrt(2)
     return out

@@ -157,11 +157,13 @@ def match_project(project, library, threshold: float | None = None,
     names = {s.name for s in speakers}
     locked = {c for c, info in project.clusters.items()
               if (info.get("name") or "").strip() and info["name"].strip() not in names}
-    from speakerid_gui.core.library.cohort import cohort, z_scores
+    from speakerid_gui.core.library.cohort import cohort, s_norm, z_scores
 
     Z = z_scores(cohort(library, speakers), {library.backend: voices, **extra_voices(project, library)})
+    S = None if Z is None else s_norm(Z)
+    Z, z_threshold = (Z, library.segment_z) if S is None else (S, library.segment_s)
     plan = plan_names(X, cluster, V, threshold, segment_threshold, project.verified, rejected, locked,
-                      Z, library.segment_z)
+                      Z, z_threshold)
     new = cluster.copy()
     speaker = plan["speaker"]
     home = {}  # speaker index -> the cluster its segments go to: the named cluster holding most of them
