@@ -276,3 +276,16 @@ def test_ge2e_graph_built_in_memory_without_a_cache(monkeypatch, tmp_path, windo
     assert isinstance(ge2e_onnx.graph(shipped_file("resemblyzer", "pretrained.pt")), bytes)
     backend = ge2e.Ge2eBackend()
     assert np.allclose(backend.embed(windows[0][:2]), get_backend("ge2e").embed(windows[0][:2]), atol=1e-6)
+
+
+def test_ge2e_graph_kept_damaged_is_written_again(monkeypatch, tmp_path, windows):
+    from speakerid_gui.core.embed import ge2e_onnx
+    from speakerid_gui.core.wheel_files import shipped_file
+
+    monkeypatch.setenv("SPEAKERID_GUI_CACHE", str(tmp_path))
+    kept = ge2e_onnx.graph_file(shipped_file("resemblyzer", "pretrained.pt"))
+    kept.write_bytes(b"half a graph")  # as a crash or another tool could leave it
+    backend = ge2e.Ge2eBackend()
+    assert kept.stat().st_size > 1_000_000  # written again, whole
+    assert np.allclose(backend.embed(windows[0][:2]), get_backend("ge2e").embed(windows[0][:2]), atol=1e-6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]  # no temporary file left

@@ -85,14 +85,16 @@ def graph(weights: Path) -> bytes | str:
     if path.exists():
         return str(path)
     data = build(state_dict(weights))
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except OSError:
-        pass  # no cache folder: built again next time
+    except OSError:  # no cache folder, or a full disk: built again next time
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
     return data
 
 
@@ -107,7 +109,11 @@ class Ge2eSession:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(graph(weights), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(graph(weights), options, providers=["CPUExecutionProvider"])
+        except Exception:  # a kept graph that no longer loads (damaged, another onnx): write it again
+            graph_file(weights).unlink(missing_ok=True)
+            self.session = ort.InferenceSession(graph(weights), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, partials: list[np.ndarray]) -> np.ndarray:
         """Partials of (frames, 40) mels, any lengths -> (len(partials), 256) embeddings."""
