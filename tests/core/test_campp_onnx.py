@@ -110,3 +110,15 @@ def test_an_onnx_run_needs_no_torch_module_and_its_dense_layer_is_the_modules(ba
     graph.write_bytes(onnx_b.frames_onnx.path.read_bytes())
     again = CamppBackend(precision="float32", runtime="onnx")
     assert campp_onnx.dense_file(fresh.weights).exists() and again._model is not None  # built once to write it
+
+
+@pytest.mark.slow
+def test_a_damaged_kept_graph_is_exported_again(tmp_path, monkeypatch, backends, waves):
+    _, onnx_b = backends
+    monkeypatch.setattr(campp_onnx, "user_cache_dir", lambda: tmp_path)
+    graph = campp_onnx.graph_file(onnx_b.weights)
+    graph.write_bytes(b"half a graph")  # as a crash or another tool could leave it
+    again = CamppBackend(precision="float32", runtime="onnx")
+    assert again.frames_onnx is not None and graph.stat().st_size > 1_000_000
+    one = [waves[0][: 3 * SAMPLE_RATE]]
+    assert np.abs(again.embed(one) - onnx_b.embed(one)).max() < 1e-4

@@ -141,18 +141,27 @@ class FrameSession:
         layer's weights) must be exported first."""
         import onnxruntime as ort
 
-        path = graph_file(weights)
-        if not path.exists():
-            export(model(), path)
-        if not dense_file(weights).exists():
-            save_dense(model(), dense_file(weights))
-        self.dense = Dense.load(dense_file(weights))
+        path, dense = graph_file(weights), dense_file(weights)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        for attempt in (0, 1):
+            try:
+                if not path.exists():
+                    export(model(), path)
+                if not dense.exists():
+                    save_dense(model(), dense)
+                self.dense = Dense.load(dense)
+                self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                break
+            except Exception:
+                if attempt or not (path.exists() or dense.exists()):
+                    raise
+                # kept files that no longer load (damaged, another onnx): exported again, once
+                path.unlink(missing_ok=True)
+                dense.unlink(missing_ok=True)
         self.path = path
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
