@@ -71,14 +71,22 @@ class LibraryDialog(QDialog):
         else:
             ge2e = sum(lib.has_part(sp.id, "ge2e") for sp in lib.speakers())
             kind = lib.backend + (f", GE2E too for {ge2e} enrolled from short clips" if ge2e else "")
-            self.info.setText(f"Library {lib.folder}: {len(lib.speakers())} speakers ({kind}); a cluster "
-                              f"takes a speaker's name when their score reaches {lib.threshold:.2f}, for the "
-                              "segments whose own best match agrees; a segment scoring "
-                              f"{lib.segment_threshold:.2f} on its own, or {lib.segment_z:g} standard deviations "
-                              "above what the other enrolled speakers' segments score against that speaker "
-                              f"(with 3 speakers or more; from 10 on, {lib.segment_s:g} on that score made "
-                              "symmetric with the segment's own scores against the others), joins its "
-                              "speaker's cluster.")
+            from speakerid_gui.core.library.cohort import MIN_SPEAKERS, MIN_SYMMETRIC
+
+            n = len(lib.speakers())
+            if n >= MIN_SYMMETRIC:
+                normalised = (f", or when its score stands out by {lib.segment_s:g} from the other enrolled "
+                              "speakers (normalised both ways: against what their segments score on this "
+                              "voiceprint, and against what this segment scores on theirs)")
+            elif n >= MIN_SPEAKERS:
+                normalised = (f", or when its score is {lib.segment_z:g} standard deviations above what the "
+                              "other enrolled speakers' segments score on this voiceprint")
+            else:
+                normalised = ""
+            self.info.setText(f"Library {lib.folder}: {n} speakers ({kind}). A cluster takes a speaker's "
+                              f"name when its score reaches {lib.threshold:.2f} (for the segments whose own best "
+                              "match agrees). A segment on its own joins its speaker's cluster when it scores "
+                              f"{lib.segment_threshold:.2f}{normalised}.")
         project = self.session.project
         matches = stored_matches(project)
         self.table.setRowCount(len(matches))
