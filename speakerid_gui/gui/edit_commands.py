@@ -306,7 +306,10 @@ class EditCommands(QObject):
 
     def _rename(self, cid: int, name: str, merge_into: int | None):
         if merge_into is None:
-            self.edit(self.state.session.log.rename, cid, name)
+            p = self.state.session.project
+            old = p.cluster_name(cid)
+            if self.edit(self.state.session.log.rename, cid, name) is not None:
+                self.status.showMessage(f"{old} is now {p.cluster_name(cid)}. Ctrl+Z undoes.", 5000)
             return
         from speakerid_gui.core.learn.constrained import answer_named_same
 

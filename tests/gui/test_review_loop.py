@@ -264,6 +264,7 @@ def test_rename_verify_noise_restart_and_undo(make_window, project_dir):
     dialog.accept()
     assert p.cluster_name(cid) == "Ada Lovelace"
     assert w.clusters.model.names[w.clusters.model.row_of(cid)] == "Ada Lovelace"
+    assert w.statusBar().currentMessage() == f"S{cid} is now Ada Lovelace. Ctrl+Z undoes."
     # the completer offers existing names in the next rename
     key(w, Qt.Key.Key_F2)
     assert "Ada Lovelace" in w.active_dialog.edit.completer().model().stringList()
