@@ -38,6 +38,7 @@ class ReviewSession:
         self._paths: dict[int, str] | None = None
         self._root: Path | None = None
         self._prosody: OrderedDict[int, object] = OrderedDict()
+        self._computed: OrderedDict[tuple, object] = OrderedDict()  # curves of projects that stored none
         self.log.listeners.append(self._on_edit)
 
     def _on_edit(self, change):
@@ -215,7 +216,14 @@ class ReviewSession:
         whole = self._prosody[rid]
         if whole is not None:
             return slice_prosody(whole, float(p.seg_start[index]), float(p.seg_end[index]))
-        return prosody_curves(self.read_segment(index) if wave is None else wave)
+        # Praat on the spot (9 ms a segment; J shows six): kept by span, so coming back is instant
+        span = (rid, float(p.seg_start[index]), float(p.seg_end[index]))
+        if span not in self._computed:
+            self._computed[span] = prosody_curves(self.read_segment(index) if wave is None else wave)
+            while len(self._computed) > 512:
+                self._computed.popitem(last=False)
+        self._computed.move_to_end(span)
+        return self._computed[span]
 
     def layout(self) -> tuple[np.ndarray, str]:
         """(n, 2) coordinates and where they came from: the stored layout, else PCA of the embeddings."""

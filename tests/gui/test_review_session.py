@@ -63,6 +63,7 @@ def test_prosody_is_sliced_from_the_store_or_computed(session, project_dir):
     assert len(computed.times) > 10 and np.isfinite(computed.pitch).any()
     # the same audio: median pitch close to the stored curves'
     assert np.nanmedian(computed.pitch) == pytest.approx(np.nanmedian(stored.pitch), rel=0.15)
+    assert fresh.segment_prosody(index) is computed  # computed once: coming back to it is instant
     fresh.project.close()
 
 
