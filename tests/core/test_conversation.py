@@ -247,6 +247,18 @@ def test_segmentation_model_finds_speech_and_overlap_on_a_meeting(segmenter):
     assert (per_frame == 2).sum() > 0              # with overlapped speech
     silence = segmenter(np.zeros(16000 * 12, np.float32))
     assert silence.activity.sum() == 0
+    # its chunks' batches run on every core, one torch thread each: the same answer as one batch
+    import torch
+
+    workers, size = segmenter.workers, segmenter.batch_size
+    try:
+        segmenter.workers, segmenter.batch_size = 1, 64
+        before = torch.get_num_threads()
+        alone = segmenter(wave)
+        assert torch.get_num_threads() == before
+    finally:
+        segmenter.workers, segmenter.batch_size = workers, size
+    assert np.array_equal(alone.activity, chunks.activity)
 
 
 # ---------------------------------------------------------------- through the pipeline and CLI

