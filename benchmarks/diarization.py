@@ -246,6 +246,21 @@ def fp32(backend: str) -> str:
     return f"{backend}:precision=float32" if backend == "campp" else backend
 
 
+def command_seconds(audio: Path, project: Path) -> float:
+    """Wall time of `speakerid run AUDIO --conversation` in a fresh process (layout PCA, no
+    prosody, as the in-process runs), on a new project."""
+    import os
+    import shutil
+    import subprocess
+
+    shutil.rmtree(project, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": f"{Path(__file__).resolve().parents[1]}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "speakerid_gui.cli", "run", str(audio), "--project", str(project),
+                    "--conversation", "--layout", "pca", "--no-prosody"], check=True, capture_output=True, env=env)
+    return time.perf_counter() - t0
+
+
 # ---- sensitivity, outside the pipeline --------------------------------------------------------
 class SegmentEmbedder:
     """Embeds (recording, start, end) spans once, however many configurations use them."""
@@ -404,6 +419,10 @@ def main():
     print(f"scored speech {a[0]['total']:.1f} s; {duration:.0f} s of audio")
     for label, res in modes:
         print(f"  {label:28s} pipeline {res[2]:6.1f} s = {duration / res[2]:5.1f}x real time, {res[3]} segments")
+    # the pipeline above runs inside this process, after the other modes; a user runs the command
+    wall = command_seconds(args.corpus_dir, args.work / "command-conversation")
+    print(f"  (c) as `speakerid run --conversation` in a new process (imports and model loads included): "
+          f"{wall:.1f} s = {duration / wall:.1f}x real time")
     for i, mode in enumerate(["per-recording clustering", "whole-corpus clustering (the pipeline's)"]):
         print(f"\n{mode:52s}" + HEADER[52:])
         for label, res in modes:
