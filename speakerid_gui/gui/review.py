@@ -124,7 +124,10 @@ class ReviewSession:
             c = (c / max(float(np.linalg.norm(c)), 1e-12)).astype(np.float32)
             # a big cluster: one pass over all rows beats copying its members' rows out first
             score = (X @ c)[idx] if 4 * len(idx) > len(X) else X[idx] @ c
-        return idx[np.argsort(-score, kind="stable")]
+        # equal scores, longest first: a conversation's turns of one local speaker share its
+        # embedding, and the first of them was often a quarter-second sliver to listen to
+        length = self.project.seg_end[idx] - self.project.seg_start[idx]
+        return idx[np.lexsort((-length, -score))]
 
     def representatives(self, cluster_id: int, k: int = 8) -> np.ndarray:
         return self.ranked_members(cluster_id)[:k]

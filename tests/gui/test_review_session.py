@@ -52,6 +52,24 @@ def test_ranking_centroids_and_most_similar_agree_with_the_core(session):
     assert len(session.centroids()[0]) == len(ids) - 1
 
 
+def test_members_of_equal_score_come_longest_first(session):
+    """A conversation's turns of one local speaker share its embedding: the representative is then
+    the longest of them, not the first (often a quarter-second sliver)."""
+    p = session.project
+    cid = int(p.cluster[0])
+    members = session.members(cid)
+    X = session.X
+    a, b = int(members[0]), int(members[1])
+    row, end = X[b].copy(), float(p.seg_end[b])
+    try:
+        X[b] = X[a]  # two members with one embedding
+        p.seg_end[b] = p.seg_start[b] + (p.seg_end[a] - p.seg_start[a]) + 1.0  # b the longer
+        ranked = session.ranked_members(cid).tolist()
+        assert ranked.index(b) == ranked.index(a) - 1
+    finally:
+        X[b], p.seg_end[b] = row, end
+
+
 def test_prosody_is_sliced_from_the_store_or_computed(session, project_dir):
     index = 3
     stored = session.segment_prosody(index)
