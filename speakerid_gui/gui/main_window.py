@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message.splitlines()[0], 15000)
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _: self.activateWindow())  # keys back to the review, as _open_dialog
         box.open()
 
     def _edited_turns_embedded(self):

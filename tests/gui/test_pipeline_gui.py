@@ -176,6 +176,14 @@ def test_exact_copies_are_named_when_the_analysis_ends(make_window, tmp_path, qt
     qtbot.waitUntil(lambda: w.state.pipeline is None, timeout=120_000)
     assert w.last_error.startswith("1 file is an exact copy")  # in a message box, its first line in the status bar
     assert f"copy of {original.name} = {original.relative_to(audio).as_posix()}" in w.last_error
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    box = QApplication.activeModalWidget()
+    assert isinstance(box, QMessageBox)
+    activated = []
+    w.activateWindow = lambda: activated.append(True)  # a bare X server leaves no window active
+    box.accept()
+    assert activated  # the keys go back to the review when the box is closed
 
 
 def test_what_the_analysis_warns_about_is_shown_when_it_ends(make_window, tmp_path, qtbot, libri_subset):
