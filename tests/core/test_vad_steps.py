@@ -114,3 +114,5 @@ def test_an_analysis_never_imports_torch(tmp_path):
             assert "clusters:" in done.stdout
         imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line]
         assert "onnxruntime" in imported and "torch" not in imported, folder
+        # the short clips' default joins GE2E to CAM++: its graph ran too
+        assert ("speakerid_gui.core.embed.ge2e_onnx" in imported) == (folder == "short")
