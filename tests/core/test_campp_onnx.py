@@ -105,7 +105,7 @@ def test_an_onnx_run_needs_no_torch_module_and_its_dense_layer_is_the_modules(ba
         want = torch_b.model.xvector.dense(pooled).numpy()
     got = pool_and_project(fresh.frames_onnx.dense, list(frames))
     assert got.shape == (3, 192) and np.abs(got - want).max() < 1e-4
-    monkeypatch.setattr(campp_onnx, "user_cache_dir", lambda: tmp_path)  # a cache with the graph only
+    monkeypatch.setenv("SPEAKERID_GUI_CACHE", str(tmp_path))  # a cache with the graph only
     graph = campp_onnx.graph_file(fresh.weights)
     graph.write_bytes(onnx_b.frames_onnx.path.read_bytes())
     again = CamppBackend(precision="float32", runtime="onnx")
@@ -115,7 +115,7 @@ def test_an_onnx_run_needs_no_torch_module_and_its_dense_layer_is_the_modules(ba
 @pytest.mark.slow
 def test_a_damaged_kept_graph_is_exported_again(tmp_path, monkeypatch, backends, waves):
     _, onnx_b = backends
-    monkeypatch.setattr(campp_onnx, "user_cache_dir", lambda: tmp_path)
+    monkeypatch.setenv("SPEAKERID_GUI_CACHE", str(tmp_path))
     graph = campp_onnx.graph_file(onnx_b.weights)
     graph.write_bytes(b"half a graph")  # as a crash or another tool could leave it
     again = CamppBackend(precision="float32", runtime="onnx")

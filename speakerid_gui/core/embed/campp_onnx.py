@@ -10,14 +10,13 @@ so does the fbank (fbank.py): an analysis in ONNX Runtime never imports torch (0
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from speakerid_gui.core.user_data import user_cache_dir
+from speakerid_gui.core.user_data import cache_file, write_atomically
 
 EXPORT_VERSION = 1  # bump when the exported graph changes
 RUNTIME_ENV = "SPEAKERID_CAMPP_RUNTIME"  # torch | onnx | auto (default)
@@ -45,19 +44,18 @@ def wanted(runtime: str, bf16: bool) -> bool:
 def graph_file(weights: Path) -> Path:
     """Where the exported graph of these weights lives: keyed by the weights file and the
     exporting torch, so a new wheel or torch exports anew."""
-    from importlib.metadata import version
+    from importlib.metadata import version  # torch's, without importing it (0.85 s)
 
-    stat = weights.stat()  # torch's version read from its metadata: importing it takes 0.85 s
-    key = hashlib.sha1(f"{weights}|{stat.st_size}|{stat.st_mtime_ns}|{version('torch')}|{EXPORT_VERSION}"
-                       .encode()).hexdigest()[:16]
-    return user_cache_dir() / f"campp-frames-{key}.onnx"
+    return cache_file("campp-frames", weights, version("torch"), EXPORT_VERSION, suffix=".onnx")
 
 
 def dense_file(weights: Path) -> Path:
     """Where the dense layer's weights are kept beside the graph (same key): with both, an
     analysis needs neither the checkpoint nor the torch module (0.13 s of fsdd-subset's 3.9 s
     end to end, benchmarks/speed.py's machine)."""
-    return graph_file(weights).with_name(graph_file(weights).stem.replace("frames", "dense") + ".npz")
+    from importlib.metadata import version
+
+    return cache_file("campp-dense", weights, version("torch"), EXPORT_VERSION, suffix=".npz")
 
 
 class Dense:
@@ -91,12 +89,7 @@ def _dense_arrays(model) -> dict:
 
 
 def save_dense(model, path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    os.close(fd)
-    with open(tmp, "wb") as f:
-        np.savez(f, **_dense_arrays(model))
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, lambda f: np.savez(f, **_dense_arrays(model)))
 
 
 def export(model, path: Path) -> Path:

@@ -9,14 +9,11 @@ cache folder: later runs never import torch (0.85 s of a run over 240 short clip
 """
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from speakerid_gui.core.user_data import user_cache_dir
+from speakerid_gui.core.user_data import cache_file, write_atomically
 
 GRAPH_VERSION = 1  # bump when the graph changes
 HIDDEN = 256
@@ -26,9 +23,7 @@ LOSS_KEYS = ("similarity_weight", "similarity_bias")
 
 
 def graph_file(weights: Path) -> Path:
-    stat = weights.stat()
-    key = hashlib.sha1(f"{weights}|{stat.st_size}|{stat.st_mtime_ns}|{GRAPH_VERSION}".encode()).hexdigest()[:16]
-    return user_cache_dir() / f"ge2e-{key}.onnx"
+    return cache_file("ge2e", weights, GRAPH_VERSION, suffix=".onnx")
 
 
 def state_dict(weights: Path) -> dict[str, np.ndarray]:
@@ -80,22 +75,15 @@ def build(state: dict[str, np.ndarray]) -> bytes:
 
 
 def graph(weights: Path) -> bytes | str:
-    """The kept graph's path, or the graph itself, built now and kept when the cache can be written
-    (written to a temporary file and renamed, so a second process never reads half a graph)."""
+    """The kept graph's path, or the graph itself, built now and kept when the cache can be written."""
     path = graph_file(weights)
     if path.exists():
         return str(path)
     data = build(state_dict(weights))
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, lambda f: f.write(data))
     except OSError:  # no cache folder, or a full disk: built again next time
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        pass
     return data
 
 
