@@ -31,16 +31,22 @@ def _model():
 
 
 def _forward(piece: np.ndarray) -> np.ndarray:
-    """Probabilities of a stream's frames from a fresh model state: what silero's own
-    SileroVADSequence.audio_forward gives for a piece of whole frames, up to 512 of them
-    (tests/core/test_vad_steps.py). Each frame is prefixed with the last CONTEXT samples of the
-    frame before (zeros for the first)."""
-    frames = piece.reshape(-1, CHUNK)
-    context = np.concatenate([np.zeros((1, CONTEXT), np.float32), frames[:-1, -CONTEXT:]])
+    """Probabilities of a stream's frames from a fresh model state, as silero's own
+    SileroVADSequence.audio_forward gives them for a piece of whole frames, up to 512 of them
+    (tests/core/test_vad_steps.py): one block of its own frame_blocks (each frame prefixed with
+    the last CONTEXT samples of the frame before), one model call."""
+    (block,) = _frame_blocks()(piece, CHUNK, CONTEXT, max(1, len(piece) // CHUNK))
     state = np.zeros((1, 1, 128), np.float32)
-    probs = _model().run(["speech_probs"], {"input": np.concatenate([context, frames], axis=1),
-                                            "h": state, "c": state})[0]
+    probs = _model().run(["speech_probs"], {"input": block, "h": state, "c": state})[0]
     return np.asarray(probs, np.float32).reshape(-1)
+
+
+@functools.lru_cache(maxsize=1)
+def _frame_blocks():
+    """silero's frame_blocks, compiled from the wheel's sequence_vad.py (whose package imports torch)."""
+    from speakerid_gui.core.wheel_files import function_from_file, shipped_file
+
+    return function_from_file(shipped_file("silero_vad", "sequence_vad.py"), "frame_blocks", np=np)
 
 
 @functools.lru_cache(maxsize=1)
