@@ -154,8 +154,7 @@ class ProgressPrinter:
     def __call__(self, ev):
         if ev.level == "warning":
             self._end_line()
-            skipped = ev.stage == "analyse" and not ev.message.startswith("backend ")  # a file, not the backend
-            print(f"  skipped {ev.message}" if skipped else f"  warning: {ev.message}",
+            print(f"  skipped {ev.message}" if ev.skipped else f"  warning: {ev.message}",
                   file=sys.stderr)
             return
         if self.quiet:

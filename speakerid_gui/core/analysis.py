@@ -28,13 +28,14 @@ def _timed(timing: dict, key: str):
         timing[key] = timing.get(key, 0.0) + time.perf_counter() - t0
 
 
-def decode(path: Path) -> np.ndarray:
+def decode(path: Path, notes: list | None = None) -> np.ndarray:
     """A file as 16 kHz mono float32; AudioError (naming the file and the reason) when it cannot be
-    used, also for a silent file and for any decoder crash, which must not stop a corpus."""
+    used, also for a silent file and for any decoder crash, which must not stop a corpus. notes:
+    what to tell about a file that is used only in part (load_audio)."""
     from speakerid_gui.core.audio.vad import is_silent
 
     try:
-        wave = load_audio(path)
+        wave = load_audio(path, notes=notes)
     except AudioError:
         raise
     except Exception as exc:

@@ -239,13 +239,17 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
             while pending and batch_seconds < limit:
                 check(cancel)
                 rid, rel = pending.pop(0)
+                notes: list[str] = []
                 try:
                     with _timed(timing, "decode"):
-                        wave = decode(root / rel)
+                        wave = decode(root / rel, notes)
                 except AudioError as exc:
                     _skip(project, settings, rid, exc.reason)
-                    yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", level="warning")
+                    yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", level="warning",
+                                          skipped=True)
                     continue
+                for note in notes:  # used, but only in part
+                    yield count.event(f"{rel}: {note}", level="warning")
                 digests.add(rel, wave)
                 batch.append((rid, rel, wave))
                 batch_seconds += len(wave) / SAMPLE_RATE
@@ -277,15 +281,16 @@ class _Count:
     def __init__(self, total: int, seconds_total: float):
         self.done, self.total, self.seconds, self.seconds_total = 0, total, 0.0, seconds_total
 
-    def event(self, message: str = "", level: str = "progress", seconds_extra: float = 0.0) -> Event:
+    def event(self, message: str = "", level: str = "progress", seconds_extra: float = 0.0,
+              skipped: bool = False) -> Event:
         seconds = self.seconds + seconds_extra
         return Event("analyse", self.done, self.total, message, level, seconds=round(seconds, 3),
-                     seconds_total=round(max(self.seconds_total, seconds), 3))
+                     seconds_total=round(max(self.seconds_total, seconds), 3), skipped=skipped)
 
-    def file_done(self, seconds: float, message: str = "", level: str = "progress") -> Event:
+    def file_done(self, seconds: float, message: str = "", level: str = "progress", skipped: bool = False) -> Event:
         self.done += 1
         self.seconds += seconds
-        return self.event(message, level)
+        return self.event(message, level, skipped=skipped)
 
 
 def _header_seconds(path: Path) -> float:
@@ -334,7 +339,7 @@ def _store(project, settings, backend, item, spans_r, reg, embeddings_r, count: 
         if imported is not None:
             reason = f"no labelled turns for it in {imported.source}"
         _skip(project, settings, rid, reason)
-        yield count.file_done(duration, f"{rel}: {reason}", level="warning")
+        yield count.file_done(duration, f"{rel}: {reason}", level="warning", skipped=True)
         return
     from dataclasses import replace
 

@@ -24,6 +24,7 @@ class Event:
     val_loss: float | None = None   # training jobs: the loss on held-out data
     seconds: float = 0.0            # analyse: seconds of audio done so far (finer than whole files)
     seconds_total: float = 0.0      # analyse: seconds of audio to do (from the file headers)
+    skipped: bool = False           # a warning that a file was left out (its message says why)
 
 
 class Cancelled(Exception):

@@ -95,6 +95,27 @@ def test_a_text_file_named_mp3_is_said_to_hold_no_mp3_stream(tmp_path):
     assert err.value.reason == "not readable as audio (no MP3 stream found in it)"
 
 
+def test_a_cut_short_flac_gives_the_samples_before_the_cut_and_says_so(tmp_path):
+    # libsndfile fails a whole read of it ("lost sync"); every second before the damage is kept
+    source = LIBRI / libri_rows()[0]["path"]
+    whole = source.read_bytes()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(Exception):
+        sf.read(cut)
+    notes = []
+    wave = load_audio(cut, notes=notes)
+    full = load_audio(source)
+    assert 0.2 * len(full) < len(wave) < 0.6 * len(full)
+    assert np.allclose(wave[: len(wave) - SAMPLE_RATE // 10], full[: len(wave) - SAMPLE_RATE // 10], atol=1e-4)
+    assert len(notes) == 1 and "only the first" in notes[0] and "lost sync" in notes[0], notes
+    assert np.array_equal(load_audio(cut), wave)  # every caller (playback, prosody, timeline) the same samples
+    header_only = tmp_path / "header.flac"
+    header_only.write_bytes(whole[:200])
+    with pytest.raises(AudioError):
+        load_audio(header_only)
+
+
 def test_load_audio_missing_and_too_short(tmp_path):
     with pytest.raises(AudioError, match="not found"):
         load_audio(tmp_path / "gone.wav")
@@ -140,6 +161,7 @@ BAD = {  # file name -> words the reason must contain
     "blip.wav": "too short",
 }
 GOOD = ["Grüße_日本.flac", "stereo_44k.wav", "narrow_8k.wav", "good_a.flac", "good_b.flac", "good_c.flac"]
+PARTIAL = "cut_short.flac"  # half its bytes: used up to where it stops decoding, with a warning
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +183,8 @@ def messy_folder(tmp_path_factory):
     sf.write(folder / "narrow_8k.wav", resample(load_audio(LIBRI / rows[3]["path"]), SAMPLE_RATE, 8000), 8000)
     for name, row in zip(["good_a.flac", "good_b.flac", "good_c.flac"], rows[3:6]):
         shutil.copy2(LIBRI / row["path"], folder / name)
+    whole = (LIBRI / rows[4]["path"]).read_bytes()
+    (folder / PARTIAL).write_bytes(whole[: len(whole) // 2])
     return folder
 
 
@@ -182,8 +206,10 @@ def test_run_on_messy_folder_exits_zero_and_reports_each_bad_file_once(messy_run
         assert reason in mentions[0], mentions[0]
     for name in GOOD:
         assert not any(name in ln and "skipped" in ln for ln in lines), name
+    partial = [ln for ln in lines if PARTIAL in ln]
+    assert len(partial) == 1 and "warning:" in partial[0] and "only the first" in partial[0], partial
     assert "Traceback" not in proc.stderr
-    assert f"{len(GOOD)} ok, {len(BAD)} skipped" in proc.stdout
+    assert f"{len(GOOD) + 1} ok, {len(BAD)} skipped" in proc.stdout
 
 
 @pytest.mark.slow
@@ -192,7 +218,8 @@ def test_run_on_messy_folder_stores_status_per_file(messy_run):
     project = Project.open(folder)
     try:
         recs = {r.path: r for r in project.recordings()}
-        assert set(recs) == set(BAD) | set(GOOD)
+        assert set(recs) == set(BAD) | set(GOOD) | {PARTIAL}
+        assert recs[PARTIAL].status == "ok" and recs[PARTIAL].speech > 1.0
         for name, reason in BAD.items():
             assert recs[name].status == "skipped", (name, recs[name])
             assert reason in recs[name].error
@@ -201,7 +228,7 @@ def test_run_on_messy_folder_stores_status_per_file(messy_run):
             assert recs[name].error is None
             assert recs[name].speech and recs[name].speech > 1.0
         # good files (non-ASCII name, stereo 44.1 kHz, 8 kHz) all have segments, bad ones none
-        ok_ids = {recs[n].id for n in GOOD}
+        ok_ids = {recs[n].id for n in [*GOOD, PARTIAL]}
         assert set(np.unique(project.seg_recording).tolist()) == ok_ids
         durations = {r.id: r.duration for r in recs.values()}
         for rid, end in zip(project.seg_recording, project.seg_end):

@@ -11,6 +11,9 @@ SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
 MAX_SECONDS = 3600.0  # longer files are skipped: split them first (one hour of 16 kHz float32 = 230 MB)
 MIN_SECONDS = 0.2  # shorter than this holds too few frames for any speaker model
+# a file decoding to less than this share of its header's length is said to be cut short (VBR
+# MP3 headers without a frame count give an estimate, hence not 1.0)
+TRUNCATED_SHARE = 0.95
 
 
 class AudioError(Exception):
@@ -67,8 +70,13 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
 
 
-def load_audio(path: str | os.PathLike, max_seconds: float | None = None) -> np.ndarray:
-    """Decode, mix to mono and resample to 16 kHz. Raises AudioError with a reason."""
+def load_audio(path: str | os.PathLike, max_seconds: float | None = None, notes: list | None = None) -> np.ndarray:
+    """Decode, mix to mono and resample to 16 kHz. Raises AudioError with a reason.
+
+    A file that stops decoding part-way (a truncated or damaged FLAC: libsndfile fails the whole
+    read) gives what decoded before the damage, as does one that ends before its header says
+    (MP3, Ogg); every caller gets the same samples, and `notes`, when given, receives a sentence
+    saying how much of the file that is."""
     import soundfile as sf
 
     max_seconds = MAX_SECONDS if max_seconds is None else max_seconds  # read at call time
@@ -78,15 +86,37 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None) -> np.
     if info.duration < MIN_SECONDS:
         raise AudioError(path, f"too short ({info.duration:.2f} s < {MIN_SECONDS} s)")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+        error = None
     except Exception as exc:
-        raise AudioError(path, f"decoding failed ({_short(exc, path)})") from None
+        data, error = _salvage(path), exc
+    decoded = len(data) / info.samplerate
+    if error is not None and decoded < MIN_SECONDS:
+        raise AudioError(path, f"decoding failed ({_short(error, path)})") from None
     if data.size == 0:
         raise AudioError(path, "no audio frames")
+    if notes is not None and (error is not None or decoded < TRUNCATED_SHARE * info.duration):
+        why = f" ({_short(error, path)})" if error is not None else ""
+        notes.append(f"only the first {decoded:.1f} s of its {info.duration:.1f} s could be decoded{why}; "
+                     "the rest is left out")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(mono)):
         mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
-    return resample(mono, sr)
+    return resample(mono, info.samplerate)
+
+
+def _salvage(path) -> np.ndarray:
+    """What decodes of a file before the point where decoding fails, a second at a time."""
+    import soundfile as sf
+
+    blocks = []
+    try:
+        with sf.SoundFile(str(path)) as f:
+            while len(block := f.read(f.samplerate, dtype="float32", always_2d=True)):
+                blocks.append(block)
+    except Exception:
+        pass
+    return np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
 
 
 def resample(wave: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:

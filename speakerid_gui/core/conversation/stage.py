@@ -87,18 +87,21 @@ def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests
     for done, (rid, rel) in enumerate(todo, 1):
         check(cancel)
         path = root / rel
+        notes: list[str] = []
         try:
-            wave = load_audio(path)
+            wave = load_audio(path, notes=notes)
             if is_silent(wave):
                 raise AudioError(path, "silent (no signal above -60 dBFS)")
         except AudioError as exc:
             _skip(project, settings, rid, exc.reason)
-            yield Event("analyse", done, len(todo), f"{rel}: {exc.reason}", level="warning")
+            yield Event("analyse", done, len(todo), f"{rel}: {exc.reason}", level="warning", skipped=True)
             continue
         except Exception as exc:  # a decoder crash must not stop the corpus
             _skip(project, settings, rid, f"unexpected error: {exc}")
-            yield Event("analyse", done, len(todo), f"{rel}: unexpected error: {exc}", level="warning")
+            yield Event("analyse", done, len(todo), f"{rel}: unexpected error: {exc}", level="warning", skipped=True)
             continue
+        for note in notes:  # used, but only in part
+            yield Event("analyse", done - 1, len(todo), f"{rel}: {note}", level="warning")
         digests.add(rel, wave)
         local = local_embeddings(wave, segmenter(wave), backend, cs, backend_impostor(settings.backend))
         if cs.vad:
@@ -107,7 +110,7 @@ def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests
         if not np.isfinite(local.embeddings[:, :, 0]).any():
             reason = "no speech found" if not regions else f"speech too short (< {cs.min_short} s per speaker)"
             _skip(project, settings, rid, reason)
-            yield Event("analyse", done, len(todo), f"{rel}: {reason}", level="warning")
+            yield Event("analyse", done, len(todo), f"{rel}: {reason}", level="warning", skipped=True)
             continue
         local.save(_local_file(project, settings, rid))
         if settings.prosody:
