@@ -85,6 +85,7 @@ class SuggestionsPanel(QWidget):
         """A new queue (best first); rows already looked at are greyed and ticked."""
         self.items = list(items)
         self.current = None
+        self.table.clearSelection()  # a kept selection would point at a row nobody chose (until G)
         # Columns sized to their contents would be re-measured after every cell (100 ms for 50
         # rows at 100k segments): fill with fixed widths, then size once.
         header = self.table.horizontalHeader()

@@ -106,3 +106,21 @@ def test_suggestions_about_clusters_an_edit_changed_read_as_stale_until_re_ranke
     ranked(qtbot, w)  # the new queue replaces the stale rows
     assert not any(table.item(r, 4).font().italic() for r in range(table.rowCount()))
     w.close()
+
+
+def test_after_an_answer_the_new_queue_has_no_row_selected_until_g(make_window, project_dir, qtbot):
+    # the re-ranked queue used to keep row 1 selected, which read as "this is the one you answered"
+    w = make_window(project_dir)
+    ranked(qtbot, w)
+    key(w, Qt.Key.Key_G)
+    assert w.review_next.current == 0 and w.review_next.table.selectedItems()
+    clusters = {int(c) for c in w.review_next.items[0].cluster_ids}
+    w.state.session.log.rename(min(clusters), "Answered")  # an edit of its clusters, as an answer is
+    w.review_queue.suggestions_job = None
+    ranked(qtbot, w)
+    assert w.review_next.current is None and not w.review_next.table.selectedItems()
+    assert "G goes to the next suggestion" in w.review_next.current_text.text()
+    key(w, Qt.Key.Key_G)
+    assert w.review_next.current == 0 and w.review_next.table.selectedItems()
+    w.close()
+
