@@ -49,6 +49,23 @@ def test_load_audio_mixes_stereo_44k_and_resamples(tmp_path):
     assert np.abs(back).max() == pytest.approx(0.75 * np.abs(wave).max(), rel=0.1)
 
 
+def test_a_long_file_is_decoded_a_block_at_a_time_into_the_same_samples(tmp_path):
+    # blocks of BLOCK_SECONDS through soxr's stream: the samples of one whole-file read and
+    # resample, without holding the file at 48 kHz stereo (a 3 h one would be 4 GB)
+    import soxr
+
+    speech = np.concatenate([load_audio(LIBRI / r["path"]) for r in libri_rows()[:3]])
+    assert len(speech) > 2.5 * audio.BLOCK_SECONDS * SAMPLE_RATE
+    hi = resample(speech, SAMPLE_RATE, 48000)
+    path = tmp_path / "long_48k_stereo.wav"
+    sf.write(path, np.stack([hi, 0.5 * hi], axis=1), 48000, subtype="FLOAT")
+    whole, _ = sf.read(path, dtype="float32")
+    expected = soxr.resample(whole.mean(axis=1), 48000, SAMPLE_RATE, quality="HQ")
+    got = load_audio(path)
+    assert got.dtype == np.float32 and got.flags["C_CONTIGUOUS"]
+    assert len(got) == len(expected) and np.array_equal(got, expected)
+
+
 def test_load_audio_upsamples_8k(tmp_path):
     row = _utterance()
     wave = load_audio(LIBRI / row["path"])

@@ -10,6 +10,7 @@ import numpy as np
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
 MAX_SECONDS = 3600.0  # longer files are skipped: split them first (one hour of 16 kHz float32 = 230 MB)
+BLOCK_SECONDS = 10  # decoded and resampled at a time
 MIN_SECONDS = 0.2  # shorter than this holds too few frames for any speaker model
 # a file decoding to less than this share of its header's length is said to be cut short (VBR
 # MP3 headers without a frame count give an estimate, hence not 1.0)
@@ -76,47 +77,74 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None, notes:
     A file that stops decoding part-way (a truncated or damaged FLAC: libsndfile fails the whole
     read) gives what decoded before the damage, as does one that ends before its header says
     (MP3, Ogg); every caller gets the same samples, and `notes`, when given, receives a sentence
-    saying how much of the file that is."""
-    import soundfile as sf
-
+    saying how much of the file that is. Decoded a block at a time (_decode): the samples are
+    those of one whole-file read (an MP3 within 1e-4 of it, where its blocks meet)."""
     max_seconds = MAX_SECONDS if max_seconds is None else max_seconds  # read at call time
     info = probe(path)
     if info.duration > max_seconds:
         raise AudioError(path, f"too long ({info.duration / 60:.0f} min > {max_seconds / 60:.0f} min): split it first")
     if info.duration < MIN_SECONDS:
         raise AudioError(path, f"too short ({info.duration:.2f} s < {MIN_SECONDS} s)")
-    try:
-        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
-        error = None
-    except Exception as exc:
-        data, error = _salvage(path), exc
-    decoded = len(data) / info.samplerate
+    wave, error = _decode(path, info.samplerate, int(round(info.duration * info.samplerate)))
+    decoded = len(wave) / SAMPLE_RATE
     if error is not None and decoded < MIN_SECONDS:
         raise AudioError(path, f"decoding failed ({_short(error, path)})") from None
-    if data.size == 0:
+    if not len(wave):
         raise AudioError(path, "no audio frames")
     if notes is not None and (error is not None or decoded < TRUNCATED_SHARE * info.duration):
         why = f" ({_short(error, path)})" if error is not None else ""
         notes.append(f"only the first {decoded:.1f} s of its {info.duration:.1f} s could be decoded{why}; "
                      "the rest is left out")
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.all(np.isfinite(mono)):
-        mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
-    return resample(mono, info.samplerate)
+    return wave
 
 
-def _salvage(path) -> np.ndarray:
-    """What decodes of a file before the point where decoding fails, a second at a time."""
+def _decode(path, rate: int, frames: int) -> tuple[np.ndarray, Exception | None]:
+    """The file as 16 kHz mono float32, decoded, mixed and resampled a block at a time (soxr's
+    stream gives the same samples as one call on the whole file), so a long recording at 48 kHz
+    stereo never sits in memory at its own rate (3 h of it: 4 GB); and the error that stopped
+    decoding early, if one did, after what decoded before it (the failing block again, a second
+    at a time: libsndfile fails a whole read of a damaged FLAC)."""
     import soundfile as sf
+    import soxr
 
-    blocks = []
+    stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32",
+                                                                   quality="HQ")
+    # filled in place (a list joined at the end would hold the recording twice)
+    out = np.empty(int(np.ceil(frames * SAMPLE_RATE / rate)) + SAMPLE_RATE, np.float32)
+    size = 0
+
+    def push(block: np.ndarray, last: bool = False):
+        nonlocal out, size
+        mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+        if not np.all(np.isfinite(mono)):
+            mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+        mono = mono if stream is None else stream.resample_chunk(mono, last=last)
+        if size + len(mono) > len(out):  # longer than its header said
+            out = np.concatenate([out[:size], np.empty(max(len(mono), len(out) // 2), np.float32)])
+        out[size:size + len(mono)] = mono
+        size += len(mono)
+
+    error = None
     try:
         with sf.SoundFile(str(path)) as f:
-            while len(block := f.read(f.samplerate, dtype="float32", always_2d=True)):
-                blocks.append(block)
-    except Exception:
-        pass
-    return np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
+            while True:
+                at = f.tell()
+                try:
+                    block = f.read(BLOCK_SECONDS * rate, dtype="float32", always_2d=True)
+                except Exception as exc:
+                    error = exc
+                    f.seek(at)
+                    while len(block := f.read(rate, dtype="float32", always_2d=True)):
+                        push(block)
+                    break
+                if not len(block):
+                    break
+                push(block)
+    except Exception as exc:  # (also the salvage's own read failing, at the damage)
+        error = error or exc
+    if stream is not None:
+        push(np.zeros((0, 1), np.float32), last=True)
+    return out[:size], error
 
 
 def resample(wave: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:
