@@ -245,8 +245,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
                         wave = decode(root / rel, notes)
                 except AudioError as exc:
                     _skip(project, settings, rid, exc.reason)
-                    yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", level="warning",
-                                          skipped=True)
+                    yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", "warning", skipped=True)
                     continue
                 for note in notes:  # used, but only in part
                     yield count.event(f"{rel}: {note}", level="warning")

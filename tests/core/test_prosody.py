@@ -128,6 +128,21 @@ def test_chunking_barely_changes_the_curves(speech, monkeypatch):
     assert np.median(np.abs(single.pitch[both] - chunked.pitch[both])) < 1.0
 
 
+def test_energy_of_a_recording_is_each_frames_rms_across_the_batches_of_frames(speech):
+    # the frames are taken a few thousand at a time (an hour's at once held 2 GB); at the
+    # batches' edges too each value is its own 25 ms frame's RMS
+    clip = speech[: 2 * prosody.ENERGY_FRAMES_AT_ONCE * 160 + 12_345]
+    times = (np.arange(len(clip) // 160) + 0.5) * 0.01
+    assert len(times) > prosody.ENERGY_FRAMES_AT_ONCE + 1
+    got = prosody._energy_on_grid(clip, SR, times, 0.0)
+    half = int(round(prosody.ENERGY_WINDOW * SR / 2))
+    padded = np.pad(clip.astype(np.float64), half)
+    for k in [0, 1, prosody.ENERGY_FRAMES_AT_ONCE - 1, prosody.ENERGY_FRAMES_AT_ONCE, len(times) - 1]:
+        c = int(np.rint(times[k] * SR))
+        rms = np.sqrt(np.mean(padded[c:c + 2 * half] ** 2))
+        assert got[k] == pytest.approx(max(20 * np.log10(max(rms, 1e-12)), prosody.ENERGY_FLOOR_DB), abs=1e-9)
+
+
 def test_slice_outside_is_empty():
     p = prosody_curves(_tone(150.0, seconds=1.0))
     empty = slice_prosody(p, 5.0, 6.0)

@@ -9,7 +9,7 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
-MAX_SECONDS = 3600.0  # longer files are skipped: split them first (one hour of 16 kHz float32 = 230 MB)
+MAX_SECONDS = 3 * 3600.0  # longer files are skipped: split them first (3 h of 16 kHz float32 = 690 MB)
 BLOCK_SECONDS = 10  # decoded and resampled at a time
 MIN_SECONDS = 0.2  # shorter than this holds too few frames for any speaker model
 # a file decoding to less than this share of its header's length is said to be cut short (VBR

@@ -20,6 +20,7 @@ PITCH_CEILING = 500.0
 ENERGY_WINDOW = 0.025  # s
 ENERGY_FLOOR_DB = -100.0  # digital silence reads as this, not -inf
 CHUNK_SECONDS = 60.0  # Praat is run on at most this much audio (plus margins) at a time
+ENERGY_FRAMES_AT_ONCE = 4096
 CHUNK_MARGIN = 1.0  # s of context on each side so chunk edges do not change the pitch track
 
 STAT_NAMES = (
@@ -75,10 +76,19 @@ def _pitch_on_grid(wave: np.ndarray, sr: int, step: float, times: np.ndarray, of
 def _energy_on_grid(wave: np.ndarray, sr: int, times: np.ndarray, offset: float) -> np.ndarray:
     """RMS (dB) of the 25 ms frame centred on each grid point; zeros beyond the wave's ends."""
     half = int(round(ENERGY_WINDOW * sr / 2))
-    padded = np.pad(np.asarray(wave, dtype=np.float64), half)
-    centres = np.rint((times - offset) * sr).astype(int)  # = frame start in the padded wave
-    frames = np.lib.stride_tricks.sliding_window_view(padded, 2 * half)[centres]
-    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    centres = np.rint((times - offset) * sr).astype(int)  # frame k: wave[centre - half, centre + half)
+    rms = np.empty(len(centres))
+    # a few thousand frames at a time, each batch from its own zero-padded piece of the wave: all
+    # of an hour's frames at once held 2 GB of float64 copies, a padded copy of 3 h another 0.7 GB
+    for first in range(0, len(centres), ENERGY_FRAMES_AT_ONCE):
+        c = centres[first:first + ENERGY_FRAMES_AT_ONCE]
+        lo, hi = int(c.min()) - half, int(c.max()) + half
+        piece = np.zeros(hi - lo, np.float64)
+        a, b = max(lo, 0), min(hi, len(wave))
+        if b > a:
+            piece[a - lo:b - lo] = wave[a:b]
+        frames = np.lib.stride_tricks.sliding_window_view(piece, 2 * half)[c - (lo + half)]
+        rms[first:first + len(c)] = np.sqrt(np.mean(frames * frames, axis=1))
     return np.maximum(20.0 * np.log10(np.maximum(rms, 1e-12)), ENERGY_FLOOR_DB)
 
 

@@ -131,5 +131,6 @@ def speech_regions(waves: list[np.ndarray], threshold: float = 0.5, min_speech: 
 
 def is_silent(wave: np.ndarray, floor_db: float = -60.0) -> bool:
     """True for digital silence or near-silence (peak below floor_db dBFS)."""
-    peak = float(np.max(np.abs(wave))) if len(wave) else 0.0
+    wave = np.asarray(wave)
+    peak = max(-float(wave.min()), float(wave.max())) if len(wave) else 0.0  # (no copy of an hour's wave)
     return peak <= 10 ** (floor_db / 20)
