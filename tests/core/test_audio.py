@@ -80,10 +80,13 @@ def test_load_audio_refuses_files_over_max_seconds_before_decoding(tmp_path, mon
     row = _utterance(9.0, 12.0)
     path = LIBRI / row["path"]
     decoded = []
-    monkeypatch.setattr(sf, "read", lambda *a, **k: decoded.append(a) or (_ for _ in ()).throw(AssertionError))
+    refuse = lambda *a, **k: decoded.append(a) or (_ for _ in ()).throw(AssertionError)  # noqa: E731
+    monkeypatch.setattr(sf, "read", refuse)
+    monkeypatch.setattr(audio, "_decode", refuse)  # (load_audio's block-by-block decoder)
     with pytest.raises(AudioError) as err:
         load_audio(path, max_seconds=5.0)
     assert "too long" in err.value.reason and "split" in err.value.reason
+    assert "> 0:00:05)" in err.value.reason  # h:mm:ss: minutes alone read "180 min > 180 min" at 3 h 13 s
     assert err.value.path == str(path)
     assert not decoded, "a too-long file must be refused from its header, without decoding it"
 

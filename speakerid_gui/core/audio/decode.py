@@ -9,7 +9,7 @@ import numpy as np
 
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
-MAX_SECONDS = 3 * 3600.0  # longer files are skipped: split them first (3 h of 16 kHz float32 = 690 MB)
+MAX_SECONDS = 4 * 3600.0  # longer files are skipped: split them first (4 h of 16 kHz float32 = 920 MB)
 BLOCK_SECONDS = 10  # decoded and resampled at a time
 MIN_SECONDS = 0.2  # shorter than this holds too few frames for any speaker model
 # a file decoding to less than this share of its header's length is said to be cut short (VBR
@@ -82,7 +82,7 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None, notes:
     max_seconds = MAX_SECONDS if max_seconds is None else max_seconds  # read at call time
     info = probe(path)
     if info.duration > max_seconds:
-        raise AudioError(path, f"too long ({info.duration / 60:.0f} min > {max_seconds / 60:.0f} min): split it first")
+        raise AudioError(path, f"too long ({_clock(info.duration)} > {_clock(max_seconds)}): split it first")
     if info.duration < MIN_SECONDS:
         raise AudioError(path, f"too short ({info.duration:.2f} s < {MIN_SECONDS} s)")
     wave, error = _decode(path, info.samplerate, int(round(info.duration * info.samplerate)))
@@ -167,6 +167,12 @@ def read_span(path: str | os.PathLike, start: float, end: float) -> np.ndarray:
     except (OSError, RuntimeError) as exc:  # missing, unreadable or replaced since analysis
         raise AudioError(path, _short(exc, path)) from None
     return resample(data.mean(axis=1), sr)
+
+
+def _clock(seconds: float) -> str:
+    """1:02:03 (h:mm:ss): minutes alone rounded a file of 3 h 0 min 13 s to "180 min > 180 min"."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def _short(exc: Exception, path: str | os.PathLike | None = None) -> str:
