@@ -96,6 +96,10 @@ def screenshot(app, window, project: Path | None, out: Path, timeline: str | Non
         target = window.timelines.open_timeline(rid)
         target.resize(1400, 460)
         target.step_turn(1)
+        deadline = time.monotonic() + 60
+        while not target.audio_ready and time.monotonic() < deadline:  # its waveform, read by a worker
+            app.processEvents()
+            time.sleep(0.02)
     for _ in range(5):  # let layouts settle before grabbing
         app.processEvents()
     image = grab(app, target)

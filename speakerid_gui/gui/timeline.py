@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
 
-from speakerid_gui.core.audio.decode import load_audio, read_span
+from speakerid_gui.core.audio.decode import AudioError, load_audio, probe, read_span
 from speakerid_gui.core.conversation.stage import is_conversation
 from speakerid_gui.core.palette import cluster_color
 from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.core.text import plural
 from speakerid_gui.gui.timeline_edits import TimelineEdits
+from speakerid_gui.gui.workers import plain_thread
 
 CONTEXT = 1.0          # seconds played before and after a turn
 MIN_RANGE = 1.0        # the closest zoom, seconds
@@ -44,6 +45,22 @@ def envelope(wave: np.ndarray, sr: int = 16000, rate: int = ENVELOPE_RATE) -> tu
     times = np.repeat(np.arange(n) * block / sr, 2)
     values = np.column_stack([blocks.min(axis=1), blocks.max(axis=1)]).ravel()
     return times, values
+
+
+class _Waveform(QObject):
+    done = Signal(object)  # (duration s, envelope) or the exception that stopped the decoding
+
+
+def _read_waveform(path, delivery: _Waveform):
+    try:
+        wave = load_audio(path)
+        result = (len(wave) / 16000, envelope(wave))
+    except Exception as exc:  # noqa: BLE001  said in the window; the turns are still worth seeing
+        result = exc
+    try:
+        delivery.done.emit(result)
+    except RuntimeError:  # the window closed meanwhile
+        pass
 
 
 # (keys, what they do, the window's method, its arguments): the window's actions, and its key sheet (F1)
@@ -162,20 +179,43 @@ class TimelineWindow(TimelineEdits, QWidget):
 
     # ---- data ---------------------------------------------------------------------------------
     def _load_audio(self):
+        """The turns at once, the waveform when a worker has decoded it: a recording of a few hours
+        takes seconds to decode, which froze the window as it opened. Until then the header's
+        duration sets the range."""
         self.peak = 1.0
         self.envelope = (np.zeros(0), np.zeros(0))
+        self.audio_error, self.audio_ready = None, False
         try:
-            wave = load_audio(self.path)
-            self.duration = len(wave) / 16000
-            times, values = self.envelope = envelope(wave)
-            self.wave_plot.plot(times, values, pen=pg.mkPen("#555"))
-            # scaled to the recording's own peak: a far-field meeting at -30 dB was a flat line at +-1
-            self.peak = float(np.abs(values).max(initial=0.0)) or 1.0
-            self.audio_error = None
-        except Exception as exc:  # noqa: BLE001  the turns are still worth seeing
-            self.audio_error = f"Cannot read {self.path}: {exc}"
-            ends = self.turn_positions()
-            self.duration = float(self.session.project.seg_end[ends].max()) if len(ends) else 1.0
+            self._set_duration(probe(self.path).duration)
+        except AudioError as exc:
+            self._no_audio(exc)
+            return
+        self._waveform = _Waveform()  # not a child of the window: a late result goes nowhere
+        self._waveform.done.connect(self._waveform_read)
+        plain_thread("waveform").submit(_read_waveform, self.path, self._waveform)
+
+    def _waveform_read(self, result):
+        if isinstance(result, Exception):
+            self._no_audio(result)
+            return
+        duration, (times, values) = result
+        self.envelope = (times, values)
+        self.wave_plot.plot(times, values, pen=pg.mkPen("#555"))
+        # scaled to the recording's own peak: a far-field meeting at -30 dB was a flat line at +-1
+        self.peak = float(np.abs(values).max(initial=0.0)) or 1.0
+        self._set_duration(duration)
+        self.audio_ready = True
+        self._fit_wave_to_view()
+
+    def _no_audio(self, exc: Exception):
+        self.audio_error = f"Cannot read {self.path}: {exc}"
+        ends = self.turn_positions()
+        self._set_duration(float(self.session.project.seg_end[ends].max()) if len(ends) else 1.0)
+        self.audio_ready = True
+        self.redraw()
+
+    def _set_duration(self, duration: float):
+        self.duration = duration
         self.wave_plot.setYRange(-self.peak, self.peak)
         for plot in (self.wave_plot, self.lanes_plot):
             plot.setLimits(xMin=0.0, xMax=max(self.duration, MIN_RANGE), minXRange=MIN_RANGE,

@@ -51,7 +51,7 @@ def timeline(conversation_project, tmp_path, make_window, qtbot):
     qtbot.waitUntil(lambda: w.timelines.timeline is not None and w.timelines.timeline.isVisible(), timeout=5000)
     t = w.timelines.timeline
     t.activateWindow()
-    qtbot.waitUntil(lambda: t.isActiveWindow(), timeout=5000)
+    qtbot.waitUntil(lambda: t.isActiveWindow() and t.audio_ready, timeout=10_000)  # the waveform: a worker's
     return w, t, rid, first
 
 
@@ -142,6 +142,36 @@ def test_recording_list_searches_by_name(conversation_project, tmp_path, make_wi
     assert w.state.session.recording_rel(picker.chosen()) == "dev00.wav"
     picker.search.setText("nothing like it")
     assert picker.chosen() is None
+
+
+def test_the_timeline_opens_before_its_waveform_is_decoded(conversation_project, tmp_path, make_window, qtbot,
+                                                          monkeypatch):
+    # hours of audio take seconds to decode: the turns come at once, the waveform when a worker has it
+    import threading
+
+    from speakerid_gui.gui import timeline as timeline_module
+
+    folder = tmp_path / "project"
+    shutil.copytree(conversation_project, folder)
+    w = make_window(folder)
+    release, decoded = threading.Event(), []
+
+    def slow_load(path, *args, **kwargs):
+        assert threading.current_thread() is not threading.main_thread()
+        release.wait(10)
+        decoded.append(path)
+        return load_audio(path, *args, **kwargs)
+
+    monkeypatch.setattr(timeline_module, "load_audio", slow_load)
+    t = w.timelines.open_timeline(segment=0)
+    turns = t.turn_positions()
+    assert len(turns) and not t.audio_ready and len(t.envelope[0]) == 0
+    assert t.duration == pytest.approx(30.0, abs=0.1)  # from the header meanwhile
+    assert t.info.text().startswith(f"{len(turns)} turns")
+    release.set()
+    qtbot.waitUntil(lambda: t.audio_ready, timeout=10_000)
+    assert decoded and len(t.envelope[0]) > 1000 and t.peak < 1.0
+    t.close()
 
 
 def test_screenshot_of_a_timeline(conversation_project, tmp_path):
