@@ -136,6 +136,36 @@ def test_a_cut_short_flac_gives_the_samples_before_the_cut_and_says_so(tmp_path)
         load_audio(header_only)
 
 
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT"])
+def test_a_wav_its_recorder_never_closed_is_read_with_a_note(tmp_path, subtype):
+    # the data chunk's size left at 0 (power lost while recording): libsndfile reads no frames
+    import struct
+
+    speech = load_audio(LIBRI / libri_rows()[0]["path"])[: 6 * SAMPLE_RATE]
+    hi = resample(speech, SAMPLE_RATE, 44100)
+    closed = tmp_path / "closed.wav"
+    sf.write(closed, np.stack([hi, 0.5 * hi], axis=1), 44100, subtype=subtype)
+    raw = bytearray(closed.read_bytes())
+    at = raw.find(b"data")
+    raw[at + 4:at + 8] = struct.pack("<I", 0)
+    raw[4:8] = struct.pack("<I", 0)
+    unclosed = tmp_path / "unclosed.wav"
+    unclosed.write_bytes(bytes(raw))
+    assert sf.info(unclosed).frames == 0
+    info = probe(unclosed)
+    assert info.unclosed and (info.samplerate, info.channels) == (44100, 2)
+    assert info.duration == pytest.approx(sf.info(closed).duration)
+    notes = []
+    got = load_audio(unclosed, notes=notes)
+    assert np.array_equal(got, load_audio(closed))  # the same samples as the closed file's
+    assert len(notes) == 1 and "never closed" in notes[0], notes
+    assert np.array_equal(audio.read_span(unclosed, 2.0, 3.5), audio.read_span(closed, 2.0, 3.5))
+    header_only = tmp_path / "header_only.wav"
+    header_only.write_bytes(bytes(raw[:at + 8]))  # nothing after the header: no audio
+    with pytest.raises(AudioError, match="no audio frames"):
+        load_audio(header_only)
+
+
 def test_load_audio_missing_and_too_short(tmp_path):
     with pytest.raises(AudioError, match="not found"):
         load_audio(tmp_path / "gone.wav")
@@ -182,6 +212,7 @@ BAD = {  # file name -> words the reason must contain
 }
 GOOD = ["Grüße_日本.flac", "stereo_44k.wav", "narrow_8k.wav", "good_a.flac", "good_b.flac", "good_c.flac"]
 PARTIAL = "cut_short.flac"  # half its bytes: used up to where it stops decoding, with a warning
+UNCLOSED = "unclosed.wav"  # its data chunk's size left at 0: read as it is, with a warning
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +236,11 @@ def messy_folder(tmp_path_factory):
         shutil.copy2(LIBRI / row["path"], folder / name)
     whole = (LIBRI / rows[4]["path"]).read_bytes()
     (folder / PARTIAL).write_bytes(whole[: len(whole) // 2])
+    sf.write(folder / UNCLOSED, load_audio(LIBRI / rows[0]["path"]), SAMPLE_RATE)
+    raw = bytearray((folder / UNCLOSED).read_bytes())
+    at = raw.find(b"data")
+    raw[at + 4:at + 8] = bytes(4)
+    (folder / UNCLOSED).write_bytes(bytes(raw))
     return folder
 
 
@@ -226,10 +262,12 @@ def test_run_on_messy_folder_exits_zero_and_reports_each_bad_file_once(messy_run
         assert reason in mentions[0], mentions[0]
     for name in GOOD:
         assert not any(name in ln and "skipped" in ln for ln in lines), name
-    partial = [ln for ln in lines if PARTIAL in ln]
+    partial = [ln for ln in lines if PARTIAL in ln and ("warning" in ln or "skipped" in ln)]
     assert len(partial) == 1 and "warning:" in partial[0] and "only the first" in partial[0], partial
+    unclosed = [ln for ln in lines if UNCLOSED in ln and ("warning" in ln or "skipped" in ln)]
+    assert len(unclosed) == 1 and "warning:" in unclosed[0] and "never closed" in unclosed[0], unclosed
     assert "Traceback" not in proc.stderr
-    assert f"{len(GOOD) + 1} ok, {len(BAD)} skipped" in proc.stdout
+    assert f"{len(GOOD) + 2} ok, {len(BAD)} skipped" in proc.stdout
 
 
 @pytest.mark.slow
@@ -238,8 +276,9 @@ def test_run_on_messy_folder_stores_status_per_file(messy_run):
     project = Project.open(folder)
     try:
         recs = {r.path: r for r in project.recordings()}
-        assert set(recs) == set(BAD) | set(GOOD) | {PARTIAL}
-        assert recs[PARTIAL].status == "ok" and recs[PARTIAL].speech > 1.0
+        assert set(recs) == set(BAD) | set(GOOD) | {PARTIAL, UNCLOSED}
+        for name in (PARTIAL, UNCLOSED):
+            assert recs[name].status == "ok" and recs[name].speech > 1.0, recs[name]
         for name, reason in BAD.items():
             assert recs[name].status == "skipped", (name, recs[name])
             assert reason in recs[name].error
@@ -248,7 +287,7 @@ def test_run_on_messy_folder_stores_status_per_file(messy_run):
             assert recs[name].error is None
             assert recs[name].speech and recs[name].speech > 1.0
         # good files (non-ASCII name, stereo 44.1 kHz, 8 kHz) all have segments, bad ones none
-        ok_ids = {recs[n].id for n in [*GOOD, PARTIAL]}
+        ok_ids = {recs[n].id for n in [*GOOD, PARTIAL, UNCLOSED]}
         assert set(np.unique(project.seg_recording).tolist()) == ok_ids
         durations = {r.id: r.duration for r in recs.values()}
         for rid, end in zip(project.seg_recording, project.seg_end):

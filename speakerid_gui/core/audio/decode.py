@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speakerid_gui.core.audio.unclosed_wav import UnclosedWav, unclosed_wav
+
 SAMPLE_RATE = 16000
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au"}
 MAX_SECONDS = 4 * 3600.0  # longer files are skipped: split them first (4 h of 16 kHz float32 = 920 MB)
@@ -31,6 +33,7 @@ class AudioInfo:
     duration: float
     samplerate: int
     channels: int
+    unclosed: bool = False  # a WAV its recorder never closed (unclosed_wav.py)
 
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
@@ -67,7 +70,10 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     except Exception as exc:  # libsndfile's messages are long; keep the gist
         raise AudioError(path, f"not readable as audio ({_short(exc, path)})") from None
     if info.frames <= 0 or info.samplerate <= 0:
-        raise AudioError(path, "no audio frames")
+        unclosed = unclosed_wav(path)
+        if unclosed is None:
+            raise AudioError(path, "no audio frames")
+        return AudioInfo(unclosed.duration, unclosed.rate, unclosed.channels, unclosed=True)
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
 
 
@@ -85,7 +91,8 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None, notes:
         raise AudioError(path, f"too long ({_clock(info.duration)} > {_clock(max_seconds)}): split it first")
     if info.duration < MIN_SECONDS:
         raise AudioError(path, f"too short ({info.duration:.2f} s < {MIN_SECONDS} s)")
-    wave, error = _decode(path, info.samplerate, int(round(info.duration * info.samplerate)))
+    unclosed = unclosed_wav(path) if info.unclosed else None
+    wave, error = _decode(path, info.samplerate, int(round(info.duration * info.samplerate)), unclosed)
     decoded = len(wave) / SAMPLE_RATE
     if error is not None and decoded < MIN_SECONDS:
         raise AudioError(path, f"decoding failed ({_short(error, path)})") from None
@@ -95,10 +102,13 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None, notes:
         why = f" ({_short(error, path)})" if error is not None else ""
         notes.append(f"only the first {decoded:.1f} s of its {info.duration:.1f} s could be decoded{why}; "
                      "the rest is left out")
+    if notes is not None and unclosed is not None:
+        notes.append(f"its header says it holds no audio (a recording never closed?): the {decoded:.1f} s "
+                     "after the header were read as its samples")
     return wave
 
 
-def _decode(path, rate: int, frames: int) -> tuple[np.ndarray, Exception | None]:
+def _decode(path, rate: int, frames: int, unclosed: UnclosedWav | None = None) -> tuple[np.ndarray, Exception | None]:
     """The file as 16 kHz mono float32, decoded, mixed and resampled a block at a time (soxr's
     stream gives the same samples as one call on the whole file), so a long recording at 48 kHz
     stereo never sits in memory at its own rate (3 h of it: 4 GB); and the error that stopped
@@ -125,23 +135,27 @@ def _decode(path, rate: int, frames: int) -> tuple[np.ndarray, Exception | None]
         size += len(mono)
 
     error = None
-    try:
-        with sf.SoundFile(str(path)) as f:
-            while True:
-                at = f.tell()
-                try:
-                    block = f.read(BLOCK_SECONDS * rate, dtype="float32", always_2d=True)
-                except Exception as exc:
-                    error = exc
-                    f.seek(at)
-                    while len(block := f.read(rate, dtype="float32", always_2d=True)):
-                        push(block)
-                    break
-                if not len(block):
-                    break
-                push(block)
-    except Exception as exc:  # (also the salvage's own read failing, at the damage)
-        error = error or exc
+    if unclosed is not None:  # libsndfile reads no frames of it
+        for start in range(0, unclosed.frames, BLOCK_SECONDS * rate):
+            push(unclosed.read(path, start, BLOCK_SECONDS * rate))
+    else:
+        try:
+            with sf.SoundFile(str(path)) as f:
+                while True:
+                    at = f.tell()
+                    try:
+                        block = f.read(BLOCK_SECONDS * rate, dtype="float32", always_2d=True)
+                    except Exception as exc:
+                        error = exc
+                        f.seek(at)
+                        while len(block := f.read(rate, dtype="float32", always_2d=True)):
+                            push(block)
+                        break
+                    if not len(block):
+                        break
+                    push(block)
+        except Exception as exc:  # (also the salvage's own read failing, at the damage)
+            error = error or exc
     if stream is not None:
         push(np.zeros((0, 1), np.float32), last=True)
     return out[:size], error
@@ -164,8 +178,12 @@ def read_span(path: str | os.PathLike, start: float, end: float) -> np.ndarray:
             sr = f.samplerate
             f.seek(min(max(0, int(start * sr)), f.frames))  # a span past the end reads nothing
             data = f.read(max(0, int((end - start) * sr)), dtype="float32", always_2d=True)
+            unclosed = unclosed_wav(path) if f.frames == 0 else None
     except (OSError, RuntimeError) as exc:  # missing, unreadable or replaced since analysis
         raise AudioError(path, _short(exc, path)) from None
+    if unclosed is not None:
+        sr = unclosed.rate
+        data = unclosed.read(path, int(start * sr), max(0, int((end - start) * sr)))
     return resample(data.mean(axis=1), sr)
 
 
