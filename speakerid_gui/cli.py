@@ -287,9 +287,13 @@ def cmd_info(args) -> int:
         members = project.cluster == cid
         print(f"  {cid:5d} {project.cluster_name(cid):20s} {size:6d} segments, "
               f"confidence {project.confidence[members].mean():.2f}, verified {project.verified[members].mean():.0%}")
+    from speakerid_gui.core.project.cache import decode_notes
+
     for r in recs:
         if r.status == "skipped":
             print(f"  skipped {r.path}: {r.error}")
+    for path, note in decode_notes(project).items():
+        print(f"  used in part {path}: {note}")
     from speakerid_gui.core.audio.copies import describe, exact_copies
 
     for line in describe(exact_copies(project), limit=10**9):

@@ -16,7 +16,7 @@ import numpy as np
 from speakerid_gui.core.audio.copies import Digests, exact_copies
 from speakerid_gui.core.audio.decode import SAMPLE_RATE, AudioError, find_audio_files
 from speakerid_gui.core.analysis import _timed, decode, embed_in_chunks, find_segments
-from speakerid_gui.core.project.cache import array_name, embedding_file, load_prosody, save_prosody  # noqa: F401  (load_prosody: importable here)
+from speakerid_gui.core.project.cache import array_name, embedding_file, load_prosody, remember_decode_notes, save_prosody  # noqa: F401  (load_prosody: importable here)
 from speakerid_gui.core.progress import Cancelled, Event, check  # noqa: F401  (Cancelled, Event: importable here)
 from speakerid_gui.core.audio.segment import SegmentSettings
 from speakerid_gui.core.cluster.ids import stable_ids
@@ -247,7 +247,7 @@ def _analyse(project: Project, settings: Settings, cancel) -> Iterator[Event]:
                     _skip(project, settings, rid, exc.reason)
                     yield count.file_done(_header_seconds(root / rel), f"{rel}: {exc.reason}", "warning", skipped=True)
                     continue
-                for note in notes:  # used, but only in part
+                for note in remember_decode_notes(project, rel, notes):  # used, but only in part
                     yield count.event(f"{rel}: {note}", level="warning")
                 digests.add(rel, wave)
                 batch.append((rid, rel, wave))

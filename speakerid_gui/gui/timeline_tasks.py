@@ -9,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
+from speakerid_gui.core.project.cache import decode_notes
 from speakerid_gui.gui.timeline import TimelineWindow
 from speakerid_gui.gui.workers import describe, plain_thread
 
@@ -26,9 +27,12 @@ class RecordingPicker(QDialog):
         self.list = QListWidget()
         p = session.project
         counts = np.bincount(p.seg_recording, minlength=1) if p.n_segments else np.zeros(1, int)
+        partly = decode_notes(p)
         for r in p.recordings():
             n = int(counts[r.id]) if r.id < len(counts) else 0
             text = f"{r.path}   ({n} turns)" if r.status == "ok" else f"{r.path}   ({r.status}: {r.error})"
+            if r.path in partly:
+                text += f"   (used in part: {partly[r.path]})"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, r.id)
             if not n:

@@ -279,6 +279,11 @@ def test_run_on_messy_folder_stores_status_per_file(messy_run):
         assert set(recs) == set(BAD) | set(GOOD) | {PARTIAL, UNCLOSED}
         for name in (PARTIAL, UNCLOSED):
             assert recs[name].status == "ok" and recs[name].speech > 1.0, recs[name]
+        from speakerid_gui.core.project.cache import decode_notes
+
+        notes = decode_notes(project)  # kept, so they are still said after the run
+        assert set(notes) == {PARTIAL, UNCLOSED}
+        assert "only the first" in notes[PARTIAL] and "never closed" in notes[UNCLOSED]
         for name, reason in BAD.items():
             assert recs[name].status == "skipped", (name, recs[name])
             assert reason in recs[name].error
@@ -292,6 +297,25 @@ def test_run_on_messy_folder_stores_status_per_file(messy_run):
         durations = {r.id: r.duration for r in recs.values()}
         for rid, end in zip(project.seg_recording, project.seg_end):
             assert end <= durations[int(rid)] + 1e-3
+    finally:
+        project.close()
+
+
+@pytest.mark.slow
+def test_info_names_the_recordings_used_in_part_until_they_decode_whole(messy_run):
+    from speakerid_gui.core.project.cache import decode_notes, remember_decode_notes
+
+    _, folder = messy_run
+    info = run_cli("info", folder)
+    assert info.returncode == 0, info.stderr
+    lines = [ln for ln in info.stdout.splitlines() if "used in part" in ln]
+    assert len(lines) == 2 and any(PARTIAL in ln for ln in lines) and any(UNCLOSED in ln for ln in lines)
+    copy = folder.parent / "notes-copy"
+    shutil.copytree(folder, copy)
+    project = Project.open(copy)
+    try:
+        remember_decode_notes(project, PARTIAL, [])  # as a run does once the file decodes whole
+        assert set(decode_notes(project)) == {UNCLOSED}
     finally:
         project.close()
 

@@ -16,7 +16,8 @@ import numpy as np
 from speakerid_gui.core.audio.copies import Digests
 from speakerid_gui.core.audio.decode import AudioError, load_audio
 from speakerid_gui.core.conversation.linking import ConversationSettings, Local
-from speakerid_gui.core.project.cache import array_name, embedding_file, prosody_file, save_prosody
+from speakerid_gui.core.project.cache import (array_name, embedding_file, prosody_file, remember_decode_notes,
+                                               save_prosody)
 from speakerid_gui.core.cluster.ids import stable_ids
 from speakerid_gui.core.progress import Event, check
 from speakerid_gui.core.project.store import Project, settings_hash
@@ -100,7 +101,7 @@ def _analyse_each(project, settings, todo, root, backend, segmenter, cs, digests
             _skip(project, settings, rid, f"unexpected error: {exc}")
             yield Event("analyse", done, len(todo), f"{rel}: unexpected error: {exc}", level="warning", skipped=True)
             continue
-        for note in notes:  # used, but only in part
+        for note in remember_decode_notes(project, rel, notes):  # used, but only in part
             yield Event("analyse", done - 1, len(todo), f"{rel}: {note}", level="warning")
         digests.add(rel, wave)
         local = local_embeddings(wave, segmenter(wave), backend, cs, backend_impostor(settings.backend))

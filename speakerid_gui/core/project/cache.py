@@ -170,3 +170,21 @@ def load_prosody(project: Project, recording_id: int):
         return None
     with np.load(path) as z:
         return Prosody(times=z["times"], pitch=z["pitch"], energy=z["energy"])
+
+
+def decode_notes(project: Project) -> dict[str, str]:
+    """Recordings analysed only in part, by path: what decoding said of each (a cut-short or
+    never-closed file; `speakerid info` and the recording list show it)."""
+    return project.get_meta("decode_notes", {}) or {}
+
+
+def remember_decode_notes(project: Project, rel: str, notes: list[str]) -> list[str]:
+    """Keep what decoding said of a recording, or forget it once the file decodes whole; notes back."""
+    kept, text = decode_notes(project), "; ".join(notes)
+    if kept.get(rel, "") != text:
+        if text:
+            kept[rel] = text
+        else:
+            kept.pop(rel)
+        project.set_meta("decode_notes", kept)
+    return notes
