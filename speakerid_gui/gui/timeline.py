@@ -17,52 +17,21 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget)
 
-from speakerid_gui.core.audio.decode import AudioError, load_audio, probe, read_span
+from speakerid_gui.core.audio.decode import AudioError, probe, read_span
 from speakerid_gui.core.conversation.stage import is_conversation
 from speakerid_gui.core.palette import cluster_color
 from speakerid_gui.core.project.store import NOISE
 from speakerid_gui.core.text import plural
 from speakerid_gui.gui.timeline_edits import TimelineEdits
+from speakerid_gui.gui.waveform import Waveform, read_waveform
 from speakerid_gui.gui.workers import plain_thread
 
 CONTEXT = 1.0          # seconds played before and after a turn
 MIN_RANGE = 1.0        # the closest zoom, seconds
-ENVELOPE_RATE = 200    # waveform min/max pairs per second
-
-
-def envelope(wave: np.ndarray, sr: int = 16000, rate: int = ENVELOPE_RATE) -> tuple[np.ndarray, np.ndarray]:
-    """(times, min/max interleaved) of the waveform at `rate` blocks per second (a long recording
-    would be millions of points; this is what a screen can show)."""
-    block = max(1, sr // rate)
-    n = len(wave) // block
-    if n == 0:
-        return np.zeros(0), np.zeros(0)
-    blocks = wave[:n * block].reshape(n, block)
-    times = np.repeat(np.arange(n) * block / sr, 2)
-    values = np.column_stack([blocks.min(axis=1), blocks.max(axis=1)]).ravel()
-    return times, values
-
-
-class _Waveform(QObject):
-    done = Signal(object)  # (duration s, envelope) or the exception that stopped the decoding
-
-
-def _read_waveform(path, delivery: _Waveform):
-    try:
-        wave = load_audio(path)
-        result = (len(wave) / 16000, envelope(wave))
-    except Exception as exc:  # noqa: BLE001  said in the window; the turns are still worth seeing
-        result = exc
-    try:
-        delivery.done.emit(result)
-    except RuntimeError:  # the window closed meanwhile
-        pass
-
-
 # (keys, what they do, the window's method, its arguments): the window's actions, and its key sheet (F1)
 KEYS = [
     (["Space"], "Play / stop the selected turn, with 1 s before and after", "toggle_play", ()),
@@ -190,9 +159,9 @@ class TimelineWindow(TimelineEdits, QWidget):
         except AudioError as exc:
             self._no_audio(exc)
             return
-        self._waveform = _Waveform()  # not a child of the window: a late result goes nowhere
+        self._waveform = Waveform()  # not a child of the window: a late result goes nowhere
         self._waveform.done.connect(self._waveform_read)
-        plain_thread("waveform").submit(_read_waveform, self.path, self._waveform)
+        plain_thread("waveform").submit(read_waveform, self.path, self._waveform)
 
     def _waveform_read(self, result):
         if isinstance(result, Exception):

@@ -149,7 +149,7 @@ def test_the_timeline_opens_before_its_waveform_is_decoded(conversation_project,
     # hours of audio take seconds to decode: the turns come at once, the waveform when a worker has it
     import threading
 
-    from speakerid_gui.gui import timeline as timeline_module
+    from speakerid_gui.gui import waveform as waveform_module
 
     folder = tmp_path / "project"
     shutil.copytree(conversation_project, folder)
@@ -162,7 +162,7 @@ def test_the_timeline_opens_before_its_waveform_is_decoded(conversation_project,
         decoded.append(path)
         return load_audio(path, *args, **kwargs)
 
-    monkeypatch.setattr(timeline_module, "load_audio", slow_load)
+    monkeypatch.setattr(waveform_module, "load_audio", slow_load)
     t = w.timelines.open_timeline(segment=0)
     turns = t.turn_positions()
     assert len(turns) and not t.audio_ready and len(t.envelope[0]) == 0
