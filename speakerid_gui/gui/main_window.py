@@ -16,6 +16,8 @@ and shortcuts, composed of controllers that are each given what they use in thei
 The window itself keeps the widgets, the menus, the jobs list, dialogs and errors."""
 from __future__ import annotations
 
+import gc
+
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QSplitter,
@@ -383,6 +385,7 @@ class MainWindow(QMainWindow):
         if self.state.session is not None:
             self.state.session.project.close()
             self.state.session = None
+            gc.unfreeze()  # what project_pages.open_project froze can be collected again
         self.pages.release_lock()
         event.accept()
 

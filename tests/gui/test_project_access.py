@@ -74,6 +74,21 @@ def test_the_window_holds_the_lock_while_open_and_lets_go_on_close(make_window, 
     ProjectLock(project_dir).acquire().release()
 
 
+def test_an_open_project_is_kept_out_of_the_cyclic_collectors_reach_until_closed(make_window, project_dir):
+    # a full collection traversing every object of a 100k-segment project stalled the window
+    # 40-50 ms while Review next re-ranked in its worker (benchmarks/gui_scale.py)
+    import gc
+
+    w = make_window(project_dir)
+    assert gc.get_freeze_count() > 10_000
+    assert w.pages.close_project()
+    assert gc.get_freeze_count() == 0
+    w.pages.open_project(project_dir)
+    assert gc.get_freeze_count() > 10_000
+    w.close()
+    assert gc.get_freeze_count() == 0
+
+
 def test_the_new_project_dialog_chooses_where_the_project_goes(make_window, tmp_path, monkeypatch):
     from speakerid_gui.core.project.store import Project
     from speakerid_gui.gui.new_project import default_project_dir
