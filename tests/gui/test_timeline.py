@@ -174,6 +174,24 @@ def test_the_timeline_opens_before_its_waveform_is_decoded(conversation_project,
     t.close()
 
 
+def test_a_timeline_whose_audio_is_gone_still_shows_its_turns_and_says_why(conversation_project, tmp_path,
+                                                                           make_window, qtbot):
+    folder = tmp_path / "project"
+    shutil.copytree(conversation_project, folder)
+    w = make_window(folder)
+    p = w.state.session.project
+    rid = next(r.id for r in p.recordings() if r.path == "tst00.wav")
+    (p.audio_root / "tst00.wav").rename(p.audio_root / "tst00-moved.wav")
+    t = w.timelines.open_timeline(rid)
+    try:
+        assert t.audio_ready and len(t.turn_positions()) > 5
+        assert "Cannot read" in t.info.text() and "tst00.wav" in t.info.text()
+        assert t.duration == pytest.approx(float(p.seg_end[t.turn_positions()].max()))
+    finally:
+        (p.audio_root / "tst00-moved.wav").rename(p.audio_root / "tst00.wav")
+        t.close()
+
+
 def test_screenshot_of_a_timeline(conversation_project, tmp_path):
     out = tmp_path / "timeline.png"
     proc = subprocess.run([sys.executable, "-m", "speakerid_gui.gui.app", str(conversation_project),
