@@ -33,7 +33,7 @@ class AudioInfo:
     duration: float
     samplerate: int
     channels: int
-    unclosed: bool = False  # a WAV its recorder never closed (unclosed_wav.py)
+    unclosed: UnclosedWav | None = None  # a WAV its recorder never closed: where its samples are
 
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
@@ -73,7 +73,7 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         unclosed = unclosed_wav(path)
         if unclosed is None:
             raise AudioError(path, "no audio frames")
-        return AudioInfo(unclosed.duration, unclosed.rate, unclosed.channels, unclosed=True)
+        return AudioInfo(unclosed.duration, unclosed.rate, unclosed.channels, unclosed)
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
 
 
@@ -84,14 +84,14 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None, notes:
     read) gives what decoded before the damage, as does one that ends before its header says
     (MP3, Ogg); every caller gets the same samples, and `notes`, when given, receives a sentence
     saying how much of the file that is. Decoded a block at a time (_decode): the samples are
-    those of one whole-file read (an MP3 within 1e-4 of it, where its blocks meet)."""
+    those of one whole-file read (an MP3 within 4e-5 of it, where its blocks meet)."""
     max_seconds = MAX_SECONDS if max_seconds is None else max_seconds  # read at call time
     info = probe(path)
     if info.duration > max_seconds:
         raise AudioError(path, f"too long ({_clock(info.duration)} > {_clock(max_seconds)}): split it first")
     if info.duration < MIN_SECONDS:
         raise AudioError(path, f"too short ({info.duration:.2f} s < {MIN_SECONDS} s)")
-    unclosed = unclosed_wav(path) if info.unclosed else None
+    unclosed = info.unclosed
     wave, error = _decode(path, info.samplerate, int(round(info.duration * info.samplerate)), unclosed)
     decoded = len(wave) / SAMPLE_RATE
     if error is not None and decoded < MIN_SECONDS:

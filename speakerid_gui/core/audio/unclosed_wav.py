@@ -1,8 +1,8 @@
 """A WAV file its recorder never closed: the samples are there, the header says there are none.
 
 A recorder writes the data chunk's size when it stops; one that lost power or crashed leaves it
-at 0 (or at 0xFFFFFFFF, the "still growing" mark of streaming writers), and libsndfile then reads
-no frames at all. The bytes after the chunk's header are the recording, in the format its 'fmt '
+at 0, and libsndfile then reads no frames at all (a size of 0xFFFFFFFF, the "still growing" mark
+of streaming writers, it reads to the end of the file itself). The bytes after the chunk's header are the recording, in the format its 'fmt '
 chunk gives, so they are read here as they are (numpy, no decoder), as sox and ffmpeg do with a
 warning. Only plain PCM (8/16/24/32-bit) and IEEE float (32/64-bit) are read, also when wrapped
 in WAVE_FORMAT_EXTENSIBLE; anything else is left to libsndfile's own answer.
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 PCM, FLOAT, EXTENSIBLE = 1, 3, 0xFFFE
-UNSET_SIZES = (0, 0xFFFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -53,8 +52,8 @@ class UnclosedWav:
 
 
 def unclosed_wav(path) -> UnclosedWav | None:
-    """The file's layout when it is a RIFF/WAVE whose data chunk is marked empty or unbounded and
-    sample bytes follow it; None otherwise (a well-formed file, another format, nothing after)."""
+    """The file's layout when it is a RIFF/WAVE whose data chunk is marked empty while sample bytes
+    follow it; None otherwise (a well-formed file, another format, nothing after)."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -72,7 +71,7 @@ def unclosed_wav(path) -> UnclosedWav | None:
                     f.seek(length % 2, os.SEEK_CUR)
                 elif name == b"data":
                     offset = f.tell()
-                    if length not in UNSET_SIZES or fmt is None or len(fmt) < 16:
+                    if length != 0 or fmt is None or len(fmt) < 16:
                         return None
                     break
                 else:
